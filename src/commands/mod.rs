@@ -1,0 +1,1 @@
+//! commands (work in progress).

@@ -1,0 +1,19 @@
+//! talstrap: take a Talos Linux cluster from maintenance mode to a
+//! bootstrapped, verified cluster.
+//!
+//! Data flows one way: [`inventory`] (what nodes and configs exist) → a plan
+//! → [`pipeline`] (per-node steps over the [`talos`] protocol layer) →
+//! outcomes → [`output`]. [`sim`] is the simulated fleet used by the tests
+//! and by `talstrap demo`; [`discovery`] scans networks and elects a
+//! bootstrap leader.
+
+pub mod cli;
+pub mod commands;
+pub mod discovery;
+pub mod disksel;
+pub mod inventory;
+pub mod output;
+pub mod pipeline;
+pub mod proto;
+pub mod sim;
+pub mod talos;

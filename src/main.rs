@@ -1,0 +1,4 @@
+//! The `talstrap` binary: a thin shell over the library (work in progress).
+fn main() {
+    println!("talstrap");
+}

@@ -1,0 +1,1 @@
+//! talos (work in progress).
