@@ -11,6 +11,8 @@ pub mod cli;
 pub mod commands;
 pub mod discovery;
 pub mod disksel;
+pub mod duration;
+pub mod exit;
 pub mod inventory;
 pub mod output;
 pub mod pipeline;

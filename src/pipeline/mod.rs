@@ -1,1 +1,14 @@
-//! pipeline (work in progress).
+//! Per-node pipelines: each node runs its own steps with its own retries
+//! and ends with its own outcome; one node's failure never stops or hides
+//! another's. The runner knows nothing about gRPC: steps return
+//! [`StepError`]s that carry their retry class.
+
+pub mod events;
+pub mod outcome;
+pub mod retry;
+pub mod runner;
+
+pub use events::{Event, EventSink, NullSink, RecordingSink};
+pub use outcome::{ErrorKind, NodeOutcome, NodeRef, NodeStatus, StepError, StepRecord, StepStatus};
+pub use retry::RetryPolicy;
+pub use runner::{Done, NodeCtx, RunContext, run_nodes};
