@@ -1,1 +1,124 @@
-//! output (work in progress).
+//! How results look: one place decides.
+//!
+//! Three renderings of the same events and report:
+//! - **human on a terminal**: a live line per node (indicatif) on stderr and
+//!   a summary table on stdout;
+//! - **plain** (human, but stdout is not a terminal: CI logs, pipes): one
+//!   line per event, no cursor tricks, no colour;
+//! - **json**: one JSON object per line on stdout (events, then a report with
+//!   a `schema` version); logs stay on stderr.
+
+mod human;
+mod json;
+mod report;
+mod table;
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+pub use report::{REPORT_SCHEMA, Report};
+pub use table::{outcome_table, render_report_text};
+
+use crate::cli::OutputFormat;
+use crate::pipeline::EventSink;
+
+/// Resolved output settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputConfig {
+    pub format: OutputFormat,
+    /// Live progress (only on a terminal, human format).
+    pub live: bool,
+    pub color: bool,
+    pub quiet: bool,
+    pub verbose: u8,
+    /// Width for tables.
+    pub width: u16,
+}
+
+impl OutputConfig {
+    /// Decide from flags, `NO_COLOR` and whether stdout/stderr are terminals.
+    pub fn detect(format: Option<OutputFormat>, no_color: bool, quiet: bool, verbose: u8) -> Self {
+        let stdout_tty = std::io::stdout().is_terminal();
+        let stderr_tty = std::io::stderr().is_terminal();
+        let format = format.unwrap_or(OutputFormat::Human);
+        let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let width = terminal_width().unwrap_or(100).clamp(60, 200);
+        OutputConfig {
+            format,
+            live: format == OutputFormat::Human && stderr_tty && stdout_tty && !quiet,
+            color: format == OutputFormat::Human && stdout_tty && !no_color && !no_color_env,
+            quiet,
+            verbose,
+            width: if stdout_tty { width } else { 100 },
+        }
+    }
+
+    /// Settings for tests and non-interactive use: plain lines, no colour.
+    pub fn plain() -> Self {
+        OutputConfig {
+            format: OutputFormat::Human,
+            live: false,
+            color: false,
+            quiet: false,
+            verbose: 0,
+            width: 100,
+        }
+    }
+}
+
+fn terminal_width() -> Option<u16> {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok())
+}
+
+/// The output of one command run: an event sink while it runs, a report at the end.
+pub struct Output {
+    config: OutputConfig,
+    sink: Arc<dyn OutputSink>,
+}
+
+/// An event sink that can also render the final report.
+pub trait OutputSink: EventSink {
+    fn report(&self, report: &Report);
+    /// A free-form block for people (e.g. the discover skeleton, the demo's next steps).
+    fn text(&self, text: &str);
+    /// Stop live drawing (before printing anything else).
+    fn finish(&self) {}
+}
+
+impl Output {
+    pub fn new(config: OutputConfig) -> Self {
+        let sink: Arc<dyn OutputSink> = match config.format {
+            OutputFormat::Json => Arc::new(json::JsonSink::new()),
+            OutputFormat::Human if config.live => Arc::new(human::LiveSink::new(config)),
+            OutputFormat::Human => Arc::new(human::PlainSink::new(config)),
+        };
+        Output { config, sink }
+    }
+
+    pub fn config(&self) -> OutputConfig {
+        self.config
+    }
+
+    /// The sink the pipelines emit to.
+    pub fn events(&self) -> Arc<dyn EventSink> {
+        let s: Arc<dyn OutputSink> = self.sink.clone();
+        upcast(s)
+    }
+
+    pub fn report(&self, report: &Report) {
+        self.sink.finish();
+        self.sink.report(report);
+    }
+
+    pub fn text(&self, text: &str) {
+        self.sink.text(text);
+    }
+
+    pub fn finish(&self) {
+        self.sink.finish();
+    }
+}
+
+fn upcast(s: Arc<dyn OutputSink>) -> Arc<dyn EventSink> {
+    s
+}

@@ -1,0 +1,127 @@
+//! What every command shares: output, the run context (parallelism,
+//! deadline, retry policy), Ctrl-C handling and the error → exit mapping.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::GlobalArgs;
+use crate::exit::Exit;
+use crate::output::{Output, OutputConfig};
+use crate::pipeline::{RetryPolicy, RunContext};
+
+/// A command-level failure (not a node's): decides the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// Bad input or usage: nothing was contacted.
+    #[error("{0}")]
+    Input(String),
+    /// Anything else that ended the command early.
+    #[error("{0:#}")]
+    Runtime(anyhow::Error),
+}
+
+impl CommandError {
+    pub fn input(msg: impl std::fmt::Display) -> Self {
+        CommandError::Input(msg.to_string())
+    }
+}
+
+/// One command invocation's shared state.
+pub struct Session {
+    pub global: GlobalArgs,
+    pub output: Output,
+    pub cancel: CancellationToken,
+    pub started: std::time::Instant,
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl Session {
+    pub fn new(global: &GlobalArgs) -> Self {
+        let cfg = OutputConfig::detect(global.output, global.no_color, global.quiet, global.verbose);
+        let cancel = CancellationToken::new();
+        spawn_signal_handler(cancel.clone());
+        Session {
+            global: global.clone(),
+            output: Output::new(cfg),
+            cancel,
+            started: std::time::Instant::now(),
+            deadline: global.timeout.map(|t| tokio::time::Instant::now() + t),
+        }
+    }
+
+    /// Parallelism after `--serial`.
+    pub fn parallel(&self) -> usize {
+        if self.global.serial {
+            1
+        } else {
+            self.global.parallel as usize
+        }
+    }
+
+    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.deadline
+    }
+
+    /// The run context for a pipeline.
+    pub fn run_context(&self, retry: RetryPolicy) -> RunContext {
+        RunContext {
+            parallel: self.parallel(),
+            deadline: self.deadline,
+            cancel: self.cancel.clone(),
+            retry,
+            sink: self.output.events(),
+        }
+    }
+
+    /// Map the command's result to an exit status, printing command-level errors.
+    pub fn finish(&self, result: Result<Exit, CommandError>) -> Exit {
+        self.output.finish();
+        match result {
+            Ok(exit) => exit,
+            Err(CommandError::Input(msg)) => {
+                eprintln!("error: {msg}");
+                Exit::Input
+            }
+            Err(CommandError::Runtime(err)) => {
+                eprintln!("error: {err:#}");
+                if self.cancel.is_cancelled() {
+                    Exit::Interrupted
+                } else {
+                    Exit::NodeFailure
+                }
+            }
+        }
+    }
+}
+
+/// First Ctrl-C (or SIGTERM): stop starting new work and let the command
+/// report. Second: exit at once with the interrupted code.
+fn spawn_signal_handler(cancel: CancellationToken) {
+    static SEEN: AtomicBool = AtomicBool::new(false);
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    handle.spawn(async move {
+        #[cfg(unix)]
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        loop {
+            #[cfg(unix)]
+            let got = tokio::select! {
+                r = tokio::signal::ctrl_c() => r.is_ok(),
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; }, None => std::future::pending::<()>().await } } => true,
+            };
+            #[cfg(not(unix))]
+            let got = tokio::signal::ctrl_c().await.is_ok();
+            if !got {
+                return;
+            }
+            if SEEN.swap(true, Ordering::SeqCst) {
+                eprintln!("\ninterrupted again: exiting now");
+                std::process::exit(Exit::Interrupted.code());
+            }
+            eprintln!("\ninterrupt: finishing requests already sent, starting nothing new (Ctrl-C again to exit now)");
+            cancel.cancel();
+        }
+    });
+}
