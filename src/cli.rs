@@ -290,6 +290,10 @@ pub struct BootstrapArgs {
     /// Replace an existing --kubeconfig file
     #[arg(long, requires = "kubeconfig")]
     pub force: bool,
+
+    /// After a Bootstrap request that may have been accepted, send no other for this long
+    #[arg(long, value_parser = parse_duration, default_value = "5m", env = "TALSTRAP_RESEND_AFTER")]
+    pub resend_after: Duration,
 }
 
 #[derive(Debug, Args)]

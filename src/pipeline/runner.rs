@@ -354,6 +354,36 @@ impl NodeCtx {
         }
     }
 
+    /// Manual steps, for pipelines with their own retry rules (bootstrap):
+    /// announce the start ...
+    pub fn emit_step_start(&self, name: &str) {
+        self.run.emit(Event::StepStarted {
+            node: self.node.clone(),
+            step: name.to_string(),
+        });
+    }
+
+    /// ... say a retry is coming ...
+    pub fn retry_notice(&self, name: &str, attempt: u32, delay: Duration, error: &str) {
+        self.run.emit(Event::StepRetry {
+            node: self.node.clone(),
+            step: name.to_string(),
+            attempt,
+            delay_ms: delay.as_millis() as u64,
+            error: error.to_string(),
+        });
+    }
+
+    /// ... and end it, successfully ...
+    pub fn end_step_ok(&self, name: &str, attempts: u32, started: Instant, detail: Option<String>) {
+        self.finish_step(name, StepStatus::Ok, attempts, started.elapsed(), detail);
+    }
+
+    /// ... or with an error (returned for `?`).
+    pub fn end_step(&self, name: &str, attempts: u32, started: Instant, err: StepError) -> StepError {
+        self.fail_step(name, attempts, started, err)
+    }
+
     /// Mark the last recorded step with a different status/detail (e.g. a
     /// step that succeeded at the RPC level but is a warning for the operator).
     pub fn amend_last_step(&self, status: StepStatus, detail: impl Into<String>) {

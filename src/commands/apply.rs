@@ -1,0 +1,333 @@
+//! `talstrap apply`: send every node its machine config, the right way.
+//!
+//! Per node: probe the mode, then
+//! - maintenance → one insecure `ApplyConfiguration` (AUTO) dialling the node
+//!   IP; a connection dropped right after the request (the node stops its
+//!   maintenance service to install) counts as "sent", confirmed by verify;
+//! - configured by our CA → mTLS with `--mode`, skipped when the node already
+//!   runs the identical config;
+//! - configured by another CA → refused, never an insecure write.
+//!
+//! Only transient errors are retried. `--dry-run` asks each node what would
+//! change. `--wait` chains verify.
+
+use std::sync::Arc;
+
+use crate::cli::{ApplyArgs, ApplyModeArg};
+use crate::exit::Exit;
+use crate::output::Report;
+use crate::pipeline::{Done, ErrorKind, Event, NodeCtx, NodeStatus, RetryPolicy, StepError, run_nodes};
+use crate::talos::probe::{NodeMode, probe};
+use crate::talos::{ApplyMode, NodeClient};
+
+use super::nodeops::{connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode};
+use super::plan::{Access, Plan, PlannedNode};
+use super::verify::{Phase, WaitSettings, decide_phase, verify_nodes};
+use super::{CommandError, Session};
+
+fn mode_of(arg: ApplyModeArg) -> ApplyMode {
+    match arg {
+        ApplyModeArg::Auto => ApplyMode::Auto,
+        ApplyModeArg::NoReboot => ApplyMode::NoReboot,
+        ApplyModeArg::Reboot => ApplyMode::Reboot,
+        ApplyModeArg::Staged => ApplyMode::Staged,
+        ApplyModeArg::Try => ApplyMode::Try,
+    }
+}
+
+#[derive(Clone)]
+struct ApplySettings {
+    mode: ApplyMode,
+    try_timeout: std::time::Duration,
+    dry_run: bool,
+    retry: RetryPolicy,
+}
+
+pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandError> {
+    if args.dry_run && args.wait {
+        return Err(CommandError::input("--dry-run and --wait cannot be combined: a dry run changes nothing to wait for"));
+    }
+    let plan = Plan::build(&args.inventory, &args.pacing, session.global.port)?;
+    for w in &plan.warnings {
+        session.output.events().emit(Event::Warning {
+            node: None,
+            message: w.clone(),
+        });
+    }
+    let run = session.run_context(plan.retry.clone());
+    run.emit(Event::RunStarted {
+        command: if args.dry_run { "apply --dry-run".into() } else { "apply".into() },
+        nodes: plan.nodes.len(),
+        parallel: run.parallel,
+    });
+    let access = Arc::new(plan.access.clone());
+    let settings = ApplySettings {
+        mode: mode_of(args.mode),
+        try_timeout: args.try_timeout,
+        dry_run: args.dry_run,
+        retry: plan.retry.clone(),
+    };
+    let items = plan.nodes.iter().map(|n| (n.node.clone(), n.clone())).collect();
+    let outcomes = run_nodes(&run, items, move |ctx, node| {
+        let access = access.clone();
+        let settings = settings.clone();
+        async move { apply_node(&ctx, &access, &node, &settings).await }
+    })
+    .await;
+
+    if !args.wait {
+        let report = Report::new("apply", outcomes, session.started.elapsed(), None);
+        session.output.report(&report);
+        return Ok(report.exit());
+    }
+
+    // --wait: verify the nodes whose apply succeeded; keep failures as they are.
+    let to_verify: Vec<PlannedNode> = plan
+        .nodes
+        .iter()
+        .filter(|n| {
+            outcomes
+                .iter()
+                .any(|o| o.node == n.node && o.status.is_success())
+        })
+        .cloned()
+        .collect();
+    let phase = decide_phase(session, &plan).await;
+    let settings = WaitSettings {
+        phase,
+        stuck_after: args.stuck_after,
+        poll_interval: args.pacing.poll_interval,
+        applied_now: true,
+    };
+    let verified = verify_nodes(session, &plan, &to_verify, settings, "apply --wait").await;
+    let mut merged = Vec::with_capacity(outcomes.len());
+    for applied in outcomes {
+        match verified.nodes.iter().find(|v| v.node == applied.node) {
+            Some(v) => {
+                let mut o = v.clone();
+                let mut steps = applied.steps.clone();
+                steps.extend(o.steps);
+                o.steps = steps;
+                o.attempts = o.attempts.max(applied.attempts);
+                o.duration_ms += applied.duration_ms;
+                o.summary = format!("{}; {}", applied.summary, o.summary);
+                for (k, val) in applied.facts {
+                    o.facts.entry(k).or_insert(val);
+                }
+                o.warnings.splice(0..0, applied.warnings);
+                if o.status == NodeStatus::Ok && applied.status == NodeStatus::Warning {
+                    o.status = NodeStatus::Warning;
+                }
+                merged.push(o);
+            }
+            None => merged.push(applied),
+        }
+    }
+    let phase_note = match phase {
+        Phase::PreBootstrap => "next: talstrap bootstrap",
+        Phase::PostBootstrap => "cluster already bootstrapped",
+    };
+    let report = Report::new("apply", merged, session.started.elapsed(), None)
+        .with_messages(vec![phase_note.to_string()]);
+    session.output.report(&report);
+    Ok(report.exit())
+}
+
+async fn apply_node(
+    ctx: &Arc<NodeCtx>,
+    access: &Access,
+    node: &PlannedNode,
+    s: &ApplySettings,
+) -> Result<Done, StepError> {
+    let mode = probe_step(ctx, access, node.addr).await?;
+    if let Some(err) = unusable_mode(&mode, access) {
+        return Err(err);
+    }
+    let data = Arc::new(node.entry.config.raw().to_vec());
+    match mode {
+        NodeMode::Maintenance { .. } => {
+            if s.mode != ApplyMode::Auto && s.mode != ApplyMode::Try && s.mode != ApplyMode::Reboot {
+                ctx.warn(format!(
+                    "--mode {} is not accepted in maintenance mode; sending auto",
+                    s.mode
+                ));
+            }
+            let client = ctx.step("connect", |_| connect_maintenance(access, node)).await?;
+            if s.dry_run {
+                let r = dry_run(ctx, &client, &data, ApplyMode::Auto).await?;
+                return Ok(Done::Ok(format!("maintenance: would install and boot ({})", first_line(&r))));
+            }
+            let sent = ctx
+                .mutating_step("apply", &s.retry, |_| {
+                    let client = client.clone();
+                    let data = data.clone();
+                    async move { maintenance_apply(&client, access, node, &data).await }
+                })
+                .await?;
+            ctx.fact("applied_mode", "auto");
+            ctx.fact("insecure", true);
+            for w in &sent.warnings {
+                ctx.warn(format!("node: {w}"));
+            }
+            if sent.reply_lost {
+                ctx.amend_last_step(
+                    crate::pipeline::StepStatus::Ok,
+                    "sent; the connection dropped as the node left maintenance mode (verify confirms)",
+                );
+                Ok(Done::Ok("sent (reply lost to the install reboot; verify confirms)".into()))
+            } else {
+                Ok(Done::Ok("applied in maintenance mode (install and reboot follow)".into()))
+            }
+        }
+        NodeMode::Configured { .. } => {
+            let client = ctx.step("connect", |_| connect_secure(access, node)).await?;
+            let current = ctx
+                .step("compare", |_| {
+                    let c = client.clone();
+                    async move { c.machine_config().await.map_err(talos_err) }
+                })
+                .await?;
+            if let Some(current) = current
+                && same_config(&current, &data)
+            {
+                ctx.fact("changed", false);
+                return Ok(Done::Skipped("already runs this config: nothing to do".into()));
+            }
+            ctx.fact("changed", true);
+            if s.dry_run {
+                let r = dry_run(ctx, &client, &data, s.mode).await?;
+                return Ok(Done::Ok(format!("would apply ({}): {}", s.mode, first_line(&r))));
+            }
+            let try_timeout = (s.mode == ApplyMode::Try).then_some(s.try_timeout);
+            let result = ctx
+                .mutating_step("apply", &s.retry, |_| {
+                    let c = client.clone();
+                    let data = data.clone();
+                    let mode = s.mode;
+                    async move {
+                        c.apply_configuration(&data, mode, false, try_timeout)
+                            .await
+                            .map_err(talos_err)
+                    }
+                })
+                .await?;
+            for w in &result.warnings {
+                ctx.warn(format!("node: {w}"));
+            }
+            ctx.fact("applied_mode", result.mode.to_string());
+            if !result.mode_details.is_empty() {
+                ctx.fact("mode_details", result.mode_details.lines().next().unwrap_or(""));
+            }
+            let how = if result.mode == s.mode {
+                format!("{}", s.mode)
+            } else {
+                format!("{} → {}", s.mode, result.mode)
+            };
+            Ok(Done::Ok(format!("applied over mTLS ({how})")))
+        }
+        other => Err(StepError::permanent(format!("unexpected mode {other:?}"))),
+    }
+}
+
+struct Sent {
+    warnings: Vec<String>,
+    reply_lost: bool,
+}
+
+/// One insecure apply. A transport failure after the request may mean the
+/// node took the config and stopped its maintenance service: re-probe, and
+/// count it as sent unless the node is still in maintenance mode.
+async fn maintenance_apply(
+    client: &NodeClient,
+    access: &Access,
+    node: &PlannedNode,
+    data: &[u8],
+) -> Result<Sent, StepError> {
+    match client
+        .apply_configuration(data, ApplyMode::Auto, false, None)
+        .await
+    {
+        Ok(r) => Ok(Sent {
+            warnings: r.warnings,
+            reply_lost: false,
+        }),
+        Err(e) if e.is_retryable() => {
+            let after = probe(node.addr, None, &access.timeouts).await;
+            match after {
+                NodeMode::Maintenance { .. } => Err(talos_err(e)),
+                _ => Ok(Sent {
+                    warnings: Vec::new(),
+                    reply_lost: true,
+                }),
+            }
+        }
+        Err(e) => {
+            let err = talos_err(e);
+            if err.kind == ErrorKind::Input {
+                Err(err.with_hint("the node rejected the config: run `talstrap preflight --server-dry-run` to see its validation, then fix talconfig.yaml and re-run talhelper genconfig"))
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
+async fn dry_run(ctx: &NodeCtx, client: &NodeClient, data: &Arc<Vec<u8>>, mode: ApplyMode) -> Result<String, StepError> {
+    let r = ctx
+        .step("dry-run", |_| {
+            let c = client.clone();
+            let data = data.clone();
+            async move { c.apply_configuration(&data, mode, true, None).await.map_err(talos_err) }
+        })
+        .await?;
+    let details = r.mode_details.trim().to_string();
+    ctx.fact("dry_run", &details);
+    Ok(details)
+}
+
+fn first_line(details: &str) -> String {
+    let lines: Vec<&str> = details
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Dry run summary"))
+        .collect();
+    lines.first().copied().unwrap_or("no details").to_string()
+}
+
+/// Identical bytes, or the same YAML documents once parsed (the node may
+/// re-serialise what it stores).
+pub fn same_config(current: &[u8], wanted: &[u8]) -> bool {
+    if current == wanted {
+        return true;
+    }
+    let parse = |b: &[u8]| -> Option<Vec<yaml_serde::Value>> {
+        let text = std::str::from_utf8(b).ok()?;
+        let mut docs = Vec::new();
+        for doc in yaml_serde::Deserializer::from_str(text) {
+            let v: yaml_serde::Value = serde::Deserialize::deserialize(doc).ok()?;
+            if !v.is_null() {
+                docs.push(v);
+            }
+        }
+        Some(docs)
+    };
+    match (parse(current), parse(wanted)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_compare_by_content() {
+        let a = b"version: v1alpha1\nmachine:\n  type: worker\n---\napiVersion: v1alpha1\nkind: HostnameConfig\nhostname: w1\n";
+        let b = b"version: v1alpha1\nmachine: {type: worker}\n---\nkind: HostnameConfig\napiVersion: v1alpha1\nhostname: w1\n";
+        assert!(same_config(a, b));
+        let c = b"version: v1alpha1\nmachine: {type: controlplane}\n";
+        assert!(!same_config(a, c));
+        assert!(same_config(a, a));
+    }
+}

@@ -1,0 +1,129 @@
+//! Cluster-wide facts gathered from every reachable control plane: is etcd
+//! already there (the bootstrap guard), and who has it.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde::Serialize;
+
+use crate::talos::NodeClient;
+
+use super::plan::{Access, Endpoint};
+
+/// What one control plane says about etcd.
+#[derive(Debug, Clone, Serialize)]
+pub struct EtcdView {
+    pub node: String,
+    pub ip: std::net::IpAddr,
+    pub reachable: bool,
+    /// `Running`, `Preparing`, ... (None when unreachable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcd_state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcd_healthy: Option<bool>,
+    /// `EtcdMembers.etcd.talos.dev/local` exists.
+    pub local_member: bool,
+    /// Members this node's etcd lists (empty when it has none).
+    pub members: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl EtcdView {
+    /// Evidence that this node already has etcd (any one signal suffices).
+    pub fn has_etcd(&self) -> bool {
+        self.local_member || !self.members.is_empty() || self.etcd_state.as_deref() == Some("Running")
+    }
+
+    /// "cp2 (127.0.0.3): etcd Running, 3 members"
+    pub fn proof(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(s) = &self.etcd_state {
+            parts.push(format!("etcd service {s}"));
+        }
+        if self.local_member {
+            parts.push("local etcd member present".into());
+        }
+        if !self.members.is_empty() {
+            parts.push(format!("member list [{}]", self.members.join(", ")));
+        }
+        format!("{} ({}): {}", self.node, self.ip, parts.join(", "))
+    }
+}
+
+/// Ask one control plane about etcd over mTLS.
+pub async fn etcd_view(access: &Access, cp: &Endpoint) -> EtcdView {
+    let mut view = EtcdView {
+        node: cp.node.node.clone(),
+        ip: cp.node.ip,
+        reachable: false,
+        etcd_state: None,
+        etcd_healthy: None,
+        local_member: false,
+        members: Vec::new(),
+        error: None,
+    };
+    let Some(tls) = access.secure.clone() else {
+        view.error = Some("no talosconfig".into());
+        return view;
+    };
+    let client = match NodeClient::connect_secure(cp.addr, tls, &access.timeouts).await {
+        Ok(c) => c,
+        Err(e) => {
+            view.error = Some(e.to_string());
+            return view;
+        }
+    };
+    match client.service_list().await {
+        Ok(services) => {
+            view.reachable = true;
+            if let Some(etcd) = services.iter().find(|s| s.id == "etcd") {
+                view.etcd_state = Some(etcd.state.clone());
+                view.etcd_healthy = etcd.healthy;
+            }
+        }
+        Err(e) => {
+            view.error = Some(e.to_string());
+            return view;
+        }
+    }
+    if let Ok(m) = client.etcd_local_member().await {
+        view.local_member = m.is_some();
+    }
+    if view.etcd_state.as_deref() == Some("Running")
+        && let Ok(members) = client.etcd_member_list(true).await
+    {
+        view.members = members.into_iter().map(|m| m.hostname).collect();
+    }
+    view
+}
+
+/// Ask every control plane at once (bounded by the RPC timeouts).
+pub async fn etcd_views(access: &Access, cps: &[Endpoint]) -> Vec<EtcdView> {
+    join_all(cps.iter().map(|cp| async move {
+        let budget = access.timeouts.connect + access.timeouts.tls + access.timeouts.rpc * 4;
+        match tokio::time::timeout(budget + Duration::from_secs(1), etcd_view(access, cp)).await {
+            Ok(v) => v,
+            Err(_) => EtcdView {
+                node: cp.node.node.clone(),
+                ip: cp.node.ip,
+                reachable: false,
+                etcd_state: None,
+                etcd_healthy: None,
+                local_member: false,
+                members: Vec::new(),
+                error: Some("timed out".into()),
+            },
+        }
+    }))
+    .await
+}
+
+/// The bootstrap guard: Some(proof) if any reachable control plane has etcd.
+pub async fn cluster_bootstrapped(access: &Access, cps: &[Endpoint]) -> Option<String> {
+    etcd_views(access, cps)
+        .await
+        .into_iter()
+        .find(EtcdView::has_etcd)
+        .map(|v| v.proof())
+}

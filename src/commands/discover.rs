@@ -1,0 +1,221 @@
+//! `talstrap discover CIDR...`: find Talos nodes and say what state each is in.
+//!
+//! Phase 1 is a plain TCP connect scan of the whole range, with a window of
+//! connects in flight sized from the open-file limit and a short timeout.
+//! Phase 2 identifies only the hosts that answered: maintenance (stage,
+//! version, disks), configured by our CA (version, role, boot time, etcd),
+//! configured by another CA, or not Talos.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::cli::DiscoverArgs;
+use crate::discovery::{ScanOptions, parse_targets, rlimit, scan, skeleton};
+use crate::exit::Exit;
+use crate::output::Report;
+use crate::pipeline::{Done, Event, NodeCtx, NodeRef, RetryPolicy, StepError, run_nodes};
+use crate::talos::probe::{NodeMode, probe};
+use crate::talos::{NodeClient, Timeouts, talosconfig, tls};
+
+use super::cluster::etcd_view;
+use super::nodeops::{describe_disk, mode_word, talos_err};
+use super::plan::{Access, Endpoint};
+use super::{CommandError, Session};
+
+pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandError> {
+    let targets = parse_targets(&args.cidrs, args.allow_large_scan).map_err(CommandError::input)?;
+    let access = discover_access(&args)?;
+    let (soft, hard) = rlimit::raise_nofile_soft_limit();
+    let window = args.window.unwrap_or_else(|| rlimit::window_for(soft)).max(1);
+    let port = session.global.port;
+    let sink = session.output.events();
+    sink.emit(Event::Info {
+        message: format!(
+            "discover: scanning {} addresses on port {port}, {window} connects in flight (open-file limit {soft}/{hard}), {} connect timeout",
+            targets.len(),
+            crate::duration::format_duration(args.connect_timeout)
+        ),
+    });
+    let opts = ScanOptions {
+        port,
+        connect_timeout: args.connect_timeout,
+        window,
+        deadline: session.deadline().map(|d| d.into_std()),
+    };
+    let scanned = scan(&targets, &opts, None).await;
+    sink.emit(Event::Info {
+        message: format!(
+            "phase 1: {} open of {} scanned in {} ({} refused, {} timed out); identifying the open ones",
+            scanned.open.len(),
+            scanned.scanned,
+            crate::duration::format_duration(scanned.elapsed),
+            scanned.refused,
+            scanned.timed_out
+        ),
+    });
+
+    let run = session.run_context(RetryPolicy::once());
+    let access = Arc::new(access);
+    let items = scanned
+        .open
+        .iter()
+        .map(|addr| {
+            let node = NodeRef::new(addr.ip().to_string(), addr.ip(), None);
+            (node.clone(), Endpoint { node, addr: *addr })
+        })
+        .collect();
+    let outcomes = run_nodes(&run, items, move |ctx, ep| {
+        let access = access.clone();
+        async move { identify(&ctx, &access, ep.addr).await }
+    })
+    .await;
+
+    let details = json!({
+        "scan": {
+            "targets": targets.len().to_string(),
+            "scanned": scanned.scanned,
+            "open": scanned.open.len(),
+            "refused": scanned.refused,
+            "timed_out": scanned.timed_out,
+            "errors": scanned.errors,
+            "elapsed_ms": scanned.elapsed.as_millis() as u64,
+            "window": window,
+            "connect_timeout_ms": args.connect_timeout.as_millis() as u64,
+            "port": port,
+        }
+    });
+    let maintenance: Vec<skeleton::FoundHost> = outcomes
+        .iter()
+        .filter(|o| o.facts.get("mode").and_then(|m| m.as_str()) == Some("maintenance"))
+        .map(|o| skeleton::FoundHost {
+            ip: o.node.ip,
+            hostname: None,
+            disks: o
+                .facts
+                .get("disk_facts")
+                .and_then(|d| serde_json::from_value(d.clone()).ok())
+                .unwrap_or_default(),
+        })
+        .collect();
+    let mut report = Report::new("discover", outcomes, session.started.elapsed(), None).with_details(details);
+    for o in &mut report.nodes {
+        o.facts.remove("disk_facts");
+    }
+    session.output.report(&report);
+    if args.skeleton {
+        if maintenance.is_empty() {
+            session.output.text("# no maintenance-mode nodes found: no talconfig skeleton to print");
+        } else {
+            session.output.text(&skeleton::render(&maintenance));
+        }
+    }
+    Ok(report.exit())
+}
+
+fn discover_access(args: &DiscoverArgs) -> Result<Access, CommandError> {
+    let timeouts = Timeouts {
+        connect: args.connect_timeout.max(std::time::Duration::from_secs(1)),
+        tls: std::time::Duration::from_secs(3),
+        rpc: std::time::Duration::from_secs(5),
+    };
+    // A talosconfig is optional here: without one, configured nodes are reported but not read.
+    let env_set = std::env::var_os("TALOSCONFIG").is_some_and(|v| !v.is_empty());
+    let path = if args.talosconfig.is_some() || env_set {
+        Some(talosconfig::locate(args.talosconfig.as_deref()).map_err(CommandError::input)?)
+    } else {
+        talosconfig::locate(None).ok()
+    };
+    let tc = match path {
+        Some(p) => Some(Arc::new(talosconfig::load(&p, args.context.as_deref()).map_err(CommandError::input)?)),
+        None => None,
+    };
+    let secure = match &tc {
+        Some(t) => Some(tls::secure_config(&t.credentials).map_err(CommandError::input)?),
+        None => None,
+    };
+    Ok(Access {
+        talosconfig: tc,
+        secure,
+        maintenance: tls::maintenance_config(&[]),
+        timeouts,
+    })
+}
+
+async fn identify(ctx: &Arc<NodeCtx>, access: &Access, addr: SocketAddr) -> Result<Done, StepError> {
+    let creds = access.talosconfig.as_ref().map(|t| t.credentials.clone());
+    let mode = ctx
+        .step("identify", |_| {
+            let creds = creds.clone();
+            async move { Ok::<_, StepError>(probe(addr, creds.as_deref(), &access.timeouts).await) }
+        })
+        .await?;
+    ctx.fact("mode", mode_word(&mode));
+    match mode {
+        NodeMode::Unreachable { reason } => Ok(Done::Warning(format!("gone since the scan ({reason})"))),
+        NodeMode::NotTalos { reason } => Ok(Done::Skipped(format!("not Talos: {reason}"))),
+        NodeMode::Maintenance { fingerprint } => {
+            ctx.fact("fingerprint", &fingerprint);
+            let c = NodeClient::connect_maintenance(addr, access.maintenance.clone(), &access.timeouts)
+                .await
+                .map_err(talos_err)?;
+            let stage = c.machine_status().await.map(|s| s.stage.to_string()).unwrap_or_else(|_| "unknown".into());
+            let version = c.talos_version().await.ok().flatten();
+            let disks = c.disks().await.unwrap_or_default();
+            ctx.fact("stage", &stage);
+            ctx.fact("version", version.as_deref().unwrap_or("≤ v1.9"));
+            ctx.fact("disks", disks.iter().map(describe_disk).collect::<Vec<_>>());
+            ctx.fact("disk_facts", &disks);
+            Ok(Done::Ok(format!(
+                "maintenance, {}, {} disk{}",
+                version.as_deref().unwrap_or("Talos ≤ v1.9"),
+                disks.len(),
+                if disks.len() == 1 { "" } else { "s" }
+            )))
+        }
+        NodeMode::Configured { ours: Some(false), issuer, .. } => {
+            ctx.fact("issuer", &issuer);
+            Ok(Done::Ok(format!("configured by another CA ({issuer})")))
+        }
+        NodeMode::Configured { ours: None, issuer, subject } => {
+            ctx.fact("issuer", &issuer);
+            Ok(Done::Ok(format!("configured Talos ({subject}); pass --talosconfig to read it")))
+        }
+        NodeMode::Configured { ours: Some(true), .. } => {
+            let Some(tls) = access.secure.clone() else {
+                return Ok(Done::Ok("configured by our CA".into()));
+            };
+            let c = NodeClient::connect_secure(addr, tls, &access.timeouts).await.map_err(talos_err)?;
+            let version = c.version().await.map(|v| v.tag).unwrap_or_else(|_| "unknown".into());
+            let role = c.machine_type().await.map(|r| r.to_string()).unwrap_or_else(|_| "unknown".into());
+            let hostname = c.hostname().await.ok();
+            let boot = c.system_stat().await.ok().map(|s| s.boot_time);
+            let stage = c.machine_status().await.map(|s| s.stage.to_string()).unwrap_or_else(|_| "unknown".into());
+            let ep = Endpoint { node: ctx.node.clone(), addr };
+            let etcd = if role == "controlplane" || role == "init" {
+                let v = etcd_view(access, &ep).await;
+                Some(if v.has_etcd() { "member" } else { v.etcd_state.as_deref().map(|_| "not bootstrapped").unwrap_or("unknown") })
+            } else {
+                None
+            };
+            ctx.fact("version", &version);
+            ctx.fact("role", &role);
+            ctx.fact("stage", &stage);
+            if let Some(h) = &hostname {
+                ctx.fact("hostname", h);
+            }
+            if let Some(b) = boot {
+                ctx.fact("boot_time", b);
+            }
+            if let Some(e) = etcd {
+                ctx.fact("etcd", e);
+            }
+            Ok(Done::Ok(format!(
+                "{} {role}, {version}, {stage}{}",
+                hostname.as_deref().unwrap_or("configured"),
+                etcd.map(|e| format!(", etcd {e}")).unwrap_or_default()
+            )))
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! `bootstrap --auto`: gather control-plane candidates (from talconfig or a
+//! scan), read their boot times over mTLS, and run the pure election from
+//! `discovery::election` until the same leader wins two rounds in a row.
+
+use std::net::SocketAddr;
+
+use futures_util::future::join_all;
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::discovery::election::{Candidate, Round, Settle, Verdict, elect};
+use crate::discovery::{ScanOptions, parse_targets, scan};
+use crate::pipeline::{Event, NodeRef};
+use crate::talos::probe::{NodeMode, probe};
+use crate::talos::{MachineRole, NodeClient};
+
+use super::cluster::etcd_view;
+use super::plan::{Access, Endpoint};
+use super::{CommandError, Session};
+
+/// How the election runs.
+#[derive(Debug, Clone)]
+pub struct ElectionSettings {
+    pub quorum: usize,
+    /// Scan these ranges for candidates (empty: use talconfig's control planes).
+    pub cidrs: Vec<String>,
+    pub port: u16,
+    pub poll_interval: std::time::Duration,
+    pub allow_large: bool,
+}
+
+/// Look at one candidate address.
+async fn inspect(access: &Access, ep: &Endpoint) -> (Candidate, String) {
+    let mut cand = Candidate {
+        ip: ep.node.ip,
+        hostname: None,
+        boot_time: None,
+        has_etcd: false,
+        reachable: false,
+        role_ok: false,
+    };
+    let creds = access.talosconfig.as_ref().map(|t| t.credentials.clone());
+    let mode = probe(ep.addr, creds.as_deref(), &access.timeouts).await;
+    let note = match mode {
+        NodeMode::Unreachable { reason } => format!("unreachable ({reason})"),
+        NodeMode::NotTalos { reason } => format!("not Talos ({reason})"),
+        NodeMode::Maintenance { .. } => {
+            cand.reachable = true;
+            "in maintenance mode (no config yet)".into()
+        }
+        NodeMode::Configured { ours: Some(false), issuer, .. } => {
+            cand.reachable = true;
+            format!("configured by another CA ({issuer})")
+        }
+        NodeMode::Configured { .. } => {
+            cand.reachable = true;
+            match access.secure.clone() {
+                None => "configured, but no talosconfig to read it".into(),
+                Some(tls) => match NodeClient::connect_secure(ep.addr, tls, &access.timeouts).await {
+                    Err(e) => format!("mTLS failed: {e}"),
+                    Ok(c) => {
+                        cand.hostname = c.hostname().await.ok();
+                        match c.machine_type().await {
+                            Ok(MachineRole::ControlPlane | MachineRole::Init) => cand.role_ok = true,
+                            Ok(other) => return (cand, format!("{other}, not a control plane")),
+                            Err(e) => return (cand, format!("role unknown: {e}")),
+                        }
+                        match c.system_stat().await {
+                            Ok(s) => cand.boot_time = Some(s.boot_time),
+                            Err(e) => return (cand, format!("boot time unknown: {e}")),
+                        }
+                        let view = etcd_view(access, ep).await;
+                        cand.has_etcd = view.has_etcd();
+                        "configured control plane".into()
+                    }
+                },
+            }
+        }
+    };
+    (cand, note)
+}
+
+/// Where the candidates are this round.
+async fn candidates(es: &ElectionSettings, cps: &[Endpoint]) -> Result<Vec<Endpoint>, CommandError> {
+    if es.cidrs.is_empty() {
+        return Ok(cps.to_vec());
+    }
+    let targets = parse_targets(&es.cidrs, es.allow_large).map_err(CommandError::input)?;
+    let (soft, _) = crate::discovery::rlimit::raise_nofile_soft_limit();
+    let opts = ScanOptions {
+        port: es.port,
+        connect_timeout: std::time::Duration::from_secs(1),
+        window: crate::discovery::rlimit::window_for(soft),
+        deadline: None,
+    };
+    let result = scan(&targets, &opts, None).await;
+    Ok(result
+        .open
+        .into_iter()
+        .map(|addr: SocketAddr| Endpoint {
+            node: NodeRef::new(addr.ip().to_string(), addr.ip(), Some("controlplane".into())),
+            addr,
+        })
+        .collect())
+}
+
+fn round_text(round: &Round) -> String {
+    let mut s = match &round.verdict {
+        Verdict::Leader { ip, reason } => format!("election: leader {ip} ({reason})"),
+        Verdict::Waiting { reason } => format!("election: waiting ({reason})"),
+        Verdict::Refused { reason } => format!("election: refused ({reason})"),
+    };
+    for c in &round.candidates {
+        s.push_str(&format!(
+            "\n  {} {}: {}",
+            c.ip,
+            c.hostname.as_deref().unwrap_or("-"),
+            c.outcome
+        ));
+    }
+    s
+}
+
+/// Run election rounds until a settled leader (Some), a refusal because etcd
+/// already exists (None, with `details["refused"]`), or the deadline.
+pub async fn elect_leader(
+    session: &Session,
+    access: &Access,
+    cps: &[Endpoint],
+    es: &ElectionSettings,
+    details: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<Endpoint>, CommandError> {
+    let sink = session.output.events();
+    let deadline = session
+        .deadline()
+        .unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(15 * 60));
+    let mut settle = Settle::new(2);
+    let mut last_text = String::new();
+    let mut rounds = 0u32;
+    loop {
+        if session.cancel.is_cancelled() {
+            return Err(CommandError::Runtime(anyhow::anyhow!("interrupted during the election; nothing was bootstrapped")));
+        }
+        rounds += 1;
+        let eps = candidates(es, cps).await?;
+        let inspected = join_all(eps.iter().map(|ep| inspect(access, ep))).await;
+        let cands: Vec<Candidate> = inspected.iter().map(|(c, _)| c.clone()).collect();
+        let round = elect(&cands, es.quorum);
+        let mut text = round_text(&round);
+        for (c, note) in &inspected {
+            if !c.role_ok || c.boot_time.is_none() {
+                text.push_str(&format!("\n  ({}: {note})", c.ip));
+            }
+        }
+        if text != last_text {
+            sink.emit(Event::Info { message: text.clone() });
+            last_text = text;
+        }
+        details.insert(
+            "election".into(),
+            json!({
+                "quorum": es.quorum,
+                "rounds": rounds,
+                "candidates": round.candidates.iter().map(|c| json!({
+                    "ip": c.ip, "hostname": c.hostname, "outcome": c.outcome,
+                })).collect::<Vec<_>>(),
+            }),
+        );
+        match &round.verdict {
+            Verdict::Refused { reason } => {
+                details.insert("refused".into(), json!(reason));
+                return Ok(None);
+            }
+            Verdict::Leader { .. } | Verdict::Waiting { .. } => {
+                if let Some(ip) = settle.observe(&round) {
+                    let ep = eps
+                        .iter()
+                        .find(|e| e.node.ip == ip)
+                        .cloned()
+                        .ok_or_else(|| CommandError::Runtime(anyhow::anyhow!("elected {ip} vanished")))?;
+                    let name = inspected
+                        .iter()
+                        .find(|(c, _)| c.ip == ip)
+                        .and_then(|(c, _)| c.hostname.clone());
+                    let ep = Endpoint {
+                        node: NodeRef::new(name.unwrap_or(ep.node.node.clone()), ip, Some("controlplane".into())),
+                        addr: ep.addr,
+                    };
+                    sink.emit(Event::Info {
+                        message: format!("election settled: {} ({ip}) leads two rounds in a row", ep.node.node),
+                    });
+                    return Ok(Some(ep));
+                }
+            }
+        }
+        if Instant::now() + es.poll_interval >= deadline {
+            return Err(CommandError::Runtime(anyhow::anyhow!(
+                "election did not settle before the deadline: {}",
+                last_text.lines().next().unwrap_or("")
+            )));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(es.poll_interval) => {}
+            _ = session.cancel.cancelled() => {}
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! `talstrap preflight`: look at every node before touching it.
+//!
+//! Per node: probe the mode; read stage, Talos version and disks; evaluate
+//! `machine.install.disk`/`diskSelector` locally with Talos's rules (no match
+//! = error listing the disks that exist; several = warning naming them);
+//! optionally let a maintenance node validate its config (`dry_run`).
+//! Nothing is written to any node.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::cli::PreflightArgs;
+use crate::disksel::{self, DiskFacts};
+use crate::exit::Exit;
+use crate::inventory::NodeEntry;
+use crate::output::Report;
+use crate::pipeline::{Done, ErrorKind, NodeCtx, StepError, run_nodes};
+use crate::talos::probe::NodeMode;
+use crate::talos::{ApplyMode, MachineRole};
+
+use super::nodeops::{
+    connect_maintenance, connect_secure, describe_disk, probe_step, talos_err, unusable_mode,
+};
+use super::plan::{Access, Plan, PlannedNode};
+use super::{CommandError, Session};
+
+pub async fn run(session: &Session, args: PreflightArgs) -> Result<Exit, CommandError> {
+    let plan = Plan::build(&args.inventory, &args.pacing, session.global.port)?;
+    for w in &plan.warnings {
+        session.output.events().emit(crate::pipeline::Event::Warning {
+            node: None,
+            message: w.clone(),
+        });
+    }
+    let run = session.run_context(plan.retry.clone());
+    run.emit(crate::pipeline::Event::RunStarted {
+        command: "preflight".into(),
+        nodes: plan.nodes.len(),
+        parallel: run.parallel,
+    });
+    let access = Arc::new(plan.access.clone());
+    let server_dry_run = args.server_dry_run;
+    let items = plan.nodes.iter().map(|n| (n.node.clone(), n.clone())).collect();
+    let outcomes = run_nodes(&run, items, move |ctx, node| {
+        let access = access.clone();
+        async move { preflight_node(&ctx, &access, &node, server_dry_run).await }
+    })
+    .await;
+    let report = Report::new("preflight", outcomes, session.started.elapsed(), None);
+    session.output.report(&report);
+    Ok(report.exit())
+}
+
+async fn preflight_node(
+    ctx: &Arc<NodeCtx>,
+    access: &Access,
+    node: &PlannedNode,
+    server_dry_run: bool,
+) -> Result<Done, StepError> {
+    let mode = probe_step(ctx, access, node.addr).await?;
+    if let Some(err) = unusable_mode(&mode, access) {
+        return Err(err);
+    }
+    match mode {
+        NodeMode::Maintenance { fingerprint } => {
+            ctx.fact("fingerprint", &fingerprint);
+            let client = ctx
+                .step("connect", |_| connect_maintenance(access, node))
+                .await?;
+            let status = ctx
+                .step("stage", |_| {
+                    let c = client.clone();
+                    async move { c.machine_status().await.map_err(talos_err) }
+                })
+                .await?;
+            ctx.fact("stage", status.stage.to_string());
+            let version = ctx
+                .step("version", |_| {
+                    let c = client.clone();
+                    async move { c.talos_version().await.map_err(talos_err) }
+                })
+                .await?;
+            ctx.fact("version", version.as_deref().unwrap_or("v1.9 or older"));
+            let disks = ctx
+                .step("disks", |_| {
+                    let c = client.clone();
+                    async move { c.disks().await.map_err(talos_err) }
+                })
+                .await?;
+            ctx.fact(
+                "disks",
+                disks.iter().map(describe_disk).collect::<Vec<_>>(),
+            );
+            let install = ctx
+                .step_with("install-disk", &crate::pipeline::RetryPolicy::once(), |_| {
+                    let r = evaluate_install_disk(&node.entry, &disks);
+                    async move { r }
+                })
+                .await?;
+            ctx.fact("install_disk", &install.chosen);
+            for w in &install.warnings {
+                ctx.warn(w.clone());
+            }
+            if server_dry_run {
+                let data = node.entry.config.raw().to_vec();
+                let result = ctx
+                    .step("server-dry-run", |_| {
+                        let c = client.clone();
+                        let data = data.clone();
+                        async move {
+                            c.apply_configuration(&data, ApplyMode::Auto, true, None)
+                                .await
+                                .map_err(talos_err)
+                        }
+                    })
+                    .await?;
+                for w in &result.warnings {
+                    ctx.warn(format!("node validation: {w}"));
+                }
+                ctx.fact("server_dry_run", result.mode_details.trim());
+            }
+            let summary = format!(
+                "maintenance, {}, install to {}",
+                version.as_deref().unwrap_or("Talos ≤ v1.9"),
+                install.chosen
+            );
+            if install.warnings.is_empty() {
+                Ok(Done::Ok(summary))
+            } else {
+                Ok(Done::Warning(summary))
+            }
+        }
+        NodeMode::Configured { .. } => {
+            let client = ctx.step("connect", |_| connect_secure(access, node)).await?;
+            let status = ctx
+                .step("stage", |_| {
+                    let c = client.clone();
+                    async move { c.machine_status().await.map_err(talos_err) }
+                })
+                .await?;
+            ctx.fact("stage", status.stage.to_string());
+            let version = ctx
+                .step("version", |_| {
+                    let c = client.clone();
+                    async move { c.version().await.map_err(talos_err) }
+                })
+                .await?;
+            ctx.fact("version", &version.tag);
+            let role = ctx
+                .step("role", |_| {
+                    let c = client.clone();
+                    async move { c.machine_type().await.map_err(talos_err) }
+                })
+                .await?;
+            ctx.fact("running_role", role.to_string());
+            let expected = if node.is_control_plane() {
+                MachineRole::ControlPlane
+            } else {
+                MachineRole::Worker
+            };
+            let role_ok = role == expected || (role == MachineRole::Init && node.is_control_plane());
+            if !role_ok {
+                return Err(StepError::new(
+                    ErrorKind::Input,
+                    format!(
+                        "node runs as {role}, but talconfig.yaml says {}",
+                        node.entry.role
+                    ),
+                )
+                .with_hint("a role change needs a reset of the node; check controlPlane in talconfig.yaml"));
+            }
+            Ok(Done::Ok(format!(
+                "configured ({}), {}, stage {}",
+                role, version.tag, status.stage
+            )))
+        }
+        // Unreachable is retried inside probe_step; the rest was handled above.
+        other => Err(StepError::permanent(format!("unexpected mode {other:?}"))),
+    }
+}
+
+/// The disk a node would install to, and warnings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallDisk {
+    pub chosen: String,
+    pub warnings: Vec<String>,
+}
+
+/// Evaluate `machine.install.disk` / `diskSelector` against the node's disks
+/// with Talos's rules.
+pub fn evaluate_install_disk(entry: &NodeEntry, disks: &[DiskFacts]) -> Result<InstallDisk, StepError> {
+    let listing = || {
+        if disks.is_empty() {
+            "the node reports no disks".to_string()
+        } else {
+            format!(
+                "disks on the node: {}",
+                disks.iter().map(describe_disk).collect::<Vec<_>>().join("; ")
+            )
+        }
+    };
+    let cfg = &entry.config;
+    if let Some(sel) = &cfg.disk_selector {
+        let matched = disksel::select_disks(sel, disks).map_err(|e| {
+            StepError::new(
+                ErrorKind::Input,
+                format!("{}: machine.install.diskSelector: {e}", entry.config_path.display()),
+            )
+        })?;
+        let sel_text = serde_json::to_string(sel).unwrap_or_default();
+        return match matched.as_slice() {
+            [] => Err(StepError::new(
+                ErrorKind::Input,
+                format!("install diskSelector {sel_text} matches no disk; {}", listing()),
+            )
+            .with_hint("edit installDiskSelector for this node in talconfig.yaml (Talos ignores read-only, cdrom and transport-less disks), then talhelper genconfig")),
+            [one] => Ok(InstallDisk {
+                chosen: one.dev_path.clone(),
+                warnings: vec![],
+            }),
+            many => Ok(InstallDisk {
+                chosen: many[0].dev_path.clone(),
+                warnings: vec![format!(
+                    "install diskSelector {sel_text} matches {} disks: {}; Talos installs to one of them — make the selector specific so a data disk is never wiped",
+                    many.len(),
+                    many.iter().map(|d| describe_disk(d)).collect::<Vec<_>>().join("; ")
+                )],
+            }),
+        };
+    }
+    if let Some(path) = &cfg.install_disk {
+        if disksel::install_disk_exists(path, disks) {
+            return Ok(InstallDisk {
+                chosen: path.clone(),
+                warnings: vec![],
+            });
+        }
+        return Err(StepError::new(
+            ErrorKind::Input,
+            format!("install disk {path} does not exist on this node; {}", listing()),
+        )
+        .with_hint("set installDisk (or installDiskSelector) for this node in talconfig.yaml to one of the disks listed"));
+    }
+    Err(StepError::new(
+        ErrorKind::Input,
+        format!(
+            "{}: neither machine.install.disk nor machine.install.diskSelector is set; {}",
+            entry.config_path.display(),
+            listing()
+        ),
+    ))
+}
+
+/// For the report's details.
+pub fn details_for(disks: &[DiskFacts]) -> serde_json::Value {
+    json!(disks.iter().map(describe_disk).collect::<Vec<_>>())
+}
