@@ -1,1 +1,29 @@
-//! discovery (work in progress).
+//! Network discovery and bootstrap-leader election.
+//!
+//! `talstrap discover CIDR...` runs in two phases:
+//!
+//! 1. [`scan()`]: a TCP connect sweep of the [`targets`] on the Talos API port
+//!    with a wide, descriptor-bounded window ([`rlimit`]). Cheap, and it
+//!    reduces a /16 to the handful of hosts that accept connections.
+//! 2. Identification of the open hosts ([`ScanResult::open`]) over TLS and
+//!    gRPC (maintenance, configured by our CA, configured by another CA, not
+//!    Talos). That phase lives on top of the protocol layer in
+//!    [`crate::talos`]; its results feed [`skeleton`] (a talconfig `nodes:`
+//!    block for the maintenance hosts) and [`election`].
+//!
+//! [`election`] is pure: given what is known about each control plane it
+//! picks the bootstrap leader (oldest boot time, ties to the numerically
+//! lowest IP) the same way on every machine, so `discover` and
+//! `bootstrap --auto` agree, and two concurrent runs pick the same node.
+
+pub mod election;
+pub mod rlimit;
+pub mod scan;
+pub mod skeleton;
+pub mod targets;
+
+pub use election::{Candidate, CandidateReport, Round, Settle, Verdict, elect};
+pub use rlimit::{raise_nofile_soft_limit, window_for};
+pub use scan::{ScanOptions, ScanResult, TALOS_API_PORT, scan};
+pub use skeleton::{MaintenanceHost, render_nodes_skeleton};
+pub use targets::{TargetError, TargetSet, parse_targets};
