@@ -42,7 +42,7 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
         port,
         connect_timeout: args.connect_timeout,
         window,
-        deadline: session.deadline().map(|d| d.into_std()),
+        deadline: session.deadline(),
     };
     let scanned = scan(&targets, &opts, None).await;
     sink.emit(Event::Info {
@@ -86,10 +86,10 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
             "port": port,
         }
     });
-    let maintenance: Vec<skeleton::FoundHost> = outcomes
+    let maintenance: Vec<skeleton::MaintenanceHost> = outcomes
         .iter()
         .filter(|o| o.facts.get("mode").and_then(|m| m.as_str()) == Some("maintenance"))
-        .map(|o| skeleton::FoundHost {
+        .map(|o| skeleton::MaintenanceHost {
             ip: o.node.ip,
             hostname: None,
             disks: o
@@ -108,7 +108,7 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
         if maintenance.is_empty() {
             session.output.text("# no maintenance-mode nodes found: no talconfig skeleton to print");
         } else {
-            session.output.text(&skeleton::render(&maintenance));
+            session.output.text(&skeleton::render_nodes_skeleton(&maintenance));
         }
     }
     Ok(report.exit())

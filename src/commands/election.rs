@@ -107,8 +107,8 @@ async fn candidates(es: &ElectionSettings, cps: &[Endpoint]) -> Result<Vec<Endpo
 fn round_text(round: &Round) -> String {
     let mut s = match &round.verdict {
         Verdict::Leader { ip, reason } => format!("election: leader {ip} ({reason})"),
-        Verdict::Waiting { reason } => format!("election: waiting ({reason})"),
-        Verdict::Refused { reason } => format!("election: refused ({reason})"),
+        Verdict::Waiting { reason, .. } => format!("election: waiting ({reason})"),
+        Verdict::Refused { reason, .. } => format!("election: refused ({reason})"),
     };
     for c in &round.candidates {
         s.push_str(&format!(
@@ -167,7 +167,7 @@ pub async fn elect_leader(
             }),
         );
         match &round.verdict {
-            Verdict::Refused { reason } => {
+            Verdict::Refused { reason, .. } => {
                 details.insert("refused".into(), json!(reason));
                 return Ok(None);
             }
