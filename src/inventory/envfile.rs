@@ -275,7 +275,7 @@ pub(crate) fn parse_env_text(path: &Path, text: &str) -> Result<Vec<(String, Str
                 "expected `KEY: value` with a name of letters, digits and '_'",
             ));
         }
-        let value = parse_value(body[sep + 1..].trim()).map_err(|r| err(r))?;
+        let value = parse_value(body[sep + 1..].trim()).map_err(err)?;
         out.push((key.to_string(), value));
     }
     Ok(out)
@@ -321,6 +321,7 @@ fn parse_value(v: &str) -> Result<String, &'static str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

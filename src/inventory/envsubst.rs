@@ -87,10 +87,7 @@ pub(crate) fn strip_comments(text: &str) -> String {
 /// as `key: |`, `- >-` or `key: |2+`.
 fn starts_block_scalar(line: &str) -> bool {
     let t = line.trim_end();
-    let token = t
-        .rsplit_once(|c: char| c == ' ' || c == '\t')
-        .map(|(_, tok)| tok)
-        .unwrap_or(t);
+    let token = t.rsplit_once([' ', '\t']).map(|(_, tok)| tok).unwrap_or(t);
     let before = t[..t.len() - token.len()].trim_end();
     let mut chars = token.chars();
     let is_indicator = matches!(chars.next(), Some('|' | '>'))
@@ -285,6 +282,7 @@ fn resolve(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use std::collections::HashMap;

@@ -136,6 +136,7 @@ impl Inventory {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use crate::inventory::machine_config::tests::config_yaml;

@@ -78,7 +78,8 @@ pub struct MachineConfig {
     pub has_ca_key: bool,
     /// Every document other than v1alpha1: (kind, name).
     pub extra_documents: Vec<(String, Option<String>)>,
-    /// Things worth telling the operator that do not stop talstrap.
+    /// Things worth telling the operator that do not stop talstrap, about
+    /// this file (callers add the path or node).
     pub warnings: Vec<String>,
 }
 
@@ -133,10 +134,7 @@ impl MachineConfig {
         if let Some(version) = opt_string(path, v1, &["version"])?
             && version != "v1alpha1"
         {
-            warnings.push(format!(
-                "{}: `version` is {version:?}; Talos expects v1alpha1",
-                path.display()
-            ));
+            warnings.push(format!("`version` is {version:?}; Talos expects v1alpha1"));
         }
 
         let machine_type = machine_type(path, v1, &mut warnings)?;
@@ -148,8 +146,7 @@ impl MachineConfig {
         };
         match (&hostname, &doc_hostname) {
             (Some(a), Some(b)) if a != b => warnings.push(format!(
-                "{}: machine.network.hostname ({a}) and the HostnameConfig document ({b}) disagree",
-                path.display()
+                "machine.network.hostname ({a}) and the HostnameConfig document ({b}) disagree"
             )),
             (None, Some(_)) => hostname = doc_hostname,
             _ => {}
@@ -157,7 +154,7 @@ impl MachineConfig {
         if let Some(h) = &hostname
             && let Err(reason) = check_hostname(h)
         {
-            warnings.push(format!("{}: hostname: {reason}", path.display()));
+            warnings.push(format!("hostname: {reason}"));
         }
 
         let install_disk = opt_string(path, v1, &["machine", "install", "disk"])?;
@@ -176,10 +173,10 @@ impl MachineConfig {
                     reason,
                 })?;
             }
-            None => warnings.push(format!(
-                "{}: cluster.controlPlane.endpoint is not set; Talos will reject this config",
-                path.display()
-            )),
+            None => warnings.push(
+                "cluster.controlPlane.endpoint is not set; Talos will reject this config"
+                    .to_string(),
+            ),
         }
 
         let os_ca_crt_pem = match opt_string(path, v1, &["machine", "ca", "crt"])? {
@@ -204,17 +201,17 @@ impl MachineConfig {
         if machine_type.role() == Role::Worker
             && opt_string(path, v1, &["cluster", "ca", "key"])?.is_some()
         {
-            warnings.push(format!(
-                "{}: cluster.ca.key is set on a worker config; Talos rejects CA keys on workers",
-                path.display()
-            ));
+            warnings.push(
+                "cluster.ca.key is set on a worker config; Talos rejects CA keys on workers"
+                    .to_string(),
+            );
         }
         if install_disk.is_none() && disk_selector.is_none() {
-            warnings.push(format!(
-                "{}: neither machine.install.disk nor machine.install.diskSelector is set; \
-                 a metal install needs one",
-                path.display()
-            ));
+            warnings.push(
+                "neither machine.install.disk nor machine.install.diskSelector is set; \
+                 a metal install needs one"
+                    .to_string(),
+            );
         }
 
         Ok(MachineConfig {
@@ -349,17 +346,14 @@ fn machine_type(
         None | Some("worker") => MachineType::Worker,
         Some("controlplane") => MachineType::ControlPlane,
         Some("init") => {
-            warnings.push(format!(
-                "{}: machine.type is the legacy `init`: Talos bootstraps etcd on this node by itself",
-                path.display()
-            ));
+            warnings.push(
+                "machine.type is the legacy `init`: Talos bootstraps etcd on this node by itself"
+                    .to_string(),
+            );
             MachineType::Init
         }
         Some("join") => {
-            warnings.push(format!(
-                "{}: machine.type `join` is deprecated; treated as worker",
-                path.display()
-            ));
+            warnings.push("machine.type `join` is deprecated; treated as worker".to_string());
             MachineType::Worker
         }
         Some(other) => {
@@ -424,6 +418,7 @@ fn decode_ca_cert(path: &Path, b64: &str) -> Result<Vec<u8>, InputError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 pub(crate) mod tests {
     use super::*;
 
@@ -540,7 +535,7 @@ pub(crate) mod tests {
         let join = parse(&minimal("type: join")).unwrap();
         assert_eq!(join.machine_type, MachineType::Worker);
         assert!(join.warnings.iter().any(|w| w.contains("join")));
-        let init = parse(&format!("{}", minimal("type: init\n  ca: {key: a2V5}"))).unwrap();
+        let init = parse(&minimal("type: init\n  ca: {key: a2V5}")).unwrap();
         assert_eq!(init.machine_type, MachineType::Init);
         assert_eq!(init.role(), Role::ControlPlane);
         let err = parse(&minimal("type: master")).unwrap_err();
@@ -578,7 +573,7 @@ pub(crate) mod tests {
             ("# only a comment\n---\n".into(), &["home-cp1.yaml", "empty"]),
             ("machine:\n  type: worker\n   bad: indent\n".into(), &["home-cp1.yaml:3:", "malformed YAML"]),
             ("apiVersion: v1alpha1\nkind: HostnameConfig\nhostname: a\n".into(), &["home-cp1.yaml", "no v1alpha1 document"]),
-            (format!("machine: {{type: worker}}\n---\ncluster: {{clusterName: x}}\n"), &["home-cp1.yaml", "documents 1 and 2", "v1alpha1"]),
+            ("machine: {type: worker}\n---\ncluster: {clusterName: x}\n".to_string(), &["home-cp1.yaml", "documents 1 and 2", "v1alpha1"]),
             (format!("machine: {{type: worker}}\n{ep}---\nname: x\napiVersion: v1alpha1\n"), &["home-cp1.yaml", "document 2", "`kind`"]),
             (format!("machine: {{type: worker}}\n{ep}---\nkind: VolumeConfig\nname: EPHEMERAL\n"), &["home-cp1.yaml", "document 2", "`apiVersion`"]),
             (format!("machine: {{type: worker}}\n{ep}---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: d\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: d\n"), &["home-cp1.yaml", "UserVolumeConfig named d", "documents 2 and 3"]),

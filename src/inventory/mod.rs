@@ -141,13 +141,14 @@ impl Inventory {
                 n.config
                     .warnings
                     .iter()
-                    .map(move |w| format!("node {}: {w}", n.hostname))
+                    .map(move |w| format!("node {}: {}: {w}", n.hostname, n.config_path.display()))
             })
             .collect()
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

@@ -48,8 +48,7 @@ pub fn from_node_flags(flags: &[String]) -> Result<Inventory, InputError> {
         ) && first != this
         {
             config.warnings.push(format!(
-                "{} is for cluster {this} but {} is for cluster {first}",
-                path.display(),
+                "is for cluster {this} but {} is for cluster {first}",
                 nodes[0].config_path.display()
             ));
         }
@@ -94,6 +93,7 @@ fn parse_flag(flag: &str) -> Result<(IpAddr, PathBuf), InputError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use crate::inventory::Role;

@@ -80,9 +80,15 @@ pub fn load_talconfig_in(opts: &LoadOptions, env: &Environment) -> Result<Invent
             path: path.to_path_buf(),
         });
     }
-    let vars = load_env_for(opts, env)?;
-    let lookup = |name: &str| vars.get(name);
-    let substituted = substitute(path, &stripped, &lookup)?;
+    // Default env files are only read when something refers to them, so a
+    // talconfig without variables never needs sops. Listed files always are.
+    let substituted = if stripped.contains('$') || !opts.env_files.is_empty() {
+        let vars = load_env_for(opts, env)?;
+        let lookup = |name: &str| vars.get(name);
+        substitute(path, &stripped, &lookup)?
+    } else {
+        stripped
+    };
     let talconfig = read_talconfig(path, &substituted)?;
 
     let config_dir = opts.resolved_config_dir();
@@ -285,15 +291,14 @@ fn read_node(path: &Path, index: usize, v: &Value) -> Result<TalNode, InputError
     })?;
     let addresses = parse_ip_list(&ip_raw).map_err(|r| node_err(&label, "ipAddress", r))?;
 
-    let role = match v.get("controlPlane") {
-        None | Some(Value::Null) => Role::Worker,
-        Some(Value::Bool(true)) => Role::ControlPlane,
-        Some(Value::Bool(false)) => Role::Worker,
-        Some(other) => {
+    let role = match v.get("controlPlane").map(yaml_bool) {
+        None | Some(Ok(None)) | Some(Ok(Some(false))) => Role::Worker,
+        Some(Ok(Some(true))) => Role::ControlPlane,
+        Some(Err(found)) => {
             return Err(node_err(
                 &label,
                 "controlPlane",
-                format!("expected true or false, found {}", kind_of(other)),
+                format!("expected true or false, found {found}"),
             ));
         }
     };
@@ -307,6 +312,21 @@ fn read_node(path: &Path, index: usize, v: &Value) -> Result<TalNode, InputError
         filename_tmpl,
         install_disk,
     })
+}
+
+/// Reads a boolean as talhelper's Go decoder does for a bool field: YAML
+/// booleans plus the YAML 1.1 words (`yes`, `no`, `on`, `off`, `y`, `n`).
+fn yaml_bool(v: &Value) -> Result<Option<bool>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Bool(b) => Ok(Some(*b)),
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "y" | "on" => Ok(Some(true)),
+            "false" | "no" | "n" | "off" => Ok(Some(false)),
+            _ => Err(format!("{s:?}")),
+        },
+        other => Err(kind_of(other).to_string()),
+    }
 }
 
 /// Hostnames and addresses must each belong to one node only.
@@ -402,12 +422,11 @@ fn load_node(
     }
     // Signs that clusterconfig/ is older than talconfig.yaml.
     let stale = "(stale clusterconfig? run `talhelper genconfig` again)";
-    let file = config_path.display();
     if let Some(h) = &config.hostname
         && !h.eq_ignore_ascii_case(&node.hostname)
     {
         config.warnings.push(format!(
-            "{file} sets hostname {h} but talconfig names the node {} {stale}",
+            "sets hostname {h} but talconfig names the node {} {stale}",
             node.hostname
         ));
     }
@@ -415,7 +434,7 @@ fn load_node(
         && c != &talconfig.cluster_name
     {
         config.warnings.push(format!(
-            "{file} is for cluster {c} but talconfig's clusterName is {} {stale}",
+            "is for cluster {c} but talconfig's clusterName is {} {stale}",
             talconfig.cluster_name
         ));
     }
@@ -423,7 +442,7 @@ fn load_node(
         && want != have
     {
         config.warnings.push(format!(
-            "{file} installs to {have} but talconfig says installDisk {want} {stale}"
+            "installs to {have} but talconfig says installDisk {want} {stale}"
         ));
     }
     Ok(NodeEntry {
@@ -436,5 +455,6 @@ fn load_node(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 #[path = "talconfig_tests.rs"]
 mod tests;

@@ -67,6 +67,7 @@ pub(crate) fn render(template: &str, vars: &TemplateVars<'_>) -> Result<String, 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 
