@@ -207,6 +207,10 @@ pub enum InputError {
         reason: String,
     },
 
+    /// `--node` inventory requested with no flags at all.
+    #[error("no nodes given: pass --node IP=path/to/config.yaml (repeatable) or a talconfig.yaml")]
+    NoNodeFlags,
+
     /// A `--node IP=path` flag is malformed.
     #[error("--node {flag}: {reason}")]
     NodeFlag { flag: String, reason: String },

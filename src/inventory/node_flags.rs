@@ -13,10 +13,7 @@ use super::{Inventory, InventorySource, NodeEntry};
 /// Builds an inventory from `--node IP=path` values, in flag order.
 pub fn from_node_flags(flags: &[String]) -> Result<Inventory, InputError> {
     if flags.is_empty() {
-        return Err(InputError::NodeFlag {
-            flag: String::new(),
-            reason: "no --node IP=path given".into(),
-        });
+        return Err(InputError::NoNodeFlags);
     }
     let mut nodes: Vec<NodeEntry> = Vec::with_capacity(flags.len());
     let mut by_ip: HashMap<IpAddr, &str> = HashMap::new();
@@ -159,7 +156,7 @@ mod tests {
                 "\"node1\" is not an IP address",
             ),
             (vec!["10.0.0.11=".to_string()], "path after '=' is empty"),
-            (vec![], "no --node"),
+            (vec![], "no nodes given: pass --node IP=path"),
             (
                 vec![format!("10.0.0.11={cp}"), format!("10.0.0.11={cp}")],
                 "address 10.0.0.11 is listed for --node 10.0.0.11=",

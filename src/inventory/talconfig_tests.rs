@@ -742,6 +742,13 @@ proptest::proptest! {
     }
 
     #[test]
+    fn load_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+        let p = Project::new();
+        std::fs::write(p.path("talconfig.yaml"), &bytes).unwrap();
+        let _ = p.load_with(&[("VIP", "10.0.0.10")]);
+    }
+
+    #[test]
     fn load_never_panics_on_talconfig_like_text(
         parts in proptest::collection::vec(
             proptest::sample::select(vec![
