@@ -1,1 +1,36 @@
-//! talos (work in progress).
+//! The Talos protocol layer: talosconfig, TLS (mTLS, maintenance mode,
+//! fingerprint pins), mode probing, and a typed per-node gRPC client.
+//!
+//! Everything here talks to exactly one node address at a time and returns
+//! typed results or a classified [`TalosError`]; it never prints. Retries,
+//! concurrency and reporting belong to the pipeline.
+
+pub mod client;
+pub mod connect;
+pub mod error;
+pub mod kubeconfig;
+pub mod probe;
+mod reply;
+pub mod resources;
+pub mod talosconfig;
+pub mod tls;
+pub mod types;
+
+#[cfg(test)]
+mod client_tests;
+#[cfg(test)]
+mod fake_node;
+#[cfg(test)]
+pub(crate) mod testkit;
+
+pub use client::{ChannelKind, NodeClient};
+pub use connect::Timeouts;
+pub use error::{ErrorClass, TalosError};
+pub use kubeconfig::{KubeconfigError, extract_kubeconfig};
+pub use probe::{MAINTENANCE_CN, NodeMode, probe};
+pub use talosconfig::{Credentials, Talosconfig, TalosconfigError, load, locate, locate_with};
+pub use tls::{maintenance_config, secure_config, spki_fingerprint};
+pub use types::{
+    ApplyMode, ApplyResult, EtcdMember, EtcdMemberStatus, MachineRole, MachineStatus,
+    ServiceEventInfo, ServiceStatus, Stage, SystemStatInfo, UnmetCondition, VersionInfo,
+};

@@ -1,0 +1,722 @@
+//! Errors of the Talos protocol layer, and the one place that decides how
+//! each failure is classified (retry it, give up, distrust the peer, or blame
+//! the input).
+//!
+//! Classification matters more than wording here: the pipeline retries only
+//! [`ErrorClass::Retryable`] errors, and never retries a trust failure (a
+//! node that presents a foreign certificate, or rejects ours, will not change
+//! its mind). Errors that tonic synthesises locally carry their cause in the
+//! `source()` chain (hyper → io → rustls), so that chain is walked to find
+//! what really happened.
+
+use std::error::Error as StdError;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::{AlertDescription, CertificateError};
+use tonic::Code;
+
+use super::talosconfig::TalosconfigError;
+
+/// How a caller should react to an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// Transient: the same call may succeed later (node booting, rebooting,
+    /// busy, or the network dropped the connection).
+    Retryable,
+    /// The node answered and the answer will not change by retrying.
+    Permanent,
+    /// TLS trust failed in either direction, or the node refused our
+    /// credentials.
+    Trust,
+    /// Our own input is wrong (bad talosconfig, invalid argument).
+    Input,
+}
+
+/// A failure talking to one Talos node.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TalosError {
+    /// The TCP connection could not be opened (refused, timed out,
+    /// unreachable).
+    #[error("cannot reach {addr}: {reason}")]
+    Unreachable { addr: SocketAddr, reason: String },
+
+    /// TCP connected but the TLS handshake did not finish in time.
+    #[error("{addr}: TLS handshake did not finish within {after:?}")]
+    TlsTimeout { addr: SocketAddr, after: Duration },
+
+    /// TLS trust failed: the server certificate is not ours, or the node
+    /// rejected our client certificate. `detail` is a complete sentence that
+    /// names the address and, when known, the issuer.
+    #[error("{detail}")]
+    Trust { addr: SocketAddr, detail: String },
+
+    /// The connection failed below gRPC (reset, EOF, TLS protocol error).
+    #[error("{addr}: {detail}")]
+    Transport {
+        addr: SocketAddr,
+        detail: String,
+        class: ErrorClass,
+        code: Option<Code>,
+    },
+
+    /// Our own deadline for the call expired.
+    #[error("{rpc} on {addr}: no answer within {after:?}")]
+    Timeout {
+        addr: SocketAddr,
+        rpc: &'static str,
+        after: Duration,
+    },
+
+    /// The node answered the call with a gRPC error status.
+    #[error("{rpc} on {addr}: {code:?}: {message}")]
+    Status {
+        addr: SocketAddr,
+        rpc: &'static str,
+        code: Code,
+        message: String,
+    },
+
+    /// The gRPC call succeeded but a reply message carries
+    /// `metadata.error`: that node failed (apid proxy convention).
+    #[error("{rpc} on {addr} (node {node}): {message}")]
+    Node {
+        addr: SocketAddr,
+        rpc: &'static str,
+        node: String,
+        code: Option<Code>,
+        message: String,
+    },
+
+    /// The reply had no messages at all.
+    #[error("{rpc} on {addr}: the reply carried no messages")]
+    EmptyReply { addr: SocketAddr, rpc: &'static str },
+
+    /// The reply could not be understood.
+    #[error("{rpc} on {addr}: unexpected reply: {detail}")]
+    BadReply {
+        addr: SocketAddr,
+        rpc: &'static str,
+        detail: String,
+    },
+
+    /// The talosconfig could not be used.
+    #[error(transparent)]
+    Talosconfig(Arc<TalosconfigError>),
+
+    /// A local argument is invalid (e.g. a node name that cannot be sent as
+    /// gRPC metadata).
+    #[error("{0}")]
+    Input(String),
+}
+
+impl From<TalosconfigError> for TalosError {
+    fn from(e: TalosconfigError) -> Self {
+        TalosError::Talosconfig(Arc::new(e))
+    }
+}
+
+/// The message Talos (v1.12.x patch releases) uses when a second
+/// ApplyConfiguration races a first one; worth retrying.
+const APPLY_IN_PROGRESS: &str = "another apply configuration is already in progress";
+
+/// Class of a gRPC status code sent by a node.
+pub(crate) fn class_of_code(code: Code, message: &str) -> ErrorClass {
+    match code {
+        Code::Unavailable | Code::DeadlineExceeded | Code::Aborted | Code::ResourceExhausted => {
+            ErrorClass::Retryable
+        }
+        Code::FailedPrecondition if message.contains(APPLY_IN_PROGRESS) => ErrorClass::Retryable,
+        Code::Unauthenticated | Code::PermissionDenied => ErrorClass::Trust,
+        Code::InvalidArgument => ErrorClass::Input,
+        _ => ErrorClass::Permanent,
+    }
+}
+
+impl TalosError {
+    /// How the caller should react.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            TalosError::Unreachable { .. } | TalosError::TlsTimeout { .. } => ErrorClass::Retryable,
+            TalosError::Timeout { .. } => ErrorClass::Retryable,
+            TalosError::Trust { .. } => ErrorClass::Trust,
+            TalosError::Transport { class, .. } => *class,
+            TalosError::Status { code, message, .. } => class_of_code(*code, message),
+            TalosError::Node { code, message, .. } => match code {
+                Some(code) => class_of_code(*code, message),
+                None => ErrorClass::Permanent,
+            },
+            TalosError::EmptyReply { .. } | TalosError::BadReply { .. } => ErrorClass::Permanent,
+            TalosError::Talosconfig(_) | TalosError::Input(_) => ErrorClass::Input,
+        }
+    }
+
+    /// The gRPC code, when there is one: the node's status (also when it came
+    /// inside `metadata.status`), `Unavailable` for connection failures and
+    /// `DeadlineExceeded` for our own deadline, as a gRPC client would say.
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            TalosError::Unreachable { .. } | TalosError::TlsTimeout { .. } => {
+                Some(Code::Unavailable)
+            }
+            TalosError::Timeout { .. } => Some(Code::DeadlineExceeded),
+            TalosError::Transport { code, .. } => *code,
+            TalosError::Status { code, .. } => Some(*code),
+            TalosError::Node { code, .. } => *code,
+            TalosError::Trust { .. }
+            | TalosError::EmptyReply { .. }
+            | TalosError::BadReply { .. }
+            | TalosError::Talosconfig(_)
+            | TalosError::Input(_) => None,
+        }
+    }
+
+    /// The server's message or the local cause, on one line.
+    pub fn message(&self) -> String {
+        let text = match self {
+            TalosError::Unreachable { reason, .. } => reason.clone(),
+            TalosError::TlsTimeout { after, .. } => {
+                format!("TLS handshake did not finish within {after:?}")
+            }
+            TalosError::Trust { detail, .. } => detail.clone(),
+            TalosError::Transport { detail, .. } => detail.clone(),
+            TalosError::Timeout { after, .. } => format!("no answer within {after:?}"),
+            TalosError::Status { message, .. } | TalosError::Node { message, .. } => {
+                message.clone()
+            }
+            TalosError::EmptyReply { .. } => "the reply carried no messages".to_string(),
+            TalosError::BadReply { detail, .. } => detail.clone(),
+            TalosError::Talosconfig(e) => e.to_string(),
+            TalosError::Input(m) => m.clone(),
+        };
+        one_line(&text)
+    }
+
+    /// Shorthand for `class() == Retryable`.
+    pub fn is_retryable(&self) -> bool {
+        self.class() == ErrorClass::Retryable
+    }
+
+    /// The node address this error is about, when there is one.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        match self {
+            TalosError::Unreachable { addr, .. }
+            | TalosError::TlsTimeout { addr, .. }
+            | TalosError::Trust { addr, .. }
+            | TalosError::Transport { addr, .. }
+            | TalosError::Timeout { addr, .. }
+            | TalosError::Status { addr, .. }
+            | TalosError::Node { addr, .. }
+            | TalosError::EmptyReply { addr, .. }
+            | TalosError::BadReply { addr, .. } => Some(*addr),
+            TalosError::Talosconfig(_) | TalosError::Input(_) => None,
+        }
+    }
+
+    /// Turns a status returned by a tonic call into a classified error.
+    ///
+    /// A status the node sent has no `source()`; one that tonic made up
+    /// locally (connection dropped, TLS alert, our deadline) carries the real
+    /// cause in its source chain.
+    pub(crate) fn from_status(status: tonic::Status, addr: SocketAddr, rpc: &'static str) -> Self {
+        if let Some(source) = std::error::Error::source(&status) {
+            if let Some(found) = from_chain(source, addr, Some(rpc)) {
+                return found;
+            }
+            if looks_like_dropped_connection(source) {
+                return TalosError::Transport {
+                    addr,
+                    detail: format!("{rpc}: connection lost: {}", chain_text(source)),
+                    class: ErrorClass::Retryable,
+                    code: Some(Code::Unavailable),
+                };
+            }
+        }
+        TalosError::Status {
+            addr,
+            rpc,
+            code: status.code(),
+            message: one_line(status.message()),
+        }
+    }
+
+    /// Our deadline for `rpc` expired.
+    pub(crate) fn timeout(addr: SocketAddr, rpc: &'static str, after: Duration) -> Self {
+        TalosError::Timeout { addr, rpc, after }
+    }
+}
+
+/// Wraps a [`TalosError`] so that it can travel through tonic's connector as
+/// a boxed error and be recovered intact on the other side.
+#[derive(Debug, Clone)]
+pub(crate) struct DialError(pub(crate) TalosError);
+
+impl std::fmt::Display for DialError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl StdError for DialError {}
+
+/// Why a server certificate was refused by one of our verifiers. It rides
+/// inside `rustls::CertificateError::Other` so that the final error can say
+/// which CA did not match.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum TrustFailure {
+    #[error(
+        "server certificate for {ip} is not signed by the talosconfig CA (issuer: {issuer}); \
+         the node belongs to another cluster or the talosconfig is for another cluster"
+    )]
+    ForeignIssuer { ip: String, issuer: String },
+    #[error("server certificate for {ip} is not valid for that address (it names: {names})")]
+    WrongName { ip: String, names: String },
+    #[error("server certificate for {ip} has expired (not after {not_after}); check the clocks")]
+    Expired { ip: String, not_after: String },
+    #[error(
+        "server certificate for {ip} is not valid yet (not before {not_before}); check the clocks"
+    )]
+    NotYetValid { ip: String, not_before: String },
+    #[error(
+        "server certificate for {ip} has SPKI fingerprint {actual}, which is not one of the \
+         pinned fingerprints"
+    )]
+    PinMismatch { ip: String, actual: String },
+    #[error("server certificate for {ip} was rejected: {detail}")]
+    Other { ip: String, detail: String },
+}
+
+/// Walks an error's `source()` chain for a cause we recognise.
+///
+/// `io::Error` hides the error it wraps from `source()` (it returns the
+/// wrapped error's *source*), so wrapped errors are reached with
+/// `get_ref()`. `rpc` names the call the chain belongs to, if any.
+pub(crate) fn from_chain(
+    err: &(dyn StdError + 'static),
+    addr: SocketAddr,
+    rpc: Option<&'static str>,
+) -> Option<TalosError> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(dial) = e.downcast_ref::<DialError>() {
+            return Some(dial.0.clone());
+        }
+        if let Some(trust) = e.downcast_ref::<TrustFailure>() {
+            return Some(TalosError::Trust {
+                addr,
+                detail: trust.to_string(),
+            });
+        }
+        if e.is::<tonic::TimeoutExpired>() {
+            // The client layer turns this into TalosError::Timeout with
+            // the configured deadline.
+            return Some(TalosError::Transport {
+                addr,
+                detail: format!("{}: deadline expired", rpc.unwrap_or("call")),
+                class: ErrorClass::Retryable,
+                code: Some(Code::DeadlineExceeded),
+            });
+        }
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(from_rustls(tls, addr));
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                let inner: &(dyn StdError + 'static) = inner;
+                if let Some(found) = from_chain(inner, addr, rpc) {
+                    return Some(found);
+                }
+            }
+            if let Some(found) = alert_from_text(&io.to_string(), addr) {
+                return Some(found);
+            }
+            if let Some(found) = from_io_kind(io, addr, rpc) {
+                return Some(found);
+            }
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// I/O error kinds that mean "the connection went away": the node is
+/// rebooting, restarting apid, or the network blinked.
+fn from_io_kind(io: &std::io::Error, addr: SocketAddr, rpc: Option<&str>) -> Option<TalosError> {
+    use std::io::ErrorKind as K;
+    let retryable = matches!(
+        io.kind(),
+        K::ConnectionRefused
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::BrokenPipe
+            | K::UnexpectedEof
+            | K::TimedOut
+            | K::NotConnected
+    );
+    retryable.then(|| TalosError::Transport {
+        addr,
+        detail: match rpc {
+            Some(rpc) => format!("{rpc}: connection lost: {io}"),
+            None => format!("connection lost: {io}"),
+        },
+        class: ErrorClass::Retryable,
+        code: Some(Code::Unavailable),
+    })
+}
+
+/// A TLS alert known only by its text. hyper's HTTP/2 layer keeps I/O
+/// errors as kind + message, so once the connection is up (TLS 1.3: the
+/// client-certificate verdict arrives after the handshake) the rustls error
+/// type is gone and only rustls's wording, "received fatal alert: <Name>",
+/// is left.
+fn alert_from_text(text: &str, addr: SocketAddr) -> Option<TalosError> {
+    const CLIENT_CERT_ALERTS: [&str; 8] = [
+        "CertificateRequired",
+        "BadCertificate",
+        "UnknownCA",
+        "AccessDenied",
+        "CertificateUnknown",
+        "CertificateExpired",
+        "CertificateRevoked",
+        "UnsupportedCertificate",
+    ];
+    let (_, rest) = text.split_once("received fatal alert: ")?;
+    let name: String = rest
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    Some(if CLIENT_CERT_ALERTS.contains(&name.as_str()) {
+        TalosError::Trust {
+            addr,
+            detail: client_cert_rejected(addr, &name),
+        }
+    } else {
+        TalosError::Transport {
+            addr,
+            detail: format!("TLS failed: received fatal alert {name}"),
+            class: ErrorClass::Permanent,
+            code: None,
+        }
+    })
+}
+
+fn client_cert_rejected(addr: SocketAddr, alert: &str) -> String {
+    format!(
+        "{addr} rejected our client certificate (TLS alert {alert}); the node does not trust the \
+         talosconfig client certificate, or it is not in maintenance mode and needs one"
+    )
+}
+
+/// TLS alerts a server sends when it does not accept our client certificate
+/// (Talos apid: `certificate_required` in TLS 1.3, `bad_certificate` in 1.2).
+fn is_client_cert_alert(alert: &AlertDescription) -> bool {
+    matches!(
+        alert,
+        AlertDescription::CertificateRequired
+            | AlertDescription::BadCertificate
+            | AlertDescription::UnknownCA
+            | AlertDescription::AccessDenied
+            | AlertDescription::CertificateUnknown
+            | AlertDescription::CertificateExpired
+            | AlertDescription::CertificateRevoked
+            | AlertDescription::UnsupportedCertificate
+    )
+}
+
+fn from_rustls(err: &rustls::Error, addr: SocketAddr) -> TalosError {
+    match err {
+        rustls::Error::InvalidCertificate(CertificateError::Other(other)) => {
+            let detail = match other.0.downcast_ref::<TrustFailure>() {
+                Some(trust) => trust.to_string(),
+                None => format!("server certificate for {} was rejected: {other}", addr.ip()),
+            };
+            TalosError::Trust { addr, detail }
+        }
+        rustls::Error::InvalidCertificate(cert) => TalosError::Trust {
+            addr,
+            detail: format!(
+                "server certificate for {} was rejected: {}",
+                addr.ip(),
+                describe_cert_error(cert)
+            ),
+        },
+        rustls::Error::AlertReceived(alert) if is_client_cert_alert(alert) => TalosError::Trust {
+            addr,
+            detail: client_cert_rejected(addr, &format!("{alert:?}")),
+        },
+        other => TalosError::Transport {
+            addr,
+            detail: format!("TLS failed: {other}"),
+            class: ErrorClass::Permanent,
+            code: None,
+        },
+    }
+}
+
+/// Short words for the certificate errors webpki reports.
+pub(crate) fn describe_cert_error(err: &CertificateError) -> String {
+    match err {
+        CertificateError::UnknownIssuer => "not signed by a trusted CA".to_string(),
+        CertificateError::BadSignature => "bad signature".to_string(),
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            "certificate expired".to_string()
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "certificate not valid yet".to_string()
+        }
+        CertificateError::NotValidForName => "not valid for the dialled address".to_string(),
+        CertificateError::NotValidForNameContext { presented, .. } => {
+            format!(
+                "not valid for the dialled address (it names: {})",
+                presented.join(", ")
+            )
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// Text-level fallback for drops that surface only as hyper/h2 messages.
+fn looks_like_dropped_connection(err: &(dyn StdError + 'static)) -> bool {
+    const MARKERS: [&str; 8] = [
+        "connection reset",
+        "broken pipe",
+        "connection refused",
+        "unexpected eof",
+        "connection closed",
+        "early eof",
+        "connection error",
+        "operation was canceled",
+    ];
+    let text = chain_text(err).to_ascii_lowercase();
+    MARKERS.iter().any(|m| text.contains(m))
+}
+
+/// The messages of an error chain, joined with ": ".
+pub(crate) fn chain_text(err: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => {
+                let inner: &(dyn StdError + 'static) = inner;
+                // The io::Error displays its inner error already.
+                inner.source()
+            }
+            None => e.source(),
+        };
+    }
+    parts.join(": ")
+}
+
+/// Collapses whitespace runs (newlines included) so a message fits one line.
+pub(crate) fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn addr() -> SocketAddr {
+        "127.1.2.3:50000".parse().unwrap()
+    }
+
+    fn class_of(code: Code, msg: &str) -> ErrorClass {
+        TalosError::from_status(tonic::Status::new(code, msg), addr(), "Test").class()
+    }
+
+    #[test]
+    fn server_status_codes_are_classified() {
+        assert_eq!(class_of(Code::Unavailable, "x"), ErrorClass::Retryable);
+        assert_eq!(class_of(Code::DeadlineExceeded, "x"), ErrorClass::Retryable);
+        assert_eq!(class_of(Code::Aborted, "x"), ErrorClass::Retryable);
+        assert_eq!(
+            class_of(Code::ResourceExhausted, "x"),
+            ErrorClass::Retryable
+        );
+        assert_eq!(class_of(Code::Unauthenticated, "x"), ErrorClass::Trust);
+        assert_eq!(
+            class_of(Code::PermissionDenied, "not authorized"),
+            ErrorClass::Trust
+        );
+        assert_eq!(class_of(Code::InvalidArgument, "bad"), ErrorClass::Input);
+        for code in [
+            Code::Unimplemented,
+            Code::NotFound,
+            Code::AlreadyExists,
+            Code::Internal,
+            Code::Unknown,
+        ] {
+            assert_eq!(class_of(code, "x"), ErrorClass::Permanent, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn failed_precondition_is_retryable_only_for_concurrent_apply() {
+        assert_eq!(
+            class_of(
+                Code::FailedPrecondition,
+                "another apply configuration is already in progress"
+            ),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            class_of(Code::FailedPrecondition, "bootstrap is not available yet"),
+            ErrorClass::Permanent
+        );
+    }
+
+    #[test]
+    fn code_and_message_come_from_the_status() {
+        let err = TalosError::from_status(
+            tonic::Status::new(Code::AlreadyExists, "etcd data directory\nis not empty"),
+            addr(),
+            "Bootstrap",
+        );
+        assert_eq!(err.code(), Some(Code::AlreadyExists));
+        assert_eq!(err.message(), "etcd data directory is not empty");
+        assert!(err.to_string().contains("Bootstrap on 127.1.2.3:50000"));
+    }
+
+    #[test]
+    fn io_errors_inside_a_status_are_retryable() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let status = tonic::Status::from_error(Box::new(io));
+        let err = TalosError::from_status(status, addr(), "ApplyConfiguration");
+        assert_eq!(err.class(), ErrorClass::Retryable);
+        assert_eq!(err.code(), Some(Code::Unavailable));
+    }
+
+    #[test]
+    fn certificate_required_alert_behind_io_is_trust() {
+        // tokio-rustls wraps rustls errors in io::Error(InvalidData); tonic
+        // then wraps that again.
+        let tls = rustls::Error::AlertReceived(AlertDescription::CertificateRequired);
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        let status = tonic::Status::from_error(Box::new(io));
+        let err = TalosError::from_status(status, addr(), "Version");
+        assert_eq!(err.class(), ErrorClass::Trust);
+        assert!(err.message().contains("rejected our client certificate"));
+    }
+
+    #[test]
+    fn alert_that_lost_its_type_is_still_trust() {
+        // What arrives through hyper's HTTP/2 layer: kind + message only.
+        let io = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(AlertDescription::CertificateRequired).to_string(),
+        );
+        let status = tonic::Status::from_error(Box::new(io));
+        let err = TalosError::from_status(status, addr(), "Version");
+        assert_eq!(err.class(), ErrorClass::Trust, "{err:?}");
+        assert!(err.message().contains("TLS alert CertificateRequired"));
+
+        let io = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "received fatal alert: DecodeError",
+        );
+        let err = from_chain(&io, addr(), None).unwrap();
+        assert_eq!(err.class(), ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn invalid_certificate_is_trust_and_names_the_issuer() {
+        let failure = TrustFailure::ForeignIssuer {
+            ip: "127.1.2.3".into(),
+            issuer: "O=talos".into(),
+        };
+        let tls = rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
+            Arc::new(failure),
+        )));
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        let err = from_chain(&io, addr(), None).unwrap();
+        assert_eq!(err.class(), ErrorClass::Trust);
+        assert!(
+            err.to_string()
+                .contains("server certificate for 127.1.2.3 is not signed by the talosconfig CA (issuer: O=talos)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn plain_invalid_certificate_is_trust() {
+        let tls = rustls::Error::InvalidCertificate(CertificateError::BadSignature);
+        let err = from_chain(&tls, addr(), None).unwrap();
+        assert_eq!(err.class(), ErrorClass::Trust);
+        assert!(err.message().contains("bad signature"));
+    }
+
+    #[test]
+    fn other_tls_failures_are_permanent() {
+        let tls = rustls::Error::NoApplicationProtocol;
+        let err = from_chain(&tls, addr(), None).unwrap();
+        assert_eq!(err.class(), ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn unrelated_alert_is_not_trust() {
+        let tls = rustls::Error::AlertReceived(AlertDescription::ProtocolVersion);
+        let err = from_chain(&tls, addr(), None).unwrap();
+        assert_eq!(err.class(), ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn local_deadline_is_retryable_deadline_exceeded() {
+        // What tonic's timeout layer produces.
+        let status = tonic::Status::from_error(Box::new(tonic::TimeoutExpired(())));
+        let err = TalosError::from_status(status, addr(), "Version");
+        assert_eq!(err.class(), ErrorClass::Retryable);
+        assert_eq!(err.code(), Some(Code::DeadlineExceeded));
+    }
+
+    #[test]
+    fn dial_error_survives_the_chain() {
+        let inner = TalosError::Unreachable {
+            addr: addr(),
+            reason: "connection refused".into(),
+        };
+        let boxed: Box<dyn StdError + Send + Sync> = Box::new(DialError(inner));
+        let status = tonic::Status::from_error(boxed);
+        let err = TalosError::from_status(status, addr(), "Version");
+        assert!(matches!(err, TalosError::Unreachable { .. }), "{err:?}");
+        assert!(err.is_retryable());
+    }
+
+    #[test]
+    fn unknown_transport_text_falls_back_to_string_markers() {
+        #[derive(Debug)]
+        struct Opaque;
+        impl std::fmt::Display for Opaque {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("connection closed before message completed")
+            }
+        }
+        impl StdError for Opaque {}
+        let status = tonic::Status::from_error(Box::new(Opaque));
+        let err = TalosError::from_status(status, addr(), "ApplyConfiguration");
+        assert_eq!(err.class(), ErrorClass::Retryable);
+    }
+
+    #[test]
+    fn input_errors_are_input() {
+        assert_eq!(TalosError::Input("x".into()).class(), ErrorClass::Input);
+    }
+
+    #[test]
+    fn error_class_serializes_snake_case() {
+        assert_eq!(
+            serde_json::to_string(&ErrorClass::Retryable).unwrap(),
+            "\"retryable\""
+        );
+    }
+}

@@ -1,0 +1,269 @@
+//! What is listening on an address: nothing, something that is not Talos, a
+//! Talos node in maintenance mode, or a configured Talos node (ours or
+//! another cluster's).
+//!
+//! One TCP connect and one TLS handshake, without verification and without
+//! a client certificate, offering ALPN `h2`:
+//! - the maintenance server never asks for a client certificate and its
+//!   leaf's CN is `maintenance-service.talos.dev`;
+//! - a configured apid always asks for one (mutual TLS). With TLS 1.3 the
+//!   handshake may still complete (the server complains afterwards), with
+//!   TLS 1.2 it fails; either way our resolver saw the CertificateRequest.
+//!
+//! The leaf is captured by the verifier, which sees it even when the
+//! handshake fails later. No retries here: callers decide.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rustls::client::ResolvesClientCert;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+
+use super::connect::{Timeouts, tcp_connect};
+use super::error::chain_text;
+use super::talosconfig::Credentials;
+use super::tls::{TalosCaVerifier, builder, finish, provider, spki_fingerprint};
+
+/// The CN of the certificate Talos's maintenance service presents.
+pub const MAINTENANCE_CN: &str = "maintenance-service.talos.dev";
+
+/// What an address turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum NodeMode {
+    /// TCP connect refused or timed out.
+    Unreachable { reason: String },
+    /// TCP works but it is not a Talos API: TLS failed or hung, no HTTP/2,
+    /// or neither Talos signature.
+    NotTalos { reason: String },
+    /// Maintenance mode; `fingerprint` is the leaf's SPKI SHA-256 (base64),
+    /// what the node prints on its console.
+    Maintenance { fingerprint: String },
+    /// A configured apid (it asked for a client certificate). `ours`: the
+    /// leaf chains to the talosconfig CA (`None` without a talosconfig).
+    Configured {
+        ours: Option<bool>,
+        issuer: String,
+        subject: String,
+    },
+}
+
+/// Probes one address. Never panics, never retries.
+pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) -> NodeMode {
+    let tcp = match tcp_connect(addr, t.connect).await {
+        Ok(tcp) => tcp,
+        Err(e) => {
+            return NodeMode::Unreachable {
+                reason: e.message(),
+            };
+        }
+    };
+
+    let recorder = Arc::new(Recorder::default());
+    let config = finish(
+        builder()
+            .dangerous()
+            .with_custom_certificate_verifier(recorder.clone())
+            .with_client_cert_resolver(recorder.clone()),
+    );
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let server_name = ServerName::IpAddress(addr.ip().into());
+    let outcome = tokio::time::timeout(t.tls, connector.connect(server_name, tcp)).await;
+
+    let asked_for_cert = recorder.cert_requested.load(Ordering::SeqCst);
+    let chain = recorder.chain();
+    let handshake = match outcome {
+        Err(_) => {
+            return NodeMode::NotTalos {
+                reason: format!("TLS handshake did not finish within {:?}", t.tls),
+            };
+        }
+        Ok(Err(e)) => Err(chain_text(&e)),
+        Ok(Ok(stream)) => Ok(stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec)),
+    };
+
+    let Some(leaf) = chain.first() else {
+        return NodeMode::NotTalos {
+            reason: match handshake {
+                Err(e) => format!("TLS handshake failed: {e}"),
+                Ok(_) => "the server presented no certificate".to_string(),
+            },
+        };
+    };
+    if let Ok(alpn) = &handshake
+        && alpn.as_deref() != Some(b"h2".as_slice())
+    {
+        return NodeMode::NotTalos {
+            reason: "TLS works but the server does not speak HTTP/2 (ALPN h2)".to_string(),
+        };
+    }
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf) else {
+        return NodeMode::NotTalos {
+            reason: "the server certificate does not parse".to_string(),
+        };
+    };
+    let issuer = cert.issuer().to_string();
+    let subject = cert.subject().to_string();
+
+    if asked_for_cert {
+        let ours = trust.map(|creds| chains_to(creds, &chain, addr));
+        return NodeMode::Configured {
+            ours,
+            issuer,
+            subject,
+        };
+    }
+    let is_maintenance = cert
+        .subject()
+        .iter_common_name()
+        .any(|cn| cn.as_str().map(|s| s == MAINTENANCE_CN).unwrap_or(false));
+    match (is_maintenance, handshake) {
+        (true, Ok(_)) => match spki_fingerprint(leaf) {
+            Ok(fingerprint) => NodeMode::Maintenance { fingerprint },
+            Err(e) => NodeMode::NotTalos {
+                reason: e.message(),
+            },
+        },
+        (true, Err(e)) => NodeMode::NotTalos {
+            reason: format!("maintenance-style certificate but the TLS handshake failed: {e}"),
+        },
+        (false, Ok(_)) => NodeMode::NotTalos {
+            reason: format!(
+                "TLS server that neither asks for a client certificate nor presents the maintenance certificate (subject: {subject})"
+            ),
+        },
+        (false, Err(e)) => NodeMode::NotTalos {
+            reason: format!("TLS handshake failed: {e}"),
+        },
+    }
+}
+
+/// Does `chain` lead to the talosconfig CA? Name mismatches do not matter
+/// here (the chain was fine if webpki got as far as checking the name), and
+/// validity periods are taken out of the question by checking at a moment
+/// inside the leaf's validity.
+fn chains_to(creds: &Credentials, chain: &[CertificateDer<'static>], addr: SocketAddr) -> bool {
+    let Ok(verifier) = TalosCaVerifier::inner_webpki(creds.ca_certs()) else {
+        return false;
+    };
+    let name = ServerName::IpAddress(addr.ip().into());
+    let (leaf, intermediates) = match chain.split_first() {
+        Some(split) => split,
+        None => return false,
+    };
+    let check = |now: UnixTime| verifier.verify_server_cert(leaf, intermediates, &name, &[], now);
+    let verdict = |result: Result<ServerCertVerified, rustls::Error>| match result {
+        Ok(_) => Some(true),
+        Err(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        )) => Some(true),
+        Err(rustls::Error::InvalidCertificate(
+            CertificateError::Expired
+            | CertificateError::ExpiredContext { .. }
+            | CertificateError::NotValidYet
+            | CertificateError::NotValidYetContext { .. },
+        )) => None,
+        Err(_) => Some(false),
+    };
+    match verdict(check(UnixTime::now())) {
+        Some(answer) => answer,
+        None => {
+            // The leaf (Talos node certs live 24 h) is outside its validity
+            // by our clock: judge the chain at the middle of its lifetime.
+            let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf) else {
+                return false;
+            };
+            let v = cert.validity();
+            let mid = v.not_before.timestamp() / 2 + v.not_after.timestamp() / 2;
+            let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                u64::try_from(mid).unwrap_or(0),
+            ));
+            verdict(check(at)).unwrap_or(false)
+        }
+    }
+}
+
+/// Accepts any certificate (keeping a copy of the chain), checks handshake
+/// signatures, and notes whether the server asked for a client certificate
+/// (we never send one).
+#[derive(Debug)]
+struct Recorder {
+    cert_requested: AtomicBool,
+    chain: Mutex<Vec<CertificateDer<'static>>>,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            cert_requested: AtomicBool::new(false),
+            chain: Mutex::new(Vec::new()),
+            algs: provider().signature_verification_algorithms,
+        }
+    }
+}
+
+impl Recorder {
+    fn chain(&self) -> Vec<CertificateDer<'static>> {
+        self.chain.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+impl ServerCertVerifier for Recorder {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Ok(mut chain) = self.chain.lock() {
+            chain.clear();
+            chain.push(end_entity.clone().into_owned());
+            chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
+
+impl ResolvesClientCert for Recorder {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.cert_requested.store(true, Ordering::SeqCst);
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,379 @@
+//! Typed results of Talos calls, free of protobuf details, for the pipeline
+//! and the output layer.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Serialize, Serializer};
+
+use crate::proto::machine::apply_configuration_request::Mode as ProtoApplyMode;
+
+/// The machine stage of `MachineStatuses.runtime.talos.dev`. Text forms are
+/// Talos's YAML spellings (note the space in `shutting down`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    Unknown,
+    Booting,
+    Installing,
+    Maintenance,
+    Running,
+    Rebooting,
+    ShuttingDown,
+    Resetting,
+    Upgrading,
+}
+
+impl Stage {
+    const ALL: [Stage; 9] = [
+        Stage::Unknown,
+        Stage::Booting,
+        Stage::Installing,
+        Stage::Maintenance,
+        Stage::Running,
+        Stage::Rebooting,
+        Stage::ShuttingDown,
+        Stage::Resetting,
+        Stage::Upgrading,
+    ];
+
+    /// The YAML text Talos uses.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Stage::Unknown => "unknown",
+            Stage::Booting => "booting",
+            Stage::Installing => "installing",
+            Stage::Maintenance => "maintenance",
+            Stage::Running => "running",
+            Stage::Rebooting => "rebooting",
+            Stage::ShuttingDown => "shutting down",
+            Stage::Resetting => "resetting",
+            Stage::Upgrading => "upgrading",
+        }
+    }
+
+    /// Parses the YAML text; `None` for a spelling this version does not know.
+    pub fn from_yaml_text(text: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.as_str() == text.trim())
+    }
+
+    /// From the enum number (`RuntimeMachineStage` / `MachineStage`); unknown
+    /// numbers map to [`Stage::Unknown`].
+    pub fn from_i32(value: i32) -> Stage {
+        usize::try_from(value)
+            .ok()
+            .and_then(|i| Stage::ALL.get(i).copied())
+            .unwrap_or(Stage::Unknown)
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Stage {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// One readiness check that is not met yet (e.g. `services`: "etcd not running").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnmetCondition {
+    pub name: String,
+    pub reason: String,
+}
+
+/// `MachineStatuses.runtime.talos.dev/machine`.
+///
+/// `ready` means something only in `booting` and `running`: in every other
+/// stage Talos reports `ready: true` without running any check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MachineStatus {
+    pub stage: Stage,
+    pub ready: bool,
+    pub unmet: Vec<UnmetCondition>,
+}
+
+/// The node's role from `MachineTypes.config.talos.dev`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MachineRole {
+    Unknown,
+    Init,
+    ControlPlane,
+    Worker,
+}
+
+impl MachineRole {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MachineRole::Unknown => "unknown",
+            MachineRole::Init => "init",
+            MachineRole::ControlPlane => "controlplane",
+            MachineRole::Worker => "worker",
+        }
+    }
+
+    /// Parses Talos's text (`controlplane`, `worker`, `init`, `unknown`;
+    /// the deprecated `join` means worker).
+    pub fn from_yaml_text(text: &str) -> Option<MachineRole> {
+        match text.trim() {
+            "unknown" => Some(MachineRole::Unknown),
+            "init" => Some(MachineRole::Init),
+            "controlplane" => Some(MachineRole::ControlPlane),
+            "worker" | "join" => Some(MachineRole::Worker),
+            _ => None,
+        }
+    }
+
+    /// From `MachineType` numbers (INIT=1, CONTROL_PLANE=2, WORKER=3).
+    pub fn from_i32(value: i32) -> MachineRole {
+        match value {
+            1 => MachineRole::Init,
+            2 => MachineRole::ControlPlane,
+            3 => MachineRole::Worker,
+            _ => MachineRole::Unknown,
+        }
+    }
+
+    /// Init nodes are control planes (legacy self-bootstrapping ones).
+    pub fn is_control_plane(&self) -> bool {
+        matches!(self, MachineRole::ControlPlane | MachineRole::Init)
+    }
+}
+
+impl fmt::Display for MachineRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for MachineRole {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The `Version` RPC's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionInfo {
+    /// e.g. `v1.12.11`.
+    pub tag: String,
+    pub sha: String,
+    /// Platform name, e.g. `metal`, `nocloud`.
+    pub platform: String,
+    /// Platform mode: `metal`, `cloud`, `container`, `metal-agent`.
+    pub mode: String,
+}
+
+/// ApplyConfiguration modes, numbered as on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApplyMode {
+    Reboot = 0,
+    Auto = 1,
+    NoReboot = 2,
+    Staged = 3,
+    Try = 4,
+}
+
+impl ApplyMode {
+    /// talosctl's spelling.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ApplyMode::Reboot => "reboot",
+            ApplyMode::Auto => "auto",
+            ApplyMode::NoReboot => "no-reboot",
+            ApplyMode::Staged => "staged",
+            ApplyMode::Try => "try",
+        }
+    }
+
+    pub fn as_proto(&self) -> ProtoApplyMode {
+        match self {
+            ApplyMode::Reboot => ProtoApplyMode::Reboot,
+            ApplyMode::Auto => ProtoApplyMode::Auto,
+            ApplyMode::NoReboot => ProtoApplyMode::NoReboot,
+            ApplyMode::Staged => ProtoApplyMode::Staged,
+            ApplyMode::Try => ProtoApplyMode::Try,
+        }
+    }
+
+    /// From the wire number; `None` for numbers this version does not know.
+    pub fn from_i32(value: i32) -> Option<ApplyMode> {
+        match value {
+            0 => Some(ApplyMode::Reboot),
+            1 => Some(ApplyMode::Auto),
+            2 => Some(ApplyMode::NoReboot),
+            3 => Some(ApplyMode::Staged),
+            4 => Some(ApplyMode::Try),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ApplyMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ApplyMode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// An `--mode` value that is not one of talosctl's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown apply mode \"{0}\" (expected one of: auto, no-reboot, reboot, staged, try)")]
+pub struct ApplyModeParseError(pub String);
+
+impl FromStr for ApplyMode {
+    type Err = ApplyModeParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(ApplyMode::Auto),
+            "no-reboot" => Ok(ApplyMode::NoReboot),
+            "reboot" => Ok(ApplyMode::Reboot),
+            "staged" => Ok(ApplyMode::Staged),
+            "try" => Ok(ApplyMode::Try),
+            _ => Err(ApplyModeParseError(s.to_string())),
+        }
+    }
+}
+
+/// The answer to ApplyConfiguration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApplyResult {
+    pub warnings: Vec<String>,
+    /// The mode the node actually used (AUTO resolves to NO_REBOOT or
+    /// REBOOT). Meaningless in maintenance mode, where Talos leaves it 0. A
+    /// number unknown to talstrap is reported as `Reboot`, the cautious
+    /// reading.
+    pub mode: ApplyMode,
+    pub mode_details: String,
+}
+
+/// One etcd member from EtcdMemberList.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EtcdMember {
+    pub id: u64,
+    pub hostname: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+    pub is_learner: bool,
+}
+
+/// EtcdStatus: healthy when `leader != 0` and `errors` is empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EtcdMemberStatus {
+    pub member_id: u64,
+    pub leader: u64,
+    pub errors: Vec<String>,
+    pub is_learner: bool,
+    pub raft_index: u64,
+}
+
+/// One service state change (oldest first in [`ServiceStatus::events`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceEventInfo {
+    pub msg: String,
+    pub state: String,
+    pub ts_unix: Option<i64>,
+}
+
+/// One service from ServiceList.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceStatus {
+    pub id: String,
+    /// `Running`, `Preparing`, `Waiting`, `Finished`, …
+    pub state: String,
+    /// `None` while the health is unknown (no check yet, or none defined).
+    pub healthy: Option<bool>,
+    pub last_message: String,
+    pub events: Vec<ServiceEventInfo>,
+}
+
+/// SystemStat: the kernel boot time (Unix seconds). A change means a reboot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SystemStatInfo {
+    pub boot_time: u64,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_text_round_trips() {
+        for stage in Stage::ALL {
+            assert_eq!(Stage::from_yaml_text(stage.as_str()), Some(stage));
+            assert_eq!(stage.to_string(), stage.as_str());
+        }
+        assert_eq!(Stage::ShuttingDown.to_string(), "shutting down");
+        assert_eq!(Stage::from_yaml_text("shutting_down"), None);
+        assert_eq!(
+            serde_json::to_string(&Stage::ShuttingDown).unwrap(),
+            "\"shutting down\""
+        );
+    }
+
+    #[test]
+    fn stage_numbers_follow_the_enum() {
+        assert_eq!(Stage::from_i32(0), Stage::Unknown);
+        assert_eq!(Stage::from_i32(1), Stage::Booting);
+        assert_eq!(Stage::from_i32(3), Stage::Maintenance);
+        assert_eq!(Stage::from_i32(4), Stage::Running);
+        assert_eq!(Stage::from_i32(6), Stage::ShuttingDown);
+        assert_eq!(Stage::from_i32(8), Stage::Upgrading);
+        assert_eq!(Stage::from_i32(9), Stage::Unknown);
+        assert_eq!(Stage::from_i32(-1), Stage::Unknown);
+    }
+
+    #[test]
+    fn roles_parse_and_print() {
+        assert_eq!(MachineRole::ControlPlane.to_string(), "controlplane");
+        assert_eq!(
+            MachineRole::from_yaml_text("controlplane"),
+            Some(MachineRole::ControlPlane)
+        );
+        assert_eq!(
+            MachineRole::from_yaml_text("join"),
+            Some(MachineRole::Worker)
+        );
+        assert_eq!(MachineRole::from_yaml_text("boss"), None);
+        assert_eq!(MachineRole::from_i32(2), MachineRole::ControlPlane);
+        assert_eq!(MachineRole::from_i32(3), MachineRole::Worker);
+        assert!(MachineRole::Init.is_control_plane());
+        assert!(!MachineRole::Worker.is_control_plane());
+    }
+
+    #[test]
+    fn apply_modes_parse_like_talosctl() {
+        assert_eq!("auto".parse::<ApplyMode>().unwrap(), ApplyMode::Auto);
+        assert_eq!(
+            "no-reboot".parse::<ApplyMode>().unwrap(),
+            ApplyMode::NoReboot
+        );
+        assert_eq!("reboot".parse::<ApplyMode>().unwrap(), ApplyMode::Reboot);
+        assert_eq!("staged".parse::<ApplyMode>().unwrap(), ApplyMode::Staged);
+        assert_eq!("try".parse::<ApplyMode>().unwrap(), ApplyMode::Try);
+        let err = "interactive".parse::<ApplyMode>().unwrap_err();
+        assert!(err.to_string().contains("interactive"));
+        for mode in [
+            ApplyMode::Reboot,
+            ApplyMode::Auto,
+            ApplyMode::NoReboot,
+            ApplyMode::Staged,
+            ApplyMode::Try,
+        ] {
+            assert_eq!(mode.as_proto() as i32, mode as i32);
+            assert_eq!(ApplyMode::from_i32(mode as i32), Some(mode));
+            assert_eq!(mode.to_string().parse::<ApplyMode>().unwrap(), mode);
+        }
+        assert_eq!(ApplyMode::from_i32(7), None);
+    }
+}
