@@ -1,7 +1,18 @@
 //! One file per subcommand. Each wires inventory → plan → pipeline →
-//! outcomes → output; none of them speaks gRPC directly.
+//! outcomes → output; none of them speaks gRPC directly (the talos layer
+//! does).
 
+pub mod apply;
+pub mod bootstrap;
+pub mod cluster;
 mod common;
+pub mod discover;
+pub mod election;
+pub mod nodeops;
+pub mod plan;
+pub mod preflight;
+pub mod secret_file;
+pub mod verify;
 
 pub use common::{CommandError, Session};
 
@@ -12,6 +23,12 @@ use crate::exit::Exit;
 pub async fn run(cli: Cli) -> Exit {
     let session = Session::new(&cli.global);
     let result = match cli.command {
+        Command::Preflight(args) => preflight::run(&session, args).await,
+        Command::Apply(args) => apply::run(&session, args).await,
+        Command::Verify(args) => verify::run(&session, args).await,
+        Command::Bootstrap(args) => bootstrap::run(&session, args).await,
+        Command::Discover(args) => discover::run(&session, args).await,
+        Command::Sim(_) | Command::Demo(_) => Err(CommandError::Runtime(anyhow::anyhow!("not available yet"))),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "talstrap", &mut std::io::stdout());
@@ -24,7 +41,6 @@ pub async fn run(cli: Cli) -> Exit {
                 Err(e) => Err(CommandError::Runtime(anyhow::anyhow!("writing the man page: {e}"))),
             }
         }
-        _ => Err(CommandError::Runtime(anyhow::anyhow!("not implemented yet"))),
     };
     session.finish(result)
 }
