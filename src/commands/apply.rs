@@ -76,7 +76,7 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
     .await;
 
     if !args.wait {
-        let report = Report::new("apply", outcomes, session.started.elapsed(), None);
+        let report = Report::new("apply", outcomes, session.elapsed(), None);
         session.output.report(&report);
         return Ok(report.exit());
     }
@@ -127,7 +127,7 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
         Phase::PreBootstrap => "next: talstrap bootstrap",
         Phase::PostBootstrap => "cluster already bootstrapped",
     };
-    let report = Report::new("apply", merged, session.started.elapsed(), None)
+    let report = Report::new("apply", merged, session.elapsed(), None)
         .with_messages(vec![phase_note.to_string()]);
     session.output.report(&report);
     Ok(report.exit())

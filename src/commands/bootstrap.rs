@@ -127,7 +127,7 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
                     .unwrap_or("a candidate already has etcd")
                     .to_string();
                 messages.push(format!("cluster already bootstrapped: {msg}; no Bootstrap call was made"));
-                let report = Report::new("bootstrap", Vec::new(), session.started.elapsed(), None)
+                let report = Report::new("bootstrap", Vec::new(), session.elapsed(), None)
                     .with_messages(messages)
                     .with_details(serde_json::Value::Object(details));
                 session.output.report(&report);
@@ -189,7 +189,7 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
             messages.push(format!("kubeconfig written to {}", p.as_str().unwrap_or_default()));
         }
     }
-    let report = Report::new("bootstrap", outcomes, session.started.elapsed(), None)
+    let report = Report::new("bootstrap", outcomes, session.elapsed(), None)
         .with_messages(messages)
         .with_details(serde_json::Value::Object(details));
     session.output.report(&report);

@@ -32,7 +32,7 @@ pub struct Session {
     pub global: GlobalArgs,
     pub output: Output,
     pub cancel: CancellationToken,
-    pub started: std::time::Instant,
+    started: std::sync::Mutex<std::time::Instant>,
     deadline: Option<tokio::time::Instant>,
 }
 
@@ -45,8 +45,20 @@ impl Session {
             global: global.clone(),
             output: Output::new(cfg),
             cancel,
-            started: std::time::Instant::now(),
+            started: std::sync::Mutex::new(std::time::Instant::now()),
             deadline: global.timeout.map(|t| tokio::time::Instant::now() + t),
+        }
+    }
+
+    /// Time since the command (or the current demo stage) started.
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.started.lock().map(|s| s.elapsed()).unwrap_or_default()
+    }
+
+    /// Start timing a new stage (the demo runs several commands in one session).
+    pub fn restart_clock(&self) {
+        if let Ok(mut s) = self.started.lock() {
+            *s = std::time::Instant::now();
         }
     }
 

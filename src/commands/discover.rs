@@ -99,7 +99,7 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
                 .unwrap_or_default(),
         })
         .collect();
-    let mut report = Report::new("discover", outcomes, session.started.elapsed(), None).with_details(details);
+    let mut report = Report::new("discover", outcomes, session.elapsed(), None).with_details(details);
     for o in &mut report.nodes {
         o.facts.remove("disk_facts");
     }

@@ -47,7 +47,7 @@ pub async fn run(session: &Session, args: PreflightArgs) -> Result<Exit, Command
         async move { preflight_node(&ctx, &access, &node, server_dry_run).await }
     })
     .await;
-    let report = Report::new("preflight", outcomes, session.started.elapsed(), None);
+    let report = Report::new("preflight", outcomes, session.elapsed(), None);
     session.output.report(&report);
     Ok(report.exit())
 }

@@ -110,7 +110,7 @@ pub async fn verify_nodes(
         async move { wait_node(&ctx, &access, &node, &settings).await }
     })
     .await;
-    Report::new(command, outcomes, session.started.elapsed(), None)
+    Report::new(command, outcomes, session.elapsed(), None)
 }
 
 /// What the node looks like relative to the goal.
