@@ -308,8 +308,8 @@ pub async fn wait_node(
                 }
 
                 // 3. Boot time: a changed value means the node rebooted.
-                if let Some(c) = &client {
-                    if let Ok(stat) = c.system_stat().await {
+                if let Some(c) = &client
+                    && let Ok(stat) = c.system_stat().await {
                         if let Some(prev) = t.boot_time
                             && prev != stat.boot_time
                         {
@@ -322,7 +322,6 @@ pub async fn wait_node(
                         }
                         t.boot_time = Some(stat.boot_time);
                     }
-                }
 
                 // 4. Evaluate.
                 if let Some(status) = status {
@@ -332,7 +331,7 @@ pub async fn wait_node(
                         return Ok(done);
                     }
                     let sig = (
-                        status.stage.clone(),
+                        status.stage,
                         status.unmet.iter().map(|c| (c.name.clone(), c.reason.clone())).collect::<Vec<_>>(),
                     );
                     if t.last.as_ref() != Some(&sig) {
