@@ -206,10 +206,10 @@ fn compile(sel: &DiskSelector) -> Result<Option<(SizeOp, u64)>, DiskSelError> {
     if given(&sel.name).is_some() {
         return Err(DiskSelError::NameNotSupported);
     }
-    if let Some(t) = given(&sel.disk_type) {
-        if !matches!(t, "nvme" | "sd" | "hdd" | "ssd") {
-            return Err(DiskSelError::UnknownType(t.to_string()));
-        }
+    if let Some(t) = given(&sel.disk_type)
+        && !matches!(t, "nvme" | "sd" | "hdd" | "ssd")
+    {
+        return Err(DiskSelError::UnknownType(t.to_string()));
     }
     sel.size.as_deref().map(parse_size_expr).transpose()
 }
@@ -225,10 +225,10 @@ fn matches_compiled(sel: &DiskSelector, size: Option<(SizeOp, u64)>, d: &DiskFac
     if !eligible(d) {
         return false;
     }
-    if let Some((op, wanted)) = size {
-        if !op.holds(d.size, wanted) {
-            return false;
-        }
+    if let Some((op, wanted)) = size
+        && !op.holds(d.size, wanted)
+    {
+        return false;
     }
     let globs = [
         (&sel.uuid, &d.uuid),
