@@ -274,6 +274,11 @@ fn machine_config(
     endpoint: &str,
 ) -> anyhow::Result<String> {
     let main = yaml_serde::to_string(&v1alpha1_doc(spec, node, sec, endpoint)?)?;
+    // talhelper emits a HostnameConfig document only for Talos 1.12+, which
+    // is the first release that knows the kind (older ones reject it).
+    if !super::version::at_least(&spec.talos_version, 1, 12) {
+        return Ok(main);
+    }
     let hostname = yaml_serde::to_string(&map(vec![
         ("apiVersion", s("v1alpha1")),
         ("kind", s("HostnameConfig")),

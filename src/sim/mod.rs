@@ -8,4 +8,9 @@
 //! faults; [`cli`] is the `talstrap sim` entry point.
 
 pub mod genconfig;
+pub mod machineconfig;
 pub mod pki;
+pub mod scenario;
+pub mod state;
+pub mod tls;
+pub mod version;
