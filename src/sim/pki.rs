@@ -320,6 +320,25 @@ pub fn maintenance_identity(node_ip: IpAddr) -> Result<(CertAndKey, String), Pki
     ))
 }
 
+/// The Kubernetes admin client certificate Talos puts in the kubeconfig:
+/// ECDSA P-256, O=system:masters, CN=admin, EKU ClientAuth, one year.
+pub fn issue_k8s_admin(k8s_ca: &CertAndKey) -> Result<CertAndKey, PkiError> {
+    let issuer = issuer_from(k8s_ca)?;
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "system:masters");
+    dn.push(DnType::CommonName, "admin");
+    let mut params = base_params(dn, CLIENT_VALIDITY);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.use_authority_key_identifier_extension = true;
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok(CertAndKey {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
 /// Subject Organization values of a DER certificate (Talos roles).
 pub fn subject_organizations(der: &[u8]) -> Vec<String> {
     X509Certificate::from_der(der)
