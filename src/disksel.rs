@@ -307,6 +307,7 @@ pub fn cel_expression(sel: &DiskSelector) -> Result<String, DiskSelError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

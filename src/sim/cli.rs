@@ -115,6 +115,7 @@ pub async fn serve(args: SimArgs, shutdown: impl Future<Output = ()>) -> anyhow:
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -528,6 +528,7 @@ pub fn versions(node: &Arc<SimNode>) -> &ResourceVersions {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

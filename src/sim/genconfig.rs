@@ -554,6 +554,7 @@ pub fn foreign_talosconfig(cluster: &GeneratedCluster, path: &Path) -> anyhow::R
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

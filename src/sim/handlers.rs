@@ -815,6 +815,7 @@ pub fn kubeconfig(node: &Arc<SimNode>, roles: &Roles) -> Result<Vec<Data>, Statu
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

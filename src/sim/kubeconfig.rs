@@ -87,6 +87,7 @@ pub fn pack(contents: &[u8], mtime: u64) -> std::io::Result<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::io::Read;

@@ -534,6 +534,7 @@ fn line_diff(a: &str, b: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::sim::genconfig::{ClusterSpec, InstallTarget, NodeSpec, generate_cluster};

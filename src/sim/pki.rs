@@ -382,6 +382,7 @@ pub fn is_ca_cert(der: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -85,6 +85,7 @@ pub fn authorize(roles: &Roles, path: &str) -> Result<(), Status> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

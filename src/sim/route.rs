@@ -145,6 +145,7 @@ pub fn rpc_status(status: &Status) -> crate::proto::google::rpc::Status {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -368,6 +368,7 @@ fn size_value<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1163,6 +1163,7 @@ impl NodeState {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::sim::genconfig::{ClusterSpec, InstallTarget, NodeSpec, generate_cluster};

@@ -18,6 +18,7 @@ pub fn at_least(version: &str, major: u32, minor: u32) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

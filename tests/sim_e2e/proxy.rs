@@ -62,7 +62,11 @@ async fn aggregated_and_single_node_calls() {
     // Per-node errors keep the overall status OK.
     let r = within(
         "bootstrap nodes",
-        cp1.bootstrap(with_nodes(Default::default(), "nodes", &[w1.clone()])),
+        cp1.bootstrap(with_nodes(
+            Default::default(),
+            "nodes",
+            std::slice::from_ref(&w1),
+        )),
     )
     .await
     .unwrap()
@@ -75,15 +79,22 @@ async fn aggregated_and_single_node_calls() {
     );
 
     // `node`: one-to-one, reply untouched, errors are real statuses.
-    let r = within("node", cp1.hostname(with_nodes((), "node", &[w1.clone()])))
-        .await
-        .unwrap()
-        .into_inner();
+    let r = within(
+        "node",
+        cp1.hostname(with_nodes((), "node", std::slice::from_ref(&w1))),
+    )
+    .await
+    .unwrap()
+    .into_inner();
     assert_eq!(r.messages[0].hostname, "w1");
     assert!(r.messages[0].metadata.is_none());
     let e = within(
         "node bootstrap",
-        cp1.bootstrap(with_nodes(Default::default(), "node", &[w1.clone()])),
+        cp1.bootstrap(with_nodes(
+            Default::default(),
+            "node",
+            std::slice::from_ref(&w1),
+        )),
     )
     .await
     .unwrap_err();
@@ -123,7 +134,7 @@ async fn aggregated_and_single_node_calls() {
     let e = within(
         "cosi nodes",
         env.state("cp1")
-            .get(with_nodes(get.clone(), "nodes", &[w1.clone()])),
+            .get(with_nodes(get.clone(), "nodes", std::slice::from_ref(&w1))),
     )
     .await
     .unwrap_err();
@@ -136,7 +147,8 @@ async fn aggregated_and_single_node_calls() {
     );
     let r = within(
         "cosi node",
-        env.state("cp1").get(with_nodes(get, "node", &[w1.clone()])),
+        env.state("cp1")
+            .get(with_nodes(get, "node", std::slice::from_ref(&w1))),
     )
     .await
     .unwrap()
@@ -147,7 +159,7 @@ async fn aggregated_and_single_node_calls() {
     let mut w = env.machine("w1");
     let e = within(
         "worker forward",
-        w.hostname(with_nodes((), "node", &[cp2.clone()])),
+        w.hostname(with_nodes((), "node", std::slice::from_ref(&cp2))),
     )
     .await
     .unwrap_err();
@@ -157,7 +169,7 @@ async fn aggregated_and_single_node_calls() {
     );
     let r = within(
         "worker self",
-        w.hostname(with_nodes((), "nodes", &[w1.clone()])),
+        w.hostname(with_nodes((), "nodes", std::slice::from_ref(&w1))),
     )
     .await
     .unwrap()
