@@ -345,7 +345,7 @@ pub async fn configured(node: &Arc<SimNode>, caller: &Caller, call: Call) -> Res
     match call {
         Call::Apply(req) => apply(node, caller, req).await.map(Reply::Apply),
         Call::Bootstrap(_) => bootstrap(node, caller).await.map(Reply::Bootstrap),
-        Call::EtcdMemberList(_) => etcd_members(node).map(Reply::EtcdMemberList),
+        Call::EtcdMemberList(r) => etcd_members(node, r.query_local).map(Reply::EtcdMemberList),
         Call::EtcdStatus => etcd_status(node).map(Reply::EtcdStatus),
         Call::Hostname => Ok(Reply::Hostname(HostnameResponse {
             messages: vec![Hostname {
@@ -554,13 +554,21 @@ async fn bootstrap(node: &Arc<SimNode>, caller: &Caller) -> Result<BootstrapResp
     })
 }
 
-fn etcd_members(node: &Arc<SimNode>) -> Result<EtcdMemberListResponse, Status> {
-    let (role, cluster) = {
+/// `query_local` asks the local etcd; otherwise the node asks etcd through
+/// the control planes it knows, so a control plane that has not joined yet
+/// still sees the cluster of its CA.
+fn etcd_members(node: &Arc<SimNode>, query_local: bool) -> Result<EtcdMemberListResponse, Status> {
+    let (role, cluster, ca_id) = {
         let st = node.lock();
         let usable = st.etcd.service == EtcdService::Running && !st.etcd.health_failed;
+        let ca_id = st
+            .config
+            .as_ref()
+            .and_then(|c| c.ca_id().map(str::to_string));
         (
             st.role(&node.id),
             usable.then_some(st.etcd.cluster).flatten(),
+            ca_id,
         )
     };
     if role != Role::ControlPlane {
@@ -568,12 +576,15 @@ fn etcd_members(node: &Arc<SimNode>) -> Result<EtcdMemberListResponse, Status> {
             "member list is only available on control plane nodes",
         ));
     }
-    let Some(cluster) = cluster else {
-        return Err(Status::unavailable("etcdserver: no leader"));
-    };
     let fleet = node
         .fleet()
         .ok_or_else(|| Status::unavailable("node is shutting down"))?;
+    let cluster = match (cluster, query_local) {
+        (Some(c), _) => c,
+        (None, false) => healthy_cluster_of(&fleet, ca_id.as_deref())
+            .ok_or_else(|| Status::unavailable("etcdserver: no leader"))?,
+        (None, true) => return Err(Status::unavailable("etcdserver: no leader")),
+    };
     let registry = fleet.etcd();
     let rec = registry
         .cluster(cluster)
@@ -595,6 +606,18 @@ fn etcd_members(node: &Arc<SimNode>) -> Result<EtcdMemberListResponse, Status> {
             legacy_members: Vec::new(),
             members,
         }],
+    })
+}
+
+/// A cluster of this CA with a member whose etcd runs healthy.
+fn healthy_cluster_of(fleet: &super::fleet::FleetShared, ca_id: Option<&str>) -> Option<u64> {
+    let ca_id = ca_id?;
+    fleet.nodes.iter().find_map(|n| {
+        let st = n.lock();
+        let same_ca = st.config.as_ref().and_then(|c| c.ca_id()) == Some(ca_id);
+        (same_ca && st.etcd.service == EtcdService::Running && st.etcd.healthy)
+            .then_some(st.etcd.cluster)
+            .flatten()
     })
 }
 

@@ -89,7 +89,12 @@ impl SimNode {
     /// Advances the state machine to now; returns the next deadline and
     /// the listener the node wants.
     fn step(&self, fleet: &FleetShared) -> (Option<Instant>, super::state::ListenerWant) {
-        let view = fleet.view();
+        let needs_view = self.lock().needs_view(&self.id);
+        let view = if needs_view {
+            fleet.view()
+        } else {
+            Default::default()
+        };
         let (changed, deadline, want) = {
             let mut st = self.lock();
             let mut registry = fleet.etcd();

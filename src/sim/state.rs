@@ -1147,6 +1147,24 @@ impl NodeState {
         d.into_iter().min()
     }
 
+    /// Whether the next step may read the fleet view (a worker waiting for
+    /// trustd or an API server, a control plane that could join etcd);
+    /// building the view locks every node, so idle nodes skip it.
+    pub fn needs_view(&self, id: &NodeIdent) -> bool {
+        if self.phase != Phase::Configured {
+            return false;
+        }
+        match self.role(id) {
+            Role::Worker => !self.boot.apid_up || (self.boot.cri_up && !self.boot.worker_ready),
+            Role::ControlPlane => {
+                self.boot.cri_up
+                    && self.etcd.service == EtcdService::Preparing
+                    && !self.etcd.has_data
+                    && self.etcd.join_due.is_none()
+            }
+        }
+    }
+
     /// Consumes one injected failure for `method` if a `flaky` fault covers it.
     pub fn take_flaky(&mut self, id: &NodeIdent, method: &str) -> bool {
         for (i, f) in id.faults.flaky.iter().enumerate() {

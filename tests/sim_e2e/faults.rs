@@ -355,3 +355,24 @@ async fn stuck_reboot_loop_and_unhealthy_etcd() {
     assert_eq!(b.stage, Stage::Booting);
     assert_eq!(a.unmet_conditions, b.unmet_conditions);
 }
+
+#[tokio::test]
+async fn latency_delays_every_call() {
+    // 10 min × 0.02 = 12 s per call: far beyond the client's patience here.
+    let env = start(2, 0, "nodes: { cp1: { latency: 10m } }").await;
+    let mut slow = env.insecure_state("cp1");
+    let mut quick = env.insecure_state("cp2");
+    let req = talstrap::proto::cosi::resource::GetRequest {
+        namespace: "runtime".into(),
+        r#type: "MachineStatuses.runtime.talos.dev".into(),
+        id: "machine".into(),
+        options: None,
+    };
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), slow.get(req.clone()))
+            .await
+            .is_err(),
+        "the delayed node must not answer yet"
+    );
+    within("quick", quick.get(req)).await.unwrap();
+}

@@ -439,3 +439,44 @@ async fn reboot_changes_boot_time_and_comes_back() {
         .boot_time;
     assert!(after > before);
 }
+
+#[tokio::test]
+async fn member_list_through_endpoints_sees_the_cluster_before_joining() {
+    // Joins take 10 min × 0.02 = 12 s: cp2 stays unjoined during the test.
+    let env = start(
+        2,
+        0,
+        "timing: { join: 10m }\nnodes: { cp1: { configured: true }, cp2: { configured: true } }",
+    )
+    .await;
+    env.wait_ready_for_bootstrap("cp1").await;
+    env.wait_ready_for_bootstrap("cp2").await;
+    within(
+        "bootstrap",
+        env.machine("cp1").bootstrap(BootstrapRequest::default()),
+    )
+    .await
+    .unwrap();
+    env.wait("cp1", "etcd healthy", |s| s.etcd.healthy).await;
+    let mut cp2 = env.machine("cp2");
+    let e = within(
+        "local",
+        cp2.etcd_member_list(EtcdMemberListRequest { query_local: true }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable);
+    let r = within(
+        "via endpoints",
+        cp2.etcd_member_list(EtcdMemberListRequest { query_local: false }),
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    let hosts: Vec<_> = r.messages[0]
+        .members
+        .iter()
+        .map(|m| m.hostname.clone())
+        .collect();
+    assert_eq!(hosts, ["cp1"]);
+}

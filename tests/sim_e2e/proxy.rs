@@ -155,6 +155,41 @@ async fn aggregated_and_single_node_calls() {
     .into_inner();
     assert_eq!(r.resource.unwrap().spec.unwrap().yaml_spec, "worker\n");
 
+    // Streaming through `nodes`: a per-node error is one extra message.
+    let mut stream = within(
+        "kubeconfig nodes",
+        cp1.kubeconfig(with_nodes((), "nodes", &[cp2.clone(), w1.clone()])),
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    let mut got = Vec::new();
+    while let Some(d) = within("kubeconfig item", stream.message()).await.unwrap() {
+        got.push(d);
+    }
+    assert_eq!(got.len(), 2);
+    let ok = got
+        .iter()
+        .find(|d| d.metadata.as_ref().unwrap().hostname == cp2)
+        .unwrap();
+    assert!(!ok.bytes.is_empty() && ok.metadata.as_ref().unwrap().error.is_empty());
+    let failed = got
+        .iter()
+        .find(|d| d.metadata.as_ref().unwrap().hostname == w1)
+        .unwrap();
+    assert!(failed.bytes.is_empty());
+    assert_eq!(
+        failed
+            .metadata
+            .as_ref()
+            .unwrap()
+            .status
+            .as_ref()
+            .unwrap()
+            .code,
+        Code::Unimplemented as i32
+    );
+
     // A worker does not forward, except to itself.
     let mut w = env.machine("w1");
     let e = within(
