@@ -93,7 +93,7 @@ impl FleetSpec {
         Self {
             control_planes,
             workers,
-            subnet: None,
+            subnet: Some(random_subnet()),
             port: 0,
             dir: dir.into(),
             time_scale: 1.0,
@@ -425,6 +425,15 @@ impl Fleet {
             .collect()
     }
 
+    /// Address of the node called `hostname`.
+    pub fn ip(&self, hostname: &str) -> Option<IpAddr> {
+        self.shared
+            .nodes
+            .iter()
+            .find(|n| n.id.hostname == hostname)
+            .map(|n| n.id.ip)
+    }
+
     /// The shared port.
     pub fn port(&self) -> u16 {
         self.shared.port
@@ -457,10 +466,17 @@ impl Fleet {
     /// # Panics
     /// If no simulated node has that address (a test bug).
     pub fn snapshot(&self, ip: IpAddr) -> NodeSnapshot {
-        match self.shared.node(ip) {
-            Some(n) => n.lock().snapshot(&n.id),
-            None => panic!("no simulated node at {ip}"),
+        let Some(n) = self.shared.node(ip) else {
+            panic!("no simulated node at {ip}");
+        };
+        let settled = node::settled(n);
+        let mut snap = n.lock().snapshot(&n.id);
+        // `mode` describes what a client meets now: until the wanted
+        // listener is actually bound, nothing answers.
+        if !settled {
+            snap.mode = super::state::NodeMode::Down;
         }
+        snap
     }
 
     /// Distinct etcd clusters and their members' hostnames.
