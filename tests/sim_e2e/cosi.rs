@@ -215,3 +215,77 @@ async fn watch_sends_ready_then_state_then_updates() {
         .yaml_spec;
     assert!(yaml.starts_with("memberID: "), "{yaml}");
 }
+
+#[tokio::test]
+async fn kind_watch_with_bootstrap_contents() {
+    let env = start(1, 0, "nodes: { cp1: { configured: true } }").await;
+    env.wait("cp1", "apid", |s| s.mode == NodeMode::Configured)
+        .await;
+    let mut stream = within(
+        "watch",
+        env.state("cp1").watch(WatchRequest {
+            namespace: "runtime".into(),
+            r#type: "Services.v1alpha1.talos.dev".into(),
+            id: None,
+            options: Some(talstrap::proto::cosi::resource::WatchOptions {
+                bootstrap_contents: true,
+                ..Default::default()
+            }),
+            api_version: 1,
+        }),
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    assert!(
+        within("ready", stream.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .event
+            .is_empty()
+    );
+    let mut created = Vec::new();
+    loop {
+        let r = within("event", stream.message()).await.unwrap().unwrap();
+        let e = &r.event[0];
+        if e.event_type == EventType::Bootstrapped as i32 {
+            break;
+        }
+        assert_eq!(e.event_type, EventType::Created as i32);
+        created.push(
+            e.resource
+                .as_ref()
+                .unwrap()
+                .metadata
+                .as_ref()
+                .unwrap()
+                .id
+                .clone(),
+        );
+    }
+    assert!(
+        created.contains(&"etcd".to_string()) && created.contains(&"apid".to_string()),
+        "{created:?}"
+    );
+    // The etcd service changes as the boot goes on.
+    loop {
+        let r = within("update", stream.message()).await.unwrap().unwrap();
+        let e = &r.event[0];
+        if e.event_type == EventType::Updated as i32
+            && e.resource.as_ref().unwrap().metadata.as_ref().unwrap().id == "kubelet"
+        {
+            assert!(
+                e.resource
+                    .as_ref()
+                    .unwrap()
+                    .spec
+                    .as_ref()
+                    .unwrap()
+                    .yaml_spec
+                    .starts_with("running: true")
+            );
+            break;
+        }
+    }
+}
