@@ -1,6 +1,17 @@
 //! A fleet of simulated Talos nodes on loopback: one 127.x.y.z address per
 //! node, one shared port, a throwaway cluster written to disk, faults from a
 //! scenario. This is the in-process API tests and `talstrap sim`/`demo` use.
+//!
+//! ```ignore
+//! let tmp = tempfile::tempdir()?;
+//! let mut spec = FleetSpec::new(3, 2, tmp.path());
+//! spec.time_scale = 0.02; // milliseconds instead of seconds
+//! spec.scenario = Scenario::from_yaml("nodes: { cp2: { install_fails: true } }", "test")?;
+//! let fleet = Fleet::start(spec).await?;
+//! let talconfig = &fleet.paths().talconfig; // dial fleet.nodes()[i].addr
+//! assert_eq!(fleet.etcd_clusters().len(), 0);
+//! fleet.shutdown().await;
+//! ```
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
