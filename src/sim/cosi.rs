@@ -6,7 +6,7 @@
 //! `yaml_spec` printed like Talos prints it (4-space indents).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prost::Message;
@@ -520,11 +520,6 @@ pub fn not_found(t: &TypeDef, namespace: &str, id: &str) -> Status {
         "resource {}({namespace}/{id}@undefined) doesn't exist",
         t.name
     ))
-}
-
-/// The node's version cache (shared by every COSI call on it).
-pub fn versions(node: &Arc<SimNode>) -> &ResourceVersions {
-    &node.versions
 }
 
 #[cfg(test)]

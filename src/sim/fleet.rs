@@ -30,9 +30,7 @@ use super::machineconfig;
 use super::node::{self, SimNode};
 use super::pki;
 use super::scenario::{Scenario, Timing};
-use super::state::{
-    EtcdRegistry, FleetView, ListenerKind, NodeIdent, NodeSnapshot, NodeStats, Phase, Role,
-};
+use super::state::{EtcdRegistry, FleetView, NodeIdent, NodeSnapshot, NodeStats, Phase, Role};
 use crate::disksel::{DiskFacts, DiskSelector};
 
 /// `host:port`, with brackets for IPv6.
@@ -531,13 +529,6 @@ impl Fleet {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-    }
-
-    /// Whether the node at `ip` currently serves apid (test helper).
-    pub fn serves_apid(&self, ip: IpAddr) -> bool {
-        self.shared
-            .node(ip)
-            .is_some_and(|n| n.lock().listener.kind == ListenerKind::Apid && node::settled(n))
     }
 
     /// Stops every node and closes every socket.

@@ -241,6 +241,7 @@ fn v1alpha1_doc(
             "network",
             map(vec![
                 ("dnsDomain", s("cluster.local")),
+                // Kubernetes defaults written as config text; nothing dials them.
                 ("podSubnets", Value::Sequence(vec![s("10.244.0.0/16")])),
                 ("serviceSubnets", Value::Sequence(vec![s("10.96.0.0/12")])),
             ]),
@@ -495,6 +496,25 @@ fn fmt_host(ip: IpAddr) -> String {
     }
 }
 
+/// Writes a talosconfig for `cluster` (endpoints = control planes, nodes =
+/// all) trusting `ca_pem`, with `client` as its credentials.
+fn write_talosconfig(
+    cluster: &GeneratedCluster,
+    ca_pem: &str,
+    client: &CertAndKey,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let endpoints: Vec<String> = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.control_plane)
+        .map(|n| n.ip.to_string())
+        .collect();
+    let all: Vec<String> = cluster.nodes.iter().map(|n| n.ip.to_string()).collect();
+    let text = talosconfig_text(&cluster.cluster_name, &endpoints, &all, ca_pem, client)?;
+    write_private(path, text.as_bytes())
+}
+
 /// Writes a talosconfig for this cluster whose client certificate carries
 /// `roles` (e.g. `["os:reader"]`), signed by the cluster's OS CA.
 pub fn role_talosconfig(
@@ -503,24 +523,7 @@ pub fn role_talosconfig(
     path: &Path,
 ) -> anyhow::Result<()> {
     let client = pki::issue_client_cert(&cluster.os_ca, roles)?;
-    let endpoints: Vec<String> = cluster
-        .nodes
-        .iter()
-        .filter(|n| n.control_plane)
-        .map(|n| n.ip.to_string())
-        .collect();
-    let all: Vec<String> = cluster.nodes.iter().map(|n| n.ip.to_string()).collect();
-    write_private(
-        path,
-        talosconfig_text(
-            &cluster.cluster_name,
-            &endpoints,
-            &all,
-            &cluster.os_ca.cert_pem,
-            &client,
-        )?
-        .as_bytes(),
-    )
+    write_talosconfig(cluster, &cluster.os_ca.cert_pem, &client, path)
 }
 
 /// A talosconfig with the `os:reader` role for this cluster.
@@ -533,24 +536,7 @@ pub fn reader_talosconfig(cluster: &GeneratedCluster, path: &Path) -> anyhow::Re
 pub fn foreign_talosconfig(cluster: &GeneratedCluster, path: &Path) -> anyhow::Result<()> {
     let ca = pki::new_talos_ca()?;
     let client = pki::issue_client_cert(&ca, &["os:admin"])?;
-    let endpoints: Vec<String> = cluster
-        .nodes
-        .iter()
-        .filter(|n| n.control_plane)
-        .map(|n| n.ip.to_string())
-        .collect();
-    let all: Vec<String> = cluster.nodes.iter().map(|n| n.ip.to_string()).collect();
-    write_private(
-        path,
-        talosconfig_text(
-            &cluster.cluster_name,
-            &endpoints,
-            &all,
-            &ca.cert_pem,
-            &client,
-        )?
-        .as_bytes(),
-    )
+    write_talosconfig(cluster, &ca.cert_pem, &client, path)
 }
 
 #[cfg(test)]

@@ -121,11 +121,9 @@ fn base_params(dn: DistinguishedName, validity: Duration) -> CertificateParams {
     params
 }
 
-/// A new Talos OS CA (see module docs).
-pub fn new_talos_ca() -> Result<CertAndKey, PkiError> {
-    let key = ed25519_key()?;
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, "talos");
+/// A self-signed CA with Talos's CA shape: CertSign+DigitalSignature,
+/// EKU ServerAuth+ClientAuth, ten years.
+fn self_signed_ca(key: &KeyPair, dn: DistinguishedName) -> Result<String, PkiError> {
     let mut params = base_params(dn, CA_VALIDITY);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![
@@ -136,9 +134,16 @@ pub fn new_talos_ca() -> Result<CertAndKey, PkiError> {
         ExtendedKeyUsagePurpose::ServerAuth,
         ExtendedKeyUsagePurpose::ClientAuth,
     ];
-    let cert = params.self_signed(&key)?;
+    Ok(params.self_signed(key)?.pem())
+}
+
+/// A new Talos OS CA (see module docs).
+pub fn new_talos_ca() -> Result<CertAndKey, PkiError> {
+    let key = ed25519_key()?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "talos");
     Ok(CertAndKey {
-        cert_pem: cert.pem(),
+        cert_pem: self_signed_ca(&key, dn)?,
         key_pem: talos_key_pem(&key),
     })
 }
@@ -154,19 +159,8 @@ pub fn new_ecdsa_ca(organization: Option<&str>, common_name: &str) -> Result<Cer
     if !common_name.is_empty() {
         dn.push(DnType::CommonName, common_name);
     }
-    let mut params = base_params(dn, CA_VALIDITY);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
-    let cert = params.self_signed(&key)?;
     Ok(CertAndKey {
-        cert_pem: cert.pem(),
+        cert_pem: self_signed_ca(&key, dn)?,
         key_pem: key.serialize_pem(),
     })
 }
