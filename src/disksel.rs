@@ -207,9 +207,10 @@ fn compile(sel: &DiskSelector) -> Result<Option<(SizeOp, u64)>, DiskSelError> {
         return Err(DiskSelError::NameNotSupported);
     }
     if let Some(t) = given(&sel.disk_type)
-        && !matches!(t, "nvme" | "sd" | "hdd" | "ssd") {
-            return Err(DiskSelError::UnknownType(t.to_string()));
-        }
+        && !matches!(t, "nvme" | "sd" | "hdd" | "ssd")
+    {
+        return Err(DiskSelError::UnknownType(t.to_string()));
+    }
     sel.size.as_deref().map(parse_size_expr).transpose()
 }
 
@@ -225,9 +226,10 @@ fn matches_compiled(sel: &DiskSelector, size: Option<(SizeOp, u64)>, d: &DiskFac
         return false;
     }
     if let Some((op, wanted)) = size
-        && !op.holds(d.size, wanted) {
-            return false;
-        }
+        && !op.holds(d.size, wanted)
+    {
+        return false;
+    }
     let globs = [
         (&sel.uuid, &d.uuid),
         (&sel.wwid, &d.wwid),
@@ -305,6 +307,7 @@ pub fn cel_expression(sel: &DiskSelector) -> Result<String, DiskSelError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -1,1 +1,36 @@
-//! sim (work in progress).
+//! The simulated Talos fleet: the server side of the same protos talstrap
+//! speaks, on loopback, with fault injection. Every talstrap test talks to
+//! it, and `talstrap demo` embeds it.
+//!
+//! Layout: [`pki`] and [`genconfig`] write a throwaway cluster in the
+//! talhelper layout; [`fleet`] starts one simulated node per machine, each
+//! on its own 127.x.y.z address and a shared port; [`state`] is the per-node
+//! state machine (maintenance → install → reboot → apid → bootstrap → etcd →
+//! running); [`services`] and [`handlers`] answer the gRPC calls;
+//! [`scenario`] injects faults; [`cli`] is the `talstrap sim` entry point.
+
+pub mod cli;
+pub mod cosi;
+pub mod fleet;
+pub mod genconfig;
+pub mod handlers;
+pub mod kubeconfig;
+pub mod machineconfig;
+pub mod node;
+pub mod pki;
+pub mod rbac;
+pub mod route;
+pub mod scenario;
+pub mod server;
+pub mod services;
+pub mod state;
+pub mod tls;
+pub mod version;
+
+pub use fleet::{Fleet, FleetSpec, SimNodeInfo, default_disks, random_subnet};
+pub use genconfig::{
+    ClusterSpec, GeneratedCluster, InstallTarget, NodeSpec, foreign_talosconfig, generate_cluster,
+    reader_talosconfig, role_talosconfig,
+};
+pub use scenario::{NodeFaults, Scenario, Timing};
+pub use state::{EtcdService, NodeMode, NodeSnapshot, NodeStats, Role, Stage};

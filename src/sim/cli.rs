@@ -1,0 +1,164 @@
+//! `talstrap sim`: start a simulated fleet, print a short guide (where the
+//! files are, which nodes exist, what to run next), serve until told to
+//! stop, then stop cleanly. Argument parsing lives in the CLI layer; this is
+//! the plain-struct entry point it calls.
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::path::PathBuf;
+
+use ipnet::Ipv4Net;
+
+use super::fleet::{Fleet, FleetSpec};
+use super::scenario::Scenario;
+
+/// Options of `talstrap sim`.
+#[derive(Debug, Clone)]
+pub struct SimArgs {
+    pub control_planes: usize,
+    pub workers: usize,
+    /// Where to write the throwaway cluster.
+    pub dir: PathBuf,
+    /// Shared port; 0 picks a free one.
+    pub port: u16,
+    /// A 127.x.y.0/24 (random when unset).
+    pub subnet: Option<Ipv4Net>,
+    /// Fault-injection scenario file.
+    pub scenario: Option<PathBuf>,
+    /// Multiplies every simulated duration.
+    pub time_scale: f64,
+}
+
+impl SimArgs {
+    /// The fleet these arguments describe (reads the scenario file).
+    pub fn fleet_spec(&self) -> anyhow::Result<FleetSpec> {
+        let mut spec = FleetSpec::new(self.control_planes, self.workers, self.dir.clone());
+        spec.port = self.port;
+        spec.subnet = self.subnet;
+        spec.time_scale = self.time_scale;
+        if let Some(path) = &self.scenario {
+            spec.scenario = Scenario::from_file(path)?;
+        }
+        Ok(spec)
+    }
+}
+
+/// The guide printed once the fleet is up.
+pub fn guide(fleet: &Fleet) -> String {
+    let p = fleet.paths();
+    let port = fleet.port();
+    let talconfig = p.talconfig.display();
+    let config_dir = p.config_dir.display();
+    let mut out = String::new();
+    let nodes = fleet.nodes();
+    let cps = nodes
+        .iter()
+        .filter(|n| n.role == super::Role::ControlPlane)
+        .count();
+    let _ = writeln!(
+        out,
+        "talstrap sim: {} simulated Talos nodes ({} control planes, {} workers) on loopback, port {port}",
+        nodes.len(),
+        cps,
+        nodes.len() - cps
+    );
+    let _ = writeln!(out, "cluster files in {}", p.dir.display());
+    let _ = writeln!(out, "  talconfig    {talconfig}");
+    let _ = writeln!(out, "  configs      {config_dir}");
+    let _ = writeln!(out, "  talosconfig  {}", p.talosconfig.display());
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  {:<10} {:<13} {:<24} STAGE",
+        "NODE", "ROLE", "ADDRESS"
+    );
+    for n in &nodes {
+        let snap = fleet.snapshot(n.ip);
+        let stage = if snap.powered {
+            snap.stage.as_str()
+        } else {
+            "powered off"
+        };
+        let _ = writeln!(
+            out,
+            "  {:<10} {:<13} {:<24} {stage}",
+            n.hostname,
+            n.role.as_str(),
+            n.addr.to_string()
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Try next:");
+    let common = format!("--talconfig {talconfig} --config-dir {config_dir} --port {port}");
+    let _ = writeln!(out, "  talstrap preflight {common}");
+    let _ = writeln!(out, "  talstrap apply {common} --wait");
+    let _ = writeln!(out, "  export TALOSCONFIG={}", p.talosconfig.display());
+    let _ = writeln!(
+        out,
+        "  talstrap bootstrap {common} --kubeconfig {}",
+        p.dir.join("kubeconfig").display()
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Serving until interrupted (Ctrl-C).");
+    out
+}
+
+/// Starts the fleet, prints the guide to stdout, serves until `shutdown`
+/// resolves, then stops every node.
+pub async fn serve(args: SimArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let fleet = Fleet::start(args.fleet_spec()?).await?;
+    print!("{}", guide(&fleet));
+    shutdown.await;
+    fleet.shutdown().await;
+    println!("talstrap sim: stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn guide_names_nodes_and_next_commands() {
+        let tmp = tempfile::tempdir().unwrap();
+        let args = SimArgs {
+            control_planes: 1,
+            workers: 1,
+            dir: tmp.path().join("c"),
+            port: 0,
+            subnet: None,
+            scenario: None,
+            time_scale: 0.02,
+        };
+        let fleet = Fleet::start(args.fleet_spec().unwrap()).await.unwrap();
+        let text = guide(&fleet);
+        let port = fleet.port();
+        assert!(text.contains(&format!("--port {port}")), "{text}");
+        assert!(text.contains("talstrap preflight --talconfig"));
+        assert!(text.contains("export TALOSCONFIG="));
+        for n in fleet.nodes() {
+            assert!(text.contains(&n.addr.to_string()), "{text}");
+        }
+        assert!(text.contains("maintenance"));
+        fleet.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn serve_stops_on_signal() {
+        let tmp = tempfile::tempdir().unwrap();
+        let args = SimArgs {
+            control_planes: 1,
+            workers: 0,
+            dir: tmp.path().join("c"),
+            port: 0,
+            subnet: None,
+            scenario: None,
+            time_scale: 0.02,
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(20), serve(args, async {}))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}

@@ -1,0 +1,488 @@
+//! Certificates and keys for the simulated fleet, shaped like Talos's own.
+//!
+//! The Talos OS CA is Ed25519, self-signed, `O=talos`, valid ten years, with
+//! KeyUsage CertSign+DigitalSignature and EKU ServerAuth+ClientAuth. Client
+//! certificates carry their roles in Subject O and EKU exactly ClientAuth;
+//! node API server certificates live 24 h. Talos writes Ed25519 keys as
+//! PKCS#8 under the label `ED25519 PRIVATE KEY`, which we reproduce (and
+//! accept) so generated files look like real talosctl output.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, SanType,
+};
+use thiserror::Error;
+use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
+
+/// PEM label Talos uses for Ed25519 keys (PKCS#8 inside).
+pub const TALOS_ED25519_LABEL: &str = "ED25519 PRIVATE KEY";
+
+/// How long the OS CA lives (Talos: 87600 h).
+pub const CA_VALIDITY: Duration = Duration::from_secs(87_600 * 3600);
+/// Admin client certificate lifetime (talhelper `--crt-ttl` default 8760 h).
+pub const CLIENT_VALIDITY: Duration = Duration::from_secs(8_760 * 3600);
+/// Node API server certificates are re-issued constantly and live 24 h.
+pub const SERVER_VALIDITY: Duration = Duration::from_secs(24 * 3600);
+
+/// Errors while making or reading certificates.
+#[derive(Debug, Error)]
+pub enum PkiError {
+    #[error("certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("{what} is not valid PEM")]
+    BadPem { what: &'static str },
+    #[error("{what} could not be parsed: {reason}")]
+    BadCert { what: &'static str, reason: String },
+}
+
+/// A PEM certificate and its PEM private key. `Debug` never shows the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CertAndKey {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl fmt::Debug for CertAndKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertAndKey")
+            .field("cert_pem", &format_args!("<{} bytes>", self.cert_pem.len()))
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `(not_before, not_after)` for a certificate valid from an hour ago (clock
+/// skew, as Talos does) for `validity`.
+fn validity_window(params: &mut CertificateParams, validity: Duration) {
+    let epoch = rcgen::date_time_ymd(1970, 1, 1);
+    let now = Duration::from_secs(unix_now());
+    params.not_before = epoch + now.saturating_sub(Duration::from_secs(3600));
+    params.not_after = epoch + now + validity;
+}
+
+fn ed25519_key() -> Result<KeyPair, PkiError> {
+    Ok(KeyPair::generate_for(&rcgen::PKCS_ED25519)?)
+}
+
+/// Writes an Ed25519 key the way Talos does: PKCS#8 under `ED25519 PRIVATE KEY`.
+pub fn talos_key_pem(key: &KeyPair) -> String {
+    key.serialize_pem()
+        .replace("BEGIN PRIVATE KEY", "BEGIN ED25519 PRIVATE KEY")
+        .replace("END PRIVATE KEY", "END ED25519 PRIVATE KEY")
+}
+
+/// Rewrites Talos's `ED25519 PRIVATE KEY` label to the standard PKCS#8 one
+/// so that rcgen and rustls can read it. Other labels pass unchanged.
+pub fn normalize_key_pem(pem: &str) -> String {
+    pem.replace(&format!("BEGIN {TALOS_ED25519_LABEL}"), "BEGIN PRIVATE KEY")
+        .replace(&format!("END {TALOS_ED25519_LABEL}"), "END PRIVATE KEY")
+}
+
+/// Parses a private key PEM (PKCS#8, `ED25519 PRIVATE KEY` accepted).
+pub fn load_key(pem: &str) -> Result<KeyPair, PkiError> {
+    KeyPair::from_pem(&normalize_key_pem(pem)).map_err(|_| PkiError::BadPem {
+        what: "private key",
+    })
+}
+
+/// First certificate of a PEM bundle, as DER.
+pub fn first_cert_der(pem: &str, what: &'static str) -> Result<Vec<u8>, PkiError> {
+    all_certs_der(pem, what)?
+        .into_iter()
+        .next()
+        .ok_or(PkiError::BadPem { what })
+}
+
+/// Every certificate of a PEM bundle, as DER.
+pub fn all_certs_der(pem: &str, what: &'static str) -> Result<Vec<Vec<u8>>, PkiError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .map(|c| c.map(|c| c.as_ref().to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| PkiError::BadPem { what })
+}
+
+fn base_params(dn: DistinguishedName, validity: Duration) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = dn;
+    validity_window(&mut params, validity);
+    params
+}
+
+/// A self-signed CA with Talos's CA shape: CertSign+DigitalSignature,
+/// EKU ServerAuth+ClientAuth, ten years.
+fn self_signed_ca(key: &KeyPair, dn: DistinguishedName) -> Result<String, PkiError> {
+    let mut params = base_params(dn, CA_VALIDITY);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    Ok(params.self_signed(key)?.pem())
+}
+
+/// A new Talos OS CA (see module docs).
+pub fn new_talos_ca() -> Result<CertAndKey, PkiError> {
+    let key = ed25519_key()?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "talos");
+    Ok(CertAndKey {
+        cert_pem: self_signed_ca(&key, dn)?,
+        key_pem: talos_key_pem(&key),
+    })
+}
+
+/// A self-signed ECDSA P-256 CA (Kubernetes, etcd, aggregator CAs), as
+/// `talosctl gen secrets` makes them. The key is PKCS#8 PEM.
+pub fn new_ecdsa_ca(organization: Option<&str>, common_name: &str) -> Result<CertAndKey, PkiError> {
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let mut dn = DistinguishedName::new();
+    if let Some(o) = organization {
+        dn.push(DnType::OrganizationName, o);
+    }
+    if !common_name.is_empty() {
+        dn.push(DnType::CommonName, common_name);
+    }
+    Ok(CertAndKey {
+        cert_pem: self_signed_ca(&key, dn)?,
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// A bare ECDSA P-256 private key (PKCS#8 PEM), e.g. the service account key.
+pub fn new_ecdsa_key_pem() -> Result<String, PkiError> {
+    Ok(KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?.serialize_pem())
+}
+
+/// Rebuilds an rcgen issuer from a CA certificate and key in PEM, keeping
+/// the CA's subject and subject key identifier so that issued certificates
+/// chain to it by name and by key id.
+fn issuer_from(ca: &CertAndKey) -> Result<Issuer<'static, KeyPair>, PkiError> {
+    let der = first_cert_der(&ca.cert_pem, "CA certificate")?;
+    let (_, cert) = X509Certificate::from_der(&der).map_err(|e| PkiError::BadCert {
+        what: "CA certificate",
+        reason: e.to_string(),
+    })?;
+    let mut dn = DistinguishedName::new();
+    for attr in cert.subject().iter_attributes() {
+        let Ok(value) = attr.as_str() else { continue };
+        let oid: Vec<u64> = attr
+            .attr_type()
+            .iter()
+            .map(|it| it.collect())
+            .unwrap_or_default();
+        dn.push(DnType::from_oid(&oid), value);
+    }
+    let mut params = CertificateParams::default();
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    for ext in cert.extensions() {
+        if let ParsedExtension::SubjectKeyIdentifier(ski) = ext.parsed_extension() {
+            params.key_identifier_method = KeyIdMethod::PreSpecified(ski.0.to_vec());
+        }
+    }
+    Ok(Issuer::new(params, load_key(&ca.key_pem)?))
+}
+
+/// An Ed25519 client certificate for the Talos API: Subject O = `roles`
+/// (no CN), KeyUsage DigitalSignature, EKU exactly ClientAuth.
+pub fn issue_client_cert(ca: &CertAndKey, roles: &[&str]) -> Result<CertAndKey, PkiError> {
+    issue_client_cert_with(ca, roles, &[ExtendedKeyUsagePurpose::ClientAuth])
+}
+
+/// Like [`issue_client_cert`] but with any EKU list (tests use this to
+/// prove a node rejects certificates whose EKU is not exactly ClientAuth).
+pub fn issue_client_cert_with(
+    ca: &CertAndKey,
+    roles: &[&str],
+    eku: &[ExtendedKeyUsagePurpose],
+) -> Result<CertAndKey, PkiError> {
+    let issuer = issuer_from(ca)?;
+    let key = ed25519_key()?;
+    let mut dn = DistinguishedName::new();
+    for role in roles {
+        dn.push(DnType::OrganizationName, *role);
+    }
+    let mut params = base_params(dn, CLIENT_VALIDITY);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = eku.to_vec();
+    params.use_authority_key_identifier_extension = true;
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok(CertAndKey {
+        cert_pem: cert.pem(),
+        key_pem: talos_key_pem(&key),
+    })
+}
+
+/// A node API (apid) server certificate: Ed25519, CN = hostname, IP SANs =
+/// the node's addresses, DNS SAN = hostname, EKU ServerAuth, 24 h.
+pub fn issue_server_cert(
+    ca: &CertAndKey,
+    hostname: &str,
+    ips: &[IpAddr],
+    extra_sans: &[String],
+) -> Result<CertAndKey, PkiError> {
+    let issuer = issuer_from(ca)?;
+    let key = ed25519_key()?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, hostname);
+    let mut params = base_params(dn, SERVER_VALIDITY);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    params.subject_alt_names = sans(hostname, ips, extra_sans);
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok(CertAndKey {
+        cert_pem: cert.pem(),
+        key_pem: talos_key_pem(&key),
+    })
+}
+
+fn sans(hostname: &str, ips: &[IpAddr], extra: &[String]) -> Vec<SanType> {
+    let mut out: Vec<SanType> = ips.iter().map(|ip| SanType::IpAddress(*ip)).collect();
+    let mut names = vec![hostname.to_string()];
+    for e in extra {
+        match e.parse::<IpAddr>() {
+            Ok(ip) if !ips.contains(&ip) => out.push(SanType::IpAddress(ip)),
+            Ok(_) => {}
+            Err(_) => names.push(e.clone()),
+        }
+    }
+    for n in names {
+        if let Ok(ia5) = n.as_str().try_into() {
+            out.push(SanType::DnsName(ia5));
+        }
+    }
+    out
+}
+
+/// The maintenance-mode server identity: an ephemeral self-signed Ed25519
+/// CA with an empty subject, and a leaf with CN `maintenance-service.talos.dev`
+/// and SANs `127.0.0.1`, `::1` and the node IP. Returns (leaf, CA) PEMs.
+pub fn maintenance_identity(node_ip: IpAddr) -> Result<(CertAndKey, String), PkiError> {
+    let ca_key = ed25519_key()?;
+    let mut ca_params = base_params(DistinguishedName::new(), SERVER_VALIDITY);
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let key = ed25519_key()?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "maintenance-service.talos.dev");
+    let mut params = base_params(dn, SERVER_VALIDITY);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let mut ips = vec![
+        IpAddr::from([127, 0, 0, 1]),
+        IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+    ];
+    if !ips.contains(&node_ip) {
+        ips.push(node_ip);
+    }
+    params.subject_alt_names = ips.into_iter().map(SanType::IpAddress).collect();
+    let leaf = params.signed_by(&key, &issuer)?;
+    Ok((
+        CertAndKey {
+            cert_pem: leaf.pem(),
+            key_pem: key.serialize_pem(),
+        },
+        ca_cert.pem(),
+    ))
+}
+
+/// The Kubernetes admin client certificate Talos puts in the kubeconfig:
+/// ECDSA P-256, O=system:masters, CN=admin, EKU ClientAuth, one year.
+pub fn issue_k8s_admin(k8s_ca: &CertAndKey) -> Result<CertAndKey, PkiError> {
+    let issuer = issuer_from(k8s_ca)?;
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "system:masters");
+    dn.push(DnType::CommonName, "admin");
+    let mut params = base_params(dn, CLIENT_VALIDITY);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.use_authority_key_identifier_extension = true;
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok(CertAndKey {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// Subject Organization values of a DER certificate (Talos roles).
+pub fn subject_organizations(der: &[u8]) -> Vec<String> {
+    X509Certificate::from_der(der)
+        .map(|(_, c)| {
+            c.subject()
+                .iter_organization()
+                .filter_map(|a| a.as_str().ok().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a DER certificate's EKU is exactly `[ClientAuth]`, the check
+/// apid applies to every non-CA certificate of a client chain.
+pub fn eku_is_exactly_client_auth(der: &[u8]) -> bool {
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return false;
+    };
+    match cert.extended_key_usage() {
+        Ok(Some(ext)) => {
+            let e = ext.value;
+            e.client_auth
+                && !e.any
+                && !e.server_auth
+                && !e.code_signing
+                && !e.email_protection
+                && !e.time_stamping
+                && !e.ocsp_signing
+                && e.other.is_empty()
+        }
+        _ => false,
+    }
+}
+
+/// Whether a DER certificate is a CA (basicConstraints cA = true).
+pub fn is_ca_cert(der: &[u8]) -> bool {
+    X509Certificate::from_der(der)
+        .ok()
+        .and_then(|(_, c)| c.basic_constraints().ok().flatten().map(|b| b.value.ca))
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(pem: &str) -> Vec<u8> {
+        first_cert_der(pem, "test").unwrap()
+    }
+
+    #[test]
+    fn talos_ca_has_talos_shape() {
+        let ca = new_talos_ca().unwrap();
+        assert!(
+            ca.key_pem
+                .starts_with("-----BEGIN ED25519 PRIVATE KEY-----")
+        );
+        let der = parse(&ca.cert_pem);
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        assert_eq!(subject_organizations(&der), ["talos"]);
+        assert!(is_ca_cert(&der));
+        let ku = cert.key_usage().unwrap().unwrap().value;
+        assert!(ku.key_cert_sign() && ku.digital_signature());
+        let eku = cert.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.server_auth && eku.client_auth);
+        let life = cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp();
+        assert!(life >= 87_600 * 3600, "CA lifetime {life}s");
+        assert_eq!(
+            cert.signature_algorithm.algorithm,
+            x509_parser::oid_registry::OID_SIG_ED25519
+        );
+    }
+
+    #[test]
+    fn admin_cert_has_roles_and_only_client_auth() {
+        let ca = new_talos_ca().unwrap();
+        let admin = issue_client_cert(&ca, &["os:admin"]).unwrap();
+        let der = parse(&admin.cert_pem);
+        assert_eq!(subject_organizations(&der), ["os:admin"]);
+        assert!(eku_is_exactly_client_auth(&der));
+        assert!(!is_ca_cert(&der));
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        assert!(cert.subject().iter_common_name().next().is_none(), "no CN");
+        assert!(admin.key_pem.contains("ED25519 PRIVATE KEY"));
+        // The key loads once relabelled.
+        load_key(&admin.key_pem).unwrap();
+        let both = issue_client_cert_with(
+            &ca,
+            &["os:admin"],
+            &[
+                ExtendedKeyUsagePurpose::ClientAuth,
+                ExtendedKeyUsagePurpose::ServerAuth,
+            ],
+        )
+        .unwrap();
+        assert!(!eku_is_exactly_client_auth(&parse(&both.cert_pem)));
+    }
+
+    #[test]
+    fn issued_certs_chain_to_the_ca_by_name() {
+        let ca = new_talos_ca().unwrap();
+        let srv = issue_server_cert(&ca, "cp1", &["127.1.2.3".parse().unwrap()], &[]).unwrap();
+        let leaf_der = parse(&srv.cert_pem);
+        let (_, leaf) = X509Certificate::from_der(&leaf_der).unwrap();
+        let ca_der = parse(&ca.cert_pem);
+        let (_, ca_cert) = X509Certificate::from_der(&ca_der).unwrap();
+        assert_eq!(leaf.issuer(), ca_cert.subject());
+        let ski = ca_cert
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+                _ => None,
+            })
+            .unwrap();
+        let aki = leaf
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::AuthorityKeyIdentifier(a) => {
+                    a.key_identifier.as_ref().map(|k| k.0.to_vec())
+                }
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(aki, ski);
+        let sans = leaf.subject_alternative_name().unwrap().unwrap().value;
+        let text = format!("{:?}", sans.general_names);
+        assert!(text.contains("cp1"), "{text}");
+    }
+
+    #[test]
+    fn maintenance_leaf_has_the_maintenance_cn() {
+        let (leaf, _ca) = maintenance_identity("127.9.9.9".parse().unwrap()).unwrap();
+        let der = parse(&leaf.cert_pem);
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        let cn: Vec<_> = cert
+            .subject()
+            .iter_common_name()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(cn, ["maintenance-service.talos.dev"]);
+    }
+
+    #[test]
+    fn debug_redacts_keys() {
+        let ca = new_talos_ca().unwrap();
+        let shown = format!("{ca:?}");
+        assert!(!shown.contains("PRIVATE"));
+        assert!(shown.contains("redacted"));
+    }
+}

@@ -1,0 +1,446 @@
+//! Fault-injection scenarios: a YAML file that overrides timings, injects
+//! faults per node (by hostname; several faults may combine on one node)
+//! and overrides disk layouts. Every duration is multiplied by the fleet's
+//! `time_scale`, so the same scenario runs in milliseconds in tests and in
+//! seconds in the demo.
+//!
+//! ```yaml
+//! timing: { install: 3s, reboot: 2s, boot: 2s, etcd_start: 1s, join: 1.5s, apiserver: 1.5s, worker_join: 2s }
+//! nodes:
+//!   cp2: { unreachable: true }
+//!   cp1: { flaky: { method: ApplyConfiguration, count: 2 }, latency: 200ms }
+//!   w1:  { stuck_in: booting }
+//! disks:
+//!   cp1: [ { dev_path: /dev/sda, size: 500GB, transport: sata, rotational: false } ]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use thiserror::Error;
+
+use super::state::Stage;
+use crate::disksel::DiskFacts;
+
+/// Problems reading a scenario.
+#[derive(Debug, Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("scenario {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("scenario {path}: node {hostname:?} is not part of the fleet (nodes: {known})")]
+    UnknownNode {
+        path: String,
+        hostname: String,
+        known: String,
+    },
+}
+
+/// Stage durations at time scale 1.0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    pub install: Duration,
+    pub reboot: Duration,
+    /// From the end of a reboot until the container runtime and kubelet are up.
+    pub boot: Duration,
+    /// From etcd start until etcd is healthy.
+    pub etcd_start: Duration,
+    /// From the first API server being up until another control plane joins etcd.
+    pub join: Duration,
+    /// From etcd healthy until the local kube-apiserver is up.
+    pub apiserver: Duration,
+    /// From a control plane API server being up until a worker is ready.
+    pub worker_join: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            install: Duration::from_secs(3),
+            reboot: Duration::from_secs(2),
+            boot: Duration::from_secs(2),
+            etcd_start: Duration::from_secs(1),
+            join: Duration::from_millis(1500),
+            apiserver: Duration::from_millis(1500),
+            worker_join: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Timing {
+    /// Every duration multiplied by `scale`.
+    pub fn scaled(&self, scale: f64) -> Timing {
+        let f = |d: Duration| scale_duration(d, scale);
+        Timing {
+            install: f(self.install),
+            reboot: f(self.reboot),
+            boot: f(self.boot),
+            etcd_start: f(self.etcd_start),
+            join: f(self.join),
+            apiserver: f(self.apiserver),
+            worker_join: f(self.worker_join),
+        }
+    }
+}
+
+/// `d × scale`, never negative.
+pub fn scale_duration(d: Duration, scale: f64) -> Duration {
+    Duration::from_secs_f64((d.as_secs_f64() * scale).max(0.0))
+}
+
+/// Optional overrides of [`Timing`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingOverrides {
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub install: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub reboot: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub boot: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub etcd_start: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub join: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub apiserver: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub worker_join: Option<Duration>,
+}
+
+impl TimingOverrides {
+    /// `base` with these overrides applied.
+    pub fn apply(&self, base: Timing) -> Timing {
+        Timing {
+            install: self.install.unwrap_or(base.install),
+            reboot: self.reboot.unwrap_or(base.reboot),
+            boot: self.boot.unwrap_or(base.boot),
+            etcd_start: self.etcd_start.unwrap_or(base.etcd_start),
+            join: self.join.unwrap_or(base.join),
+            apiserver: self.apiserver.unwrap_or(base.apiserver),
+            worker_join: self.worker_join.unwrap_or(base.worker_join),
+        }
+    }
+}
+
+/// The first `count` calls of `method` fail with Unavailable.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flaky {
+    /// Short name (`ApplyConfiguration`) or full path (`/machine.MachineService/ApplyConfiguration`).
+    pub method: String,
+    pub count: u32,
+}
+
+impl Flaky {
+    /// Whether this fault covers the gRPC method `path`.
+    pub fn covers(&self, path: &str) -> bool {
+        path == self.method || path.rsplit('/').next() == Some(self.method.as_str())
+    }
+}
+
+fn one_or_many_flaky<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Flaky>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(Flaky),
+        Many(Vec<Flaky>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => Vec::new(),
+        Some(OneOrMany::One(f)) => vec![f],
+        Some(OneOrMany::Many(v)) => v,
+    })
+}
+
+/// Faults of one node. All default to off.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFaults {
+    /// SYNs are silently dropped: connects time out instead of being refused.
+    #[serde(default)]
+    pub unreachable: bool,
+    /// Accepts TCP connections and never speaks TLS.
+    #[serde(default)]
+    pub hang_after_accept: bool,
+    /// First N calls of a method fail with Unavailable.
+    #[serde(default, deserialize_with = "one_or_many_flaky")]
+    pub flaky: Vec<Flaky>,
+    /// Every RPC is delayed by this (scaled).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub latency: Option<Duration>,
+    /// ApplyConfiguration takes the config, then resets the connection without a reply.
+    #[serde(default)]
+    pub apply_reply_lost: bool,
+    /// The install fails; the node comes back in maintenance after the reboot.
+    #[serde(default)]
+    pub install_fails: bool,
+    /// The node never leaves this stage once it gets there.
+    #[serde(default)]
+    pub stuck_in: Option<Stage>,
+    /// The node keeps rebooting once configured (boot time changes each time).
+    #[serde(default)]
+    pub reboot_loop: bool,
+    /// Once configured, apid serves a certificate from a foreign CA.
+    #[serde(default)]
+    pub wrong_ca: bool,
+    /// Bootstrap is accepted, then the connection is reset before the reply.
+    #[serde(default)]
+    pub bootstrap_reply_lost: bool,
+    /// etcd runs but never becomes healthy.
+    #[serde(default)]
+    pub etcd_never_healthy: bool,
+    /// Starts configured with etcd already running as a one-node cluster.
+    #[serde(default)]
+    pub already_bootstrapped: bool,
+    /// Bootstrap answers "time is not in sync yet" for this long after boot (scaled).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub time_not_synced_for: Option<Duration>,
+    /// No listener until `Fleet::power_on`.
+    #[serde(default)]
+    pub powered_off: bool,
+    /// Starts already configured with its generated config.
+    #[serde(default)]
+    pub configured: bool,
+}
+
+/// One disk in a scenario's `disks:` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskDef {
+    pub dev_path: String,
+    #[serde(deserialize_with = "size_value")]
+    pub size: u64,
+    #[serde(default)]
+    pub transport: String,
+    #[serde(default)]
+    pub rotational: bool,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub serial: String,
+    #[serde(default)]
+    pub modalias: String,
+    #[serde(default)]
+    pub uuid: String,
+    #[serde(default)]
+    pub wwid: String,
+    #[serde(default)]
+    pub bus_path: String,
+    #[serde(default)]
+    pub readonly: bool,
+    #[serde(default)]
+    pub cdrom: bool,
+}
+
+impl From<DiskDef> for DiskFacts {
+    fn from(d: DiskDef) -> Self {
+        DiskFacts {
+            dev_path: d.dev_path,
+            size: d.size,
+            model: d.model,
+            serial: d.serial,
+            modalias: d.modalias,
+            uuid: d.uuid,
+            wwid: d.wwid,
+            bus_path: d.bus_path,
+            transport: d.transport,
+            rotational: d.rotational,
+            readonly: d.readonly,
+            cdrom: d.cdrom,
+        }
+    }
+}
+
+/// A whole scenario file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default)]
+    pub timing: TimingOverrides,
+    #[serde(default)]
+    pub nodes: BTreeMap<String, NodeFaults>,
+    #[serde(default)]
+    pub disks: BTreeMap<String, Vec<DiskDef>>,
+}
+
+impl Scenario {
+    /// Parses scenario YAML; `origin` names the source in errors.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Self, ScenarioError> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        yaml_serde::from_str(text).map_err(|e| ScenarioError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads and parses a scenario file.
+    pub fn from_file(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_yaml(&text, &path.display().to_string())
+    }
+
+    /// Faults of `hostname` (none if unlisted).
+    pub fn faults(&self, hostname: &str) -> NodeFaults {
+        self.nodes.get(hostname).cloned().unwrap_or_default()
+    }
+
+    /// Fails if the scenario names a node the fleet does not have.
+    pub fn check_hostnames(&self, known: &[String], origin: &str) -> Result<(), ScenarioError> {
+        for h in self.nodes.keys().chain(self.disks.keys()) {
+            if !known.contains(h) {
+                return Err(ScenarioError::UnknownNode {
+                    path: origin.to_string(),
+                    hostname: h.clone(),
+                    known: known.join(", "),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses `3s`, `200ms`, `1.5s`, `2m`, `1h`, `500us` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?} (expected e.g. 200ms, 1.5s, 2m)"))?;
+    let secs = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1e3,
+        "us" | "µs" => value / 1e6,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("invalid duration unit {other:?} in {text:?}")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Num(f64),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::Num(n)) if n >= 0.0 => Ok(Some(Duration::from_secs_f64(n))),
+        Some(Raw::Num(n)) => Err(serde::de::Error::custom(format!("negative duration {n}"))),
+        Some(Raw::Text(t)) => parse_duration(&t)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+fn size_value<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Num(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Num(n) => Ok(n),
+        Raw::Text(t) => match crate::disksel::parse_size_expr(&t) {
+            Ok((crate::disksel::SizeOp::Eq, n)) if !t.trim_start().starts_with("==") => Ok(n),
+            _ => Err(serde::de::Error::custom(format!(
+                "invalid disk size {t:?} (expected e.g. 512GB)"
+            ))),
+        },
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_faults_timings_and_disks() {
+        let s = Scenario::from_yaml(
+            r#"
+timing: { install: 3s, reboot: 200ms, boot: 1.5, etcd_start: 1s }
+nodes:
+  cp1: { flaky: { method: ApplyConfiguration, count: 2 }, latency: 200ms, bootstrap_reply_lost: true }
+  cp2: { unreachable: true, install_fails: true }
+  w1: { stuck_in: booting, time_not_synced_for: 2s }
+  w2: { flaky: [ { method: Version, count: 1 }, { method: /cosi.resource.State/Get, count: 3 } ] }
+disks:
+  cp1: [ { dev_path: /dev/sda, size: 500GB, transport: sata, rotational: false, model: "Samsung SSD", serial: S1 } ]
+"#,
+            "test.yaml",
+        )
+        .unwrap();
+        let t = s.timing.apply(Timing::default());
+        assert_eq!(t.reboot, Duration::from_millis(200));
+        assert_eq!(t.boot, Duration::from_millis(1500));
+        assert_eq!(t.join, Duration::from_millis(1500));
+        let cp1 = s.faults("cp1");
+        assert_eq!(
+            cp1.flaky,
+            vec![Flaky {
+                method: "ApplyConfiguration".into(),
+                count: 2
+            }]
+        );
+        assert_eq!(cp1.latency, Some(Duration::from_millis(200)));
+        assert!(cp1.bootstrap_reply_lost && !cp1.unreachable);
+        let cp2 = s.faults("cp2");
+        assert!(cp2.unreachable && cp2.install_fails);
+        assert_eq!(s.faults("w1").stuck_in, Some(Stage::Booting));
+        assert_eq!(s.faults("w2").flaky.len(), 2);
+        assert!(s.faults("w2").flaky[1].covers("/cosi.resource.State/Get"));
+        assert!(s.faults("w2").flaky[0].covers("/machine.MachineService/Version"));
+        assert!(!s.faults("w2").flaky[0].covers("/machine.MachineService/Hostname"));
+        assert_eq!(s.faults("nobody"), NodeFaults::default());
+        let d: DiskFacts = s.disks["cp1"][0].clone().into();
+        assert_eq!(d.size, 500_000_000_000);
+        assert_eq!(d.model, "Samsung SSD");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_problem() {
+        let err = Scenario::from_yaml("nodes:\n  cp1: { explode: true }\n", "s.yaml").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("s.yaml") && text.contains("explode"),
+            "{text}"
+        );
+        let err = Scenario::from_yaml("nodes:\n  cp1: { latency: soon }\n", "s.yaml").unwrap_err();
+        assert!(err.to_string().contains("soon"), "{err}");
+        let s = Scenario::from_yaml("nodes:\n  cp9: { unreachable: true }\n", "s.yaml").unwrap();
+        let err = s.check_hostnames(&["cp1".into()], "s.yaml").unwrap_err();
+        assert!(err.to_string().contains("cp9"), "{err}");
+    }
+
+    #[test]
+    fn durations_and_scaling() {
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("fast").is_err());
+        let t = Timing::default().scaled(0.5);
+        assert_eq!(t.install, Duration::from_millis(1500));
+        assert_eq!(
+            scale_duration(Duration::from_secs(1), 0.02),
+            Duration::from_millis(20)
+        );
+    }
+}

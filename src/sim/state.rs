@@ -1,0 +1,1553 @@
+//! The per-node state machine of a simulated Talos node, free of I/O.
+//!
+//! A node is powered off, in maintenance, leaving maintenance (the apply
+//! reply is on its way), installing, rebooting, or configured (stage
+//! `booting` until its services are up, then `running`). Everything that
+//! happens "later" is a deadline; [`NodeState::step`] advances the state to
+//! a given instant, reading a [`FleetView`] of the other nodes (trustd for
+//! workers, API servers for etcd joins) and the fleet's [`EtcdRegistry`].
+//! The driver in `node.rs` calls it and turns the wanted listener into
+//! sockets.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::machineconfig::{self, CaPair, MachineConfig};
+use super::pki::{self, CertAndKey};
+use super::scenario::{NodeFaults, Timing, scale_duration};
+use super::tls;
+use crate::disksel::DiskFacts;
+
+/// Talos machine stages (`MachineStatuses.runtime.talos.dev` `stage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Unknown,
+    Booting,
+    Installing,
+    Maintenance,
+    Running,
+    Rebooting,
+    #[serde(rename = "shutting down")]
+    ShuttingDown,
+    Resetting,
+    Upgrading,
+}
+
+impl Stage {
+    /// The YAML text Talos prints (`shutting down` has a space).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Unknown => "unknown",
+            Stage::Booting => "booting",
+            Stage::Installing => "installing",
+            Stage::Maintenance => "maintenance",
+            Stage::Running => "running",
+            Stage::Rebooting => "rebooting",
+            Stage::ShuttingDown => "shutting down",
+            Stage::Resetting => "resetting",
+            Stage::Upgrading => "upgrading",
+        }
+    }
+
+    /// The `RuntimeMachineStage` enum number.
+    pub fn proto(self) -> i32 {
+        match self {
+            Stage::Unknown => 0,
+            Stage::Booting => 1,
+            Stage::Installing => 2,
+            Stage::Maintenance => 3,
+            Stage::Running => 4,
+            Stage::Rebooting => 5,
+            Stage::ShuttingDown => 6,
+            Stage::Resetting => 7,
+            Stage::Upgrading => 8,
+        }
+    }
+}
+
+/// Machine role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    #[serde(rename = "controlplane")]
+    ControlPlane,
+    Worker,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::ControlPlane => "controlplane",
+            Role::Worker => "worker",
+        }
+    }
+}
+
+/// What a client sees on the node's port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeMode {
+    /// Server-only TLS, maintenance API.
+    Maintenance,
+    /// apid with mutual TLS.
+    Configured,
+    /// Nothing listens (powered off, installing, rebooting, worker waiting for trustd).
+    Down,
+}
+
+/// State of the etcd service (`ServiceList` state strings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum EtcdService {
+    /// Workers have no etcd; control planes before boot.
+    Absent,
+    Waiting,
+    Preparing,
+    Running,
+}
+
+impl EtcdService {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EtcdService::Absent => "Finished",
+            EtcdService::Waiting => "Waiting",
+            EtcdService::Preparing => "Preparing",
+            EtcdService::Running => "Running",
+        }
+    }
+}
+
+/// etcd as seen in a [`NodeSnapshot`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EtcdSnapshot {
+    pub service: EtcdService,
+    pub healthy: bool,
+    /// `/var/lib/etcd` is not empty (bootstrapped or joined).
+    pub has_data: bool,
+    pub cluster_id: Option<u64>,
+    pub member_id: Option<u64>,
+}
+
+/// A point-in-time view of one node, for test assertions.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeSnapshot {
+    pub hostname: String,
+    pub ip: IpAddr,
+    pub role: Role,
+    pub stage: Stage,
+    pub ready: bool,
+    pub unmet_conditions: Vec<(String, String)>,
+    pub mode: NodeMode,
+    pub powered: bool,
+    /// Unix seconds of the current (simulated) boot.
+    pub boot_time: u64,
+    pub etcd: EtcdSnapshot,
+    pub config_applied: bool,
+    pub installed_disk: Option<String>,
+    pub staged_config: bool,
+}
+
+/// Counters of what clients did to one node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NodeStats {
+    /// TCP connections accepted (any mode, faults included).
+    pub connections: u64,
+    /// TLS handshakes that completed.
+    pub handshakes: u64,
+    /// Requests per full gRPC method path (`/machine.MachineService/Version`),
+    /// counting calls proxied to this node.
+    pub requests: BTreeMap<String, u64>,
+    /// ApplyConfiguration calls that changed or staged config (dry runs excluded).
+    pub applies_accepted: u64,
+    pub bootstrap_calls: u64,
+    pub bootstraps_accepted: u64,
+    pub reboots: u64,
+    pub installs: u64,
+    pub installs_failed: u64,
+}
+
+impl NodeStats {
+    /// Calls of `method`, given as a short name (`Version`) or a full path.
+    pub fn calls(&self, method: &str) -> u64 {
+        self.requests
+            .iter()
+            .filter(|(path, _)| path.as_str() == method || path.rsplit('/').next() == Some(method))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// Which listener the node wants on its port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    None,
+    Maintenance,
+    Apid,
+}
+
+/// How to take the current listener down when it is replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopStyle {
+    /// Stop accepting, let in-flight replies finish (leaving maintenance).
+    Graceful,
+    /// Kill every connection at once (reboot).
+    Abort,
+}
+
+/// The listener the node wants; `generation` changes whenever a new
+/// incarnation (new TLS identity or kind) is needed.
+#[derive(Clone)]
+pub struct ListenerWant {
+    pub kind: ListenerKind,
+    pub generation: u64,
+    pub stop: StopStyle,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Phases of the node's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Off,
+    Maintenance,
+    LeavingMaintenance { at: Instant },
+    Installing { until: Instant },
+    Rebooting { until: Instant },
+    Configured,
+}
+
+/// Boot progress of a configured node.
+#[derive(Debug, Clone)]
+pub struct Boot {
+    pub apid_up: bool,
+    pub cri_at: Instant,
+    pub cri_up: bool,
+    /// `stuck_in: booting`: services never come up.
+    pub frozen: bool,
+    pub time_synced_at: Instant,
+    pub time_synced: bool,
+    pub apiserver_due: Option<Instant>,
+    pub apiserver_up: bool,
+    pub worker_ready_due: Option<Instant>,
+    pub worker_ready: bool,
+    pub reboot_at: Option<Instant>,
+}
+
+impl Boot {
+    fn idle(now: Instant) -> Self {
+        Self {
+            apid_up: false,
+            cri_at: now,
+            cri_up: false,
+            frozen: false,
+            time_synced_at: now,
+            time_synced: false,
+            apiserver_due: None,
+            apiserver_up: false,
+            worker_ready_due: None,
+            worker_ready: false,
+            reboot_at: None,
+        }
+    }
+}
+
+/// One service event (`ServiceEvent`).
+#[derive(Debug, Clone)]
+pub struct SvcEvent {
+    pub msg: String,
+    pub state: &'static str,
+    pub ts: SystemTime,
+}
+
+/// Local etcd of a control plane.
+#[derive(Debug, Clone)]
+pub struct Etcd {
+    pub has_data: bool,
+    pub service: EtcdService,
+    pub healthy: bool,
+    /// Health checks ran and failed (`etcd_never_healthy`).
+    pub health_failed: bool,
+    pub healthy_due: Option<Instant>,
+    pub join_due: Option<Instant>,
+    pub cluster: Option<u64>,
+    pub member_id: u64,
+    pub events: Vec<SvcEvent>,
+}
+
+impl Etcd {
+    fn new(member_id: u64) -> Self {
+        Self {
+            has_data: false,
+            service: EtcdService::Absent,
+            healthy: false,
+            health_failed: false,
+            healthy_due: None,
+            join_due: None,
+            cluster: None,
+            member_id,
+            events: Vec::new(),
+        }
+    }
+
+    fn event(&mut self, state: EtcdService, msg: impl Into<String>) {
+        self.events.push(SvcEvent {
+            msg: msg.into(),
+            state: state.as_str(),
+            ts: SystemTime::now(),
+        });
+        // Talos keeps the last 64 events.
+        if self.events.len() > 64 {
+            self.events.remove(0);
+        }
+    }
+
+    /// etcd process started (after bootstrap, a join, or on boot with data).
+    fn start_running(&mut self, now: Instant, timing: &Timing) {
+        self.service = EtcdService::Running;
+        self.healthy = false;
+        self.health_failed = false;
+        self.healthy_due = Some(now + timing.etcd_start);
+        self.event(
+            EtcdService::Running,
+            "Started task etcd (PID 4242) for container etcd",
+        );
+    }
+}
+
+/// Health of a service as `ServiceList` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Unknown,
+    Healthy,
+    Unhealthy,
+}
+
+/// One row of `ServiceList` / `Services.v1alpha1.talos.dev`.
+#[derive(Debug, Clone)]
+pub struct SvcStatus {
+    pub id: &'static str,
+    pub state: &'static str,
+    pub running: bool,
+    pub health: Health,
+    pub last_message: String,
+    pub events: Vec<SvcEvent>,
+}
+
+/// Static facts about one simulated node.
+#[derive(Clone)]
+pub struct NodeIdent {
+    pub hostname: String,
+    pub ip: IpAddr,
+    pub role: Role,
+    pub disks: Vec<DiskFacts>,
+    pub faults: NodeFaults,
+    /// Already scaled.
+    pub timing: Timing,
+    pub time_scale: f64,
+    pub talos_version: String,
+    /// CA used instead of the real one when `wrong_ca` is set.
+    pub foreign_ca: Option<CertAndKey>,
+}
+
+/// What a node needs to know about the rest of the fleet.
+#[derive(Debug, Default)]
+pub struct FleetView {
+    /// Per OS CA: a control plane with apid up can sign worker certificates.
+    pub trust: HashMap<String, CaPair>,
+    /// OS CAs for which some control plane's kube-apiserver is up.
+    pub apiserver_up: HashSet<String>,
+}
+
+/// One member of a simulated etcd cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdMemberRec {
+    pub hostname: String,
+    pub ip: IpAddr,
+    pub member_id: u64,
+}
+
+/// A simulated etcd cluster (identity tracked so split brains are visible).
+#[derive(Debug, Clone)]
+pub struct EtcdClusterRec {
+    pub id: u64,
+    pub ca_id: String,
+    pub members: Vec<EtcdMemberRec>,
+}
+
+/// Every etcd cluster the fleet has formed.
+#[derive(Debug, Default)]
+pub struct EtcdRegistry {
+    pub clusters: Vec<EtcdClusterRec>,
+}
+
+impl EtcdRegistry {
+    /// A bootstrap: a new cluster with one member.
+    pub fn create(&mut self, ca_id: &str, member: EtcdMemberRec) -> u64 {
+        let id = self.clusters.len() as u64 + 1;
+        self.clusters.push(EtcdClusterRec {
+            id,
+            ca_id: ca_id.to_string(),
+            members: vec![member],
+        });
+        id
+    }
+
+    /// A join: the oldest cluster of this CA gains a member.
+    pub fn join(&mut self, ca_id: &str, member: EtcdMemberRec) -> Option<u64> {
+        let c = self.clusters.iter_mut().find(|c| c.ca_id == ca_id)?;
+        if !c.members.iter().any(|m| m.member_id == member.member_id) {
+            c.members.push(member);
+        }
+        Some(c.id)
+    }
+
+    pub fn cluster(&self, id: u64) -> Option<&EtcdClusterRec> {
+        self.clusters.iter().find(|c| c.id == id)
+    }
+}
+
+/// Far enough in the future to mean "never".
+fn never(now: Instant) -> Instant {
+    now + Duration::from_secs(10 * 365 * 24 * 3600)
+}
+
+/// The mutable state of one node.
+pub struct NodeState {
+    pub powered: bool,
+    pub phase: Phase,
+    /// The active (installed) config.
+    pub config: Option<Arc<MachineConfig>>,
+    /// Saved by a STAGED apply; becomes active on the next reboot.
+    pub staged: Option<Arc<MachineConfig>>,
+    /// Accepted in maintenance, waiting for the install.
+    pub pending: Option<Arc<MachineConfig>>,
+    pub installed_disk: Option<String>,
+    pub boot_time: u64,
+    pub boot: Boot,
+    pub etcd: Etcd,
+    pub apply_busy: bool,
+    /// An apply asked for a reboot; further applies are refused until it happens.
+    pub apply_rebooting: bool,
+    pub try_rollback: Option<(Instant, Arc<MachineConfig>)>,
+    pub listener: ListenerWant,
+    pub stats: NodeStats,
+    /// Per-method failures left to inject (`flaky`).
+    pub flaky_left: Vec<u32>,
+}
+
+impl NodeState {
+    /// A node that has not been powered on yet.
+    pub fn new(id: &NodeIdent, now: Instant, member_id: u64) -> Self {
+        Self {
+            powered: false,
+            phase: Phase::Off,
+            config: None,
+            staged: None,
+            pending: None,
+            installed_disk: None,
+            boot_time: 0,
+            boot: Boot::idle(now),
+            etcd: Etcd::new(member_id),
+            apply_busy: false,
+            apply_rebooting: false,
+            try_rollback: None,
+            listener: ListenerWant {
+                kind: ListenerKind::None,
+                generation: 0,
+                stop: StopStyle::Abort,
+                tls: None,
+            },
+            stats: NodeStats::default(),
+            flaky_left: id.faults.flaky.iter().map(|f| f.count).collect(),
+        }
+    }
+
+    /// Role: from the active config once there is one, else from the fleet spec.
+    pub fn role(&self, id: &NodeIdent) -> Role {
+        self.config
+            .as_ref()
+            .and_then(|c| c.role())
+            .unwrap_or(id.role)
+    }
+
+    /// Hostname: from the active config once there is one.
+    pub fn hostname(&self, id: &NodeIdent) -> String {
+        self.config
+            .as_ref()
+            .and_then(|c| c.hostname.clone())
+            .unwrap_or_else(|| id.hostname.clone())
+    }
+
+    pub fn stage(&self, id: &NodeIdent) -> Stage {
+        match self.phase {
+            Phase::Off => Stage::Unknown,
+            Phase::Maintenance | Phase::LeavingMaintenance { .. } => Stage::Maintenance,
+            Phase::Installing { .. } => Stage::Installing,
+            Phase::Rebooting { .. } => Stage::Rebooting,
+            Phase::Configured if self.boot_done(id) => Stage::Running,
+            Phase::Configured => Stage::Booting,
+        }
+    }
+
+    /// The boot sequence finished: every service is up (etcd healthy on a
+    /// control plane), so the stage is `running`.
+    fn boot_done(&self, id: &NodeIdent) -> bool {
+        self.boot.cri_up
+            && match self.role(id) {
+                Role::Worker => true,
+                Role::ControlPlane => {
+                    self.etcd.service == EtcdService::Running && self.etcd.healthy
+                }
+            }
+    }
+
+    pub fn mode(&self) -> NodeMode {
+        match self.listener.kind {
+            ListenerKind::None => NodeMode::Down,
+            ListenerKind::Maintenance => NodeMode::Maintenance,
+            ListenerKind::Apid => NodeMode::Configured,
+        }
+    }
+
+    /// Service rows, sorted by id as Talos lists them.
+    pub fn services(&self, id: &NodeIdent) -> Vec<SvcStatus> {
+        let ok = |id: &'static str| SvcStatus {
+            id,
+            state: "Running",
+            running: true,
+            health: Health::Healthy,
+            last_message: String::new(),
+            events: Vec::new(),
+        };
+        let waiting = |id: &'static str, msg: &str| SvcStatus {
+            id,
+            state: "Waiting",
+            running: false,
+            health: Health::Unknown,
+            last_message: String::new(),
+            events: vec![SvcEvent {
+                msg: msg.to_string(),
+                state: "Waiting",
+                ts: SystemTime::now(),
+            }],
+        };
+        let cp = self.role(id) == Role::ControlPlane;
+        let mut out = vec![ok("apid"), ok("auditd"), ok("containerd")];
+        if self.boot.cri_up {
+            out.push(ok("cri"));
+        } else {
+            out.push(waiting(
+                "cri",
+                "Waiting for service \"containerd\" to be \"up\"",
+            ));
+        }
+        if cp {
+            out.push(self.etcd_status());
+        }
+        if self.boot.cri_up {
+            out.push(ok("kubelet"));
+        } else {
+            out.push(waiting(
+                "kubelet",
+                "Waiting for service \"cri\" to be \"up\"",
+            ));
+        }
+        out.push(ok("machined"));
+        out.push(ok("syslogd"));
+        if cp {
+            out.push(ok("trustd"));
+        }
+        out.push(ok("udevd"));
+        out
+    }
+
+    fn etcd_status(&self) -> SvcStatus {
+        let e = &self.etcd;
+        let (running, health, last) = match e.service {
+            EtcdService::Running if e.healthy => (true, Health::Healthy, String::new()),
+            EtcdService::Running if e.health_failed => (
+                true,
+                Health::Unhealthy,
+                "context deadline exceeded".to_string(),
+            ),
+            EtcdService::Running => (true, Health::Unknown, String::new()),
+            _ => (false, Health::Unknown, String::new()),
+        };
+        let mut events = e.events.clone();
+        if events.is_empty() {
+            events.push(SvcEvent {
+                msg: "Waiting for service \"cri\" to be \"up\", time sync, network".to_string(),
+                state: "Waiting",
+                ts: SystemTime::now(),
+            });
+        }
+        SvcStatus {
+            id: "etcd",
+            state: match e.service {
+                EtcdService::Absent | EtcdService::Waiting => "Waiting",
+                s => s.as_str(),
+            },
+            running,
+            health,
+            last_message: last,
+            events,
+        }
+    }
+
+    /// MachineStatus `unmetConditions`, in Talos's check order.
+    pub fn unmet_conditions(&self, id: &NodeIdent) -> Vec<(String, String)> {
+        let stage = self.stage(id);
+        if !matches!(stage, Stage::Booting | Stage::Running) {
+            return Vec::new();
+        }
+        let host = self.hostname(id);
+        let mut out = Vec::new();
+        if !self.boot.time_synced {
+            out.push(("time".to_string(), "time is not synced".to_string()));
+        }
+        let problems: Vec<String> = self
+            .services(id)
+            .iter()
+            .filter_map(|s| {
+                if !s.running {
+                    Some(format!("{} not running", s.id))
+                } else if s.health == Health::Unhealthy {
+                    Some(format!("{} not healthy", s.id))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        if !problems.is_empty() {
+            out.push(("services".to_string(), problems.join(", ")));
+        }
+        let kubelet_up = self.boot.cri_up;
+        let cp = self.role(id) == Role::ControlPlane;
+        if cp && kubelet_up && !self.boot.apiserver_up {
+            let state = if self.etcd.healthy {
+                "not ready"
+            } else {
+                "pending"
+            };
+            out.push((
+                "staticPods".to_string(),
+                format!("kube-apiserver-{host} {state}"),
+            ));
+        }
+        let node_ready = if cp {
+            self.boot.apiserver_up
+        } else {
+            self.boot.worker_ready
+        };
+        if kubelet_up && !node_ready {
+            out.push((
+                "nodeReady".to_string(),
+                format!("node \"{host}\" status is not available yet"),
+            ));
+        }
+        out
+    }
+
+    pub fn ready(&self, id: &NodeIdent) -> bool {
+        self.unmet_conditions(id).is_empty()
+    }
+
+    pub fn snapshot(&self, id: &NodeIdent) -> NodeSnapshot {
+        NodeSnapshot {
+            hostname: self.hostname(id),
+            ip: id.ip,
+            role: self.role(id),
+            stage: self.stage(id),
+            ready: self.ready(id),
+            unmet_conditions: self.unmet_conditions(id),
+            mode: self.mode(),
+            powered: self.powered,
+            boot_time: self.boot_time,
+            etcd: EtcdSnapshot {
+                service: self.etcd.service,
+                healthy: self.etcd.healthy,
+                has_data: self.etcd.has_data,
+                cluster_id: self.etcd.cluster,
+                member_id: self.etcd.has_data.then_some(self.etcd.member_id),
+            },
+            config_applied: self.config.is_some(),
+            installed_disk: self.installed_disk.clone(),
+            staged_config: self.staged.is_some(),
+        }
+    }
+
+    fn set_listener(
+        &mut self,
+        kind: ListenerKind,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        stop: StopStyle,
+    ) {
+        self.listener = ListenerWant {
+            kind,
+            generation: self.listener.generation + 1,
+            stop,
+            tls,
+        };
+    }
+
+    fn new_boot_time(&mut self) {
+        // Unix seconds, strictly increasing, so every reboot is visible.
+        self.boot_time = pki::unix_now().max(self.boot_time + 1);
+    }
+
+    /// Power on: boot into maintenance, or into the installed config.
+    pub fn power_on(&mut self, id: &NodeIdent, now: Instant) {
+        if self.powered {
+            return;
+        }
+        self.powered = true;
+        if self.config.is_some() {
+            self.start_boot(id, now);
+        } else {
+            self.enter_maintenance(id);
+        }
+    }
+
+    /// Start in maintenance with a fresh ephemeral certificate.
+    pub fn enter_maintenance(&mut self, id: &NodeIdent) {
+        self.phase = Phase::Maintenance;
+        self.new_boot_time();
+        self.boot = Boot::idle(Instant::now());
+        self.apply_rebooting = false;
+        match pki::maintenance_identity(id.ip)
+            .and_then(|(leaf, ca)| tls::maintenance_config(&leaf, &ca))
+        {
+            Ok(cfg) => self.set_listener(ListenerKind::Maintenance, Some(cfg), StopStyle::Abort),
+            Err(e) => {
+                tracing::error!(node = %id.hostname, error = %e, "cannot build maintenance TLS");
+                self.set_listener(ListenerKind::None, None, StopStyle::Abort);
+            }
+        }
+    }
+
+    /// Begin the boot of an installed node: apid (control planes at once,
+    /// workers once trustd can sign), services after `timing.boot`.
+    pub fn start_boot(&mut self, id: &NodeIdent, now: Instant) {
+        self.phase = Phase::Configured;
+        self.new_boot_time();
+        self.apply_rebooting = false;
+        let time_skew = id
+            .faults
+            .time_not_synced_for
+            .map(|d| scale_duration(d, id.time_scale))
+            .unwrap_or_default();
+        self.boot = Boot {
+            cri_at: now + id.timing.boot,
+            frozen: id.faults.stuck_in == Some(Stage::Booting),
+            time_synced_at: now + time_skew,
+            time_synced: time_skew.is_zero(),
+            ..Boot::idle(now)
+        };
+        self.etcd.service = if self.role(id) == Role::ControlPlane {
+            EtcdService::Waiting
+        } else {
+            EtcdService::Absent
+        };
+        self.etcd.healthy = false;
+        self.etcd.health_failed = false;
+        self.etcd.healthy_due = None;
+        self.etcd.join_due = None;
+        self.etcd.events.clear();
+        if self.role(id) == Role::ControlPlane {
+            self.etcd.event(
+                EtcdService::Waiting,
+                "Waiting for service \"cri\" to be \"up\", time sync, network",
+            );
+            let ca = self.config.as_ref().and_then(|c| c.ca.clone());
+            self.bring_apid_up(id, ca.as_ref());
+        } else {
+            self.set_listener(ListenerKind::None, None, StopStyle::Abort);
+        }
+    }
+
+    /// Issues the apid certificate from `signer` (the node's own CA on a
+    /// control plane, a control plane's CA via trustd on a worker).
+    fn bring_apid_up(&mut self, id: &NodeIdent, signer: Option<&CaPair>) {
+        let Some(cfg) = self.config.clone() else {
+            return;
+        };
+        let hostname = self.hostname(id);
+        let result = (|| {
+            let signer = match (&id.foreign_ca, signer) {
+                (Some(foreign), _) if id.faults.wrong_ca => foreign.clone(),
+                (
+                    _,
+                    Some(CaPair {
+                        crt_pem,
+                        key_pem: Some(key),
+                    }),
+                ) => CertAndKey {
+                    cert_pem: crt_pem.clone(),
+                    key_pem: key.clone(),
+                },
+                _ => {
+                    return Err(pki::PkiError::BadPem {
+                        what: "machine.ca.key (no key to sign the apid certificate)",
+                    });
+                }
+            };
+            let leaf = pki::issue_server_cert(&signer, &hostname, &[id.ip], &cfg.cert_sans)?;
+            tls::apid_config(&leaf, &signer.cert_pem, &cfg.client_cas())
+        })();
+        match result {
+            Ok(tls_cfg) => {
+                self.boot.apid_up = true;
+                self.set_listener(ListenerKind::Apid, Some(tls_cfg), StopStyle::Abort);
+            }
+            Err(e) => {
+                tracing::error!(node = %id.hostname, error = %e, "cannot start apid");
+            }
+        }
+    }
+
+    /// Reboot now: connections die, the port goes quiet for `timing.reboot`.
+    pub fn begin_reboot(&mut self, id: &NodeIdent, now: Instant) {
+        let until = if id.faults.stuck_in == Some(Stage::Rebooting) {
+            never(now)
+        } else {
+            now + id.timing.reboot
+        };
+        self.phase = Phase::Rebooting { until };
+        self.stats.reboots += 1;
+        self.boot.reboot_at = None;
+        self.set_listener(ListenerKind::None, None, StopStyle::Abort);
+    }
+
+    /// A full config was accepted in maintenance: the reply goes out, then
+    /// the maintenance server stops and the install begins.
+    pub fn accept_maintenance_config(
+        &mut self,
+        id: &NodeIdent,
+        now: Instant,
+        cfg: Arc<MachineConfig>,
+    ) {
+        self.stats.applies_accepted += 1;
+        self.pending = Some(cfg);
+        if id.faults.stuck_in == Some(Stage::Maintenance) {
+            return;
+        }
+        if self.phase == Phase::Maintenance {
+            // Enough for the reply to leave; the listener then stops gracefully.
+            let grace = Duration::from_millis(20)
+                .max(scale_duration(Duration::from_millis(100), id.time_scale));
+            self.phase = Phase::LeavingMaintenance { at: now + grace };
+        }
+    }
+
+    /// A Bootstrap that passed every check: a new etcd cluster of one.
+    pub fn bootstrap(&mut self, id: &NodeIdent, now: Instant, registry: &mut EtcdRegistry) -> u64 {
+        let ca_id = self
+            .config
+            .as_ref()
+            .and_then(|c| c.ca_id())
+            .unwrap_or_default()
+            .to_string();
+        let cluster = registry.create(
+            &ca_id,
+            EtcdMemberRec {
+                hostname: self.hostname(id),
+                ip: id.ip,
+                member_id: self.etcd.member_id,
+            },
+        );
+        self.etcd.cluster = Some(cluster);
+        self.etcd.has_data = true;
+        self.etcd.event(EtcdService::Running, "Bootstrap requested");
+        self.etcd.start_running(now, &id.timing);
+        self.stats.bootstraps_accepted += 1;
+        cluster
+    }
+
+    /// Start as an installed, configured node (scenario `configured`).
+    pub fn preconfigure(&mut self, cfg: Arc<MachineConfig>, disks: &[DiskFacts]) {
+        self.installed_disk =
+            machineconfig::install_target(&cfg, disks).map(|d| d.dev_path.clone());
+        self.config = Some(cfg);
+    }
+
+    /// Start with etcd already running as a one-node cluster, API server up
+    /// (scenario `already_bootstrapped`).
+    pub fn prebootstrap(&mut self, id: &NodeIdent, now: Instant, registry: &mut EtcdRegistry) {
+        self.boot.cri_up = true;
+        self.boot.time_synced = true;
+        self.bootstrap(id, now, registry);
+        self.stats.bootstraps_accepted = 0;
+        self.etcd.healthy = true;
+        self.etcd.healthy_due = None;
+        self.boot.apiserver_up = true;
+    }
+
+    /// Advances the state machine to `now`. Returns whether anything changed.
+    pub fn step(
+        &mut self,
+        id: &NodeIdent,
+        now: Instant,
+        view: &FleetView,
+        registry: &mut EtcdRegistry,
+    ) -> bool {
+        let mut changed = false;
+        // Several transitions may be due at once; a few rounds settle them.
+        for _ in 0..16 {
+            if !self.step_once(id, now, view, registry) {
+                break;
+            }
+            changed = true;
+        }
+        changed
+    }
+
+    fn step_once(
+        &mut self,
+        id: &NodeIdent,
+        now: Instant,
+        view: &FleetView,
+        registry: &mut EtcdRegistry,
+    ) -> bool {
+        let t = &id.timing;
+        match self.phase {
+            Phase::Off | Phase::Maintenance => false,
+            Phase::LeavingMaintenance { at } => {
+                if now < at {
+                    return false;
+                }
+                let until = if id.faults.stuck_in == Some(Stage::Installing) {
+                    never(now)
+                } else {
+                    now + t.install
+                };
+                self.phase = Phase::Installing { until };
+                self.set_listener(ListenerKind::None, None, StopStyle::Graceful);
+                true
+            }
+            Phase::Installing { until } => {
+                if now < until {
+                    return false;
+                }
+                self.stats.installs += 1;
+                let target = self
+                    .pending
+                    .as_ref()
+                    .and_then(|c| machineconfig::install_target(c, &id.disks))
+                    .map(|d| d.dev_path.clone());
+                match target {
+                    Some(disk) if !id.faults.install_fails => {
+                        self.installed_disk = Some(disk);
+                        self.config = self.pending.take();
+                    }
+                    _ => {
+                        // The install sequence failed: the node reboots back
+                        // into the ISO, i.e. into maintenance.
+                        self.stats.installs_failed += 1;
+                        self.pending = None;
+                    }
+                }
+                self.begin_reboot(id, now);
+                true
+            }
+            Phase::Rebooting { until } => {
+                if now < until {
+                    return false;
+                }
+                if let Some(staged) = self.staged.take() {
+                    self.config = Some(staged);
+                }
+                self.try_rollback = None;
+                if self.config.is_some() {
+                    self.start_boot(id, now);
+                } else {
+                    self.enter_maintenance(id);
+                }
+                true
+            }
+            Phase::Configured => self.progress_boot(id, now, view, registry),
+        }
+    }
+
+    fn progress_boot(
+        &mut self,
+        id: &NodeIdent,
+        now: Instant,
+        view: &FleetView,
+        registry: &mut EtcdRegistry,
+    ) -> bool {
+        let t = id.timing;
+        let role = self.role(id);
+        let ca_id = self
+            .config
+            .as_ref()
+            .and_then(|c| c.ca_id())
+            .unwrap_or_default()
+            .to_string();
+        if let Some(at) = self.boot.reboot_at
+            && now >= at
+        {
+            self.begin_reboot(id, now);
+            return true;
+        }
+        if let Some((at, previous)) = self.try_rollback.clone()
+            && now >= at
+        {
+            self.config = Some(previous);
+            self.try_rollback = None;
+            return true;
+        }
+        if !self.boot.apid_up && role == Role::Worker {
+            // A worker's apid needs trustd on a control plane of its cluster.
+            if let Some(ca) = view.trust.get(&ca_id).cloned() {
+                self.bring_apid_up(id, Some(&ca));
+                return true;
+            }
+        }
+        if !self.boot.time_synced && now >= self.boot.time_synced_at {
+            self.boot.time_synced = true;
+            return true;
+        }
+        if self.boot.frozen {
+            return false;
+        }
+        if !self.boot.cri_up {
+            if now < self.boot.cri_at {
+                return false;
+            }
+            if id.faults.reboot_loop {
+                self.begin_reboot(id, now);
+                return true;
+            }
+            self.boot.cri_up = true;
+            if role == Role::ControlPlane {
+                if self.etcd.has_data {
+                    self.etcd.start_running(now, &t);
+                } else {
+                    self.etcd.service = EtcdService::Preparing;
+                    self.etcd.event(EtcdService::Preparing, "Running pre state");
+                }
+            }
+            return true;
+        }
+        match role {
+            Role::ControlPlane => self.progress_control_plane(id, now, view, registry, &ca_id),
+            Role::Worker => {
+                if self.boot.worker_ready {
+                    return false;
+                }
+                match self.boot.worker_ready_due {
+                    None if view.apiserver_up.contains(&ca_id) => {
+                        self.boot.worker_ready_due = Some(now + t.worker_join);
+                        true
+                    }
+                    Some(due) if now >= due => {
+                        self.boot.worker_ready = true;
+                        self.boot.worker_ready_due = None;
+                        true
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    fn progress_control_plane(
+        &mut self,
+        id: &NodeIdent,
+        now: Instant,
+        view: &FleetView,
+        registry: &mut EtcdRegistry,
+        ca_id: &str,
+    ) -> bool {
+        let t = id.timing;
+        if self.etcd.service == EtcdService::Preparing && !self.etcd.has_data {
+            match self.etcd.join_due {
+                None if view.apiserver_up.contains(ca_id) => {
+                    self.etcd.join_due = Some(now + t.join);
+                    return true;
+                }
+                Some(due) if now >= due => {
+                    self.etcd.join_due = None;
+                    let member = EtcdMemberRec {
+                        hostname: self.hostname(id),
+                        ip: id.ip,
+                        member_id: self.etcd.member_id,
+                    };
+                    if let Some(cluster) = registry.join(ca_id, member) {
+                        self.etcd.cluster = Some(cluster);
+                        self.etcd.has_data = true;
+                        self.etcd.start_running(now, &t);
+                    }
+                    return true;
+                }
+                _ => return false,
+            }
+        }
+        if self.etcd.service == EtcdService::Running
+            && !self.etcd.healthy
+            && let Some(due) = self.etcd.healthy_due
+            && now >= due
+        {
+            self.etcd.healthy_due = None;
+            if id.faults.etcd_never_healthy {
+                self.etcd.health_failed = true;
+                self.etcd.event(
+                    EtcdService::Running,
+                    "Health check failed: failed to validate quorum: context deadline exceeded",
+                );
+            } else {
+                self.etcd.healthy = true;
+                self.etcd
+                    .event(EtcdService::Running, "Health check successful");
+                self.boot.apiserver_due = Some(now + t.apiserver);
+            }
+            return true;
+        }
+        if !self.boot.apiserver_up
+            && let Some(due) = self.boot.apiserver_due
+            && now >= due
+        {
+            self.boot.apiserver_up = true;
+            self.boot.apiserver_due = None;
+            return true;
+        }
+        false
+    }
+
+    /// The next instant at which [`NodeState::step`] has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let mut d: Vec<Instant> = Vec::new();
+        match self.phase {
+            Phase::Off | Phase::Maintenance => {}
+            Phase::LeavingMaintenance { at } => d.push(at),
+            Phase::Installing { until } | Phase::Rebooting { until } => d.push(until),
+            Phase::Configured => {
+                d.extend(self.boot.reboot_at);
+                d.extend(self.try_rollback.as_ref().map(|(at, _)| *at));
+                if !self.boot.time_synced {
+                    d.push(self.boot.time_synced_at);
+                }
+                if !self.boot.frozen {
+                    if !self.boot.cri_up {
+                        d.push(self.boot.cri_at);
+                    }
+                    d.extend(self.etcd.join_due);
+                    if !self.etcd.healthy {
+                        d.extend(self.etcd.healthy_due);
+                    }
+                    d.extend(self.boot.apiserver_due);
+                    d.extend(self.boot.worker_ready_due);
+                }
+            }
+        }
+        d.into_iter().min()
+    }
+
+    /// Whether the next step may read the fleet view (a worker waiting for
+    /// trustd or an API server, a control plane that could join etcd);
+    /// building the view locks every node, so idle nodes skip it.
+    pub fn needs_view(&self, id: &NodeIdent) -> bool {
+        if self.phase != Phase::Configured {
+            return false;
+        }
+        match self.role(id) {
+            Role::Worker => !self.boot.apid_up || (self.boot.cri_up && !self.boot.worker_ready),
+            Role::ControlPlane => {
+                self.boot.cri_up
+                    && self.etcd.service == EtcdService::Preparing
+                    && !self.etcd.has_data
+                    && self.etcd.join_due.is_none()
+            }
+        }
+    }
+
+    /// Consumes one injected failure for `method` if a `flaky` fault covers it.
+    pub fn take_flaky(&mut self, id: &NodeIdent, method: &str) -> bool {
+        for (i, f) in id.faults.flaky.iter().enumerate() {
+            if f.covers(method)
+                && let Some(left) = self.flaky_left.get_mut(i)
+                && *left > 0
+            {
+                *left -= 1;
+                return true;
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::sim::genconfig::{ClusterSpec, InstallTarget, NodeSpec, generate_cluster};
+
+    struct Fixture {
+        _tmp: tempfile::TempDir,
+        cp: Arc<MachineConfig>,
+        worker: Arc<MachineConfig>,
+    }
+
+    fn fixture() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let spec = ClusterSpec {
+            cluster_name: "st".into(),
+            talos_version: "v1.12.11".into(),
+            kubernetes_version: "v1.34.1".into(),
+            endpoint_ip: "127.6.6.254".parse().unwrap(),
+            nodes: vec![
+                NodeSpec {
+                    hostname: "cp1".into(),
+                    ip: "127.6.6.11".parse().unwrap(),
+                    control_plane: true,
+                    install: InstallTarget::Disk("/dev/nvme0n1".into()),
+                },
+                NodeSpec {
+                    hostname: "w1".into(),
+                    ip: "127.6.6.12".parse().unwrap(),
+                    control_plane: false,
+                    install: InstallTarget::Disk("/dev/nvme0n1".into()),
+                },
+            ],
+        };
+        let g = generate_cluster(&spec, tmp.path()).unwrap();
+        let load = |i: usize| {
+            Arc::new(
+                machineconfig::parse(&std::fs::read(&g.nodes[i].config_path).unwrap(), "v1.12.11")
+                    .unwrap(),
+            )
+        };
+        Fixture {
+            cp: load(0),
+            worker: load(1),
+            _tmp: tmp,
+        }
+    }
+
+    fn ident(hostname: &str, role: Role, faults: NodeFaults) -> NodeIdent {
+        NodeIdent {
+            hostname: hostname.into(),
+            ip: "127.6.6.11".parse().unwrap(),
+            role,
+            disks: vec![DiskFacts {
+                dev_path: "/dev/nvme0n1".into(),
+                size: 512_000_000_000,
+                transport: "nvme".into(),
+                ..DiskFacts::default()
+            }],
+            faults,
+            timing: Timing::default(),
+            time_scale: 1.0,
+            talos_version: "v1.12.11".into(),
+            foreign_ca: None,
+        }
+    }
+
+    /// Steps repeatedly, jumping to each deadline, until `until` or nothing is left.
+    fn run(
+        st: &mut NodeState,
+        id: &NodeIdent,
+        mut now: Instant,
+        until: Instant,
+        view: &FleetView,
+        reg: &mut EtcdRegistry,
+    ) -> Instant {
+        st.step(id, now, view, reg);
+        while let Some(next) = st.next_deadline() {
+            if next > until {
+                break;
+            }
+            now = next.max(now);
+            st.step(id, now, view, reg);
+        }
+        now
+    }
+
+    #[tokio::test]
+    async fn maintenance_apply_install_reboot_then_booting_before_bootstrap() {
+        let f = fixture();
+        let id = ident("cp1", Role::ControlPlane, NodeFaults::default());
+        let t0 = Instant::now();
+        let mut st = NodeState::new(&id, t0, 7);
+        let mut reg = EtcdRegistry::default();
+        let view = FleetView::default();
+        st.power_on(&id, t0);
+        assert_eq!(st.stage(&id), Stage::Maintenance);
+        assert_eq!(st.mode(), NodeMode::Maintenance);
+        assert!(st.ready(&id), "maintenance reports ready with no checks");
+        let boot1 = st.boot_time;
+        st.accept_maintenance_config(&id, t0, f.cp.clone());
+        let now = run(
+            &mut st,
+            &id,
+            t0,
+            t0 + Duration::from_secs(60),
+            &view,
+            &mut reg,
+        );
+        assert_eq!(st.stage(&id), Stage::Booting);
+        assert_eq!(st.mode(), NodeMode::Configured);
+        assert!(st.boot_time > boot1);
+        assert_eq!(st.installed_disk.as_deref(), Some("/dev/nvme0n1"));
+        assert_eq!(st.etcd.service, EtcdService::Preparing);
+        assert_eq!(
+            st.unmet_conditions(&id),
+            vec![
+                ("services".to_string(), "etcd not running".to_string()),
+                (
+                    "staticPods".to_string(),
+                    "kube-apiserver-cp1 pending".to_string()
+                ),
+                (
+                    "nodeReady".to_string(),
+                    "node \"cp1\" status is not available yet".to_string()
+                ),
+            ]
+        );
+        // Bootstrap: etcd runs, becomes healthy, API server comes up, running+ready.
+        st.bootstrap(&id, now, &mut reg);
+        run(
+            &mut st,
+            &id,
+            now,
+            now + Duration::from_secs(60),
+            &view,
+            &mut reg,
+        );
+        assert_eq!(st.stage(&id), Stage::Running);
+        assert!(st.ready(&id));
+        assert!(st.etcd.healthy);
+        assert_eq!(reg.clusters.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn install_failure_returns_to_maintenance() {
+        let f = fixture();
+        let id = ident(
+            "cp1",
+            Role::ControlPlane,
+            NodeFaults {
+                install_fails: true,
+                ..NodeFaults::default()
+            },
+        );
+        let t0 = Instant::now();
+        let mut st = NodeState::new(&id, t0, 1);
+        let mut reg = EtcdRegistry::default();
+        st.power_on(&id, t0);
+        let gen_before = st.listener.generation;
+        st.accept_maintenance_config(&id, t0, f.cp.clone());
+        run(
+            &mut st,
+            &id,
+            t0,
+            t0 + Duration::from_secs(60),
+            &FleetView::default(),
+            &mut reg,
+        );
+        assert_eq!(st.stage(&id), Stage::Maintenance);
+        assert!(st.config.is_none());
+        assert_eq!(st.stats.installs_failed, 1);
+        assert!(
+            st.listener.generation > gen_before,
+            "a new maintenance listener (new cert)"
+        );
+    }
+
+    #[tokio::test]
+    async fn worker_waits_for_trustd_then_for_an_api_server() {
+        let f = fixture();
+        let id = ident("w1", Role::Worker, NodeFaults::default());
+        let t0 = Instant::now();
+        let mut st = NodeState::new(&id, t0, 2);
+        let mut reg = EtcdRegistry::default();
+        st.preconfigure(f.worker.clone(), &id.disks);
+        st.power_on(&id, t0);
+        let mut view = FleetView::default();
+        let now = run(
+            &mut st,
+            &id,
+            t0,
+            t0 + Duration::from_secs(30),
+            &view,
+            &mut reg,
+        );
+        assert_eq!(st.mode(), NodeMode::Down, "no apid without trustd");
+        let ca_id = f.worker.ca_id().unwrap().to_string();
+        view.trust.insert(ca_id.clone(), f.cp.ca.clone().unwrap());
+        let now = run(
+            &mut st,
+            &id,
+            now,
+            now + Duration::from_secs(30),
+            &view,
+            &mut reg,
+        );
+        assert_eq!(st.mode(), NodeMode::Configured);
+        assert_eq!(st.stage(&id), Stage::Running);
+        assert!(!st.ready(&id));
+        view.apiserver_up.insert(ca_id);
+        run(
+            &mut st,
+            &id,
+            now,
+            now + Duration::from_secs(30),
+            &view,
+            &mut reg,
+        );
+        assert!(st.ready(&id));
+    }
+
+    #[tokio::test]
+    async fn control_planes_join_the_first_cluster() {
+        let f = fixture();
+        let id = ident("cp2", Role::ControlPlane, NodeFaults::default());
+        let t0 = Instant::now();
+        let mut st = NodeState::new(&id, t0, 22);
+        let mut reg = EtcdRegistry::default();
+        let ca_id = f.cp.ca_id().unwrap().to_string();
+        reg.create(
+            &ca_id,
+            EtcdMemberRec {
+                hostname: "cp1".into(),
+                ip: "127.6.6.1".parse().unwrap(),
+                member_id: 11,
+            },
+        );
+        st.preconfigure(f.cp.clone(), &id.disks);
+        st.power_on(&id, t0);
+        let mut view = FleetView::default();
+        view.apiserver_up.insert(ca_id);
+        run(
+            &mut st,
+            &id,
+            t0,
+            t0 + Duration::from_secs(60),
+            &view,
+            &mut reg,
+        );
+        assert_eq!(reg.clusters.len(), 1);
+        assert_eq!(reg.clusters[0].members.len(), 2);
+        assert!(st.etcd.has_data && st.ready(&id));
+    }
+
+    #[tokio::test]
+    async fn faults_shape_the_boot() {
+        let f = fixture();
+        // stuck in booting: conditions never change.
+        let id = ident(
+            "cp1",
+            Role::ControlPlane,
+            NodeFaults {
+                stuck_in: Some(Stage::Booting),
+                ..NodeFaults::default()
+            },
+        );
+        let t0 = Instant::now();
+        let mut st = NodeState::new(&id, t0, 3);
+        let mut reg = EtcdRegistry::default();
+        st.preconfigure(f.cp.clone(), &id.disks);
+        st.power_on(&id, t0);
+        let before = st.unmet_conditions(&id);
+        run(
+            &mut st,
+            &id,
+            t0,
+            t0 + Duration::from_secs(600),
+            &FleetView::default(),
+            &mut reg,
+        );
+        assert_eq!(st.stage(&id), Stage::Booting);
+        assert_eq!(st.unmet_conditions(&id), before);
+        assert!(
+            before
+                .iter()
+                .any(|(n, r)| n == "services" && r.contains("cri not running"))
+        );
+
+        // reboot loop: boot time keeps changing.
+        let id = ident(
+            "cp1",
+            Role::ControlPlane,
+            NodeFaults {
+                reboot_loop: true,
+                ..NodeFaults::default()
+            },
+        );
+        let mut st = NodeState::new(&id, t0, 4);
+        st.preconfigure(f.cp.clone(), &id.disks);
+        st.power_on(&id, t0);
+        let first = st.boot_time;
+        run(
+            &mut st,
+            &id,
+            t0,
+            t0 + Duration::from_secs(30),
+            &FleetView::default(),
+            &mut reg,
+        );
+        assert!(st.stats.reboots >= 3, "{}", st.stats.reboots);
+        assert!(st.boot_time >= first + 3);
+
+        // etcd never healthy: running but "etcd not healthy", still booting.
+        let id = ident(
+            "cp1",
+            Role::ControlPlane,
+            NodeFaults {
+                etcd_never_healthy: true,
+                ..NodeFaults::default()
+            },
+        );
+        let mut st = NodeState::new(&id, t0, 5);
+        st.preconfigure(f.cp.clone(), &id.disks);
+        st.power_on(&id, t0);
+        let now = run(
+            &mut st,
+            &id,
+            t0,
+            t0 + Duration::from_secs(30),
+            &FleetView::default(),
+            &mut reg,
+        );
+        st.bootstrap(&id, now, &mut reg);
+        run(
+            &mut st,
+            &id,
+            now,
+            now + Duration::from_secs(30),
+            &FleetView::default(),
+            &mut reg,
+        );
+        assert_eq!(st.stage(&id), Stage::Booting);
+        assert!(
+            st.unmet_conditions(&id)
+                .iter()
+                .any(|(n, r)| n == "services" && r == "etcd not healthy")
+        );
+    }
+
+    #[test]
+    fn flaky_counts_down_per_method() {
+        let id = ident(
+            "cp1",
+            Role::ControlPlane,
+            NodeFaults {
+                flaky: vec![super::super::scenario::Flaky {
+                    method: "ApplyConfiguration".into(),
+                    count: 2,
+                }],
+                ..NodeFaults::default()
+            },
+        );
+        let mut st = NodeState::new(&id, Instant::now(), 1);
+        let m = "/machine.MachineService/ApplyConfiguration";
+        assert!(st.take_flaky(&id, m));
+        assert!(!st.take_flaky(&id, "/machine.MachineService/Version"));
+        assert!(st.take_flaky(&id, m));
+        assert!(!st.take_flaky(&id, m));
+    }
+}

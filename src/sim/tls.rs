@@ -1,0 +1,166 @@
+//! Server TLS for simulated nodes, one config per listener incarnation.
+//!
+//! Maintenance mode is server-only TLS with the ephemeral maintenance
+//! certificate. A configured node's apid is mutual TLS: the client chain
+//! must verify against the node's accepted CAs, and (as apid's
+//! `verifyExtKeyUsage` insists) every non-CA certificate in it must carry
+//! EKU exactly `[ClientAuth]`; otherwise the handshake fails, which a TLS 1.3
+//! client sees as an alert on its first read. Both advertise ALPN `h2`
+//! (Go gRPC servers enforce it) and send no session tickets, like Talos.
+
+use std::sync::Arc;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
+
+use super::pki::{self, CertAndKey, PkiError};
+
+/// The ring provider, used explicitly so no process-wide default is needed.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn certs(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static>>, PkiError> {
+    let out = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| PkiError::BadPem { what })?;
+    if out.is_empty() {
+        return Err(PkiError::BadPem { what });
+    }
+    Ok(out)
+}
+
+fn key(pem: &str) -> Result<PrivateKeyDer<'static>, PkiError> {
+    PrivateKeyDer::from_pem_slice(pki::normalize_key_pem(pem).as_bytes()).map_err(|_| {
+        PkiError::BadPem {
+            what: "server private key",
+        }
+    })
+}
+
+fn finish(mut cfg: ServerConfig) -> Arc<ServerConfig> {
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    cfg.send_tls13_tickets = 0;
+    cfg.session_storage = Arc::new(NoServerSessionStorage {});
+    Arc::new(cfg)
+}
+
+fn tls_error(e: rustls::Error) -> PkiError {
+    PkiError::BadCert {
+        what: "TLS configuration",
+        reason: e.to_string(),
+    }
+}
+
+/// Server-only TLS with `leaf` (chain: leaf, then `ca_pem`).
+pub fn maintenance_config(leaf: &CertAndKey, ca_pem: &str) -> Result<Arc<ServerConfig>, PkiError> {
+    let mut chain = certs(&leaf.cert_pem, "maintenance certificate")?;
+    chain.extend(certs(ca_pem, "maintenance CA")?);
+    let cfg = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(tls_error)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key(&leaf.key_pem)?)
+        .map_err(tls_error)?;
+    Ok(finish(cfg))
+}
+
+/// apid's mutual TLS: serve `server` (chain: leaf, then `issuing_ca_pem`),
+/// accept clients chaining to any of `client_cas`.
+pub fn apid_config(
+    server: &CertAndKey,
+    issuing_ca_pem: &str,
+    client_cas: &[String],
+) -> Result<Arc<ServerConfig>, PkiError> {
+    let provider = provider();
+    let mut roots = RootCertStore::empty();
+    for ca in client_cas {
+        for c in certs(ca, "accepted CA")? {
+            roots.add(c).map_err(tls_error)?;
+        }
+    }
+    let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| PkiError::BadCert {
+            what: "client verifier",
+            reason: e.to_string(),
+        })?;
+    let mut chain = certs(&server.cert_pem, "apid certificate")?;
+    chain.extend(certs(issuing_ca_pem, "issuing CA")?);
+    let cfg = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(tls_error)?
+        .with_client_cert_verifier(Arc::new(ExactClientAuth { inner }))
+        .with_single_cert(chain, key(&server.key_pem)?)
+        .map_err(tls_error)?;
+    Ok(finish(cfg))
+}
+
+/// Chain verification plus apid's "EKU must be exactly ClientAuth" rule.
+#[derive(Debug)]
+struct ExactClientAuth {
+    inner: Arc<dyn ClientCertVerifier>,
+}
+
+impl ClientCertVerifier for ExactClientAuth {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        let leaf_and_intermediates = std::iter::once(end_entity).chain(intermediates.iter());
+        for cert in leaf_and_intermediates {
+            if !pki::is_ca_cert(cert) && !pki::eku_is_exactly_client_auth(cert) {
+                return Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::InvalidPurpose,
+                ));
+            }
+        }
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
