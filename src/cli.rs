@@ -102,11 +102,22 @@ pub struct InventoryArgs {
     pub env_files: Vec<PathBuf>,
 
     /// A node given directly, without talconfig.yaml: IP=path/to/config.yaml (repeatable)
-    #[arg(long = "node", value_name = "IP=FILE", env = "TALSTRAP_NODE", value_delimiter = ',')]
+    #[arg(
+        long = "node",
+        value_name = "IP=FILE",
+        env = "TALSTRAP_NODE",
+        value_delimiter = ','
+    )]
     pub node_configs: Vec<String>,
 
     /// Only these nodes: IP or hostname (repeatable, or comma-separated)
-    #[arg(long = "nodes", short = 'n', value_name = "NODE", env = "TALSTRAP_NODES", value_delimiter = ',')]
+    #[arg(
+        long = "nodes",
+        short = 'n',
+        value_name = "NODE",
+        env = "TALSTRAP_NODES",
+        value_delimiter = ','
+    )]
     pub nodes: Vec<String>,
 
     /// Only nodes of this role
@@ -122,7 +133,12 @@ pub struct InventoryArgs {
     pub context: Option<String>,
 
     /// SPKI SHA-256 fingerprint(s) a maintenance-mode node must present (as printed on its console)
-    #[arg(long = "cert-fingerprint", value_name = "BASE64", env = "TALSTRAP_CERT_FINGERPRINT", value_delimiter = ',')]
+    #[arg(
+        long = "cert-fingerprint",
+        value_name = "BASE64",
+        env = "TALSTRAP_CERT_FINGERPRINT",
+        value_delimiter = ','
+    )]
     pub cert_fingerprints: Vec<String>,
 }
 
@@ -208,7 +224,13 @@ pub struct ApplyArgs {
     pub pacing: PacingArgs,
 
     /// Apply mode for configured nodes (maintenance nodes always get auto)
-    #[arg(long, short = 'm', value_enum, default_value = "auto", env = "TALSTRAP_MODE")]
+    #[arg(
+        long,
+        short = 'm',
+        value_enum,
+        default_value = "auto",
+        env = "TALSTRAP_MODE"
+    )]
     pub mode: ApplyModeArg,
 
     /// How long a --mode try config stays before it is rolled back
@@ -352,10 +374,6 @@ pub struct SimArgs {
     /// Multiply every simulated duration (1.0 = seconds, as in the demo)
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
-
-    /// Port of every simulated node [default: 50000 if free, else any free port]
-    #[arg(long = "sim-port")]
-    pub sim_port: Option<u16>,
 }
 
 #[derive(Debug, Args)]

@@ -19,7 +19,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .ok_or_else(|| format!("invalid duration {text:?}: missing unit (ms, s, m, h)"))?;
         if num_len == 0 {
-            return Err(format!("invalid duration {text:?}: expected a number before the unit"));
+            return Err(format!(
+                "invalid duration {text:?}: expected a number before the unit"
+            ));
         }
         let value: f64 = rest[..num_len]
             .parse()

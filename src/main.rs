@@ -9,7 +9,10 @@ use talstrap::cli::Cli;
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.global.verbose, cli.global.quiet, cli.global.no_color);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -16,7 +16,9 @@ use std::sync::Arc;
 use crate::cli::{ApplyArgs, ApplyModeArg};
 use crate::exit::Exit;
 use crate::output::Report;
-use crate::pipeline::{Done, ErrorKind, Event, NodeCtx, NodeStatus, RetryPolicy, StepError, run_nodes};
+use crate::pipeline::{
+    Done, ErrorKind, Event, NodeCtx, NodeStatus, RetryPolicy, StepError, run_nodes,
+};
 use crate::talos::probe::{NodeMode, probe};
 use crate::talos::{ApplyMode, NodeClient};
 
@@ -45,9 +47,11 @@ struct ApplySettings {
 
 pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandError> {
     if args.dry_run && args.wait {
-        return Err(CommandError::input("--dry-run and --wait cannot be combined: a dry run changes nothing to wait for"));
+        return Err(CommandError::input(
+            "--dry-run and --wait cannot be combined: a dry run changes nothing to wait for",
+        ));
     }
-    let plan = Plan::build(&args.inventory, &args.pacing, session.global.port)?;
+    let plan = Plan::build(&args.inventory, &args.pacing, session.port())?;
     for w in &plan.warnings {
         session.output.events().emit(Event::Warning {
             node: None,
@@ -56,7 +60,11 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
     }
     let run = session.run_context(plan.retry.clone());
     run.emit(Event::RunStarted {
-        command: if args.dry_run { "apply --dry-run".into() } else { "apply".into() },
+        command: if args.dry_run {
+            "apply --dry-run".into()
+        } else {
+            "apply".into()
+        },
         nodes: plan.nodes.len(),
         parallel: run.parallel,
     });
@@ -67,7 +75,11 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
         dry_run: args.dry_run,
         retry: plan.retry.clone(),
     };
-    let items = plan.nodes.iter().map(|n| (n.node.clone(), n.clone())).collect();
+    let items = plan
+        .nodes
+        .iter()
+        .map(|n| (n.node.clone(), n.clone()))
+        .collect();
     let outcomes = run_nodes(&run, items, move |ctx, node| {
         let access = access.clone();
         let settings = settings.clone();
@@ -146,16 +158,22 @@ async fn apply_node(
     let data = Arc::new(node.entry.config.raw().to_vec());
     match mode {
         NodeMode::Maintenance { .. } => {
-            if s.mode != ApplyMode::Auto && s.mode != ApplyMode::Try && s.mode != ApplyMode::Reboot {
+            if s.mode != ApplyMode::Auto && s.mode != ApplyMode::Try && s.mode != ApplyMode::Reboot
+            {
                 ctx.warn(format!(
                     "--mode {} is not accepted in maintenance mode; sending auto",
                     s.mode
                 ));
             }
-            let client = ctx.step("connect", |_| connect_maintenance(access, node)).await?;
+            let client = ctx
+                .step("connect", |_| connect_maintenance(access, node))
+                .await?;
             if s.dry_run {
                 let r = dry_run(ctx, &client, &data, ApplyMode::Auto).await?;
-                return Ok(Done::Ok(format!("maintenance: would install and boot ({})", first_line(&r))));
+                return Ok(Done::Ok(format!(
+                    "maintenance: would install and boot ({})",
+                    first_line(&r)
+                )));
             }
             let sent = ctx
                 .mutating_step("apply", &s.retry, |_| {
@@ -174,13 +192,19 @@ async fn apply_node(
                     crate::pipeline::StepStatus::Ok,
                     "sent; the connection dropped as the node left maintenance mode (verify confirms)",
                 );
-                Ok(Done::Ok("sent (reply lost to the install reboot; verify confirms)".into()))
+                Ok(Done::Ok(
+                    "sent (reply lost to the install reboot; verify confirms)".into(),
+                ))
             } else {
-                Ok(Done::Ok("applied in maintenance mode (install and reboot follow)".into()))
+                Ok(Done::Ok(
+                    "applied in maintenance mode (install and reboot follow)".into(),
+                ))
             }
         }
         NodeMode::Configured { .. } => {
-            let client = ctx.step("connect", |_| connect_secure(access, node)).await?;
+            let client = ctx
+                .step("connect", |_| connect_secure(access, node))
+                .await?;
             let current = ctx
                 .step("compare", |_| {
                     let c = client.clone();
@@ -191,12 +215,18 @@ async fn apply_node(
                 && same_config(&current, &data)
             {
                 ctx.fact("changed", false);
-                return Ok(Done::Skipped("already runs this config: nothing to do".into()));
+                return Ok(Done::Skipped(
+                    "already runs this config: nothing to do".into(),
+                ));
             }
             ctx.fact("changed", true);
             if s.dry_run {
                 let r = dry_run(ctx, &client, &data, s.mode).await?;
-                return Ok(Done::Ok(format!("would apply ({}): {}", s.mode, first_line(&r))));
+                return Ok(Done::Ok(format!(
+                    "would apply ({}): {}",
+                    s.mode,
+                    first_line(&r)
+                )));
             }
             let try_timeout = (s.mode == ApplyMode::Try).then_some(s.try_timeout);
             let result = ctx
@@ -216,7 +246,10 @@ async fn apply_node(
             }
             ctx.fact("applied_mode", result.mode.to_string());
             if !result.mode_details.is_empty() {
-                ctx.fact("mode_details", result.mode_details.lines().next().unwrap_or(""));
+                ctx.fact(
+                    "mode_details",
+                    result.mode_details.lines().next().unwrap_or(""),
+                );
             }
             let how = if result.mode == s.mode {
                 format!("{}", s.mode)
@@ -272,12 +305,21 @@ async fn maintenance_apply(
     }
 }
 
-async fn dry_run(ctx: &NodeCtx, client: &NodeClient, data: &Arc<Vec<u8>>, mode: ApplyMode) -> Result<String, StepError> {
+async fn dry_run(
+    ctx: &NodeCtx,
+    client: &NodeClient,
+    data: &Arc<Vec<u8>>,
+    mode: ApplyMode,
+) -> Result<String, StepError> {
     let r = ctx
         .step("dry-run", |_| {
             let c = client.clone();
             let data = data.clone();
-            async move { c.apply_configuration(&data, mode, true, None).await.map_err(talos_err) }
+            async move {
+                c.apply_configuration(&data, mode, true, None)
+                    .await
+                    .map_err(talos_err)
+            }
         })
         .await?;
     let details = r.mode_details.trim().to_string();

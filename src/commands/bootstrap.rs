@@ -75,10 +75,11 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
         && !std::path::Path::new("talconfig.yaml").exists()
     {
         let tc = super::plan::find_talosconfig(&args.inventory, None)?;
-        let access = super::plan::build_access(tc, &args.inventory.cert_fingerprints, &args.pacing)?;
+        let access =
+            super::plan::build_access(tc, &args.inventory.cert_fingerprints, &args.pacing)?;
         (access, Vec::new(), Vec::new(), Vec::new())
     } else {
-        let plan = Plan::build(&args.inventory, &args.pacing, session.global.port)?;
+        let plan = Plan::build(&args.inventory, &args.pacing, session.port())?;
         let cps: Vec<Endpoint> = plan.control_planes.iter().map(|n| n.endpoint()).collect();
         let selected: Vec<_> = plan.nodes.clone();
         (plan.access, cps, selected, plan.warnings)
@@ -95,7 +96,9 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
         ));
     }
     if !scan_mode && control_planes.is_empty() {
-        return Err(CommandError::input("the inventory has no control plane (controlPlane: true) to bootstrap"));
+        return Err(CommandError::input(
+            "the inventory has no control plane (controlPlane: true) to bootstrap",
+        ));
     }
     let quorum = match (args.quorum, scan_mode) {
         (Some(q), _) => q as usize,
@@ -113,7 +116,7 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
         let es = ElectionSettings {
             quorum,
             cidrs: args.cidr.clone(),
-            port: session.global.port,
+            port: session.port(),
             poll_interval: args.pacing.poll_interval,
             allow_large: false,
         };
@@ -126,7 +129,9 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
                     .and_then(|v| v.as_str())
                     .unwrap_or("a candidate already has etcd")
                     .to_string();
-                messages.push(format!("cluster already bootstrapped: {msg}; no Bootstrap call was made"));
+                messages.push(format!(
+                    "cluster already bootstrapped: {msg}; no Bootstrap call was made"
+                ));
                 let report = Report::new("bootstrap", Vec::new(), session.elapsed(), None)
                     .with_messages(messages)
                     .with_details(serde_json::Value::Object(details));
@@ -147,14 +152,20 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
                 return Err(CommandError::input(format!(
                     "bootstrap runs on exactly one control plane, but -n selects {}: {}",
                     many.len(),
-                    many.iter().map(|n| n.node.node.clone()).collect::<Vec<_>>().join(", ")
+                    many.iter()
+                        .map(|n| n.node.node.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
         }
     } else {
         control_planes[0].clone()
     };
-    details.insert("target".into(), json!({"node": target.node.node, "ip": target.node.ip}));
+    details.insert(
+        "target".into(),
+        json!({"node": target.node.node, "ip": target.node.ip}),
+    );
 
     let run = session.run_context(settings.retry.clone());
     run.emit(Event::RunStarted {
@@ -169,24 +180,28 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
     };
     let access = Arc::new(access);
     let settings = Arc::new(settings);
-    let outcomes = {
-        let access = access.clone();
-        let settings = settings.clone();
-        let guard_set = Arc::new(guard_set);
-        run_nodes(&run, vec![(target.node.clone(), target.clone())], move |ctx, target| {
+    let outcomes =
+        {
+            let access = access.clone();
+            let settings = settings.clone();
+            let guard_set = Arc::new(guard_set);
+            run_nodes(&run, vec![(target.node.clone(), target.clone())], move |ctx, target| {
             let access = access.clone();
             let settings = settings.clone();
             let guard_set = guard_set.clone();
             async move { bootstrap_node(&ctx, &access, &target, &guard_set, &settings).await }
         })
         .await
-    };
+        };
     if let Some(o) = outcomes.first() {
         if let Some(g) = o.facts.get("guard") {
             details.insert("guard".into(), g.clone());
         }
         if let Some(p) = o.facts.get("kubeconfig") {
-            messages.push(format!("kubeconfig written to {}", p.as_str().unwrap_or_default()));
+            messages.push(format!(
+                "kubeconfig written to {}",
+                p.as_str().unwrap_or_default()
+            ));
         }
     }
     let report = Report::new("bootstrap", outcomes, session.elapsed(), None)
@@ -214,7 +229,13 @@ pub async fn bootstrap_node(
     let unreachable: Vec<String> = views
         .iter()
         .filter(|v| !v.reachable)
-        .map(|v| format!("{} ({})", v.node, v.error.as_deref().unwrap_or("unreachable")))
+        .map(|v| {
+            format!(
+                "{} ({})",
+                v.node,
+                v.error.as_deref().unwrap_or("unreachable")
+            )
+        })
         .collect();
     let already: Option<EtcdView> = views.iter().find(|v| v.has_etcd()).cloned();
 
@@ -238,7 +259,10 @@ pub async fn bootstrap_node(
                     target.node.node
                 ));
             }
-            let tls = access.secure.clone().ok_or_else(|| StepError::new(ErrorKind::Input, "no talosconfig"))?;
+            let tls = access
+                .secure
+                .clone()
+                .ok_or_else(|| StepError::new(ErrorKind::Input, "no talosconfig"))?;
             let client = ctx
                 .step("connect", |_| {
                     let tls = tls.clone();
@@ -255,7 +279,10 @@ pub async fn bootstrap_node(
     };
 
     // 2. etcd healthy.
-    let tls = access.secure.clone().ok_or_else(|| StepError::new(ErrorKind::Input, "no talosconfig"))?;
+    let tls = access
+        .secure
+        .clone()
+        .ok_or_else(|| StepError::new(ErrorKind::Input, "no talosconfig"))?;
     let client = ctx
         .step("connect", |_| {
             let tls = tls.clone();
@@ -283,11 +310,13 @@ pub async fn bootstrap_node(
             })
             .await?;
         if ctx.cancelled() {
-            return Err(StepError::new(ErrorKind::Interrupted, "interrupted before writing the kubeconfig"));
+            return Err(StepError::new(
+                ErrorKind::Interrupted,
+                "interrupted before writing the kubeconfig",
+            ));
         }
-        write_secret_file(path, &bytes, s.force).map_err(|e| {
-            StepError::permanent(format!("writing {}: {e}", path.display()))
-        })?;
+        write_secret_file(path, &bytes, s.force)
+            .map_err(|e| StepError::permanent(format!("writing {}: {e}", path.display())))?;
         ctx.fact("kubeconfig", path.display().to_string());
     }
 
@@ -300,14 +329,26 @@ pub async fn bootstrap_node(
 
 /// Send Bootstrap under the no-early-resend rule. Returns once a request was
 /// accepted (or AlreadyExists says etcd data exists).
-async fn send_bootstrap(ctx: &Arc<NodeCtx>, client: &NodeClient, s: &BootstrapSettings) -> Result<(), StepError> {
+async fn send_bootstrap(
+    ctx: &Arc<NodeCtx>,
+    client: &NodeClient,
+    s: &BootstrapSettings,
+) -> Result<(), StepError> {
     let started = Instant::now();
     let mut calls = 0u32;
     let mut delays = s.retry.delays();
     ctx.emit_step_start("bootstrap");
     loop {
         if ctx.cancelled() {
-            return Err(ctx.end_step("bootstrap", calls, started, StepError::new(ErrorKind::Interrupted, "interrupted before Bootstrap was sent")));
+            return Err(ctx.end_step(
+                "bootstrap",
+                calls,
+                started,
+                StepError::new(
+                    ErrorKind::Interrupted,
+                    "interrupted before Bootstrap was sent",
+                ),
+            ));
         }
         calls += 1;
         ctx.fact("bootstrap_calls", calls);
@@ -328,7 +369,11 @@ async fn send_bootstrap(ctx: &Arc<NodeCtx>, client: &NodeClient, s: &BootstrapSe
                 ctx.end_step_ok("bootstrap", calls, started, Some(detail.into()));
                 return Ok(());
             }
-            Err(e) if e.class() == ErrorClass::Retryable && e.code() != Some(tonic::Code::Unavailable) || is_reply_lost(&e) => {
+            Err(e)
+                if e.class() == ErrorClass::Retryable
+                    && e.code() != Some(tonic::Code::Unavailable)
+                    || is_reply_lost(&e) =>
+            {
                 // The request may have reached the node: do not resend for a while;
                 // etcd starting is the proof it was taken.
                 ctx.progress(
@@ -336,7 +381,12 @@ async fn send_bootstrap(ctx: &Arc<NodeCtx>, client: &NodeClient, s: &BootstrapSe
                     format!("no reply ({e}); the request may have been accepted: watching etcd, no resend for {}", crate::duration::format_duration(s.resend_after)),
                 );
                 if etcd_starts_within(client, s.resend_after, s.poll_interval, ctx).await {
-                    ctx.end_step_ok("bootstrap", calls, started, Some("accepted (reply lost; etcd started)".into()));
+                    ctx.end_step_ok(
+                        "bootstrap",
+                        calls,
+                        started,
+                        Some("accepted (reply lost; etcd started)".into()),
+                    );
                     return Ok(());
                 }
                 ctx.progress("bootstrap", "etcd did not start: sending Bootstrap again");
@@ -348,7 +398,15 @@ async fn send_bootstrap(ctx: &Arc<NodeCtx>, client: &NodeClient, s: &BootstrapSe
                 }
                 let Some(delay) = delays.next() else {
                     let msg = format!("{} (gave up after {calls} attempts)", err.message);
-                    return Err(ctx.end_step("bootstrap", calls, started, StepError { message: msg, ..err.into_kind(ErrorKind::Permanent) }));
+                    return Err(ctx.end_step(
+                        "bootstrap",
+                        calls,
+                        started,
+                        StepError {
+                            message: msg,
+                            ..err.into_kind(ErrorKind::Permanent)
+                        },
+                    ));
                 };
                 ctx.retry_notice("bootstrap", calls, delay, &err.message);
                 tokio::select! {
@@ -364,14 +422,25 @@ async fn send_bootstrap(ctx: &Arc<NodeCtx>, client: &NodeClient, s: &BootstrapSe
 fn is_reply_lost(e: &crate::talos::TalosError) -> bool {
     let m = e.to_string().to_lowercase();
     e.class() == ErrorClass::Retryable
-        && (m.contains("reset") || m.contains("broken pipe") || m.contains("eof") || m.contains("closed") || m.contains("h2 protocol"))
+        && (m.contains("reset")
+            || m.contains("broken pipe")
+            || m.contains("eof")
+            || m.contains("closed")
+            || m.contains("h2 protocol"))
 }
 
-async fn etcd_starts_within(client: &NodeClient, window: Duration, poll: Duration, ctx: &NodeCtx) -> bool {
+async fn etcd_starts_within(
+    client: &NodeClient,
+    window: Duration,
+    poll: Duration,
+    ctx: &NodeCtx,
+) -> bool {
     let until = Instant::now() + window;
     while Instant::now() < until && !ctx.cancelled() {
         if let Ok(services) = client.service_list().await
-            && services.iter().any(|s| s.id == "etcd" && (s.state == "Running" || s.state == "Starting"))
+            && services
+                .iter()
+                .any(|s| s.id == "etcd" && (s.state == "Running" || s.state == "Starting"))
         {
             return true;
         }
@@ -397,10 +466,18 @@ fn last_events(svc: Option<&ServiceStatus>) -> String {
         Some(false) => format!("unhealthy ({})", svc.last_message),
         None => "health unknown".to_string(),
     };
-    format!("etcd {} ({health}); last events: {}", svc.state, events.join(" | "))
+    format!(
+        "etcd {} ({health}); last events: {}",
+        svc.state,
+        events.join(" | ")
+    )
 }
 
-async fn wait_etcd_healthy(ctx: &Arc<NodeCtx>, client: &NodeClient, s: &BootstrapSettings) -> Result<(), StepError> {
+async fn wait_etcd_healthy(
+    ctx: &Arc<NodeCtx>,
+    client: &NodeClient,
+    s: &BootstrapSettings,
+) -> Result<(), StepError> {
     let until = Instant::now() + s.etcd_timeout;
     ctx.step_with("etcd", &RetryPolicy::once(), |_| async {
         let mut last: Option<ServiceStatus> = None;
@@ -437,14 +514,26 @@ async fn wait_etcd_healthy(ctx: &Arc<NodeCtx>, client: &NodeClient, s: &Bootstra
     .await
 }
 
-async fn wait_members(ctx: &Arc<NodeCtx>, client: &NodeClient, cps: &[Endpoint], s: &BootstrapSettings) -> Result<(), StepError> {
+async fn wait_members(
+    ctx: &Arc<NodeCtx>,
+    client: &NodeClient,
+    cps: &[Endpoint],
+    s: &BootstrapSettings,
+) -> Result<(), StepError> {
     let until = Instant::now() + s.etcd_timeout;
     ctx.step_with("members", &RetryPolicy::once(), |_| async {
         let mut seen = 0usize;
         loop {
             if let Ok(members) = client.etcd_member_list(false).await {
-                let names: Vec<String> = members.iter().filter(|m| !m.is_learner).map(|m| m.hostname.clone()).collect();
-                let missing: Vec<&Endpoint> = cps.iter().filter(|cp| !names.iter().any(|n| n == &cp.node.node)).collect();
+                let names: Vec<String> = members
+                    .iter()
+                    .filter(|m| !m.is_learner)
+                    .map(|m| m.hostname.clone())
+                    .collect();
+                let missing: Vec<&Endpoint> = cps
+                    .iter()
+                    .filter(|cp| !names.iter().any(|n| n == &cp.node.node))
+                    .collect();
                 if names.len() != seen {
                     seen = names.len();
                     ctx.progress("members", format!("etcd members: {}", names.join(", ")));
@@ -457,7 +546,11 @@ async fn wait_members(ctx: &Arc<NodeCtx>, client: &NodeClient, cps: &[Endpoint],
                     return Err(StepError::stuck(format!(
                         "not every control plane joined etcd within {}: missing {}",
                         crate::duration::format_duration(s.etcd_timeout),
-                        missing.iter().map(|m| m.node.node.clone()).collect::<Vec<_>>().join(", ")
+                        missing
+                            .iter()
+                            .map(|m| m.node.node.clone())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )));
                 }
             } else if Instant::now() >= until {

@@ -32,7 +32,9 @@ pub struct EtcdView {
 impl EtcdView {
     /// Evidence that this node already has etcd (any one signal suffices).
     pub fn has_etcd(&self) -> bool {
-        self.local_member || !self.members.is_empty() || self.etcd_state.as_deref() == Some("Running")
+        self.local_member
+            || !self.members.is_empty()
+            || self.etcd_state.as_deref() == Some("Running")
     }
 
     /// "cp2 (127.0.0.3): etcd Running, 3 members"

@@ -34,11 +34,13 @@ pub struct Session {
     pub cancel: CancellationToken,
     started: std::sync::Mutex<std::time::Instant>,
     deadline: Option<tokio::time::Instant>,
+    port: std::sync::atomic::AtomicU16,
 }
 
 impl Session {
     pub fn new(global: &GlobalArgs) -> Self {
-        let cfg = OutputConfig::detect(global.output, global.no_color, global.quiet, global.verbose);
+        let cfg =
+            OutputConfig::detect(global.output, global.no_color, global.quiet, global.verbose);
         let cancel = CancellationToken::new();
         spawn_signal_handler(cancel.clone());
         Session {
@@ -47,6 +49,7 @@ impl Session {
             cancel,
             started: std::sync::Mutex::new(std::time::Instant::now()),
             deadline: global.timeout.map(|t| tokio::time::Instant::now() + t),
+            port: std::sync::atomic::AtomicU16::new(global.port),
         }
     }
 
@@ -60,6 +63,15 @@ impl Session {
         if let Ok(mut s) = self.started.lock() {
             *s = std::time::Instant::now();
         }
+    }
+
+    /// The Talos API port (`--port`, or the simulator's in the demo).
+    pub fn port(&self) -> u16 {
+        self.port.load(Ordering::Relaxed)
+    }
+
+    pub fn set_port(&self, port: u16) {
+        self.port.store(port, Ordering::Relaxed);
     }
 
     /// Parallelism after `--serial`.

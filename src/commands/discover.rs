@@ -28,8 +28,11 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
     let targets = parse_targets(&args.cidrs, args.allow_large_scan).map_err(CommandError::input)?;
     let access = discover_access(&args)?;
     let (soft, hard) = rlimit::raise_nofile_soft_limit();
-    let window = args.window.unwrap_or_else(|| rlimit::window_for(soft)).max(1);
-    let port = session.global.port;
+    let window = args
+        .window
+        .unwrap_or_else(|| rlimit::window_for(soft))
+        .max(1);
+    let port = session.port();
     let sink = session.output.events();
     sink.emit(Event::Info {
         message: format!(
@@ -99,16 +102,21 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
                 .unwrap_or_default(),
         })
         .collect();
-    let mut report = Report::new("discover", outcomes, session.elapsed(), None).with_details(details);
+    let mut report =
+        Report::new("discover", outcomes, session.elapsed(), None).with_details(details);
     for o in &mut report.nodes {
         o.facts.remove("disk_facts");
     }
     session.output.report(&report);
     if args.skeleton {
         if maintenance.is_empty() {
-            session.output.text("# no maintenance-mode nodes found: no talconfig skeleton to print");
+            session
+                .output
+                .text("# no maintenance-mode nodes found: no talconfig skeleton to print");
         } else {
-            session.output.text(&skeleton::render_nodes_skeleton(&maintenance));
+            session
+                .output
+                .text(&skeleton::render_nodes_skeleton(&maintenance));
         }
     }
     Ok(report.exit())
@@ -128,7 +136,9 @@ fn discover_access(args: &DiscoverArgs) -> Result<Access, CommandError> {
         talosconfig::locate(None).ok()
     };
     let tc = match path {
-        Some(p) => Some(Arc::new(talosconfig::load(&p, args.context.as_deref()).map_err(CommandError::input)?)),
+        Some(p) => Some(Arc::new(
+            talosconfig::load(&p, args.context.as_deref()).map_err(CommandError::input)?,
+        )),
         None => None,
     };
     let secure = match &tc {
@@ -143,7 +153,11 @@ fn discover_access(args: &DiscoverArgs) -> Result<Access, CommandError> {
     })
 }
 
-async fn identify(ctx: &Arc<NodeCtx>, access: &Access, addr: SocketAddr) -> Result<Done, StepError> {
+async fn identify(
+    ctx: &Arc<NodeCtx>,
+    access: &Access,
+    addr: SocketAddr,
+) -> Result<Done, StepError> {
     let creds = access.talosconfig.as_ref().map(|t| t.credentials.clone());
     let mode = ctx
         .step("identify", |_| {
@@ -153,14 +167,21 @@ async fn identify(ctx: &Arc<NodeCtx>, access: &Access, addr: SocketAddr) -> Resu
         .await?;
     ctx.fact("mode", mode_word(&mode));
     match mode {
-        NodeMode::Unreachable { reason } => Ok(Done::Warning(format!("gone since the scan ({reason})"))),
+        NodeMode::Unreachable { reason } => {
+            Ok(Done::Warning(format!("gone since the scan ({reason})")))
+        }
         NodeMode::NotTalos { reason } => Ok(Done::Skipped(format!("not Talos: {reason}"))),
         NodeMode::Maintenance { fingerprint } => {
             ctx.fact("fingerprint", &fingerprint);
-            let c = NodeClient::connect_maintenance(addr, access.maintenance.clone(), &access.timeouts)
+            let c =
+                NodeClient::connect_maintenance(addr, access.maintenance.clone(), &access.timeouts)
+                    .await
+                    .map_err(talos_err)?;
+            let stage = c
+                .machine_status()
                 .await
-                .map_err(talos_err)?;
-            let stage = c.machine_status().await.map(|s| s.stage.to_string()).unwrap_or_else(|_| "unknown".into());
+                .map(|s| s.stage.to_string())
+                .unwrap_or_else(|_| "unknown".into());
             let version = c.talos_version().await.ok().flatten();
             let disks = c.disks().await.unwrap_or_default();
             ctx.fact("stage", &stage);
@@ -174,28 +195,64 @@ async fn identify(ctx: &Arc<NodeCtx>, access: &Access, addr: SocketAddr) -> Resu
                 if disks.len() == 1 { "" } else { "s" }
             )))
         }
-        NodeMode::Configured { ours: Some(false), issuer, .. } => {
+        NodeMode::Configured {
+            ours: Some(false),
+            issuer,
+            ..
+        } => {
             ctx.fact("issuer", &issuer);
             Ok(Done::Ok(format!("configured by another CA ({issuer})")))
         }
-        NodeMode::Configured { ours: None, issuer, subject } => {
+        NodeMode::Configured {
+            ours: None,
+            issuer,
+            subject,
+        } => {
             ctx.fact("issuer", &issuer);
-            Ok(Done::Ok(format!("configured Talos ({subject}); pass --talosconfig to read it")))
+            Ok(Done::Ok(format!(
+                "configured Talos ({subject}); pass --talosconfig to read it"
+            )))
         }
-        NodeMode::Configured { ours: Some(true), .. } => {
+        NodeMode::Configured {
+            ours: Some(true), ..
+        } => {
             let Some(tls) = access.secure.clone() else {
                 return Ok(Done::Ok("configured by our CA".into()));
             };
-            let c = NodeClient::connect_secure(addr, tls, &access.timeouts).await.map_err(talos_err)?;
-            let version = c.version().await.map(|v| v.tag).unwrap_or_else(|_| "unknown".into());
-            let role = c.machine_type().await.map(|r| r.to_string()).unwrap_or_else(|_| "unknown".into());
+            let c = NodeClient::connect_secure(addr, tls, &access.timeouts)
+                .await
+                .map_err(talos_err)?;
+            let version = c
+                .version()
+                .await
+                .map(|v| v.tag)
+                .unwrap_or_else(|_| "unknown".into());
+            let role = c
+                .machine_type()
+                .await
+                .map(|r| r.to_string())
+                .unwrap_or_else(|_| "unknown".into());
             let hostname = c.hostname().await.ok();
             let boot = c.system_stat().await.ok().map(|s| s.boot_time);
-            let stage = c.machine_status().await.map(|s| s.stage.to_string()).unwrap_or_else(|_| "unknown".into());
-            let ep = Endpoint { node: ctx.node.clone(), addr };
+            let stage = c
+                .machine_status()
+                .await
+                .map(|s| s.stage.to_string())
+                .unwrap_or_else(|_| "unknown".into());
+            let ep = Endpoint {
+                node: ctx.node.clone(),
+                addr,
+            };
             let etcd = if role == "controlplane" || role == "init" {
                 let v = etcd_view(access, &ep).await;
-                Some(if v.has_etcd() { "member" } else { v.etcd_state.as_deref().map(|_| "not bootstrapped").unwrap_or("unknown") })
+                Some(if v.has_etcd() {
+                    "member"
+                } else {
+                    v.etcd_state
+                        .as_deref()
+                        .map(|_| "not bootstrapped")
+                        .unwrap_or("unknown")
+                })
             } else {
                 None
             };

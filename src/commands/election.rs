@@ -48,7 +48,11 @@ async fn inspect(access: &Access, ep: &Endpoint) -> (Candidate, String) {
             cand.reachable = true;
             "in maintenance mode (no config yet)".into()
         }
-        NodeMode::Configured { ours: Some(false), issuer, .. } => {
+        NodeMode::Configured {
+            ours: Some(false),
+            issuer,
+            ..
+        } => {
             cand.reachable = true;
             format!("configured by another CA ({issuer})")
         }
@@ -56,12 +60,15 @@ async fn inspect(access: &Access, ep: &Endpoint) -> (Candidate, String) {
             cand.reachable = true;
             match access.secure.clone() {
                 None => "configured, but no talosconfig to read it".into(),
-                Some(tls) => match NodeClient::connect_secure(ep.addr, tls, &access.timeouts).await {
+                Some(tls) => match NodeClient::connect_secure(ep.addr, tls, &access.timeouts).await
+                {
                     Err(e) => format!("mTLS failed: {e}"),
                     Ok(c) => {
                         cand.hostname = c.hostname().await.ok();
                         match c.machine_type().await {
-                            Ok(MachineRole::ControlPlane | MachineRole::Init) => cand.role_ok = true,
+                            Ok(MachineRole::ControlPlane | MachineRole::Init) => {
+                                cand.role_ok = true
+                            }
                             Ok(other) => return (cand, format!("{other}, not a control plane")),
                             Err(e) => return (cand, format!("role unknown: {e}")),
                         }
@@ -81,7 +88,10 @@ async fn inspect(access: &Access, ep: &Endpoint) -> (Candidate, String) {
 }
 
 /// Where the candidates are this round.
-async fn candidates(es: &ElectionSettings, cps: &[Endpoint]) -> Result<Vec<Endpoint>, CommandError> {
+async fn candidates(
+    es: &ElectionSettings,
+    cps: &[Endpoint],
+) -> Result<Vec<Endpoint>, CommandError> {
     if es.cidrs.is_empty() {
         return Ok(cps.to_vec());
     }
@@ -98,7 +108,11 @@ async fn candidates(es: &ElectionSettings, cps: &[Endpoint]) -> Result<Vec<Endpo
         .open
         .into_iter()
         .map(|addr: SocketAddr| Endpoint {
-            node: NodeRef::new(addr.ip().to_string(), addr.ip(), Some("controlplane".into())),
+            node: NodeRef::new(
+                addr.ip().to_string(),
+                addr.ip(),
+                Some("controlplane".into()),
+            ),
             addr,
         })
         .collect())
@@ -139,7 +153,9 @@ pub async fn elect_leader(
     let mut rounds = 0u32;
     loop {
         if session.cancel.is_cancelled() {
-            return Err(CommandError::Runtime(anyhow::anyhow!("interrupted during the election; nothing was bootstrapped")));
+            return Err(CommandError::Runtime(anyhow::anyhow!(
+                "interrupted during the election; nothing was bootstrapped"
+            )));
         }
         rounds += 1;
         let eps = candidates(es, cps).await?;
@@ -153,7 +169,9 @@ pub async fn elect_leader(
             }
         }
         if text != last_text {
-            sink.emit(Event::Info { message: text.clone() });
+            sink.emit(Event::Info {
+                message: text.clone(),
+            });
             last_text = text;
         }
         details.insert(
@@ -177,17 +195,26 @@ pub async fn elect_leader(
                         .iter()
                         .find(|e| e.node.ip == ip)
                         .cloned()
-                        .ok_or_else(|| CommandError::Runtime(anyhow::anyhow!("elected {ip} vanished")))?;
+                        .ok_or_else(|| {
+                            CommandError::Runtime(anyhow::anyhow!("elected {ip} vanished"))
+                        })?;
                     let name = inspected
                         .iter()
                         .find(|(c, _)| c.ip == ip)
                         .and_then(|(c, _)| c.hostname.clone());
                     let ep = Endpoint {
-                        node: NodeRef::new(name.unwrap_or(ep.node.node.clone()), ip, Some("controlplane".into())),
+                        node: NodeRef::new(
+                            name.unwrap_or(ep.node.node.clone()),
+                            ip,
+                            Some("controlplane".into()),
+                        ),
                         addr: ep.addr,
                     };
                     sink.emit(Event::Info {
-                        message: format!("election settled: {} ({ip}) leads two rounds in a row", ep.node.node),
+                        message: format!(
+                            "election settled: {} ({ip}) leads two rounds in a row",
+                            ep.node.node
+                        ),
                     });
                     return Ok(Some(ep));
                 }

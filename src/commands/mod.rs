@@ -6,12 +6,14 @@ pub mod apply;
 pub mod bootstrap;
 pub mod cluster;
 mod common;
+pub mod demo;
 pub mod discover;
 pub mod election;
 pub mod nodeops;
 pub mod plan;
 pub mod preflight;
 pub mod secret_file;
+pub mod sim;
 pub mod verify;
 
 pub use common::{CommandError, Session};
@@ -28,7 +30,8 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Verify(args) => verify::run(&session, args).await,
         Command::Bootstrap(args) => bootstrap::run(&session, args).await,
         Command::Discover(args) => discover::run(&session, args).await,
-        Command::Sim(_) | Command::Demo(_) => Err(CommandError::Runtime(anyhow::anyhow!("not available yet"))),
+        Command::Sim(args) => sim::run(&session, args).await,
+        Command::Demo(args) => demo::run(&session, args).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "talstrap", &mut std::io::stdout());
@@ -38,7 +41,9 @@ pub async fn run(cli: Cli) -> Exit {
             let cmd = <Cli as clap::CommandFactory>::command();
             match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
                 Ok(()) => Ok(Exit::Success),
-                Err(e) => Err(CommandError::Runtime(anyhow::anyhow!("writing the man page: {e}"))),
+                Err(e) => Err(CommandError::Runtime(anyhow::anyhow!(
+                    "writing the man page: {e}"
+                ))),
             }
         }
     };

@@ -59,7 +59,11 @@ pub fn mode_word(mode: &NodeMode) -> &'static str {
 }
 
 /// Probe the node's mode, retrying while it is unreachable.
-pub async fn probe_step(ctx: &NodeCtx, access: &Access, addr: SocketAddr) -> Result<NodeMode, StepError> {
+pub async fn probe_step(
+    ctx: &NodeCtx,
+    access: &Access,
+    addr: SocketAddr,
+) -> Result<NodeMode, StepError> {
     let creds = access.talosconfig.as_ref().map(|t| t.credentials.clone());
     let timeouts = access.timeouts.clone();
     let mode = ctx
@@ -120,7 +124,9 @@ pub async fn connect_secure(access: &Access, node: &PlannedNode) -> Result<NodeC
             ErrorKind::Input,
             "node is configured (it requires a client certificate) but no talosconfig was found",
         )
-        .with_hint("pass --talosconfig or set TALOSCONFIG (talhelper writes clusterconfig/talosconfig)"));
+        .with_hint(
+            "pass --talosconfig or set TALOSCONFIG (talhelper writes clusterconfig/talosconfig)",
+        ));
     };
     NodeClient::connect_secure(node.addr, tls, &access.timeouts)
         .await
@@ -128,7 +134,10 @@ pub async fn connect_secure(access: &Access, node: &PlannedNode) -> Result<NodeC
 }
 
 /// Open an insecure maintenance-mode client (optionally fingerprint-pinned).
-pub async fn connect_maintenance(access: &Access, node: &PlannedNode) -> Result<NodeClient, StepError> {
+pub async fn connect_maintenance(
+    access: &Access,
+    node: &PlannedNode,
+) -> Result<NodeClient, StepError> {
     NodeClient::connect_maintenance(node.addr, access.maintenance.clone(), &access.timeouts)
         .await
         .map_err(talos_err)

@@ -67,7 +67,11 @@ pub struct Plan {
 
 impl Plan {
     /// Load and validate everything; nothing is contacted.
-    pub fn build(inv: &InventoryArgs, pacing: &PacingArgs, port: u16) -> Result<Plan, CommandError> {
+    pub fn build(
+        inv: &InventoryArgs,
+        pacing: &PacingArgs,
+        port: u16,
+    ) -> Result<Plan, CommandError> {
         let inventory = load_inventory(inv)?;
         let filter = Filter {
             nodes: inv.nodes.clone(),
@@ -237,19 +241,23 @@ pub fn build_access(
     pins: &[String],
     pacing: &PacingArgs,
 ) -> Result<Access, CommandError> {
-    let secure = match &talosconfig {
-        Some(tc) => Some(tls::secure_config(&tc.credentials).map_err(|e| {
-            CommandError::input(format!("talosconfig {}: {e}", tc.path.display()))
-        })?),
-        None => None,
-    };
+    let secure =
+        match &talosconfig {
+            Some(tc) => Some(tls::secure_config(&tc.credentials).map_err(|e| {
+                CommandError::input(format!("talosconfig {}: {e}", tc.path.display()))
+            })?),
+            None => None,
+        };
     Ok(Access {
         talosconfig,
         secure,
         maintenance: tls::maintenance_config(pins),
         timeouts: Timeouts {
             connect: pacing.connect_timeout,
-            tls: pacing.connect_timeout.max(std::time::Duration::from_secs(2)) * 2,
+            tls: pacing
+                .connect_timeout
+                .max(std::time::Duration::from_secs(2))
+                * 2,
             rpc: pacing.rpc_timeout,
         },
     })

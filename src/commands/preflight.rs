@@ -26,12 +26,15 @@ use super::plan::{Access, Plan, PlannedNode};
 use super::{CommandError, Session};
 
 pub async fn run(session: &Session, args: PreflightArgs) -> Result<Exit, CommandError> {
-    let plan = Plan::build(&args.inventory, &args.pacing, session.global.port)?;
+    let plan = Plan::build(&args.inventory, &args.pacing, session.port())?;
     for w in &plan.warnings {
-        session.output.events().emit(crate::pipeline::Event::Warning {
-            node: None,
-            message: w.clone(),
-        });
+        session
+            .output
+            .events()
+            .emit(crate::pipeline::Event::Warning {
+                node: None,
+                message: w.clone(),
+            });
     }
     let run = session.run_context(plan.retry.clone());
     run.emit(crate::pipeline::Event::RunStarted {
@@ -41,7 +44,11 @@ pub async fn run(session: &Session, args: PreflightArgs) -> Result<Exit, Command
     });
     let access = Arc::new(plan.access.clone());
     let server_dry_run = args.server_dry_run;
-    let items = plan.nodes.iter().map(|n| (n.node.clone(), n.clone())).collect();
+    let items = plan
+        .nodes
+        .iter()
+        .map(|n| (n.node.clone(), n.clone()))
+        .collect();
     let outcomes = run_nodes(&run, items, move |ctx, node| {
         let access = access.clone();
         async move { preflight_node(&ctx, &access, &node, server_dry_run).await }
@@ -88,15 +95,16 @@ async fn preflight_node(
                     async move { c.disks().await.map_err(talos_err) }
                 })
                 .await?;
-            ctx.fact(
-                "disks",
-                disks.iter().map(describe_disk).collect::<Vec<_>>(),
-            );
+            ctx.fact("disks", disks.iter().map(describe_disk).collect::<Vec<_>>());
             let install = ctx
-                .step_with("install-disk", &crate::pipeline::RetryPolicy::once(), |_| {
-                    let r = evaluate_install_disk(&node.entry, &disks);
-                    async move { r }
-                })
+                .step_with(
+                    "install-disk",
+                    &crate::pipeline::RetryPolicy::once(),
+                    |_| {
+                        let r = evaluate_install_disk(&node.entry, &disks);
+                        async move { r }
+                    },
+                )
                 .await?;
             ctx.fact("install_disk", &install.chosen);
             for w in &install.warnings {
@@ -132,7 +140,9 @@ async fn preflight_node(
             }
         }
         NodeMode::Configured { .. } => {
-            let client = ctx.step("connect", |_| connect_secure(access, node)).await?;
+            let client = ctx
+                .step("connect", |_| connect_secure(access, node))
+                .await?;
             let status = ctx
                 .step("stage", |_| {
                     let c = client.clone();
@@ -159,7 +169,8 @@ async fn preflight_node(
             } else {
                 MachineRole::Worker
             };
-            let role_ok = role == expected || (role == MachineRole::Init && node.is_control_plane());
+            let role_ok =
+                role == expected || (role == MachineRole::Init && node.is_control_plane());
             if !role_ok {
                 return Err(StepError::new(
                     ErrorKind::Input,
@@ -168,7 +179,9 @@ async fn preflight_node(
                         node.entry.role
                     ),
                 )
-                .with_hint("a role change needs a reset of the node; check controlPlane in talconfig.yaml"));
+                .with_hint(
+                    "a role change needs a reset of the node; check controlPlane in talconfig.yaml",
+                ));
             }
             Ok(Done::Ok(format!(
                 "configured ({}), {}, stage {}",
@@ -189,14 +202,21 @@ pub struct InstallDisk {
 
 /// Evaluate `machine.install.disk` / `diskSelector` against the node's disks
 /// with Talos's rules.
-pub fn evaluate_install_disk(entry: &NodeEntry, disks: &[DiskFacts]) -> Result<InstallDisk, StepError> {
+pub fn evaluate_install_disk(
+    entry: &NodeEntry,
+    disks: &[DiskFacts],
+) -> Result<InstallDisk, StepError> {
     let listing = || {
         if disks.is_empty() {
             "the node reports no disks".to_string()
         } else {
             format!(
                 "disks on the node: {}",
-                disks.iter().map(describe_disk).collect::<Vec<_>>().join("; ")
+                disks
+                    .iter()
+                    .map(describe_disk)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             )
         }
     };
@@ -205,7 +225,10 @@ pub fn evaluate_install_disk(entry: &NodeEntry, disks: &[DiskFacts]) -> Result<I
         let matched = disksel::select_disks(sel, disks).map_err(|e| {
             StepError::new(
                 ErrorKind::Input,
-                format!("{}: machine.install.diskSelector: {e}", entry.config_path.display()),
+                format!(
+                    "{}: machine.install.diskSelector: {e}",
+                    entry.config_path.display()
+                ),
             )
         })?;
         let sel_text = serde_json::to_string(sel).unwrap_or_default();

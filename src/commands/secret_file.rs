@@ -15,7 +15,10 @@ pub fn check_writable(path: &Path, force: bool) -> Result<(), String> {
         ));
     }
     if path.is_dir() {
-        return Err(format!("{} is a directory; give a file path", path.display()));
+        return Err(format!(
+            "{} is a directory; give a file path",
+            path.display()
+        ));
     }
     let dir = parent_dir(path);
     if !dir.is_dir() {
@@ -92,13 +95,17 @@ mod tests {
         write_secret_file(&p, b"new", true).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"new");
         // No temp files left behind.
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1);
     }
 
     #[test]
     fn missing_directory_is_reported() {
-        let err = check_writable(Path::new("/nonexistent-talstrap-dir/kubeconfig"), false).unwrap_err();
+        let err =
+            check_writable(Path::new("/nonexistent-talstrap-dir/kubeconfig"), false).unwrap_err();
         assert!(err.contains("does not exist"));
     }
 }

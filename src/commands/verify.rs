@@ -47,7 +47,7 @@ pub struct WaitSettings {
 }
 
 pub async fn run(session: &Session, args: VerifyArgs) -> Result<Exit, CommandError> {
-    let plan = Plan::build(&args.inventory, &args.pacing, session.global.port)?;
+    let plan = Plan::build(&args.inventory, &args.pacing, session.port())?;
     for w in &plan.warnings {
         session.output.events().emit(Event::Warning {
             node: None,
@@ -72,7 +72,11 @@ pub async fn run(session: &Session, args: VerifyArgs) -> Result<Exit, CommandErr
 
 /// Auto phase: bootstrapped if any reachable control plane has etcd.
 pub async fn decide_phase(session: &Session, plan: &Plan) -> Phase {
-    let cps: Vec<_> = plan.control_planes.iter().map(PlannedNode::endpoint).collect();
+    let cps: Vec<_> = plan
+        .control_planes
+        .iter()
+        .map(PlannedNode::endpoint)
+        .collect();
     let found = cluster_bootstrapped(&plan.access, &cps).await;
     let phase = if found.is_some() {
         Phase::PostBootstrap
@@ -80,8 +84,11 @@ pub async fn decide_phase(session: &Session, plan: &Plan) -> Phase {
         Phase::PreBootstrap
     };
     let text = match (&found, phase) {
-        (Some(proof), _) => format!("cluster is bootstrapped ({proof}): waiting for every node to be running and ready"),
-        (None, _) => "cluster is not bootstrapped yet: waiting for nodes to be ready for bootstrap".to_string(),
+        (Some(proof), _) => format!(
+            "cluster is bootstrapped ({proof}): waiting for every node to be running and ready"
+        ),
+        (None, _) => "cluster is not bootstrapped yet: waiting for nodes to be ready for bootstrap"
+            .to_string(),
     };
     session.output.events().emit(Event::Info { message: text });
     phase
@@ -118,9 +125,11 @@ fn goal_reached(status: &MachineStatus, control_plane: bool, phase: Phase) -> Op
     if status.stage == Stage::Running && status.ready {
         return Some("running and ready".into());
     }
-    if phase == Phase::PostBootstrap || status.stage != Stage::Booting {
+    if phase == Phase::PostBootstrap {
         return None;
     }
+    // Before bootstrap only what depends on etcd (and the Kubernetes API it
+    // carries) may be missing.
     let etcd_only = |reason: &str| {
         reason
             .split(',')
@@ -136,20 +145,27 @@ fn goal_reached(status: &MachineStatus, control_plane: bool, phase: Phase) -> Op
     if !waits_on_cluster {
         return None;
     }
-    if control_plane {
-        let etcd_missing = status
+    match (control_plane, status.stage) {
+        (true, Stage::Booting) => status
             .unmet
             .iter()
-            .any(|c| c.name == "services" && c.reason.contains("etcd"));
-        etcd_missing.then(|| "ready for bootstrap (booting, waiting for etcd)".into())
-    } else {
-        Some("waiting for the control plane (booting, kubelet not ready)".into())
+            .any(|c| c.name == "services" && c.reason.contains("etcd"))
+            .then(|| "ready for bootstrap (booting, waiting for etcd)".into()),
+        (false, Stage::Booting | Stage::Running) if !status.unmet.is_empty() => Some(format!(
+            "waiting for the control plane ({}, Kubernetes node not ready yet)",
+            status.stage
+        )),
+        _ => None,
     }
 }
 
 fn describe(status: &MachineStatus) -> String {
     if status.unmet.is_empty() {
-        format!("{}{}", status.stage, if status.ready { ", ready" } else { "" })
+        format!(
+            "{}{}",
+            status.stage,
+            if status.ready { ", ready" } else { "" }
+        )
     } else {
         let conds: Vec<String> = status
             .unmet
@@ -185,12 +201,24 @@ fn stuck_hint(status: &MachineStatus, control_plane: bool, phase: Phase) -> Stri
 
 struct Tracker {
     last: Option<(Stage, Vec<(String, String)>)>,
+    last_status: Option<MachineStatus>,
+    last_note: String,
     since: Instant,
     boot_time: Option<u64>,
     reboots: u32,
     left_maintenance: bool,
     unreachable_since: Option<Instant>,
     maintenance_since: Option<Instant>,
+}
+
+impl Tracker {
+    /// Report a state change once, not on every poll.
+    fn note(&mut self, ctx: &NodeCtx, text: String) {
+        if text != self.last_note {
+            ctx.progress("verify", text.clone());
+            self.last_note = text;
+        }
+    }
 }
 
 /// Wait for one node. Runs as one observing step (cut at once by Ctrl-C).
@@ -205,6 +233,8 @@ pub async fn wait_node(
         .step_with("verify", &RetryPolicy::once(), |_| async {
             let mut t = Tracker {
                 last: None,
+                last_status: None,
+                last_note: String::new(),
                 since: Instant::now(),
                 boot_time: None,
                 reboots: 0,
@@ -288,7 +318,7 @@ pub async fn wait_node(
                                         .with_hint("apply its config first: talstrap apply -n <node>")
                                 });
                             }
-                            ctx.progress("verify", "in maintenance mode, waiting for it to take its config");
+                            t.note(ctx, "in maintenance mode, waiting for it to take its config".into());
                         }
                         NodeMode::Unreachable { reason } => {
                             t.left_maintenance = true;
@@ -300,7 +330,7 @@ pub async fn wait_node(
                                 ))
                                 .with_hint("the node did not come back: it may have crashed during install or reboot, or its address changed (DHCP). Check its console"));
                             }
-                            ctx.progress("verify", format!("unreachable ({reason}), waiting (installing or rebooting?)"));
+                            t.note(ctx, format!("unreachable ({reason}): installing or rebooting, waiting"));
                         }
                     }
                     tokio::time::sleep(settings.poll_interval).await;
@@ -323,8 +353,11 @@ pub async fn wait_node(
                         t.boot_time = Some(stat.boot_time);
                     }
 
-                // 4. Evaluate.
+                // 4. Evaluate the newest status (or the last one when nothing changed).
                 if let Some(status) = status {
+                    t.last_status = Some(status);
+                }
+                if let Some(status) = t.last_status.clone() {
                     if let Some(done) = goal_reached(&status, cp, settings.phase) {
                         ctx.fact("stage", status.stage.to_string());
                         ctx.fact("ready", status.ready);
@@ -335,7 +368,7 @@ pub async fn wait_node(
                         status.unmet.iter().map(|c| (c.name.clone(), c.reason.clone())).collect::<Vec<_>>(),
                     );
                     if t.last.as_ref() != Some(&sig) {
-                        ctx.progress("verify", describe(&status));
+                        t.note(ctx, describe(&status));
                         t.last = Some(sig);
                         t.since = Instant::now();
                     } else if t.since.elapsed() >= settings.stuck_after {
@@ -347,13 +380,6 @@ pub async fn wait_node(
                         ))
                         .with_hint(stuck_hint(&status, cp, settings.phase)));
                     }
-                } else if let Some((stage, _)) = &t.last
-                    && t.since.elapsed() >= settings.stuck_after
-                {
-                    return Err(StepError::stuck(format!(
-                        "stuck in {stage} for {}",
-                        crate::duration::format_duration(t.since.elapsed())
-                    )));
                 }
                 if watch.is_none() && client.is_some() {
                     tokio::time::sleep(settings.poll_interval).await;
@@ -400,9 +426,20 @@ mod tests {
 
     #[test]
     fn other_unmet_conditions_are_not_ready_for_bootstrap() {
-        let s = st(Stage::Booting, false, &[("services", "etcd not running"), ("time", "time is not synced")]);
+        let s = st(
+            Stage::Booting,
+            false,
+            &[
+                ("services", "etcd not running"),
+                ("time", "time is not synced"),
+            ],
+        );
         assert!(goal_reached(&s, true, Phase::PreBootstrap).is_none());
-        let s = st(Stage::Booting, false, &[("services", "etcd not running, apid not healthy")]);
+        let s = st(
+            Stage::Booting,
+            false,
+            &[("services", "etcd not running, apid not healthy")],
+        );
         assert!(goal_reached(&s, true, Phase::PreBootstrap).is_none());
         let s = st(Stage::Installing, true, &[]);
         assert!(goal_reached(&s, true, Phase::PreBootstrap).is_none());
@@ -413,7 +450,11 @@ mod tests {
         let s = st(Stage::Running, true, &[]);
         assert!(goal_reached(&s, false, Phase::PostBootstrap).is_some());
         assert!(goal_reached(&s, true, Phase::PreBootstrap).is_some());
-        let s = st(Stage::Running, false, &[("nodeReady", "node \"w1\" is not ready")]);
+        let s = st(
+            Stage::Running,
+            false,
+            &[("nodeReady", "node \"w1\" is not ready")],
+        );
         assert!(goal_reached(&s, false, Phase::PostBootstrap).is_none());
     }
 

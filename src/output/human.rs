@@ -25,7 +25,13 @@ fn status_mark(status: NodeStatus) -> &'static str {
     }
 }
 
-fn step_words(step: &str, status: StepStatus, attempts: u32, ms: u64, detail: Option<&str>) -> String {
+fn step_words(
+    step: &str,
+    status: StepStatus,
+    attempts: u32,
+    ms: u64,
+    detail: Option<&str>,
+) -> String {
     let took = format_duration(std::time::Duration::from_millis(ms));
     let tries = if attempts > 1 {
         format!(", {attempts} attempts")
@@ -170,9 +176,10 @@ pub(super) struct LiveSink {
 
 impl LiveSink {
     pub(super) fn new(cfg: OutputConfig) -> Self {
-        let style = ProgressStyle::with_template("{spinner:.cyan} {prefix:<28} {elapsed:>4} {wide_msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner())
-            .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ");
+        let style =
+            ProgressStyle::with_template("{spinner:.cyan} {prefix:<28} {elapsed:>4} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner())
+                .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ");
         LiveSink {
             cfg,
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(12)),
@@ -241,7 +248,13 @@ impl EventSink for LiveSink {
                 detail,
             } => {
                 if let Some(pb) = self.bar(&node) {
-                    pb.set_message(step_words(&step, status, attempts, duration_ms, detail.as_deref()));
+                    pb.set_message(step_words(
+                        &step,
+                        status,
+                        attempts,
+                        duration_ms,
+                        detail.as_deref(),
+                    ));
                 }
             }
             Event::Progress {

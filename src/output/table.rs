@@ -27,13 +27,15 @@ pub fn outcome_table(nodes: &[NodeOutcome], cfg: &OutputConfig) -> Table {
     let mut table = Table::new();
     table
         .load_style(if cfg.color {
-            presets::UTF8_HORIZONTAL_ONLY
+            presets::UTF8_BORDERS_ONLY
         } else {
-            presets::ASCII_HORIZONTAL_ONLY
+            presets::ASCII_BORDERS_ONLY_CONDENSED
         })
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(cfg.width)
-        .set_header(vec!["NODE", "IP", "ROLE", "STATUS", "TRIES", "TIME", "RESULT"]);
+        .set_header(vec![
+            "NODE", "IP", "ROLE", "STATUS", "TRIES", "TIME", "RESULT",
+        ]);
     if !cfg.color {
         table.force_no_tty();
     }
@@ -48,7 +50,9 @@ pub fn outcome_table(nodes: &[NodeOutcome], cfg: &OutputConfig) -> Table {
             Cell::new(n.node.role.as_deref().unwrap_or("-")),
             status_cell(n.status, cfg.color),
             Cell::new(n.attempts.to_string()),
-            Cell::new(format_duration(std::time::Duration::from_millis(n.duration_ms))),
+            Cell::new(format_duration(std::time::Duration::from_millis(
+                n.duration_ms,
+            ))),
             Cell::new(result),
         ]);
     }

@@ -30,7 +30,10 @@ pub enum NodeStatus {
 impl NodeStatus {
     /// Whether this outcome counts as success for the exit code.
     pub fn is_success(self) -> bool {
-        matches!(self, NodeStatus::Ok | NodeStatus::Skipped | NodeStatus::Warning)
+        matches!(
+            self,
+            NodeStatus::Ok | NodeStatus::Skipped | NodeStatus::Warning
+        )
     }
 
     /// Short word used in tables and plain output.

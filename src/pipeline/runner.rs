@@ -123,7 +123,10 @@ impl NodeCtx {
 
     /// Read back a fact recorded earlier.
     pub fn get_fact(&self, key: &str) -> Option<serde_json::Value> {
-        self.record.lock().ok().and_then(|r| r.facts.get(key).cloned())
+        self.record
+            .lock()
+            .ok()
+            .and_then(|r| r.facts.get(key).cloned())
     }
 
     /// A warning about this node (shown at once and in the report).
@@ -299,7 +302,10 @@ impl NodeCtx {
 
     fn stop_reason(&self) -> Option<StepError> {
         if self.run.cancel.is_cancelled() {
-            Some(StepError::new(ErrorKind::Interrupted, "interrupted before this step"))
+            Some(StepError::new(
+                ErrorKind::Interrupted,
+                "interrupted before this step",
+            ))
         } else if self.run.deadline_passed() {
             Some(StepError::new(
                 ErrorKind::Deadline,
@@ -380,7 +386,13 @@ impl NodeCtx {
     }
 
     /// ... or with an error (returned for `?`).
-    pub fn end_step(&self, name: &str, attempts: u32, started: Instant, err: StepError) -> StepError {
+    pub fn end_step(
+        &self,
+        name: &str,
+        attempts: u32,
+        started: Instant,
+        err: StepError,
+    ) -> StepError {
         self.fail_step(name, attempts, started, err)
     }
 
@@ -420,10 +432,7 @@ impl NodeCtx {
                 (status, summary, Some(e))
             }
         };
-        let hint = error
-            .as_ref()
-            .and_then(|e| e.hint.clone())
-            .or(rec.hint);
+        let hint = error.as_ref().and_then(|e| e.hint.clone()).or(rec.hint);
         NodeOutcome {
             node: self.node,
             status,
@@ -534,7 +543,11 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn node(i: u8) -> NodeRef {
-        NodeRef::new(format!("n{i}"), IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)), None)
+        NodeRef::new(
+            format!("n{i}"),
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)),
+            None,
+        )
     }
 
     fn run_ctx() -> (RunContext, Arc<RecordingSink>) {
@@ -601,14 +614,23 @@ mod tests {
     async fn retries_are_bounded() {
         let (run, _) = run_ctx();
         let out = run_nodes(&run, vec![(node(1), ())], |ctx, ()| async move {
-            ctx.step("apply", |_| async { Err::<(), _>(StepError::retryable("refused")) })
-                .await?;
+            ctx.step("apply", |_| async {
+                Err::<(), _>(StepError::retryable("refused"))
+            })
+            .await?;
             Ok(Done::Ok("x".into()))
         })
         .await;
         assert_eq!(out[0].status, NodeStatus::Failed);
         assert_eq!(out[0].attempts, 4);
-        assert!(out[0].error.as_ref().unwrap().message.contains("gave up after 4 attempts"));
+        assert!(
+            out[0]
+                .error
+                .as_ref()
+                .unwrap()
+                .message
+                .contains("gave up after 4 attempts")
+        );
     }
 
     #[tokio::test(start_paused = true)]
