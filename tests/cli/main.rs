@@ -1,0 +1,7 @@
+//! CLI-level tests: the real `talstrap` binary against an in-process
+//! simulated fleet on a random loopback /24. One test binary, one module
+//! per area.
+
+mod support;
+
+mod smoke;

@@ -1,0 +1,188 @@
+//! Test harness: start a simulated fleet in this process, run the real
+//! binary against it, and read its JSON events and report.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::Value;
+use talstrap::sim::{Fleet, FleetSpec, Scenario};
+
+/// A simulated cluster plus the directory holding its files.
+pub struct Cluster {
+    pub fleet: Fleet,
+    pub tmp: tempfile::TempDir,
+}
+
+/// Start `cps` control planes and `workers` workers with an optional
+/// scenario (YAML text) at a small time scale.
+pub async fn cluster(cps: usize, workers: usize, scenario: Option<&str>) -> Cluster {
+    cluster_scaled(cps, workers, scenario, 0.02).await
+}
+
+pub async fn cluster_scaled(
+    cps: usize,
+    workers: usize,
+    scenario: Option<&str>,
+    time_scale: f64,
+) -> Cluster {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut spec = FleetSpec::new(cps, workers, tmp.path().join("cluster"));
+    spec.time_scale = time_scale;
+    spec.port = 0;
+    if let Some(text) = scenario {
+        spec.scenario = Scenario::from_yaml(text, "test scenario").expect("scenario");
+    }
+    let fleet = Fleet::start(spec).await.expect("fleet start");
+    Cluster { fleet, tmp }
+}
+
+/// The result of one run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// JSON lines on stdout (with `-o json`).
+    pub fn lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n--- stderr:\n{}", self.stderr))
+            })
+            .collect()
+    }
+
+    /// The final report (last JSON line).
+    pub fn report(&self) -> Value {
+        let lines = self.lines();
+        let last = lines.last().cloned().unwrap_or(Value::Null);
+        assert_eq!(
+            last["type"], "report",
+            "last line is not a report:\n{}\n--- stderr:\n{}",
+            self.stdout, self.stderr
+        );
+        last
+    }
+
+    /// The report entry of one node.
+    pub fn node(&self, name: &str) -> Value {
+        self.report()["nodes"]
+            .as_array()
+            .and_then(|ns| ns.iter().find(|n| n["node"] == name).cloned())
+            .unwrap_or_else(|| panic!("node {name} not in report:\n{}", self.stdout))
+    }
+
+    /// Events of one kind.
+    pub fn events(&self, kind: &str) -> Vec<Value> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l["type"] == "event" && l["event"] == kind)
+            .collect()
+    }
+
+    pub fn dump(&self) -> String {
+        format!(
+            "exit {}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_talstrap"))
+}
+
+impl Cluster {
+    pub fn dir(&self) -> &Path {
+        &self.fleet.paths().dir
+    }
+
+    pub fn talconfig(&self) -> PathBuf {
+        self.fleet.paths().talconfig.clone()
+    }
+
+    pub fn talosconfig(&self) -> PathBuf {
+        self.fleet.paths().talosconfig.clone()
+    }
+
+    pub fn ip(&self, hostname: &str) -> String {
+        self.fleet
+            .ip(hostname)
+            .unwrap_or_else(|| panic!("no node {hostname}"))
+            .to_string()
+    }
+
+    /// The arguments every command needs to find this cluster.
+    pub fn target_args(&self) -> Vec<String> {
+        vec![
+            "--talconfig".into(),
+            self.talconfig().display().to_string(),
+            "--talosconfig".into(),
+            self.talosconfig().display().to_string(),
+            "--port".into(),
+            self.fleet.port().to_string(),
+        ]
+    }
+
+    /// Run `talstrap <args>` (with fast pacing) and wait for it, while the
+    /// fleet keeps serving on this runtime.
+    pub async fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[]).await
+    }
+
+    pub async fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        run_bin(args, env, Some(self.tmp.path())).await
+    }
+
+    /// `talstrap <cmd> <cluster args> -o json <extra>`.
+    pub async fn json(&self, cmd: &str, extra: &[&str]) -> Run {
+        let mut args: Vec<String> = vec![cmd.into()];
+        args.extend(self.target_args());
+        args.extend(["-o".into(), "json".into()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run(&refs).await
+    }
+}
+
+/// Run the binary with a clean environment: no TALOSCONFIG, HOME in a temp
+/// dir (so ~/.talos/config is never read), fast retries and polls.
+pub async fn run_bin(args: &[&str], env: &[(&str, &str)], home: Option<&Path>) -> Run {
+    let mut cmd = tokio::process::Command::new(bin());
+    cmd.args(args)
+        .env_remove("TALOSCONFIG")
+        .env_remove("TALOS_HOME")
+        .env("NO_COLOR", "1")
+        .env("TALSTRAP_RETRY_DELAY", "50ms")
+        .env("TALSTRAP_POLL_INTERVAL", "50ms")
+        .env("TALSTRAP_CONNECT_TIMEOUT", "1s")
+        .env("TALSTRAP_RPC_TIMEOUT", "5s")
+        .kill_on_drop(true);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TALSTRAP_") && !env.iter().any(|(e, _)| *e == k) {
+            cmd.env_remove(&k);
+        }
+    }
+    if let Some(h) = home {
+        cmd.env("HOME", h);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out: Output = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .expect("talstrap did not finish within 120 s")
+        .expect("spawn talstrap");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
