@@ -256,7 +256,7 @@ async fn apply_node(
             } else {
                 format!("{} → {}", s.mode, result.mode)
             };
-            Ok(Done::Ok(format!("applied over mTLS ({how})")))
+            Ok(Done::Ok(format!("applied ({how})")))
         }
         other => Err(StepError::permanent(format!("unexpected mode {other:?}"))),
     }

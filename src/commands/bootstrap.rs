@@ -320,11 +320,20 @@ pub async fn bootstrap_node(
         ctx.fact("kubeconfig", path.display().to_string());
     }
 
-    let summary = match &already {
-        Some(v) => format!("already bootstrapped (proof: {}); etcd healthy", v.proof()),
-        None => format!("bootstrapped {}; etcd healthy", target.node.node),
-    };
-    Ok(Done::Ok(summary))
+    Ok(match &already {
+        Some(v) => Done::Skipped(format!(
+            "already bootstrapped: {}; no Bootstrap sent",
+            v.proof()
+        )),
+        None => Done::Ok(format!(
+            "bootstrapped; etcd healthy{}",
+            if s.wait_members {
+                ", all control planes joined"
+            } else {
+                ""
+            }
+        )),
+    })
 }
 
 /// Send Bootstrap under the no-early-resend rule. Returns once a request was

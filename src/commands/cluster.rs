@@ -41,13 +41,16 @@ impl EtcdView {
     pub fn proof(&self) -> String {
         let mut parts = Vec::new();
         if let Some(s) = &self.etcd_state {
-            parts.push(format!("etcd service {s}"));
-        }
-        if self.local_member {
-            parts.push("local etcd member present".into());
+            parts.push(format!("etcd {s}"));
         }
         if !self.members.is_empty() {
-            parts.push(format!("member list [{}]", self.members.join(", ")));
+            parts.push(format!(
+                "{} member{}",
+                self.members.len(),
+                if self.members.len() == 1 { "" } else { "s" }
+            ));
+        } else if self.local_member {
+            parts.push("local member present".into());
         }
         format!("{} ({}): {}", self.node, self.ip, parts.join(", "))
     }

@@ -123,7 +123,7 @@ pub async fn verify_nodes(
 /// What the node looks like relative to the goal.
 fn goal_reached(status: &MachineStatus, control_plane: bool, phase: Phase) -> Option<String> {
     if status.stage == Stage::Running && status.ready {
-        return Some("running and ready".into());
+        return Some("running, ready".into());
     }
     if phase == Phase::PostBootstrap {
         return None;
@@ -150,7 +150,7 @@ fn goal_reached(status: &MachineStatus, control_plane: bool, phase: Phase) -> Op
             .unmet
             .iter()
             .any(|c| c.name == "services" && c.reason.contains("etcd"))
-            .then(|| "ready for bootstrap (booting, waiting for etcd)".into()),
+            .then(|| "ready for bootstrap".into()),
         (false, Stage::Booting | Stage::Running) if !status.unmet.is_empty() => Some(format!(
             "waiting for the control plane ({}, Kubernetes node not ready yet)",
             status.stage
@@ -286,9 +286,7 @@ pub async fn wait_node(
                                         }
                                     }
                                     client = Some(c);
-                                    if watch.is_none() {
-                                        continue; // poll right away
-                                    }
+                                    continue; // read the state right away
                                 }
                                 Err(e) if e.kind == ErrorKind::Trust || e.kind == ErrorKind::Input => return Err(e),
                                 Err(_) => {}

@@ -110,7 +110,7 @@ impl EventSink for PlainSink {
                 attempts,
                 duration_ms,
                 detail,
-            } if !quiet => {
+            } if !quiet && (self.cfg.verbose > 0 || status != StepStatus::Ok) => {
                 self.line(&format!(
                     "[{}] {}",
                     label(&node),

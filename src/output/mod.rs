@@ -49,7 +49,7 @@ impl OutputConfig {
             color: format == OutputFormat::Human && stdout_tty && !no_color && !no_color_env,
             quiet,
             verbose,
-            width: if stdout_tty { width } else { 100 },
+            width: if stdout_tty { width } else { 120 },
         }
     }
 
@@ -66,8 +66,12 @@ impl OutputConfig {
     }
 }
 
+/// `COLUMNS` when set (tests, scripts), else the terminal's own width.
 fn terminal_width() -> Option<u16> {
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok())
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .or_else(|| console::Term::stdout().size_checked().map(|(_, w)| w))
 }
 
 /// The output of one command run: an event sink while it runs, a report at the end.
