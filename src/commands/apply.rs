@@ -192,13 +192,9 @@ async fn apply_node(
                     crate::pipeline::StepStatus::Ok,
                     "sent; the connection dropped as the node left maintenance mode (verify confirms)",
                 );
-                Ok(Done::Ok(
-                    "sent (reply lost to the install reboot; verify confirms)".into(),
-                ))
+                Ok(Done::Ok("sent (reply lost to the reboot)".into()))
             } else {
-                Ok(Done::Ok(
-                    "applied in maintenance mode (install and reboot follow)".into(),
-                ))
+                Ok(Done::Ok("applied (maintenance → install)".into()))
             }
         }
         NodeMode::Configured { .. } => {

@@ -151,10 +151,9 @@ fn goal_reached(status: &MachineStatus, control_plane: bool, phase: Phase) -> Op
             .iter()
             .any(|c| c.name == "services" && c.reason.contains("etcd"))
             .then(|| "ready for bootstrap".into()),
-        (false, Stage::Booting | Stage::Running) if !status.unmet.is_empty() => Some(format!(
-            "waiting for the control plane ({}, Kubernetes node not ready yet)",
-            status.stage
-        )),
+        (false, Stage::Booting | Stage::Running) if !status.unmet.is_empty() => {
+            Some("waiting for the control plane".into())
+        }
         _ => None,
     }
 }
@@ -328,7 +327,8 @@ pub async fn wait_node(
                                 ))
                                 .with_hint("the node did not come back: it may have crashed during install or reboot, or its address changed (DHCP). Check its console"));
                             }
-                            t.note(ctx, format!("unreachable ({reason}): installing or rebooting, waiting"));
+                            let why = if reason.contains("refused") { "connection refused" } else { "no answer" };
+                            t.note(ctx, format!("down ({why}): installing or rebooting"));
                         }
                     }
                     tokio::time::sleep(settings.poll_interval).await;

@@ -166,10 +166,14 @@ impl OutputSink for PlainSink {
     }
 }
 
+fn new_multi() -> MultiProgress {
+    MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(12))
+}
+
 /// Live per-node lines on a terminal (stderr), summary table on stdout.
 pub(super) struct LiveSink {
     cfg: OutputConfig,
-    multi: MultiProgress,
+    multi: Mutex<MultiProgress>,
     bars: Mutex<HashMap<String, ProgressBar>>,
     style: ProgressStyle,
 }
@@ -182,7 +186,7 @@ impl LiveSink {
                 .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ");
         LiveSink {
             cfg,
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(12)),
+            multi: Mutex::new(new_multi()),
             bars: Mutex::new(HashMap::new()),
             style,
         }
@@ -194,7 +198,10 @@ impl LiveSink {
         Some(
             bars.entry(key)
                 .or_insert_with(|| {
-                    let pb = self.multi.add(ProgressBar::new_spinner());
+                    let pb = match self.multi.lock() {
+                        Ok(m) => m.add(ProgressBar::new_spinner()),
+                        Err(_) => ProgressBar::hidden(),
+                    };
                     pb.set_style(self.style.clone());
                     pb.set_prefix(label(node));
                     pb.enable_steady_tick(std::time::Duration::from_millis(100));
@@ -205,7 +212,9 @@ impl LiveSink {
     }
 
     fn println(&self, text: &str) {
-        let _ = self.multi.println(text);
+        if let Ok(m) = self.multi.lock() {
+            let _ = m.println(text);
+        }
     }
 }
 
@@ -296,9 +305,9 @@ impl EventSink for LiveSink {
 
 impl OutputSink for LiveSink {
     fn report(&self, report: &Report) {
+        self.finish();
         let text = render_report_text(report, &self.cfg);
         let mut out = std::io::stdout();
-        let _ = writeln!(out);
         let _ = write!(out, "{text}");
         let _ = out.flush();
     }
@@ -307,15 +316,24 @@ impl OutputSink for LiveSink {
         self.finish();
         let mut out = std::io::stdout();
         let _ = writeln!(out, "{text}");
+        let _ = out.flush();
     }
 
+    /// Freeze every line where it is and hand the terminal back: finished
+    /// bars stay on screen, and later bars (the demo's next stage) start
+    /// below whatever is printed next instead of redrawing over it.
     fn finish(&self) {
-        if let Ok(bars) = self.bars.lock() {
+        if let Ok(mut bars) = self.bars.lock() {
             for pb in bars.values() {
                 if !pb.is_finished() {
                     pb.abandon();
                 }
             }
+            bars.clear();
+        }
+        // A fresh MultiProgress: the old one keeps no claim on the lines it drew.
+        if let Ok(mut m) = self.multi.lock() {
+            *m = new_multi();
         }
     }
 }
