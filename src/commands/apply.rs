@@ -212,7 +212,7 @@ async fn apply_node(
             {
                 ctx.fact("changed", false);
                 return Ok(Done::Skipped(
-                    "already runs this config: nothing to do".into(),
+                    "unchanged: already runs this config".into(),
                 ));
             }
             ctx.fact("changed", true);
