@@ -211,9 +211,7 @@ async fn apply_node(
                 && same_config(&current, &data)
             {
                 ctx.fact("changed", false);
-                return Ok(Done::Skipped(
-                    "unchanged: already runs this config".into(),
-                ));
+                return Ok(Done::Skipped("unchanged: already runs this config".into()));
             }
             ctx.fact("changed", true);
             if s.dry_run {
@@ -244,7 +242,7 @@ async fn apply_node(
             if !result.mode_details.is_empty() {
                 ctx.fact(
                     "mode_details",
-                    result.mode_details.lines().next().unwrap_or(""),
+                    super::nodeops::safe_mode_details(&result.mode_details),
                 );
             }
             let how = if result.mode == s.mode {
@@ -318,18 +316,17 @@ async fn dry_run(
             }
         })
         .await?;
-    let details = r.mode_details.trim().to_string();
+    let details = super::nodeops::safe_mode_details(&r.mode_details);
     ctx.fact("dry_run", &details);
     Ok(details)
 }
 
 fn first_line(details: &str) -> String {
-    let lines: Vec<&str> = details
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("Dry run summary"))
-        .collect();
-    lines.first().copied().unwrap_or("no details").to_string()
+    if details.is_empty() {
+        "no details".to_string()
+    } else {
+        details.to_string()
+    }
 }
 
 /// Identical bytes, or the same YAML documents once parsed (the node may

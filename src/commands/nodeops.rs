@@ -143,6 +143,59 @@ pub async fn connect_maintenance(
         .map_err(talos_err)
 }
 
+/// The human part of ApplyConfiguration's `mode_details`, without the config
+/// diff that may follow: a diff of machine configs can carry keys and tokens,
+/// so only the number of changed lines is kept.
+pub fn safe_mode_details(details: &str) -> String {
+    let mut kept = Vec::new();
+    let mut diff_lines = 0usize;
+    let mut in_diff = false;
+    for line in details.lines() {
+        let t = line.trim();
+        let lower = t.to_ascii_lowercase();
+        if !in_diff
+            && (lower.starts_with("config diff")
+                || lower.starts_with("diff:")
+                || lower.ends_with("diff:"))
+        {
+            in_diff = true;
+            if let Some(pos) = t.find("diff:") {
+                let before = t[..pos].trim_end_matches(|c: char| c == ':' || c.is_whitespace());
+                if !before.is_empty() && !before.eq_ignore_ascii_case("config") {
+                    kept.push(before.to_string());
+                }
+            }
+            continue;
+        }
+        if in_diff {
+            if (t.starts_with('+') && !t.starts_with("+++"))
+                || (t.starts_with('-') && !t.starts_with("---"))
+            {
+                diff_lines += 1;
+            }
+        } else if !t.is_empty() && !t.eq_ignore_ascii_case("dry run summary:") {
+            kept.push(t.to_string());
+        }
+    }
+    let mut out = kept.join(" ");
+    if in_diff {
+        if diff_lines == 0 && details.contains("No changes") {
+            out.push_str(if out.is_empty() {
+                "no changes"
+            } else {
+                "; no changes"
+            });
+        } else {
+            out.push_str(&format!(
+                "{}config diff: {diff_lines} changed line{} (not shown: configs hold credentials)",
+                if out.is_empty() { "" } else { "; " },
+                if diff_lines == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    out
+}
+
 /// `/dev/sda 512 GB nvme "Samsung 980"`
 pub fn describe_disk(d: &DiskFacts) -> String {
     let mut s = format!("{} {}", d.dev_path, human_size(d.size));
@@ -184,6 +237,33 @@ pub fn human_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mode_details_never_carry_the_diff() {
+        let d = "Dry run summary:\nApplied configuration without a reboot (skipped in dry-run).\nConfig diff:\n\n--- a\n+++ b\n-  token: abc.secret\n+  token: def.secret\n";
+        let s = safe_mode_details(d);
+        assert!(
+            !s.contains("abc.secret") && !s.contains("def.secret"),
+            "{s}"
+        );
+        assert!(s.contains("2 changed lines"), "{s}");
+        assert!(
+            s.starts_with("Applied configuration without a reboot"),
+            "{s}"
+        );
+        let r = "Applied configuration with a reboot: this config change can't be applied in immediate mode\ndiff:\n-  type: worker\n+  type: controlplane\n";
+        let s = safe_mode_details(r);
+        assert!(!s.contains("controlplane"), "{s}");
+        assert!(s.contains("immediate mode"), "{s}");
+        let m =
+            "Dry run summary:\nNode is running in maintenance mode and does not have a config yet.";
+        assert_eq!(
+            safe_mode_details(m),
+            "Node is running in maintenance mode and does not have a config yet."
+        );
+        let n = "Dry run summary:\nNo changes (skipped in dry-run).\nConfig diff:\n\nNo changes.";
+        assert!(safe_mode_details(n).contains("no changes"));
+    }
 
     #[test]
     fn sizes_are_decimal_like_talos() {

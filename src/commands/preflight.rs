@@ -126,7 +126,10 @@ async fn preflight_node(
                 for w in &result.warnings {
                     ctx.warn(format!("node validation: {w}"));
                 }
-                ctx.fact("server_dry_run", result.mode_details.trim());
+                ctx.fact(
+                    "server_dry_run",
+                    super::nodeops::safe_mode_details(&result.mode_details),
+                );
             }
             let summary = format!(
                 "maintenance, {}, install to {}",
