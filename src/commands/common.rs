@@ -43,6 +43,8 @@ impl Session {
             OutputConfig::detect(global.output, global.no_color, global.quiet, global.verbose);
         let cancel = CancellationToken::new();
         spawn_signal_handler(cancel.clone());
+        // Many nodes at once means many sockets: use the hard open-file limit.
+        let _ = crate::discovery::rlimit::raise_nofile_soft_limit();
         Session {
             global: global.clone(),
             output: Output::new(cfg),

@@ -29,6 +29,9 @@ use super::nodeops::{connect_secure, talos_err, unusable_mode};
 use super::plan::{Access, Plan, PlannedNode};
 use super::{CommandError, Session};
 
+/// Nodes watched at once by verify (unless --serial).
+pub const WATCH_PARALLEL: usize = 512;
+
 /// Which state the nodes should reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -102,7 +105,12 @@ pub async fn verify_nodes(
     settings: WaitSettings,
     command: &str,
 ) -> Report {
-    let run = session.run_context(RetryPolicy::once());
+    let mut run = session.run_context(RetryPolicy::once());
+    // Waiting is cheap (one watch per node): --parallel bounds the nodes being
+    // changed at once, not the nodes being watched. --serial still means one.
+    if !session.global.serial {
+        run.parallel = run.parallel.max(WATCH_PARALLEL);
+    }
     run.emit(Event::RunStarted {
         command: command.into(),
         nodes: nodes.len(),
