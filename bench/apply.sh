@@ -75,7 +75,7 @@ in_ns() { "$BENCH_DIR/testbed.sh" exec "$NS" "$@"; }
 one_run() {
     local mode="$1" cmd
     FLEET_READY_TIMEOUT=120 fleet_start_sim "$NS" "$SUBNET" "$CPS" "$WORKERS" "$PORT" "$TIME_SCALE" \
-        || { REASON="talstrap sim did not start a $NODES-node fleet (see above)"; return 1; }
+        || { REASON="no $NODES-node simulated fleet: ${FLEET_ERROR:-unknown error}"; return 1; }
     cmd="${TALSTRAP_APPLY//\{bin\}/$BIN}"
     cmd="${cmd//\{talconfig\}/$FLEET_DIR/talconfig.yaml}"
     cmd="${cmd//\{port\}/$PORT}"
@@ -84,6 +84,7 @@ one_run() {
         parallel) cmd="$cmd --parallel ${PARALLEL:-$NODES}" ;;
     esac
     LAST_CMD="${cmd//$FLEET_DIR/D}"
+    LAST_CMD="${LAST_CMD//$BIN/talstrap}"
     local once
     # shellcheck disable=SC2086
     once=$(in_ns bash -c "source '$BENCH_DIR/lib.sh'; /usr/bin/time -v -o '$WORK/time.txt' $cmd >'$WORK/out.jsonl' 2>'$WORK/err.txt'; echo \$? >'$WORK/rc'" ; \

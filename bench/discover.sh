@@ -166,6 +166,8 @@ done
 } >"$OUT.json"
 jq . "$OUT.json" >/dev/null || die "wrote malformed $OUT.json"
 
+# Commands as a reader would type them: repo-relative paths, the binary as `talstrap`.
+shown() { local c="${1//$REPO_DIR\//}"; [ -z "${bin:-}" ] || c="${c//$bin/talstrap}"; echo "$c"; }
 fmt_s() { if [ "$1" = null ] || [ -z "$1" ]; then printf -- '-'; else printf '%.3f' "$1"; fi; }
 {
     echo "### discover /$WHICH ($( [ "$WHICH" = 24 ] && echo "$WANT live, $(( 254 - WANT )) silent" || echo "$WANT live, the rest of 65,534 silent"))"
@@ -181,8 +183,8 @@ fmt_s() { if [ "$1" = null ] || [ -z "$1" ]; then printf -- '-'; else printf '%.
         [ "$n" = nmap ] && nmap_mean="$mean"
         ratio="-"
         [ -n "$nmap_mean" ] && ratio=$(awk -v a="$mean" -v b="$nmap_mean" 'BEGIN { printf "%.2fx", a / b }')
-        rss=$(echo "${ONCE[$n]}" | jq '.max_rss_kb / 1024 | . * 10 | round / 10')
-        cpu=$(echo "${ONCE[$n]}" | jq '.user_s + .sys_s | . * 100 | round / 100')
+        rss=$(echo "${ONCE[$n]}" | jq '.max_rss_kb / 1024' | xargs printf '%.1f')
+        cpu=$(echo "${ONCE[$n]}" | jq '.user_s + .sys_s' | xargs printf '%.2f')
         echo "| $n | $(fmt_s "$mean") ± $(fmt_s "$(hyperfine_field "$OUT.hyperfine.json" "$i" stddev)") | $(fmt_s "$(hyperfine_field "$OUT.hyperfine.json" "$i" min)") | $(fmt_s "$(hyperfine_field "$OUT.hyperfine.json" "$i" max)") | $ratio | $rss | $cpu |"
     done
     [ "$TALSTRAP_STATE" = measured ] || echo "| talstrap | pending: ${REASON[talstrap]} | | | | | |"
@@ -198,6 +200,6 @@ fmt_s() { if [ "$1" = null ] || [ -z "$1" ]; then printf -- '-'; else printf '%.
     fi
     echo "Commands (inside the namespace):"
     echo
-    for i in "${!NAMES[@]}"; do echo "- ${NAMES[$i]}: \`${CMDS[$i]}\`"; done
+    for i in "${!NAMES[@]}"; do echo "- ${NAMES[$i]}: \`$(shown "${CMDS[$i]}")\`"; done
 } >"$OUT.md"
 cat "$OUT.md"

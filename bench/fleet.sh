@@ -7,7 +7,8 @@
 # FLEET=auto (default) tries sim and falls back to standin, saying so; the choice
 # is recorded in $FLEET_KIND so result tables can state what was measured.
 #
-# After fleet_start: FLEET_KIND, FLEET_PID, FLEET_IPS (array), FLEET_DIR (sim only).
+# After fleet_start: FLEET_KIND, FLEET_PID, FLEET_IPS (array), FLEET_DIR (sim only);
+# after a failed sim start, FLEET_ERROR says why.
 
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -68,20 +69,27 @@ fleet_start_sim() {
     local waited=0
     while [ ! -s "$FLEET_DIR/talconfig.yaml" ]; do
         if ! kill -0 "$FLEET_PID" 2>/dev/null; then
-            log "talstrap sim exited early: $(tail -c 300 "$FLEET_LOG" | tr '\n' ' ')"
+            FLEET_ERROR="talstrap sim exited early: $(tail -c 300 "$FLEET_LOG" | tr '\n' ' ' | sed 's/ *$//')"
+            log "$FLEET_ERROR"
             return 1
         fi
-        [ "$waited" -lt $(( FLEET_READY_TIMEOUT * 10 )) ] || { log "talstrap sim wrote no talconfig.yaml"; fleet_stop; return 1; }
+        if [ "$waited" -ge $(( FLEET_READY_TIMEOUT * 10 )) ]; then
+            FLEET_ERROR="talstrap sim wrote no talconfig.yaml within ${FLEET_READY_TIMEOUT} s"
+            log "$FLEET_ERROR"; fleet_stop; return 1
+        fi
         sleep 0.1; waited=$((waited + 1))
     done
     # ipAddress may be a comma-separated list; every address of ours is in SUBNET24.
     mapfile -t FLEET_IPS < <(grep -E '^\s*ipAddress:' "$FLEET_DIR/talconfig.yaml" \
         | sed -E 's/.*ipAddress:\s*//; s/["'\'']//g' | tr ',' '\n' | sed 's/ //g' | grep -v '^$')
-    [ "${#FLEET_IPS[@]}" -eq $(( cps + workers )) ] \
-        || { log "talconfig.yaml lists ${#FLEET_IPS[@]} addresses, expected $(( cps + workers ))"; fleet_stop; return 1; }
+    if [ "${#FLEET_IPS[@]}" -ne $(( cps + workers )) ]; then
+        FLEET_ERROR="talconfig.yaml lists ${#FLEET_IPS[@]} addresses, expected $(( cps + workers ))"
+        log "$FLEET_ERROR"; fleet_stop; return 1
+    fi
     "$BENCH_DIR/testbed.sh" allow "$ns" "${FLEET_IPS[@]}"
     FLEET_KIND=sim
-    wait_connectable "$ns" "$port" "${FLEET_IPS[@]}" || { fleet_stop; return 1; }
+    wait_connectable "$ns" "$port" "${FLEET_IPS[@]}" \
+        || { FLEET_ERROR="simulated nodes did not accept connections"; fleet_stop; return 1; }
 }
 
 # fleet_start NS SUBNET24 CONTROL_PLANES WORKERS PORT [TIME_SCALE]

@@ -38,7 +38,9 @@ step apply500 bash "$BENCH_DIR/apply.sh" 500
 {
     echo "## Run of $STARTED"
     echo
-    echo "Commit: $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "Bench scripts at commit $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown);" \
+        "binary: ${TALSTRAP_BIN:-target/release/talstrap} ($("$(talstrap_bin)" --version 2>/dev/null || echo unavailable))."
+    echo
     machine_info
     echo
     for n in startup discover24 discover16 apply6 apply500; do

@@ -33,6 +33,7 @@ jq --arg bin "$BIN" --argjson size "$SIZE" --argjson vrss "$VERSION_RSS" --argjs
       hyperfine: [.results[] | {command, mean, stddev, min, max, median}]}' \
     "$OUT.hyperfine.json" >"$OUT.json"
 
+shown_bin() { [ -n "${TALSTRAP_BIN:-}" ] && echo "$BIN" || echo "target/release/talstrap"; }
 ms() { awk -v s="$1" 'BEGIN { printf "%.2f", s * 1000 }'; }
 {
     echo "### start-up ($RUNS runs, 3 warm-up, no shell)"
@@ -50,6 +51,6 @@ ms() { awk -v s="$1" 'BEGIN { printf "%.2f", s * 1000 }'; }
     echo
     echo "Binary: $(awk -v b="$SIZE" 'BEGIN { printf "%.1f MiB", b / 1048576 }') (release profile)."
     echo
-    echo "Command: \`hyperfine -N --warmup 3 --runs $RUNS '$BIN --version' '$BIN --help'\`"
+    echo "Command: \`hyperfine -N --warmup 3 --runs $RUNS 'talstrap --version' 'talstrap --help'\` (talstrap = $(shown_bin))"
 } >"$OUT.md"
 cat "$OUT.md"
