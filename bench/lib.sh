@@ -73,19 +73,16 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# talstrap_bin: path of the release binary ($TALSTRAP_BIN if set), built when missing.
+# talstrap_bin: path of the release binary ($TALSTRAP_BIN if set), built or refreshed first.
 talstrap_bin() {
     if [ -n "${TALSTRAP_BIN:-}" ]; then
         [ -x "$TALSTRAP_BIN" ] || { log "TALSTRAP_BIN=$TALSTRAP_BIN is not an executable"; return 1; }
         echo "$TALSTRAP_BIN"
         return 0
     fi
-    local bin="$REPO_DIR/target/release/talstrap"
-    if [ ! -x "$bin" ]; then
-        log "building the release binary (cargo build --release)"
-        (cd "$REPO_DIR" && cargo build --release --quiet) >&2 || die "cargo build --release failed"
-    fi
-    echo "$bin"
+    # Always ask cargo: a no-op when fresh, and never a stale binary measured.
+    (cd "$REPO_DIR" && cargo build --release --quiet) >&2 || { log "cargo build --release failed"; return 1; }
+    echo "$REPO_DIR/target/release/talstrap"
 }
 
 # machine_info: one markdown paragraph describing the machine the numbers come from.

@@ -17,6 +17,8 @@ need_pkg nft nftables
 need_pkg jq jq
 [ -x /usr/bin/time ] || need_pkg /usr/bin/time time
 mkdir -p "$RESULTS_DIR"
+# Build (or refresh) the binary once; every script then measures that same file.
+if [ -z "${TALSTRAP_BIN:-}" ] && bin=$(talstrap_bin); then export TALSTRAP_BIN="$bin"; fi
 
 skipped() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
 step() { # NAME CMD...
