@@ -71,6 +71,7 @@ fleet_start_sim() {
         if ! kill -0 "$FLEET_PID" 2>/dev/null; then
             FLEET_ERROR="talstrap sim exited early: $(tail -c 300 "$FLEET_LOG" | tr '\n' ' ' | sed 's/ *$//')"
             log "$FLEET_ERROR"
+            fleet_stop
             return 1
         fi
         if [ "$waited" -ge $(( FLEET_READY_TIMEOUT * 10 )) ]; then
