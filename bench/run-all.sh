@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# bench/run-all.sh: every talstrap benchmark, one after the other, into bench/results/.
+#
+# Writes bench/results/<name>.json (raw numbers) and <name>.md (tables), then
+# bench/results/summary.md with the machine description and all tables in order.
+# Each benchmark runs in its own testbed namespace on loopback only. Installs what
+# it needs (nftables, nmap, hyperfine, time, jq) on a fresh Debian machine. Needs root.
+#
+# Knobs: RUNS (passed to each script), SKIP (space-separated names to leave out:
+# testbed startup discover24 discover16 apply6 apply500), FLEET, TALSTRAP_BIN.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need_root "run-all.sh"
+need_pkg hyperfine hyperfine
+need_pkg nmap nmap
+need_pkg nft nftables
+need_pkg jq jq
+[ -x /usr/bin/time ] || need_pkg /usr/bin/time time
+mkdir -p "$RESULTS_DIR"
+# Build (or refresh) the binary once; every script then measures that same file.
+if [ -z "${TALSTRAP_BIN:-}" ] && bin=$(talstrap_bin); then export TALSTRAP_BIN="$bin"; fi
+
+skipped() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
+step() { # NAME CMD...
+    local name="$1"; shift
+    if skipped "$name"; then log "skipping $name"; return 0; fi
+    log "=== $name: $*"
+    "$@" || { log "$name failed"; FAILED+=("$name"); }
+}
+
+FAILED=()
+STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+step testbed bash "$BENCH_DIR/verify-testbed.sh"
+step startup bash "$BENCH_DIR/startup.sh"
+step discover24 bash "$BENCH_DIR/discover.sh" 24
+step discover16 bash "$BENCH_DIR/discover.sh" 16
+step apply6 bash "$BENCH_DIR/apply.sh" 6
+step apply500 bash "$BENCH_DIR/apply.sh" 500
+
+{
+    echo "## Run of $STARTED"
+    echo
+    echo "Bench scripts at commit $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown);" \
+        "binary: ${TALSTRAP_BIN:-target/release/talstrap} ($("$(talstrap_bin)" --version 2>/dev/null || echo unavailable))."
+    echo
+    machine_info
+    echo
+    for n in startup discover24 discover16 apply6 apply500; do
+        if [ -f "$RESULTS_DIR/$n.md" ] && ! skipped "$n"; then
+            cat "$RESULTS_DIR/$n.md"
+            echo
+        fi
+    done
+    [ "${#FAILED[@]}" -eq 0 ] || echo "Failed steps: ${FAILED[*]}"
+} >"$RESULTS_DIR/summary.md"
+log "wrote $RESULTS_DIR/summary.md"
+[ "${#FAILED[@]}" -eq 0 ] || die "failed: ${FAILED[*]}"
