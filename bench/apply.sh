@@ -141,7 +141,7 @@ f2() { awk -v x="$1" 'BEGIN { printf "%.2f", x }'; }
         echo "serial / parallel wall time: $(awk -v a="$(stat_of serial .once.wall_s)" -v b="$(stat_of parallel .once.wall_s)" 'BEGIN { printf "%.2fx", a / b }')"
     fi
     echo
-    echo "Commands (inside the namespace, against \`talstrap sim --control-planes $CPS --workers $WORKERS --dir D --subnet $SUBNET --sim-port $PORT --time-scale $TIME_SCALE\`):"
+    echo "Commands (inside the namespace, against \`talstrap sim --control-planes $CPS --workers $WORKERS --dir D --subnet $SUBNET --port $PORT --time-scale $TIME_SCALE\`):"
     echo
     for m in "${MODES[@]}"; do echo "- $m: \`${CMD_OF[$m]}\`"; done
 } >"$OUT.md"

@@ -63,7 +63,7 @@ fleet_start_sim() {
     FLEET_DIR=$(mktemp -d /tmp/tsb-fleet.XXXXXX)
     FLEET_LOG="$FLEET_DIR.log"
     "$BENCH_DIR/testbed.sh" exec "$ns" "$bin" sim --control-planes "$cps" --workers "$workers" \
-        --dir "$FLEET_DIR" --subnet "$subnet" --sim-port "$port" --time-scale "$scale" \
+        --dir "$FLEET_DIR" --subnet "$subnet" --port "$port" --time-scale "$scale" \
         >"$FLEET_LOG" 2>&1 &
     FLEET_PID=$!
     local waited=0

@@ -363,7 +363,7 @@ pub struct SimArgs {
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
-    /// Loopback /24 for the nodes, e.g. 127.0.42.0/24 [default: random]
+    /// Loopback range for the nodes (/16 to /24 inside 127.0.0.0/8), e.g. 127.0.42.0/24 [default: random /24]
     #[arg(long)]
     pub subnet: Option<String>,
 

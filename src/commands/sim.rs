@@ -19,15 +19,15 @@ pub fn fresh_dir(prefix: &str) -> Result<PathBuf, CommandError> {
     Ok(dir)
 }
 
-/// Parse `--subnet`: must be a /24 inside 127.0.0.0/8 (the simulator only binds loopback).
+/// Parse `--subnet`: a /16../24 inside 127.0.0.0/8 (the simulator only binds loopback).
 pub fn loopback_subnet(text: Option<&str>) -> Result<Option<ipnet::Ipv4Net>, CommandError> {
     let Some(text) = text else { return Ok(None) };
     let net: ipnet::Ipv4Net = text
         .parse()
         .map_err(|e| CommandError::input(format!("--subnet {text:?}: {e}")))?;
-    if net.network().octets()[0] != 127 || net.prefix_len() != 24 {
+    if net.network().octets()[0] != 127 || !(16..=24).contains(&net.prefix_len()) {
         return Err(CommandError::input(format!(
-            "--subnet {text}: the simulator only runs on a loopback /24 inside 127.0.0.0/8, e.g. 127.0.42.0/24"
+            "--subnet {text}: the simulator only runs on loopback: a /16 to /24 inside 127.0.0.0/8, e.g. 127.0.42.0/24"
         )));
     }
     Ok(Some(net))
