@@ -231,7 +231,7 @@ Register-ArgumentCompleter -Native -CommandName 'talstrap' -ScriptBlock {
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Where to write the throwaway cluster: talconfig.yaml and clusterconfig/ [default: a new directory under the temp dir]')
             [CompletionResult]::new('--subnet', '--subnet', [CompletionResultType]::ParameterName, 'Loopback /24 for the nodes, e.g. 127.0.42.0/24 [default: random 127.x.y.0/24]')
             [CompletionResult]::new('--scenario', '--scenario', [CompletionResultType]::ParameterName, 'Scenario file (YAML) with faults, timings and disks per node')
-            [CompletionResult]::new('--time-scale', '--time-scale', [CompletionResultType]::ParameterName, 'Multiply every simulated duration (1 = seconds, as on hardware; 0.1 = ten times faster)')
+            [CompletionResult]::new('--time-scale', '--time-scale', [CompletionResultType]::ParameterName, 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'How results are shown [default: human]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How results are shown [default: human]')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]')
@@ -251,7 +251,7 @@ Register-ArgumentCompleter -Native -CommandName 'talstrap' -ScriptBlock {
         }
         'talstrap;demo' {
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Where to leave the cluster files and the kubeconfig [default: a new directory under the temp dir]')
-            [CompletionResult]::new('--time-scale', '--time-scale', [CompletionResultType]::ParameterName, 'Multiply every simulated duration (1 = seconds, as on hardware; 0.1 = ten times faster)')
+            [CompletionResult]::new('--time-scale', '--time-scale', [CompletionResultType]::ParameterName, 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)')
             [CompletionResult]::new('--control-planes', '--control-planes', [CompletionResultType]::ParameterName, 'Simulated control planes (cp1, cp2, …)')
             [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Simulated workers (w1, w2, …)')
             [CompletionResult]::new('--scenario', '--scenario', [CompletionResultType]::ParameterName, 'Scenario file (YAML) with faults, to see how failures are reported')

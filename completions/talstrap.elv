@@ -222,7 +222,7 @@ set edit:completion:arg-completer[talstrap] = {|@words|
             cand --dir 'Where to write the throwaway cluster: talconfig.yaml and clusterconfig/ [default: a new directory under the temp dir]'
             cand --subnet 'Loopback /24 for the nodes, e.g. 127.0.42.0/24 [default: random 127.x.y.0/24]'
             cand --scenario 'Scenario file (YAML) with faults, timings and disks per node'
-            cand --time-scale 'Multiply every simulated duration (1 = seconds, as on hardware; 0.1 = ten times faster)'
+            cand --time-scale 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)'
             cand -o 'How results are shown [default: human]'
             cand --output 'How results are shown [default: human]'
             cand --timeout 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]'
@@ -241,7 +241,7 @@ set edit:completion:arg-completer[talstrap] = {|@words|
         }
         &'talstrap;demo'= {
             cand --dir 'Where to leave the cluster files and the kubeconfig [default: a new directory under the temp dir]'
-            cand --time-scale 'Multiply every simulated duration (1 = seconds, as on hardware; 0.1 = ten times faster)'
+            cand --time-scale 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)'
             cand --control-planes 'Simulated control planes (cp1, cp2, …)'
             cand --workers 'Simulated workers (w1, w2, …)'
             cand --scenario 'Scenario file (YAML) with faults, to see how failures are reported'

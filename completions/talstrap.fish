@@ -193,7 +193,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l workers -d 'Si
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l dir -d 'Where to write the throwaway cluster: talconfig.yaml and clusterconfig/ [default: a new directory under the temp dir]' -r -F
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l subnet -d 'Loopback /24 for the nodes, e.g. 127.0.42.0/24 [default: random 127.x.y.0/24]' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l scenario -d 'Scenario file (YAML) with faults, timings and disks per node' -r -F
-complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l time-scale -d 'Multiply every simulated duration (1 = seconds, as on hardware; 0.1 = ten times faster)' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l time-scale -d 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -s o -l output -d 'How results are shown [default: human]' -r -f -a "human\t'Progress and a summary table; plain lines when stdout is not a terminal'
 json\t'One JSON object per line on stdout: events, then the final report'"
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l timeout -d 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]' -r
@@ -206,7 +206,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l serial -d 'One
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -s V -l version -d 'Print version'
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l dir -d 'Where to leave the cluster files and the kubeconfig [default: a new directory under the temp dir]' -r -F
-complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l time-scale -d 'Multiply every simulated duration (1 = seconds, as on hardware; 0.1 = ten times faster)' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l time-scale -d 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l control-planes -d 'Simulated control planes (cp1, cp2, …)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l workers -d 'Simulated workers (w1, w2, …)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l scenario -d 'Scenario file (YAML) with faults, to see how failures are reported' -r -F

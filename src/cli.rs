@@ -172,7 +172,7 @@ const SIM_EXAMPLES: &str = concat!(
 const DEMO_EXAMPLES: &str = concat!(
     heading!("Examples:"),
     r#"
-  # The whole job, at the pace of real hardware (about a minute)
+  # The whole job, a few seconds per stage
   talstrap demo
 
   # Faster, keeping the files and the kubeconfig in ./demo
@@ -671,8 +671,8 @@ pub struct SimArgs {
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
 
-    /// Multiply every simulated duration (1 = seconds, as on hardware; 0.1 =
-    /// ten times faster)
+    /// Multiply every simulated duration (1: a few seconds per install or
+    /// reboot; 0.1: ten times faster)
     #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
     pub time_scale: f64,
 }
@@ -684,8 +684,8 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
-    /// Multiply every simulated duration (1 = seconds, as on hardware; 0.1 =
-    /// ten times faster)
+    /// Multiply every simulated duration (1: a few seconds per install or
+    /// reboot; 0.1: ten times faster)
     #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
     pub time_scale: f64,
 
