@@ -229,7 +229,7 @@ Register-ArgumentCompleter -Native -CommandName 'talstrap' -ScriptBlock {
             [CompletionResult]::new('--control-planes', '--control-planes', [CompletionResultType]::ParameterName, 'Simulated control planes (cp1, cp2, …)')
             [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Simulated workers (w1, w2, …)')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Where to write the throwaway cluster: talconfig.yaml and clusterconfig/ [default: a new directory under the temp dir]')
-            [CompletionResult]::new('--subnet', '--subnet', [CompletionResultType]::ParameterName, 'Loopback /24 for the nodes, e.g. 127.0.42.0/24 [default: random 127.x.y.0/24]')
+            [CompletionResult]::new('--subnet', '--subnet', [CompletionResultType]::ParameterName, 'Loopback range for the nodes, a /16 to /24 inside 127.0.0.0/8, e.g. 127.0.42.0/24 [default: random 127.x.y.0/24]')
             [CompletionResult]::new('--scenario', '--scenario', [CompletionResultType]::ParameterName, 'Scenario file (YAML) with faults, timings and disks per node')
             [CompletionResult]::new('--time-scale', '--time-scale', [CompletionResultType]::ParameterName, 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'How results are shown [default: human]')

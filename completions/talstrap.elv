@@ -220,7 +220,7 @@ set edit:completion:arg-completer[talstrap] = {|@words|
             cand --control-planes 'Simulated control planes (cp1, cp2, …)'
             cand --workers 'Simulated workers (w1, w2, …)'
             cand --dir 'Where to write the throwaway cluster: talconfig.yaml and clusterconfig/ [default: a new directory under the temp dir]'
-            cand --subnet 'Loopback /24 for the nodes, e.g. 127.0.42.0/24 [default: random 127.x.y.0/24]'
+            cand --subnet 'Loopback range for the nodes, a /16 to /24 inside 127.0.0.0/8, e.g. 127.0.42.0/24 [default: random 127.x.y.0/24]'
             cand --scenario 'Scenario file (YAML) with faults, timings and disks per node'
             cand --time-scale 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)'
             cand -o 'How results are shown [default: human]'

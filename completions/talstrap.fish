@@ -191,7 +191,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -s V -l vers
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l control-planes -d 'Simulated control planes (cp1, cp2, …)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l workers -d 'Simulated workers (w1, w2, …)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l dir -d 'Where to write the throwaway cluster: talconfig.yaml and clusterconfig/ [default: a new directory under the temp dir]' -r -F
-complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l subnet -d 'Loopback /24 for the nodes, e.g. 127.0.42.0/24 [default: random 127.x.y.0/24]' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l subnet -d 'Loopback range for the nodes, a /16 to /24 inside 127.0.0.0/8, e.g. 127.0.42.0/24 [default: random 127.x.y.0/24]' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l scenario -d 'Scenario file (YAML) with faults, timings and disks per node' -r -F
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l time-scale -d 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -s o -l output -d 'How results are shown [default: human]' -r -f -a "human\t'Progress and a summary table; plain lines when stdout is not a terminal'
