@@ -321,7 +321,7 @@ pub struct PacingArgs {
 
     /// Attempts per step on transient errors (unavailable, refused, reset,
     /// timed out); other errors are never retried
-    #[arg(long, default_value_t = 5, env = "TALSTRAP_RETRIES",
+    #[arg(long, default_value_t = 5, env = "TALSTRAP_ATTEMPTS",
           value_parser = clap::value_parser!(u32).range(1..=1000), value_name = "N")]
     pub attempts: u32,
 

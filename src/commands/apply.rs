@@ -135,12 +135,13 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
             None => merged.push(applied),
         }
     }
-    let phase_note = match phase {
-        Phase::PreBootstrap => "next: talstrap bootstrap",
-        Phase::PostBootstrap => "cluster already bootstrapped",
+    let report = Report::new("apply", merged, session.elapsed(), None);
+    let note = match (phase, report.exit()) {
+        (Phase::PreBootstrap, Exit::Success) => Some("next: talstrap bootstrap"),
+        (Phase::PostBootstrap, _) => Some("the cluster is already bootstrapped"),
+        _ => None,
     };
-    let report = Report::new("apply", merged, session.elapsed(), None)
-        .with_messages(vec![phase_note.to_string()]);
+    let report = report.with_messages(note.map(str::to_string).into_iter().collect());
     session.output.report(&report);
     Ok(report.exit())
 }

@@ -387,7 +387,7 @@ async fn send_bootstrap(
                 // etcd starting is the proof it was taken.
                 ctx.progress(
                     "bootstrap",
-                    format!("no reply ({e}); the request may have been accepted: watching etcd, no resend for {}", crate::duration::format_duration(s.resend_after)),
+                    format!("no reply ({}); the request may have been accepted: watching etcd, no resend for {}", e.message(), crate::duration::format_duration(s.resend_after)),
                 );
                 if etcd_starts_within(client, s.resend_after, s.poll_interval, ctx).await {
                     ctx.end_step_ok(

@@ -38,7 +38,8 @@ pub async fn run(cli: Cli) -> Exit {
             Ok(Exit::Success)
         }
         Command::Man => {
-            let cmd = <Cli as clap::CommandFactory>::command();
+            // No `help` subcommand in the page: it has no man page of its own.
+            let cmd = <Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
             match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
                 Ok(()) => Ok(Exit::Success),
                 Err(e) => Err(CommandError::Runtime(anyhow::anyhow!(

@@ -432,7 +432,9 @@ impl NodeCtx {
                 (status, summary, Some(e))
             }
         };
-        let hint = error.as_ref().and_then(|e| e.hint.clone()).or(rec.hint);
+        // The hint is reported once, on the outcome (not again inside the error).
+        let mut error = error;
+        let hint = error.as_mut().and_then(|e| e.hint.take()).or(rec.hint);
         NodeOutcome {
             node: self.node,
             status,
