@@ -6,7 +6,8 @@
 //! timeouts, and wants to know exactly which phase failed. So the channel
 //! is given an `http://` URI (tonic must not try TLS itself) and a connector
 //! that does TCP connect, then the tokio-rustls handshake against the
-//! dialled IP, then hands the stream to hyper.
+//! dialled IP, then waits for the server's first bytes (its verdict on our
+//! client certificate), then hands the stream to hyper.
 //!
 //! No HTTP/2 keepalive pings are configured: Talos keeps grpc-go's default
 //! enforcement and answers eager pings with GOAWAY `too_many_pings`.
@@ -26,6 +27,7 @@ use tokio_rustls::client::TlsStream;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use super::error::{DialError, ErrorClass, TalosError, chain_text, from_chain};
+use super::primed::Primed;
 
 /// Per-phase time limits for one node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,7 +131,7 @@ pub(crate) async fn dial(
     addr: SocketAddr,
     tls: Arc<ClientConfig>,
     t: &Timeouts,
-) -> Result<TlsStream<TcpStream>, TalosError> {
+) -> Result<Primed<TlsStream<TcpStream>>, TalosError> {
     let tcp = tcp_connect(addr, t.connect).await?;
     let server_name = ServerName::IpAddress(addr.ip().into());
     let (tls, cert_request) = if tls.client_auth_cert_resolver.has_certs() {
@@ -174,12 +176,56 @@ pub(crate) async fn dial(
         });
     }
     tracing::debug!(%addr, "TLS connection established");
-    Ok(stream)
+    await_server_verdict(addr, stream, t.tls).await
+}
+
+/// Waits for the server's first bytes before HTTP/2 may write anything.
+///
+/// With TLS 1.3 the server judges our client certificate only after our
+/// side of the handshake is done. A refusal is an alert followed by a
+/// close; if our HTTP/2 preface and request are already on the wire, that
+/// close resets the connection and the alert is lost, so a refused
+/// certificate would look like a dropped connection (retryable) instead of
+/// a trust failure. Talos's grpc-go servers (and tonic's) send their HTTP/2
+/// SETTINGS right after accepting the connection, so reading first is
+/// deterministic: an alert means refused, data means accepted. The data is
+/// handed to HTTP/2 untouched. A server that stays silent is left to HTTP/2.
+async fn await_server_verdict(
+    addr: SocketAddr,
+    mut stream: TlsStream<TcpStream>,
+    limit: Duration,
+) -> Result<Primed<TlsStream<TcpStream>>, TalosError> {
+    use tokio::io::AsyncReadExt as _;
+    let mut head = vec![0u8; 1024];
+    match tokio::time::timeout(limit, stream.read(&mut head)).await {
+        Err(_) => Ok(Primed::new(Vec::new(), stream)),
+        Ok(Ok(0)) => Err(TalosError::Transport {
+            addr,
+            detail: "the server closed the connection right after the TLS handshake".to_string(),
+            class: ErrorClass::Retryable,
+            code: Some(tonic::Code::Unavailable),
+        }),
+        Ok(Ok(n)) => {
+            head.truncate(n);
+            Ok(Primed::new(head, stream))
+        }
+        Ok(Err(e)) => Err(
+            from_chain(&e, addr, None).unwrap_or_else(|| TalosError::Transport {
+                addr,
+                detail: format!(
+                    "connection lost right after the TLS handshake: {}",
+                    chain_text(&e)
+                ),
+                class: ErrorClass::Retryable,
+                code: Some(tonic::Code::Unavailable),
+            }),
+        ),
+    }
 }
 
 /// Opens a channel to `addr`; the first connection is made now, so trust
-/// and reachability errors surface here (except a TLS 1.3 client-cert
-/// rejection, which only shows on the first call).
+/// and reachability errors surface here, a refused client certificate
+/// included.
 pub(crate) async fn open_channel(
     addr: SocketAddr,
     tls: Arc<ClientConfig>,

@@ -832,3 +832,47 @@ async fn plain_text_server(ip: IpAddr) -> (SocketAddr, tokio::task::JoinHandle<(
     });
     (addr, task)
 }
+
+/// The node refuses a client certificate from another CA: a trust error,
+/// never a retryable connection loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_refusing_our_client_certificate_is_a_trust_error() {
+    let c = cluster(1, 0, Some(CONFIGURED_CP)).await;
+    apid_up(&c, "cp1").await;
+    let path = c.tmp.path().join("foreign-talosconfig");
+    talstrap::sim::foreign_talosconfig(c.fleet.paths(), &path).unwrap();
+    // Trust this cluster's CA but present a certificate from another one.
+    let ca = context_pem(&c.talosconfig(), "ca");
+    let creds = talstrap::talos::Credentials::from_pem(
+        ca.as_bytes(),
+        context_pem(&path, "crt").as_bytes(),
+        context_pem(&path, "key").as_bytes(),
+    )
+    .unwrap();
+    // The node's verdict arrives after our side of the TLS 1.3 handshake;
+    // connecting waits for it, so this is never a lost connection.
+    for _ in 0..5 {
+        let err = secure_with(&c, "cp1", &creds).await.unwrap_err();
+        assert_eq!(err.class(), ErrorClass::Trust, "{err:?}");
+        assert!(
+            err.to_string().contains("rejected our client certificate"),
+            "{err}"
+        );
+    }
+    assert_eq!(c.fleet.stats(ip(&c, "cp1")).calls("Hostname"), 0);
+}
+
+/// One base64 field of a talosconfig's current context, decoded.
+fn context_pem(path: &std::path::Path, field: &str) -> String {
+    use base64::Engine as _;
+    let doc: yaml_serde::Value =
+        yaml_serde::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let ctx = doc["context"].as_str().unwrap().to_string();
+    let b64 = doc["contexts"][ctx.as_str()][field].as_str().unwrap();
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+    )
+    .unwrap()
+}
