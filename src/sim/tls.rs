@@ -103,6 +103,32 @@ pub fn apid_config(
     Ok(finish(cfg))
 }
 
+/// Rewrites a client-certificate rejection so that rustls sends the alert
+/// Go's TLS server sends for it (rustls picks the alert from the error):
+/// a chain that does not verify against the accepted CAs is `unknown_ca`
+/// (Go reports x509.UnknownAuthorityError even when a CA of the same
+/// subject but another key is found, where webpki says BadSignature and
+/// rustls would send decrypt_error), an expired or not-yet-valid one is
+/// `certificate_expired`, anything else is `bad_certificate`.
+fn go_alert(err: rustls::Error) -> rustls::Error {
+    use rustls::CertificateError as E;
+    let rustls::Error::InvalidCertificate(cert) = err else {
+        return err;
+    };
+    let mapped = match cert {
+        E::UnknownIssuer
+        | E::BadSignature
+        | E::UnsupportedSignatureAlgorithmContext { .. }
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => E::UnknownIssuer,
+        e @ (E::Expired
+        | E::ExpiredContext { .. }
+        | E::NotValidYet
+        | E::NotValidYetContext { .. }) => e,
+        _ => E::BadEncoding,
+    };
+    rustls::Error::InvalidCertificate(mapped)
+}
+
 /// Chain verification plus apid's "EKU must be exactly ClientAuth" rule.
 #[derive(Debug)]
 struct ExactClientAuth {
@@ -130,12 +156,15 @@ impl ClientCertVerifier for ExactClientAuth {
     ) -> Result<ClientCertVerified, rustls::Error> {
         let verified = self
             .inner
-            .verify_client_cert(end_entity, intermediates, now)?;
+            .verify_client_cert(end_entity, intermediates, now)
+            .map_err(go_alert)?;
         let leaf_and_intermediates = std::iter::once(end_entity).chain(intermediates.iter());
         for cert in leaf_and_intermediates {
             if !pki::is_ca_cert(cert) && !pki::eku_is_exactly_client_auth(cert) {
+                // apid's extra check fails in Go's VerifyPeerCertificate
+                // hook, which answers bad_certificate.
                 return Err(rustls::Error::InvalidCertificate(
-                    rustls::CertificateError::InvalidPurpose,
+                    rustls::CertificateError::BadEncoding,
                 ));
             }
         }
@@ -162,5 +191,35 @@ impl ClientCertVerifier for ExactClientAuth {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::{AlertDescription, CertificateError as E};
+
+    fn alert(err: rustls::Error) -> AlertDescription {
+        match go_alert(err) {
+            rustls::Error::InvalidCertificate(e) => e.into(),
+            other => panic!("not a certificate error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn client_certificate_rejections_use_go_alerts() {
+        let inv = rustls::Error::InvalidCertificate;
+        assert_eq!(alert(inv(E::UnknownIssuer)), AlertDescription::UnknownCA);
+        // Same subject, other key: Go still says "unknown authority".
+        assert_eq!(alert(inv(E::BadSignature)), AlertDescription::UnknownCA);
+        assert_eq!(alert(inv(E::Expired)), AlertDescription::CertificateExpired);
+        assert_eq!(
+            alert(inv(E::InvalidPurpose)),
+            AlertDescription::BadCertificate
+        );
+        assert!(matches!(
+            go_alert(rustls::Error::HandshakeNotComplete),
+            rustls::Error::HandshakeNotComplete
+        ));
     }
 }

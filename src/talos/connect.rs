@@ -6,23 +6,28 @@
 //! timeouts, and wants to know exactly which phase failed. So the channel
 //! is given an `http://` URI (tonic must not try TLS itself) and a connector
 //! that does TCP connect, then the tokio-rustls handshake against the
-//! dialled IP, then hands the stream to hyper.
+//! dialled IP, then waits for the server's first bytes (its verdict on our
+//! client certificate), then hands the stream to hyper.
 //!
 //! No HTTP/2 keepalive pings are configured: Talos keeps grpc-go's default
 //! enforcement and answers eager pings with GOAWAY `too_many_pings`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
-use rustls::ClientConfig;
+use rustls::client::ResolvesClientCert;
 use rustls::pki_types::ServerName;
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, SignatureScheme};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use super::error::{DialError, ErrorClass, TalosError, chain_text, from_chain};
+use super::primed::Primed;
 
 /// Per-phase time limits for one node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,18 +72,86 @@ pub(crate) async fn tcp_connect(
     }
 }
 
+/// Notes whether the server asked for a client certificate during one
+/// handshake; never offers one.
+#[derive(Debug, Default)]
+struct CertRequestSeen(AtomicBool);
+
+impl CertRequestSeen {
+    fn seen(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl ResolvesClientCert for CertRequestSeen {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        self.0.store(true, Ordering::SeqCst);
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        false
+    }
+}
+
+/// The error for a certificate-less (maintenance) connection to a server
+/// that demands a client certificate.
+fn wants_client_cert(addr: SocketAddr) -> TalosError {
+    TalosError::Trust {
+        addr,
+        detail: format!(
+            "{addr} asks for a client certificate: it is a configured Talos node (apid, mutual \
+             TLS), not in maintenance mode; it needs the talosconfig credentials"
+        ),
+    }
+}
+
+/// Whether a failed handshake failed because we refused the server's
+/// certificate.
+fn server_cert_refused(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|tls| matches!(tls, rustls::Error::InvalidCertificate(_)))
+}
+
 /// TCP connect, then a TLS handshake verified against the dialled IP.
+///
+/// A config without a client certificate (maintenance mode) is given a
+/// per-connection resolver that notes a CertificateRequest. Talos's
+/// maintenance server never sends one and apid always does. With TLS 1.3
+/// the handshake still completes on our side and apid's refusal (alert
+/// `certificate_required`) arrives later, or is lost when the server's close
+/// resets the connection first: without this check the same situation shows
+/// up as an alert (trust) or as a broken pipe (retryable), by chance.
 pub(crate) async fn dial(
     addr: SocketAddr,
     tls: Arc<ClientConfig>,
     t: &Timeouts,
-) -> Result<TlsStream<TcpStream>, TalosError> {
+) -> Result<Primed<TlsStream<TcpStream>>, TalosError> {
     let tcp = tcp_connect(addr, t.connect).await?;
     let server_name = ServerName::IpAddress(addr.ip().into());
+    let (tls, cert_request) = if tls.client_auth_cert_resolver.has_certs() {
+        (tls, None)
+    } else {
+        let seen = Arc::new(CertRequestSeen::default());
+        let mut config = (*tls).clone();
+        config.client_auth_cert_resolver = seen.clone();
+        (Arc::new(config), Some(seen))
+    };
+    let asked_for_cert = || cert_request.as_ref().is_some_and(|s| s.seen());
     let connector = tokio_rustls::TlsConnector::from(tls);
     let stream = match tokio::time::timeout(t.tls, connector.connect(server_name, tcp)).await {
         Err(_) => return Err(TalosError::TlsTimeout { addr, after: t.tls }),
         Ok(Err(e)) => {
+            // Our own verdict on the server certificate (e.g. a pin
+            // mismatch) says more than the server's wish for a certificate.
+            if asked_for_cert() && !server_cert_refused(&e) {
+                return Err(wants_client_cert(addr));
+            }
             return Err(
                 from_chain(&e, addr, None).unwrap_or_else(|| TalosError::Transport {
                     addr,
@@ -90,6 +163,9 @@ pub(crate) async fn dial(
         }
         Ok(Ok(stream)) => stream,
     };
+    if asked_for_cert() {
+        return Err(wants_client_cert(addr));
+    }
     if stream.get_ref().1.alpn_protocol() != Some(b"h2".as_slice()) {
         return Err(TalosError::Transport {
             addr,
@@ -100,12 +176,56 @@ pub(crate) async fn dial(
         });
     }
     tracing::debug!(%addr, "TLS connection established");
-    Ok(stream)
+    await_server_verdict(addr, stream, t.tls).await
+}
+
+/// Waits for the server's first bytes before HTTP/2 may write anything.
+///
+/// With TLS 1.3 the server judges our client certificate only after our
+/// side of the handshake is done. A refusal is an alert followed by a
+/// close; if our HTTP/2 preface and request are already on the wire, that
+/// close resets the connection and the alert is lost, so a refused
+/// certificate would look like a dropped connection (retryable) instead of
+/// a trust failure. Talos's grpc-go servers (and tonic's) send their HTTP/2
+/// SETTINGS right after accepting the connection, so reading first is
+/// deterministic: an alert means refused, data means accepted. The data is
+/// handed to HTTP/2 untouched. A server that stays silent is left to HTTP/2.
+async fn await_server_verdict(
+    addr: SocketAddr,
+    mut stream: TlsStream<TcpStream>,
+    limit: Duration,
+) -> Result<Primed<TlsStream<TcpStream>>, TalosError> {
+    use tokio::io::AsyncReadExt as _;
+    let mut head = vec![0u8; 1024];
+    match tokio::time::timeout(limit, stream.read(&mut head)).await {
+        Err(_) => Ok(Primed::new(Vec::new(), stream)),
+        Ok(Ok(0)) => Err(TalosError::Transport {
+            addr,
+            detail: "the server closed the connection right after the TLS handshake".to_string(),
+            class: ErrorClass::Retryable,
+            code: Some(tonic::Code::Unavailable),
+        }),
+        Ok(Ok(n)) => {
+            head.truncate(n);
+            Ok(Primed::new(head, stream))
+        }
+        Ok(Err(e)) => Err(
+            from_chain(&e, addr, None).unwrap_or_else(|| TalosError::Transport {
+                addr,
+                detail: format!(
+                    "connection lost right after the TLS handshake: {}",
+                    chain_text(&e)
+                ),
+                class: ErrorClass::Retryable,
+                code: Some(tonic::Code::Unavailable),
+            }),
+        ),
+    }
 }
 
 /// Opens a channel to `addr`; the first connection is made now, so trust
-/// and reachability errors surface here (except a TLS 1.3 client-cert
-/// rejection, which only shows on the first call).
+/// and reachability errors surface here, a refused client certificate
+/// included.
 pub(crate) async fn open_channel(
     addr: SocketAddr,
     tls: Arc<ClientConfig>,
@@ -141,7 +261,7 @@ pub(crate) async fn open_channel(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::talos::testkit::{refused_addr, silent_server};
+    use crate::talos::testkit::{loopback_ip, refused_addr, silent_server};
 
     #[test]
     fn default_timeouts() {
@@ -188,6 +308,106 @@ mod tests {
         assert!(matches!(err, TalosError::TlsTimeout { .. }), "{err:?}");
         assert!(err.is_retryable());
         task.abort();
+    }
+
+    /// A configured apid (client certificate required) dialled with the
+    /// maintenance config: always the same trust error, never a retryable
+    /// "connection lost", whichever TLS version is negotiated.
+    #[tokio::test]
+    async fn maintenance_dial_to_a_node_that_wants_a_client_cert_is_a_trust_error() {
+        use crate::talos::testkit::{Pki, ServerTls, server_cert, server_config};
+        let pki = Pki::new("talos");
+        for tls12_only in [false, true] {
+            let ip = loopback_ip();
+            let leaf = server_cert(&pki, ip, "cp-1");
+            let config = server_config(
+                &leaf,
+                ServerTls::RequireClientCert(pki.ca_der.clone().into()),
+                tls12_only,
+            );
+            let (addr, task) = dropping_server_at(ip, config).await;
+            let err = tokio::time::timeout(
+                Duration::from_secs(20),
+                dial(
+                    addr,
+                    crate::talos::tls::maintenance_config(&[]),
+                    &Timeouts::default(),
+                ),
+            )
+            .await
+            .expect("hang guard")
+            .unwrap_err();
+            assert_eq!(
+                err.class(),
+                ErrorClass::Trust,
+                "tls12={tls12_only}: {err:?}"
+            );
+            assert!(
+                err.message().contains("asks for a client certificate"),
+                "{err}"
+            );
+            task.abort();
+        }
+    }
+
+    /// A pinned maintenance dial to apid: the pin mismatch is reported, not
+    /// the certificate request.
+    #[tokio::test]
+    async fn pin_mismatch_wins_over_the_certificate_request() {
+        use crate::talos::testkit::{Pki, ServerTls, server_cert, server_config};
+        let pki = Pki::new("talos");
+        let ip = loopback_ip();
+        let leaf = server_cert(&pki, ip, "cp-1");
+        let config = server_config(
+            &leaf,
+            ServerTls::RequireClientCert(pki.ca_der.clone().into()),
+            false,
+        );
+        let (addr, task) = dropping_server_at(ip, config).await;
+        let pins = ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_string()];
+        let err = dial(
+            addr,
+            crate::talos::tls::maintenance_config(&pins),
+            &Timeouts::default(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.class(), ErrorClass::Trust, "{err:?}");
+        assert!(err.message().contains("pinned"), "{err}");
+        task.abort();
+    }
+
+    #[test]
+    fn cert_request_recorder_notes_the_request_and_offers_nothing() {
+        let seen = CertRequestSeen::default();
+        assert!(!seen.has_certs());
+        assert!(seen.resolve(&[], &[]).is_none());
+        assert!(seen.seen());
+    }
+
+    /// `dropping_server` on a chosen address.
+    async fn dropping_server_at(
+        ip: std::net::IpAddr,
+        config: Arc<rustls::ServerConfig>,
+    ) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+        use tokio::io::AsyncReadExt as _;
+        let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, 0))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut tls) = acceptor.accept(stream).await {
+                        let mut buf = [0u8; 64];
+                        let _ = tls.read(&mut buf).await;
+                    }
+                });
+            }
+        });
+        (addr, task)
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ pub mod client;
 pub mod connect;
 pub mod error;
 pub mod kubeconfig;
+mod primed;
 pub mod probe;
 mod reply;
 pub mod resources;

@@ -194,10 +194,13 @@ pub(crate) async fn silent_server() -> (SocketAddr, JoinHandle<()>) {
     (addr, task)
 }
 
-/// Completes the TLS handshake, reads the first bytes of the request, then
-/// drops the connection: what a node does when it reboots mid-call.
+/// Completes the TLS handshake, sends its HTTP/2 SETTINGS like any gRPC
+/// server, reads the first bytes of the request, then drops the
+/// connection: what a node does when it reboots mid-call.
 pub(crate) async fn dropping_server(config: Arc<ServerConfig>) -> (SocketAddr, JoinHandle<()>) {
-    use tokio::io::AsyncReadExt as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    // An empty SETTINGS frame: length 0, type 4, no flags, stream 0.
+    const SETTINGS: [u8; 9] = [0, 0, 0, 4, 0, 0, 0, 0, 0];
     let (listener, addr) = bind(loopback_ip()).await;
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let task = tokio::spawn(async move {
@@ -205,6 +208,7 @@ pub(crate) async fn dropping_server(config: Arc<ServerConfig>) -> (SocketAddr, J
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 if let Ok(mut tls) = acceptor.accept(stream).await {
+                    let _ = tls.write_all(&SETTINGS).await;
                     let mut buf = [0u8; 64];
                     let _ = tls.read(&mut buf).await;
                 }
