@@ -11,13 +11,16 @@
 //! Only transient errors are retried. `--dry-run` asks each node what would
 //! change. `--wait` chains verify.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use serde_json::Value;
 
 use crate::cli::{ApplyArgs, ApplyModeArg};
 use crate::exit::Exit;
 use crate::output::Report;
 use crate::pipeline::{
-    Done, ErrorKind, Event, NodeCtx, NodeStatus, RetryPolicy, StepError, run_nodes,
+    Done, ErrorKind, Event, NodeCtx, NodeOutcome, NodeStatus, RetryPolicy, StepError, run_nodes,
 };
 use crate::talos::probe::{NodeMode, probe};
 use crate::talos::{ApplyMode, NodeClient};
@@ -110,6 +113,7 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
         stuck_after: args.stuck_after,
         poll_interval: args.pacing.poll_interval,
         applied_now: true,
+        sent_in_maintenance: sent_in_maintenance(&outcomes),
     };
     let verified = verify_nodes(session, &plan, &to_verify, settings, "apply --wait").await;
     let mut merged = Vec::with_capacity(outcomes.len());
@@ -157,7 +161,10 @@ async fn apply_node(
     }
     let data = Arc::new(node.entry.config.raw().to_vec());
     match mode {
-        NodeMode::Maintenance { .. } => {
+        NodeMode::Maintenance { fingerprint } => {
+            // Lets verify tell a failed install (the node comes back with
+            // a new maintenance certificate) from a node still leaving.
+            ctx.fact(MAINTENANCE_FINGERPRINT, &fingerprint);
             if s.mode != ApplyMode::Auto && s.mode != ApplyMode::Try && s.mode != ApplyMode::Reboot
             {
                 ctx.warn(format!(
@@ -260,6 +267,22 @@ async fn apply_node(
         }
         other => Err(StepError::permanent(format!("unexpected mode {other:?}"))),
     }
+}
+
+/// Fact: SPKI fingerprint of the maintenance certificate the config went to.
+const MAINTENANCE_FINGERPRINT: &str = "fingerprint";
+
+/// Node name → maintenance fingerprint, for the nodes that were sent their
+/// config in maintenance mode in this run.
+fn sent_in_maintenance(outcomes: &[NodeOutcome]) -> HashMap<String, String> {
+    outcomes
+        .iter()
+        .filter(|o| o.status.is_success() && o.facts.get("insecure") == Some(&Value::Bool(true)))
+        .filter_map(|o| {
+            let f = o.facts.get(MAINTENANCE_FINGERPRINT)?.as_str()?;
+            Some((o.node.node.clone(), f.to_string()))
+        })
+        .collect()
 }
 
 struct Sent {
@@ -371,5 +394,48 @@ mod tests {
         let c = b"version: v1alpha1\nmachine: {type: controlplane}\n";
         assert!(!same_config(a, c));
         assert!(same_config(a, a));
+    }
+
+    fn outcome(name: &str, status: NodeStatus, facts: serde_json::Value) -> NodeOutcome {
+        NodeOutcome {
+            node: crate::pipeline::NodeRef::new(name, [127, 0, 0, 1].into(), None),
+            status,
+            summary: String::new(),
+            attempts: 1,
+            duration_ms: 0,
+            steps: vec![],
+            error: None,
+            hint: None,
+            warnings: vec![],
+            facts: facts.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn only_configs_sent_in_maintenance_keep_their_fingerprint() {
+        let outcomes = vec![
+            outcome(
+                "cp1",
+                NodeStatus::Ok,
+                serde_json::json!({"insecure": true, "fingerprint": "AAA"}),
+            ),
+            // Dry run: probed in maintenance, nothing sent.
+            outcome(
+                "cp2",
+                NodeStatus::Ok,
+                serde_json::json!({"fingerprint": "BBB"}),
+            ),
+            // The apply failed.
+            outcome(
+                "w1",
+                NodeStatus::Failed,
+                serde_json::json!({"insecure": true, "fingerprint": "CCC"}),
+            ),
+            // Configured node, applied over mTLS.
+            outcome("w2", NodeStatus::Ok, serde_json::json!({"changed": true})),
+        ];
+        let sent = sent_in_maintenance(&outcomes);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent["cp1"], "AAA");
     }
 }
