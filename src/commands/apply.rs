@@ -139,12 +139,9 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
             None => merged.push(applied),
         }
     }
-    let phase_note = match phase {
-        Phase::PreBootstrap => "next: talstrap bootstrap",
-        Phase::PostBootstrap => "cluster already bootstrapped",
-    };
+    let not_ready = merged.iter().filter(|o| !o.status.is_success()).count();
     let report = Report::new("apply", merged, session.elapsed(), None)
-        .with_messages(vec![phase_note.to_string()]);
+        .with_messages(next_steps(phase, not_ready));
     session.output.report(&report);
     Ok(report.exit())
 }
@@ -267,6 +264,25 @@ async fn apply_node(
         }
         other => Err(StepError::permanent(format!("unexpected mode {other:?}"))),
     }
+}
+
+/// What the operator should do after `apply --wait`. Bootstrap is only the
+/// next step once every node got ready; otherwise a re-run is, and it is
+/// cheap: nodes that already run their config are skipped.
+fn next_steps(phase: Phase, not_ready: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    if phase == Phase::PostBootstrap {
+        out.push("cluster already bootstrapped".to_string());
+    }
+    if not_ready > 0 {
+        out.push(format!(
+            "{not_ready} node{} not ready: fix the cause (see the hints), then re-run `talstrap apply --wait`; nodes that already run their config are skipped",
+            if not_ready == 1 { " is" } else { "s are" }
+        ));
+    } else if phase == Phase::PreBootstrap {
+        out.push("next: talstrap bootstrap".to_string());
+    }
+    out
 }
 
 /// Fact: SPKI fingerprint of the maintenance certificate the config went to.
@@ -394,6 +410,25 @@ mod tests {
         let c = b"version: v1alpha1\nmachine: {type: controlplane}\n";
         assert!(!same_config(a, c));
         assert!(same_config(a, a));
+    }
+
+    #[test]
+    fn bootstrap_is_the_next_step_only_when_every_node_is_ready() {
+        assert_eq!(
+            next_steps(Phase::PreBootstrap, 0),
+            ["next: talstrap bootstrap"]
+        );
+        let failed = next_steps(Phase::PreBootstrap, 2);
+        assert_eq!(failed.len(), 1);
+        assert!(failed[0].starts_with("2 nodes are not ready"), "{failed:?}");
+        assert!(failed[0].contains("re-run `talstrap apply --wait`"));
+        assert_eq!(
+            next_steps(Phase::PostBootstrap, 0),
+            ["cluster already bootstrapped"]
+        );
+        let post = next_steps(Phase::PostBootstrap, 1);
+        assert_eq!(post[0], "cluster already bootstrapped");
+        assert!(post[1].starts_with("1 node is not ready"), "{post:?}");
     }
 
     fn outcome(name: &str, status: NodeStatus, facts: serde_json::Value) -> NodeOutcome {

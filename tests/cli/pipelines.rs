@@ -133,6 +133,10 @@ async fn flaky_node_succeeds_on_the_third_attempt_with_growing_backoff() {
         .filter(|e| e["node"] == "w1" && e["step"] == "apply")
         .collect();
     assert_eq!(retries.len(), 2, "{}", apply.dump());
+    assert_eq!(
+        apply.report()["messages"],
+        serde_json::json!(["next: talstrap bootstrap"])
+    );
     assert_eq!(retries[0]["attempt"], 1);
     assert_eq!(retries[1]["attempt"], 2);
     let d1 = retries[0]["delay_ms"].as_u64().unwrap();
@@ -301,7 +305,16 @@ async fn failed_install_is_reported_back_in_maintenance_with_the_disk_hint() {
         "{hint}"
     );
     assert_eq!(c.fleet.stats(ip(&c, "w1")).installs_failed, 1);
-    assert_eq!(apply.report()["summary"]["ok"], 4, "{}", apply.dump());
+    let report = apply.report();
+    assert_eq!(report["summary"]["ok"], 4, "{}", apply.dump());
+    // Bootstrap is not the next step while a node is down; a re-run is.
+    let messages = report["messages"].to_string();
+    assert!(!messages.contains("next: talstrap bootstrap"), "{messages}");
+    assert!(messages.contains("1 node is not ready"), "{messages}");
+    assert!(
+        messages.contains("re-run `talstrap apply --wait`"),
+        "{messages}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,6 +345,29 @@ async fn stuck_node_is_reported_before_the_deadline() {
     for n in ["cp1", "cp3"] {
         assert!(text(&apply.node(n)["summary"]).contains("ready for bootstrap"));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_before_stuck_after_ends_with_the_deadline_code() {
+    let c = cluster(1, 1, Some("nodes: { cp1: { stuck_in: booting } }")).await;
+    let apply = c
+        .json(
+            "apply",
+            &["--wait", "--stuck-after", "5m", "--timeout", "2s"],
+        )
+        .await;
+    assert_eq!(apply.code, 3, "{}", apply.dump());
+    let report = apply.report();
+    assert_eq!(report["status"], "deadline", "{report:#}");
+    let cp1 = apply.node("cp1");
+    assert_eq!(cp1["status"], "timed_out", "{cp1:#}");
+    assert!(
+        text(&cp1["summary"]).contains("deadline reached during verify"),
+        "{cp1:#}"
+    );
+    // The config itself went out before the deadline.
+    assert_eq!(step(&cp1, "apply")["status"], "ok");
+    assert_eq!(c.fleet.stats(ip(&c, "cp1")).applies_accepted, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -367,6 +403,27 @@ async fn rerunning_apply_on_a_configured_cluster_changes_nothing() {
             before[n],
             "{n}: no new apply, no reboot"
         );
+    }
+
+    // The plain output says so too, for every node.
+    let plain = run_env(&c, &args(&c, "apply", false, &[]), &[]).await;
+    assert_eq!(plain.code, 0, "{}", plain.dump());
+    for n in ALL {
+        let rows = table_rows(&plain.stdout, &c, n);
+        assert!(
+            rows.iter().any(|r| r.contains("skipped")),
+            "no skipped row for {n}:\n{}",
+            plain.stdout
+        );
+    }
+    assert!(
+        plain.stdout.contains("apply 5 nodes: 5 skipped"),
+        "{}",
+        plain.stdout
+    );
+    assert!(plain.stdout.contains("already runs this config"));
+    for n in ALL {
+        assert_eq!(applies(&c, n), before[n].0, "{n}");
     }
 }
 
