@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
@@ -23,7 +24,7 @@ use crate::pipeline::{
     Done, ErrorKind, Event, NodeCtx, NodeOutcome, NodeStatus, RetryPolicy, StepError, run_nodes,
 };
 use crate::talos::probe::{NodeMode, probe};
-use crate::talos::{ApplyMode, NodeClient};
+use crate::talos::{ApplyMode, ApplyResult, NodeClient, TalosError};
 
 use super::nodeops::{connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode};
 use super::plan::{Access, Plan, PlannedNode};
@@ -233,18 +234,35 @@ async fn apply_node(
                 )));
             }
             let try_timeout = (s.mode == ApplyMode::Try).then_some(s.try_timeout);
-            let result = ctx
+            let maybe_taken = Arc::new(AtomicBool::new(false));
+            let sent = ctx
                 .mutating_step("apply", &s.retry, |_| {
                     let c = client.clone();
                     let data = data.clone();
                     let mode = s.mode;
-                    async move {
-                        c.apply_configuration(&data, mode, false, try_timeout)
-                            .await
-                            .map_err(talos_err)
-                    }
+                    let maybe_taken = maybe_taken.clone();
+                    async move { secure_apply(&c, &data, mode, try_timeout, &maybe_taken).await }
                 })
                 .await?;
+            let result = match sent {
+                SecureApply::Replied(result) => result,
+                SecureApply::ReplyLost(how) => {
+                    ctx.fact("applied_mode", s.mode.to_string());
+                    ctx.fact("reply_lost", true);
+                    let (detail, summary) = match how {
+                        LostReply::Confirmed => (
+                            "sent; the reply was lost, and the node now runs this config",
+                            "applied over mTLS (reply lost; the node runs this config)",
+                        ),
+                        LostReply::Rebooting => (
+                            "sent; the connection dropped as the node went down to reboot (verify confirms)",
+                            "sent over mTLS (reply lost to the reboot; verify confirms)",
+                        ),
+                    };
+                    ctx.amend_last_step(crate::pipeline::StepStatus::Ok, detail);
+                    return Ok(Done::Ok(summary.into()));
+                }
+            };
             for w in &result.warnings {
                 ctx.warn(format!("node: {w}"));
             }
@@ -264,6 +282,88 @@ async fn apply_node(
         }
         other => Err(StepError::permanent(format!("unexpected mode {other:?}"))),
     }
+}
+
+/// How an mTLS apply ended.
+enum SecureApply {
+    /// The node answered.
+    Replied(ApplyResult),
+    /// An earlier attempt lost its reply, and the node showed it took it.
+    ReplyLost(LostReply),
+}
+
+/// What showed that a config whose reply was lost had been taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LostReply {
+    /// The node runs the config now.
+    Confirmed,
+    /// The node went down, or says it is rebooting for an applied config.
+    Rebooting,
+}
+
+/// One attempt of an apply to a configured node.
+///
+/// An apply with mode auto/reboot ends in a reboot that can take the reply
+/// with it, so a dropped connection may mean "taken". After such a drop
+/// (`maybe_taken`) the config is never re-sent blindly: first ask what the
+/// node runs; if it is down, it is rebooting for our config (verify
+/// confirms); Talos ≥ v1.12.x also refuses a second apply while it reboots
+/// for the first, which likewise means ours was taken.
+async fn secure_apply(
+    client: &NodeClient,
+    data: &[u8],
+    mode: ApplyMode,
+    try_timeout: Option<std::time::Duration>,
+    maybe_taken: &AtomicBool,
+) -> Result<SecureApply, StepError> {
+    let earlier_lost = maybe_taken.load(Ordering::SeqCst);
+    if earlier_lost {
+        match client.machine_config().await {
+            Ok(Some(current)) if same_config(&current, data) => {
+                return Ok(SecureApply::ReplyLost(LostReply::Confirmed));
+            }
+            Ok(_) => {} // not taken (or staged for the next boot): send again
+            Err(e) if node_down(&e) => return Ok(SecureApply::ReplyLost(LostReply::Rebooting)),
+            Err(e) => return Err(talos_err(e)),
+        }
+    }
+    match client
+        .apply_configuration(data, mode, false, try_timeout)
+        .await
+    {
+        Ok(r) => Ok(SecureApply::Replied(r)),
+        Err(e) if earlier_lost && rebooting_for_applied_config(&e) => {
+            Ok(SecureApply::ReplyLost(LostReply::Rebooting))
+        }
+        Err(e) => {
+            if reply_may_be_lost(&e) {
+                maybe_taken.store(true, Ordering::SeqCst);
+            }
+            Err(talos_err(e))
+        }
+    }
+}
+
+/// The request may have reached the node although no reply came back.
+fn reply_may_be_lost(e: &TalosError) -> bool {
+    matches!(e, TalosError::Transport { .. } | TalosError::Timeout { .. })
+}
+
+/// Nothing answers: the node is down (rebooting).
+fn node_down(e: &TalosError) -> bool {
+    matches!(
+        e,
+        TalosError::Unreachable { .. }
+            | TalosError::TlsTimeout { .. }
+            | TalosError::Transport { .. }
+    )
+}
+
+/// Talos v1.12.x's refusal of an apply while it reboots for an earlier one.
+fn rebooting_for_applied_config(e: &TalosError) -> bool {
+    e.code() == Some(tonic::Code::FailedPrecondition)
+        && e.message()
+            .contains("already applied and node is rebooting")
 }
 
 /// What the operator should do after `apply --wait`. Bootstrap is only the
@@ -410,6 +510,47 @@ mod tests {
         let c = b"version: v1alpha1\nmachine: {type: controlplane}\n";
         assert!(!same_config(a, c));
         assert!(same_config(a, a));
+    }
+
+    #[test]
+    fn lost_replies_and_reboot_refusals_are_told_apart_from_answers() {
+        let addr: std::net::SocketAddr = "127.0.0.1:50000".parse().unwrap();
+        let dropped = TalosError::Transport {
+            addr,
+            detail: "connection lost: unexpected EOF".into(),
+            class: crate::talos::ErrorClass::Retryable,
+            code: Some(tonic::Code::Unavailable),
+        };
+        let status = |code, message: &str| TalosError::Status {
+            addr,
+            rpc: "ApplyConfiguration",
+            code,
+            message: message.into(),
+        };
+        assert!(reply_may_be_lost(&dropped));
+        assert!(reply_may_be_lost(&TalosError::Timeout {
+            addr,
+            rpc: "ApplyConfiguration",
+            after: std::time::Duration::from_secs(15),
+        }));
+        // A status is an answer: the node did not take the request.
+        assert!(!reply_may_be_lost(&status(
+            tonic::Code::Unavailable,
+            "busy"
+        )));
+        assert!(node_down(&TalosError::Unreachable {
+            addr,
+            reason: "connection refused".into()
+        }));
+        assert!(!node_down(&status(tonic::Code::Unavailable, "busy")));
+        assert!(rebooting_for_applied_config(&status(
+            tonic::Code::FailedPrecondition,
+            "configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot"
+        )));
+        assert!(!rebooting_for_applied_config(&status(
+            tonic::Code::FailedPrecondition,
+            "another apply configuration is already in progress"
+        )));
     }
 
     #[test]

@@ -608,3 +608,84 @@ async fn install_failing_faster_than_verify_looks_is_still_reported_as_install_f
     assert_eq!(c.fleet.stats(ip(&c, "w1")).installs_failed, 1);
     assert_eq!(applies(&c, "w1"), 1, "verify never re-sends the config");
 }
+
+/// Change cp1's config in a way Talos cannot apply live (machine.env), so
+/// an auto apply reboots the node.
+fn needs_reboot_change(c: &Cluster) {
+    let path = c.fleet.nodes()[0].config_path.clone();
+    let cfg = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(cfg.matches("\nmachine:\n").count(), 1, "{cfg}");
+    let changed = cfg.replace(
+        "\nmachine:\n",
+        "\nmachine:\n  env:\n    TALSTRAP_TEST: \"1\"\n",
+    );
+    std::fs::write(&path, changed).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mtls_apply_whose_reply_is_lost_to_the_reboot_is_sent_once() {
+    let c = cluster(
+        1,
+        0,
+        Some("nodes: { cp1: { configured: true, apply_reply_lost: true } }"),
+    )
+    .await;
+    needs_reboot_change(&c);
+
+    let apply = c.json("apply", &["--wait"]).await;
+    assert_eq!(apply.code, 0, "{}", apply.dump());
+    let cp1 = apply.node("cp1");
+    assert_eq!(cp1["facts"]["mode"], "configured", "{cp1:#}");
+    assert_eq!(cp1["facts"]["reply_lost"], true, "{cp1:#}");
+    let detail = text(&step(&cp1, "apply")["detail"]);
+    assert!(
+        detail.contains("reply was lost") || detail.contains("connection dropped"),
+        "{detail}"
+    );
+    eprintln!("apply step: {detail}");
+    assert!(
+        text(&cp1["summary"]).contains("ready for bootstrap"),
+        "{cp1:#}"
+    );
+    let stats = c.fleet.stats(ip(&c, "cp1"));
+    assert_eq!(
+        stats.applies_accepted,
+        1,
+        "the config was sent again after the lost reply: {}",
+        apply.dump()
+    );
+    assert_eq!(stats.reboots, 1, "one reboot for one apply");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mtls_resend_refused_while_the_node_reboots_counts_as_sent() {
+    // At half speed the node waits 100 ms between the lost reply and its
+    // reboot; the retry (20-40 ms later) lands in that window, where Talos
+    // refuses a second apply because it is rebooting for the first.
+    let c = cluster_scaled(
+        1,
+        0,
+        Some("nodes: { cp1: { configured: true, apply_reply_lost: true } }"),
+        0.5,
+    )
+    .await;
+    needs_reboot_change(&c);
+    let apply = run_env(
+        &c,
+        &args(&c, "apply", true, &["--wait"]),
+        &[("TALSTRAP_RETRY_DELAY", "20ms")],
+    )
+    .await;
+    assert_eq!(apply.code, 0, "{}", apply.dump());
+    let cp1 = apply.node("cp1");
+    assert!(
+        text(&cp1["summary"]).contains("ready for bootstrap"),
+        "{cp1:#}"
+    );
+    let detail = text(&step(&cp1, "apply")["detail"]);
+    assert!(detail.contains("went down to reboot"), "{detail}");
+    let stats = c.fleet.stats(ip(&c, "cp1"));
+    assert_eq!(stats.applies_accepted, 1, "{}", apply.dump());
+    assert_eq!(stats.calls("ApplyConfiguration"), 2, "{}", apply.dump());
+    assert_eq!(stats.reboots, 1);
+}
