@@ -11,16 +11,20 @@
 //! Only transient errors are retried. `--dry-run` asks each node what would
 //! change. `--wait` chains verify.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::Value;
 
 use crate::cli::{ApplyArgs, ApplyModeArg};
 use crate::exit::Exit;
 use crate::output::Report;
 use crate::pipeline::{
-    Done, ErrorKind, Event, NodeCtx, NodeStatus, RetryPolicy, StepError, run_nodes,
+    Done, ErrorKind, Event, NodeCtx, NodeOutcome, NodeStatus, RetryPolicy, StepError, run_nodes,
 };
 use crate::talos::probe::{NodeMode, probe};
-use crate::talos::{ApplyMode, NodeClient};
+use crate::talos::{ApplyMode, ApplyResult, NodeClient, TalosError};
 
 use super::nodeops::{connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode};
 use super::plan::{Access, Plan, PlannedNode};
@@ -110,6 +114,7 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
         stuck_after: args.stuck_after,
         poll_interval: args.pacing.poll_interval,
         applied_now: true,
+        sent_in_maintenance: sent_in_maintenance(&outcomes),
     };
     let verified = verify_nodes(session, &plan, &to_verify, settings, "apply --wait").await;
     let mut merged = Vec::with_capacity(outcomes.len());
@@ -135,13 +140,9 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
             None => merged.push(applied),
         }
     }
-    let report = Report::new("apply", merged, session.elapsed(), None);
-    let note = match (phase, report.exit()) {
-        (Phase::PreBootstrap, Exit::Success) => Some("next: talstrap bootstrap"),
-        (Phase::PostBootstrap, _) => Some("the cluster is already bootstrapped"),
-        _ => None,
-    };
-    let report = report.with_messages(note.map(str::to_string).into_iter().collect());
+    let not_ready = merged.iter().filter(|o| !o.status.is_success()).count();
+    let report = Report::new("apply", merged, session.elapsed(), None)
+        .with_messages(next_steps(phase, not_ready));
     session.output.report(&report);
     Ok(report.exit())
 }
@@ -158,7 +159,10 @@ async fn apply_node(
     }
     let data = Arc::new(node.entry.config.raw().to_vec());
     match mode {
-        NodeMode::Maintenance { .. } => {
+        NodeMode::Maintenance { fingerprint } => {
+            // Lets verify tell a failed install (the node comes back with
+            // a new maintenance certificate) from a node still leaving.
+            ctx.fact(MAINTENANCE_FINGERPRINT, &fingerprint);
             if s.mode != ApplyMode::Auto && s.mode != ApplyMode::Try && s.mode != ApplyMode::Reboot
             {
                 ctx.warn(format!(
@@ -224,18 +228,35 @@ async fn apply_node(
                 )));
             }
             let try_timeout = (s.mode == ApplyMode::Try).then_some(s.try_timeout);
-            let result = ctx
+            let maybe_taken = Arc::new(AtomicBool::new(false));
+            let sent = ctx
                 .mutating_step("apply", &s.retry, |_| {
                     let c = client.clone();
                     let data = data.clone();
                     let mode = s.mode;
-                    async move {
-                        c.apply_configuration(&data, mode, false, try_timeout)
-                            .await
-                            .map_err(talos_err)
-                    }
+                    let maybe_taken = maybe_taken.clone();
+                    async move { secure_apply(&c, &data, mode, try_timeout, &maybe_taken).await }
                 })
                 .await?;
+            let result = match sent {
+                SecureApply::Replied(result) => result,
+                SecureApply::ReplyLost(how) => {
+                    ctx.fact("applied_mode", s.mode.to_string());
+                    ctx.fact("reply_lost", true);
+                    let (detail, summary) = match how {
+                        LostReply::Confirmed => (
+                            "sent; the reply was lost, and the node now runs this config",
+                            "applied over mTLS (reply lost; the node runs this config)",
+                        ),
+                        LostReply::Rebooting => (
+                            "sent; the connection dropped as the node went down to reboot (verify confirms)",
+                            "sent over mTLS (reply lost to the reboot; verify confirms)",
+                        ),
+                    };
+                    ctx.amend_last_step(crate::pipeline::StepStatus::Ok, detail);
+                    return Ok(Done::Ok(summary.into()));
+                }
+            };
             for w in &result.warnings {
                 ctx.warn(format!("node: {w}"));
             }
@@ -255,6 +276,123 @@ async fn apply_node(
         }
         other => Err(StepError::permanent(format!("unexpected mode {other:?}"))),
     }
+}
+
+/// How an mTLS apply ended.
+enum SecureApply {
+    /// The node answered.
+    Replied(ApplyResult),
+    /// An earlier attempt lost its reply, and the node showed it took it.
+    ReplyLost(LostReply),
+}
+
+/// What showed that a config whose reply was lost had been taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LostReply {
+    /// The node runs the config now.
+    Confirmed,
+    /// The node went down, or says it is rebooting for an applied config.
+    Rebooting,
+}
+
+/// One attempt of an apply to a configured node.
+///
+/// An apply with mode auto/reboot ends in a reboot that can take the reply
+/// with it, so a dropped connection may mean "taken". After such a drop
+/// (`maybe_taken`) the config is never re-sent blindly: first ask what the
+/// node runs; if it is down, it is rebooting for our config (verify
+/// confirms); Talos ≥ v1.12.x also refuses a second apply while it reboots
+/// for the first, which likewise means ours was taken.
+async fn secure_apply(
+    client: &NodeClient,
+    data: &[u8],
+    mode: ApplyMode,
+    try_timeout: Option<std::time::Duration>,
+    maybe_taken: &AtomicBool,
+) -> Result<SecureApply, StepError> {
+    let earlier_lost = maybe_taken.load(Ordering::SeqCst);
+    if earlier_lost {
+        match client.machine_config().await {
+            Ok(Some(current)) if same_config(&current, data) => {
+                return Ok(SecureApply::ReplyLost(LostReply::Confirmed));
+            }
+            Ok(_) => {} // not taken (or staged for the next boot): send again
+            Err(e) if node_down(&e) => return Ok(SecureApply::ReplyLost(LostReply::Rebooting)),
+            Err(e) => return Err(talos_err(e)),
+        }
+    }
+    match client
+        .apply_configuration(data, mode, false, try_timeout)
+        .await
+    {
+        Ok(r) => Ok(SecureApply::Replied(r)),
+        Err(e) if earlier_lost && rebooting_for_applied_config(&e) => {
+            Ok(SecureApply::ReplyLost(LostReply::Rebooting))
+        }
+        Err(e) => {
+            if reply_may_be_lost(&e) {
+                maybe_taken.store(true, Ordering::SeqCst);
+            }
+            Err(talos_err(e))
+        }
+    }
+}
+
+/// The request may have reached the node although no reply came back.
+fn reply_may_be_lost(e: &TalosError) -> bool {
+    matches!(e, TalosError::Transport { .. } | TalosError::Timeout { .. })
+}
+
+/// Nothing answers: the node is down (rebooting).
+fn node_down(e: &TalosError) -> bool {
+    matches!(
+        e,
+        TalosError::Unreachable { .. }
+            | TalosError::TlsTimeout { .. }
+            | TalosError::Transport { .. }
+    )
+}
+
+/// Talos v1.12.x's refusal of an apply while it reboots for an earlier one.
+fn rebooting_for_applied_config(e: &TalosError) -> bool {
+    e.code() == Some(tonic::Code::FailedPrecondition)
+        && e.message()
+            .contains("already applied and node is rebooting")
+}
+
+/// What the operator should do after `apply --wait`. Bootstrap is only the
+/// next step once every node got ready; otherwise a re-run is, and it is
+/// cheap: nodes that already run their config are skipped.
+fn next_steps(phase: Phase, not_ready: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    if phase == Phase::PostBootstrap {
+        out.push("cluster already bootstrapped".to_string());
+    }
+    if not_ready > 0 {
+        out.push(format!(
+            "{not_ready} node{} not ready: fix the cause (see the hints), then re-run `talstrap apply --wait`; nodes that already run their config are skipped",
+            if not_ready == 1 { " is" } else { "s are" }
+        ));
+    } else if phase == Phase::PreBootstrap {
+        out.push("next: talstrap bootstrap".to_string());
+    }
+    out
+}
+
+/// Fact: SPKI fingerprint of the maintenance certificate the config went to.
+const MAINTENANCE_FINGERPRINT: &str = "fingerprint";
+
+/// Node name → maintenance fingerprint, for the nodes that were sent their
+/// config in maintenance mode in this run.
+fn sent_in_maintenance(outcomes: &[NodeOutcome]) -> HashMap<String, String> {
+    outcomes
+        .iter()
+        .filter(|o| o.status.is_success() && o.facts.get("insecure") == Some(&Value::Bool(true)))
+        .filter_map(|o| {
+            let f = o.facts.get(MAINTENANCE_FINGERPRINT)?.as_str()?;
+            Some((o.node.node.clone(), f.to_string()))
+        })
+        .collect()
 }
 
 struct Sent {
@@ -365,5 +503,108 @@ mod tests {
         let c = b"version: v1alpha1\nmachine: {type: controlplane}\n";
         assert!(!same_config(a, c));
         assert!(same_config(a, a));
+    }
+
+    #[test]
+    fn lost_replies_and_reboot_refusals_are_told_apart_from_answers() {
+        let addr: std::net::SocketAddr = "127.0.0.1:50000".parse().unwrap();
+        let dropped = TalosError::Transport {
+            addr,
+            detail: "connection lost: unexpected EOF".into(),
+            class: crate::talos::ErrorClass::Retryable,
+            code: Some(tonic::Code::Unavailable),
+        };
+        let status = |code, message: &str| TalosError::Status {
+            addr,
+            rpc: "ApplyConfiguration",
+            code,
+            message: message.into(),
+        };
+        assert!(reply_may_be_lost(&dropped));
+        assert!(reply_may_be_lost(&TalosError::Timeout {
+            addr,
+            rpc: "ApplyConfiguration",
+            after: std::time::Duration::from_secs(15),
+        }));
+        // A status is an answer: the node did not take the request.
+        assert!(!reply_may_be_lost(&status(
+            tonic::Code::Unavailable,
+            "busy"
+        )));
+        assert!(node_down(&TalosError::Unreachable {
+            addr,
+            reason: "connection refused".into()
+        }));
+        assert!(!node_down(&status(tonic::Code::Unavailable, "busy")));
+        assert!(rebooting_for_applied_config(&status(
+            tonic::Code::FailedPrecondition,
+            "configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot"
+        )));
+        assert!(!rebooting_for_applied_config(&status(
+            tonic::Code::FailedPrecondition,
+            "another apply configuration is already in progress"
+        )));
+    }
+
+    #[test]
+    fn bootstrap_is_the_next_step_only_when_every_node_is_ready() {
+        assert_eq!(
+            next_steps(Phase::PreBootstrap, 0),
+            ["next: talstrap bootstrap"]
+        );
+        let failed = next_steps(Phase::PreBootstrap, 2);
+        assert_eq!(failed.len(), 1);
+        assert!(failed[0].starts_with("2 nodes are not ready"), "{failed:?}");
+        assert!(failed[0].contains("re-run `talstrap apply --wait`"));
+        assert_eq!(
+            next_steps(Phase::PostBootstrap, 0),
+            ["cluster already bootstrapped"]
+        );
+        let post = next_steps(Phase::PostBootstrap, 1);
+        assert_eq!(post[0], "cluster already bootstrapped");
+        assert!(post[1].starts_with("1 node is not ready"), "{post:?}");
+    }
+
+    fn outcome(name: &str, status: NodeStatus, facts: serde_json::Value) -> NodeOutcome {
+        NodeOutcome {
+            node: crate::pipeline::NodeRef::new(name, [127, 0, 0, 1].into(), None),
+            status,
+            summary: String::new(),
+            attempts: 1,
+            duration_ms: 0,
+            steps: vec![],
+            error: None,
+            hint: None,
+            warnings: vec![],
+            facts: facts.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn only_configs_sent_in_maintenance_keep_their_fingerprint() {
+        let outcomes = vec![
+            outcome(
+                "cp1",
+                NodeStatus::Ok,
+                serde_json::json!({"insecure": true, "fingerprint": "AAA"}),
+            ),
+            // Dry run: probed in maintenance, nothing sent.
+            outcome(
+                "cp2",
+                NodeStatus::Ok,
+                serde_json::json!({"fingerprint": "BBB"}),
+            ),
+            // The apply failed.
+            outcome(
+                "w1",
+                NodeStatus::Failed,
+                serde_json::json!({"insecure": true, "fingerprint": "CCC"}),
+            ),
+            // Configured node, applied over mTLS.
+            outcome("w2", NodeStatus::Ok, serde_json::json!({"changed": true})),
+        ];
+        let sent = sent_in_maintenance(&outcomes);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent["cp1"], "AAA");
     }
 }

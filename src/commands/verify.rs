@@ -11,6 +11,7 @@
 //! a node back in maintenance after an apply (install failed); a reboot loop
 //! (boot time keeps changing); unreachable for `--stuck-after`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +48,11 @@ pub struct WaitSettings {
     pub poll_interval: Duration,
     /// The config was sent in this run: seeing maintenance again means the install failed.
     pub applied_now: bool,
+    /// Node name → SPKI fingerprint of the maintenance certificate its config
+    /// was sent to. Talos creates that certificate afresh at every boot, so
+    /// a different one means the node rebooted back into maintenance (the
+    /// install failed), even when verify never saw it go down.
+    pub sent_in_maintenance: HashMap<String, String>,
 }
 
 pub async fn run(session: &Session, args: VerifyArgs) -> Result<Exit, CommandError> {
@@ -67,6 +73,7 @@ pub async fn run(session: &Session, args: VerifyArgs) -> Result<Exit, CommandErr
         stuck_after: args.stuck_after,
         poll_interval: args.pacing.poll_interval,
         applied_now: false,
+        sent_in_maintenance: HashMap::new(),
     };
     let report = verify_nodes(session, &plan, &plan.nodes, settings, "verify").await;
     session.output.report(&report);
@@ -206,6 +213,21 @@ fn stuck_hint(status: &MachineStatus, control_plane: bool, phase: Phase) -> Stri
     }
 }
 
+/// How long a state that may be a passing moment (maintenance right after
+/// an apply, a handshake cut by a reboot) must last before it counts.
+fn transient_grace(settings: &WaitSettings) -> Duration {
+    (settings.poll_interval * 5).min(settings.stuck_after)
+}
+
+/// Whether `node`, in maintenance now, is no longer in the maintenance
+/// session its config was sent to.
+fn rebooted_into_maintenance(settings: &WaitSettings, node: &str, fingerprint: &str) -> bool {
+    settings
+        .sent_in_maintenance
+        .get(node)
+        .is_some_and(|sent_to| sent_to != fingerprint)
+}
+
 struct Tracker {
     last: Option<(Stage, Vec<(String, String)>)>,
     last_status: Option<MachineStatus>,
@@ -216,6 +238,7 @@ struct Tracker {
     left_maintenance: bool,
     unreachable_since: Option<Instant>,
     maintenance_since: Option<Instant>,
+    not_talos_since: Option<Instant>,
 }
 
 impl Tracker {
@@ -248,6 +271,7 @@ pub async fn wait_node(
                 left_maintenance: false,
                 unreachable_since: None,
                 maintenance_since: None,
+                not_talos_since: None,
             };
             let mut client: Option<NodeClient> = None;
             let mut watch: Option<futures_util::stream::BoxStream<'static, Result<MachineStatus, crate::talos::TalosError>>> = None;
@@ -278,7 +302,11 @@ pub async fn wait_node(
 
                 if client.is_none() {
                     // 2. (Re)connect, or find out why we cannot.
-                    match probe(node.addr, access.talosconfig.as_ref().map(|t| &*t.credentials), &access.timeouts).await {
+                    let mode = probe(node.addr, access.talosconfig.as_ref().map(|t| &*t.credentials), &access.timeouts).await;
+                    if !matches!(mode, NodeMode::NotTalos { .. }) {
+                        t.not_talos_since = None;
+                    }
+                    match mode {
                         NodeMode::Configured { ours: Some(true), .. } | NodeMode::Configured { ours: None, .. } => {
                             t.left_maintenance = true;
                             t.maintenance_since = None;
@@ -299,22 +327,32 @@ pub async fn wait_node(
                                 Err(_) => {}
                             }
                         }
-                        mode @ (NodeMode::Configured { ours: Some(false), .. } | NodeMode::NotTalos { .. }) => {
+                        mode @ NodeMode::Configured { ours: Some(false), .. } => {
                             if let Some(err) = unusable_mode(&mode, access) {
                                 return Err(err);
                             }
                         }
-                        NodeMode::Maintenance { .. } => {
+                        mode @ NodeMode::NotTalos { .. } => {
+                            // A node going down for a reboot cuts handshakes
+                            // in flight: one failed handshake proves nothing.
+                            // Only a steady non-Talos answer does.
+                            let since = *t.not_talos_since.get_or_insert_with(Instant::now);
+                            if since.elapsed() >= transient_grace(settings)
+                                && let Some(err) = unusable_mode(&mode, access)
+                            {
+                                return Err(err);
+                            }
+                        }
+                        NodeMode::Maintenance { fingerprint } => {
                             t.unreachable_since = None;
-                            if t.left_maintenance {
+                            if t.left_maintenance || rebooted_into_maintenance(settings, &node.node.node, &fingerprint) {
                                 return Err(StepError::new(ErrorKind::Stuck, "back in maintenance mode after the config was applied: the install failed")
                                     .with_hint("Talos could not install: most often machine.install.disk / diskSelector matches no disk. Run `talstrap preflight` for this node to see its disks"));
                             }
                             let since = *t.maintenance_since.get_or_insert_with(Instant::now);
                             // The maintenance service stops right after it takes a config;
                             // allow a few polls before calling the node unconfigured.
-                            let grace = (settings.poll_interval * 5).min(settings.stuck_after);
-                            if since.elapsed() >= grace {
+                            if since.elapsed() >= transient_grace(settings) {
                                 return Err(if settings.applied_now {
                                     StepError::new(ErrorKind::Stuck, "still in maintenance mode after the apply: the node did not take its config")
                                         .with_hint("run `talstrap apply` for this node again and check its console")
@@ -462,6 +500,36 @@ mod tests {
             &[("nodeReady", "node \"w1\" is not ready")],
         );
         assert!(goal_reached(&s, false, Phase::PostBootstrap).is_none());
+    }
+
+    fn wait_settings(sent: &[(&str, &str)]) -> WaitSettings {
+        WaitSettings {
+            phase: Phase::PreBootstrap,
+            stuck_after: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(2),
+            applied_now: true,
+            sent_in_maintenance: sent
+                .iter()
+                .map(|(n, f)| (n.to_string(), f.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_new_maintenance_certificate_means_the_node_rebooted() {
+        let s = wait_settings(&[("w1", "AAAA")]);
+        assert!(rebooted_into_maintenance(&s, "w1", "BBBB"));
+        assert!(!rebooted_into_maintenance(&s, "w1", "AAAA"));
+        // Nothing known (plain verify, or configured before this run).
+        assert!(!rebooted_into_maintenance(&s, "w2", "BBBB"));
+    }
+
+    #[test]
+    fn transient_states_get_a_few_polls_but_never_more_than_stuck_after() {
+        let mut s = wait_settings(&[]);
+        assert_eq!(transient_grace(&s), Duration::from_secs(10));
+        s.stuck_after = Duration::from_secs(3);
+        assert_eq!(transient_grace(&s), Duration::from_secs(3));
     }
 
     #[test]

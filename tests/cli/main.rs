@@ -6,4 +6,5 @@ mod support;
 
 mod client;
 mod docs;
+mod pipelines;
 mod smoke;
