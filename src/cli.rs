@@ -234,7 +234,8 @@ pub struct GlobalArgs {
     pub serial: bool,
 
     /// Talos API (apid) port on every node
-    #[arg(long, global = true, default_value_t = 50000, env = "TALSTRAP_PORT")]
+    #[arg(long, global = true, default_value_t = 50000, env = "TALSTRAP_PORT",
+          value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
 }
 

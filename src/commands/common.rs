@@ -16,6 +16,11 @@ pub enum CommandError {
     /// Bad input or usage: nothing was contacted.
     #[error("{0}")]
     Input(String),
+    /// The command's `--timeout` ran out before it got as far as node
+    /// outcomes (e.g. an election that never settled): exit code 3, as for
+    /// nodes that timed out.
+    #[error("{0}")]
+    Deadline(String),
     /// Anything else that ended the command early.
     #[error("{0:#}")]
     Runtime(anyhow::Error),
@@ -24,6 +29,21 @@ pub enum CommandError {
 impl CommandError {
     pub fn input(msg: impl std::fmt::Display) -> Self {
         CommandError::Input(msg.to_string())
+    }
+
+    pub fn deadline(msg: impl std::fmt::Display) -> Self {
+        CommandError::Deadline(msg.to_string())
+    }
+
+    /// The exit status this error ends the run with (`interrupted`: Ctrl-C
+    /// was pressed before it).
+    pub fn exit(&self, interrupted: bool) -> Exit {
+        match self {
+            CommandError::Input(_) => Exit::Input,
+            _ if interrupted => Exit::Interrupted,
+            CommandError::Deadline(_) => Exit::Deadline,
+            CommandError::Runtime(_) => Exit::NodeFailure,
+        }
     }
 }
 
@@ -105,17 +125,9 @@ impl Session {
         self.output.finish();
         match result {
             Ok(exit) => exit,
-            Err(CommandError::Input(msg)) => {
-                eprintln!("error: {msg}");
-                Exit::Input
-            }
-            Err(CommandError::Runtime(err)) => {
-                eprintln!("error: {err:#}");
-                if self.cancel.is_cancelled() {
-                    Exit::Interrupted
-                } else {
-                    Exit::NodeFailure
-                }
+            Err(err) => {
+                eprintln!("error: {err}");
+                err.exit(self.cancel.is_cancelled())
             }
         }
     }
@@ -150,4 +162,23 @@ fn spawn_signal_handler(cancel: CancellationToken) {
             cancel.cancel();
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_errors_map_to_their_exit_codes() {
+        assert_eq!(CommandError::input("bad").exit(false), Exit::Input);
+        // Bad input is reported as such even after Ctrl-C.
+        assert_eq!(CommandError::input("bad").exit(true), Exit::Input);
+        assert_eq!(CommandError::deadline("late").exit(false), Exit::Deadline);
+        assert_eq!(CommandError::deadline("late").exit(true), Exit::Interrupted);
+        let rt = CommandError::Runtime(anyhow::anyhow!("boom"));
+        assert_eq!(rt.exit(false), Exit::NodeFailure);
+        assert_eq!(rt.exit(true), Exit::Interrupted);
+        let chained = CommandError::Runtime(anyhow::anyhow!("inner").context("outer"));
+        assert_eq!(chained.to_string(), "outer: inner");
+    }
 }

@@ -241,6 +241,9 @@ pub fn build_access(
     pins: &[String],
     pacing: &PacingArgs,
 ) -> Result<Access, CommandError> {
+    for pin in pins {
+        check_fingerprint(pin).map_err(CommandError::input)?;
+    }
     let secure =
         match &talosconfig {
             Some(tc) => Some(tls::secure_config(&tc.credentials).map_err(|e| {
@@ -263,10 +266,45 @@ pub fn build_access(
     })
 }
 
+/// A maintenance pin must be what the node prints on its console: base64
+/// (standard alphabet) of a SHA-256 digest. A typo would otherwise fail
+/// every node at connect time, after contacting it.
+fn check_fingerprint(pin: &str) -> Result<(), String> {
+    use base64::Engine as _;
+    let text = pin.trim();
+    let decoded = base64::engine::general_purpose::STANDARD.decode(text.as_bytes());
+    match decoded {
+        Ok(bytes) if bytes.len() == 32 => Ok(()),
+        Ok(bytes) => Err(format!(
+            "--cert-fingerprint {text:?}: decodes to {} bytes, but a fingerprint is a SHA-256 digest (32 bytes, 44 base64 characters) as the node prints it on its console",
+            bytes.len()
+        )),
+        Err(_) => Err(format!(
+            "--cert-fingerprint {text:?}: not base64; give the SPKI SHA-256 fingerprint the node prints on its console (44 characters ending in '=')"
+        )),
+    }
+}
+
 /// Shorten a path for messages when it is under the current directory.
 pub fn short_path(p: &Path) -> String {
     std::env::current_dir()
         .ok()
         .and_then(|cwd| p.strip_prefix(cwd).ok().map(|r| r.display().to_string()))
         .unwrap_or_else(|| p.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_must_be_base64_sha256() {
+        // 32 zero bytes, as a node would print a digest.
+        assert!(check_fingerprint("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").is_ok());
+        assert!(check_fingerprint(" AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= ").is_ok());
+        let err = check_fingerprint("not-a-fingerprint").unwrap_err();
+        assert!(err.contains("not base64"), "{err}");
+        let err = check_fingerprint("AAAA").unwrap_err();
+        assert!(err.contains("3 bytes"), "{err}");
+    }
 }

@@ -4,7 +4,10 @@
 
 mod support;
 
+mod bad_input;
 mod client;
 mod docs;
 mod pipelines;
+mod reliability;
+mod secrets;
 mod smoke;
