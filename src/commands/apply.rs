@@ -272,7 +272,7 @@ async fn apply_node(
             } else {
                 format!("{} → {}", s.mode, result.mode)
             };
-            Ok(Done::Ok(format!("applied ({how})")))
+            Ok(Done::Ok(format!("applied over mTLS ({how})")))
         }
         other => Err(StepError::permanent(format!("unexpected mode {other:?}"))),
     }

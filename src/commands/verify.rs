@@ -381,21 +381,32 @@ pub async fn wait_node(
                     continue;
                 }
 
-                // 3. Boot time: a changed value means the node rebooted.
-                if let Some(c) = &client
-                    && let Ok(stat) = c.system_stat().await {
-                        if let Some(prev) = t.boot_time
-                            && prev != stat.boot_time
-                        {
-                            t.reboots += 1;
-                            ctx.progress("verify", format!("rebooted (boot time {prev} → {})", stat.boot_time));
-                            if t.reboots >= 3 {
-                                return Err(StepError::stuck(format!("reboot loop: the node rebooted {} times while being watched", t.reboots))
-                                    .with_hint("the node keeps rebooting: check its console for a kernel panic, a failing extension or a bad machine config"));
+                // 3. Boot time: a changed value means the node rebooted. This
+                // call also proves the connection is alive: a watch on a node
+                // that went away can stay silent forever.
+                if let Some(c) = &client {
+                    match c.system_stat().await {
+                        Ok(stat) => {
+                            if let Some(prev) = t.boot_time
+                                && prev != stat.boot_time
+                            {
+                                t.reboots += 1;
+                                ctx.progress("verify", format!("rebooted (boot time {prev} → {})", stat.boot_time));
+                                if t.reboots >= 3 {
+                                    return Err(StepError::stuck(format!("reboot loop: the node rebooted {} times while being watched", t.reboots))
+                                        .with_hint("the node keeps rebooting: check its console for a kernel panic, a failing extension or a bad machine config"));
+                                }
                             }
+                            t.boot_time = Some(stat.boot_time);
                         }
-                        t.boot_time = Some(stat.boot_time);
+                        Err(e) if e.class() == crate::talos::ErrorClass::Trust => return Err(talos_err(e)),
+                        Err(_) => {
+                            client = None;
+                            watch = None;
+                            continue;
+                        }
                     }
+                }
 
                 // 4. Evaluate the newest status (or the last one when nothing changed).
                 if let Some(status) = status {
