@@ -221,17 +221,19 @@ fn pem_first_der(pem: &[u8]) -> Option<Vec<u8>> {
         .map(|c| c.as_ref().to_vec())
 }
 
-/// "O=talos, serial 3f:…" — enough to tell two CAs apart, nothing secret.
+/// `subject "O=talos", key id 3f:…` — enough to tell two CAs apart, nothing secret.
 pub fn describe_cert(der: Option<&[u8]>) -> String {
     let Some(der) = der else {
         return "none".into();
     };
     match x509_parser::parse_x509_certificate(der) {
-        Ok((_, cert)) => {
-            let serial = cert.raw_serial_as_string();
-            let short: String = serial.chars().take(17).collect();
-            format!("subject \"{}\", serial {short}", cert.subject())
-        }
+        Ok((_, cert)) => match crate::talos::probe::subject_key_id(&cert) {
+            Some(id) => format!("subject \"{}\", key id {id}", cert.subject()),
+            None => {
+                let serial: String = cert.raw_serial_as_string().chars().take(23).collect();
+                format!("subject \"{}\", serial {serial}", cert.subject())
+            }
+        },
         Err(_) => "unparsable certificate".into(),
     }
 }

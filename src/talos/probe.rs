@@ -106,7 +106,11 @@ pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) 
             reason: "the server certificate does not parse".to_string(),
         };
     };
-    let issuer = cert.issuer().to_string();
+    // Every Talos CA is "O=talos": the authority key id tells them apart.
+    let issuer = match authority_key_id(&cert) {
+        Some(id) => format!("{}, key id {id}", cert.issuer()),
+        None => cert.issuer().to_string(),
+    };
     let subject = cert.subject().to_string();
 
     if asked_for_cert {
@@ -266,4 +270,31 @@ impl ResolvesClientCert for Recorder {
     fn has_certs(&self) -> bool {
         false
     }
+}
+
+/// Short hex of a certificate's authority key identifier (the issuing CA's key).
+pub fn authority_key_id(cert: &x509_parser::certificate::X509Certificate<'_>) -> Option<String> {
+    cert.extensions().iter().find_map(|ext| match ext.parsed_extension() {
+        x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(aki) => {
+            aki.key_identifier.as_ref().map(|k| short_hex(k.0))
+        }
+        _ => None,
+    })
+}
+
+/// Short hex of a certificate's own subject key identifier.
+pub fn subject_key_id(cert: &x509_parser::certificate::X509Certificate<'_>) -> Option<String> {
+    cert.extensions().iter().find_map(|ext| match ext.parsed_extension() {
+        x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => Some(short_hex(k.0)),
+        _ => None,
+    })
+}
+
+fn short_hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }

@@ -321,7 +321,6 @@ async fn no_command_prints_a_secret() {
 /// --dry-run` shows what would change, but never the key or token values
 /// (the node's diff holds them in plain text).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: apply --dry-run -o json puts the node's whole config diff (secret lines included) in facts.dry_run: src/commands/apply.rs dry_run()"]
 async fn dry_run_diff_does_not_print_secrets() {
     let c = cluster(1, 0, Some("nodes: { cp1: { configured: true } }")).await;
     let secrets = cluster_secrets(&c);
