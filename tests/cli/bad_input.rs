@@ -820,8 +820,8 @@ async fn talosconfig_from_another_cluster() {
         ],
     )
     .await;
-    // Both CAs are told apart by serial.
-    assert_eq!(run.stderr.matches("serial").count(), 2, "{}", run.stderr);
+    // Both CAs are told apart by their key ids.
+    assert_eq!(run.stderr.matches("key id").count(), 2, "{}", run.stderr);
 }
 
 // ----------------------------------------------------------- discover
