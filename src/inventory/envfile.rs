@@ -162,7 +162,7 @@ pub(crate) fn load_files<'a>(
 ) -> Result<Variables<'a>, InputError> {
     let mut from_files = BTreeMap::new();
     for path in files {
-        let bytes = std::fs::read(path).map_err(|source| InputError::Io {
+        let bytes = super::read::read_input_file(path).map_err(|source| InputError::Io {
             path: path.clone(),
             source,
         })?;

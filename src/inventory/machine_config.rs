@@ -111,7 +111,7 @@ impl fmt::Debug for MachineConfig {
 impl MachineConfig {
     /// Reads and parses the machine config at `path`.
     pub fn load(path: &Path) -> Result<Self, InputError> {
-        let bytes = std::fs::read(path).map_err(|source| InputError::Io {
+        let bytes = super::read::read_input_file(path).map_err(|source| InputError::Io {
             path: path.to_path_buf(),
             source,
         })?;

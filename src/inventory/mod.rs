@@ -13,6 +13,7 @@ pub mod error;
 mod filter;
 pub mod machine_config;
 mod node_flags;
+pub mod read;
 mod talconfig;
 mod template;
 mod validate;

@@ -69,7 +69,7 @@ pub fn load_talconfig(opts: &LoadOptions) -> Result<Inventory, InputError> {
 /// [`load_talconfig`] with an explicit environment (tests, embedding).
 pub fn load_talconfig_in(opts: &LoadOptions, env: &Environment) -> Result<Inventory, InputError> {
     let path = opts.talconfig.as_path();
-    let bytes = std::fs::read(path).map_err(|source| InputError::Io {
+    let bytes = super::read::read_input_file(path).map_err(|source| InputError::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -384,13 +384,21 @@ fn load_node(
     if file_name.trim().is_empty() {
         return Err(template_err("renders to an empty file name".into()));
     }
+    if Path::new(&file_name)
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(template_err(format!(
+            "renders to {file_name:?}, which leaves the config directory (\"..\"); it must name a file inside it"
+        )));
+    }
     if Path::new(&file_name).is_absolute() {
         return Err(template_err(format!(
             "renders to the absolute path {file_name:?}; it must name a file inside the config directory"
         )));
     }
     let config_path = config_dir.join(&file_name);
-    let bytes = match std::fs::read(&config_path) {
+    let bytes = match super::read::read_input_file(&config_path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(InputError::ConfigMissing {
