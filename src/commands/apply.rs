@@ -155,6 +155,7 @@ async fn apply_node(
 ) -> Result<Done, StepError> {
     let mode = probe_step(ctx, access, node.addr).await?;
     if let Some(err) = unusable_mode(&mode, access) {
+        ctx.amend_last_step(crate::pipeline::StepStatus::Failed, err.message.clone());
         return Err(err);
     }
     let data = Arc::new(node.entry.config.raw().to_vec());

@@ -120,14 +120,23 @@ impl Session {
         }
     }
 
-    /// Map the command's result to an exit status, printing command-level errors.
-    pub fn finish(&self, result: Result<Exit, CommandError>) -> Exit {
+    /// Map the command's result to an exit status, printing command-level
+    /// errors (on stderr, and as a report line with `-o json` so a CI step
+    /// reading stdout sees why the run ended).
+    pub fn finish(&self, command: &str, result: Result<Exit, CommandError>) -> Exit {
         self.output.finish();
         match result {
             Ok(exit) => exit,
             Err(err) => {
                 eprintln!("error: {err}");
-                err.exit(self.cancel.is_cancelled())
+                let exit = err.exit(self.cancel.is_cancelled());
+                if self.output.config().format == crate::cli::OutputFormat::Json {
+                    let report =
+                        crate::output::Report::new(command, Vec::new(), self.elapsed(), Some(exit))
+                            .with_messages(vec![format!("error: {err}")]);
+                    self.output.report(&report);
+                }
+                exit
             }
         }
     }

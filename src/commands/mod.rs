@@ -24,6 +24,7 @@ use crate::exit::Exit;
 /// Run the parsed command line; returns how the run ended.
 pub async fn run(cli: Cli) -> Exit {
     let session = Session::new(&cli.global);
+    let name = command_name(&cli.command);
     let result = match cli.command {
         Command::Preflight(args) => preflight::run(&session, args).await,
         Command::Apply(args) => apply::run(&session, args).await,
@@ -48,5 +49,19 @@ pub async fn run(cli: Cli) -> Exit {
             }
         }
     };
-    session.finish(result)
+    session.finish(name, result)
+}
+
+fn command_name(cmd: &Command) -> &'static str {
+    match cmd {
+        Command::Preflight(_) => "preflight",
+        Command::Apply(_) => "apply",
+        Command::Verify(_) => "verify",
+        Command::Bootstrap(_) => "bootstrap",
+        Command::Discover(_) => "discover",
+        Command::Sim(_) => "sim",
+        Command::Demo(_) => "demo",
+        Command::Completions { .. } => "completions",
+        Command::Man => "man",
+    }
 }

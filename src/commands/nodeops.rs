@@ -23,7 +23,12 @@ pub fn talos_err(e: TalosError) -> StepError {
     if let Some(code) = e.code() {
         err = err.with_code(format!("{code:?}"));
     }
-    if kind == ErrorKind::Trust {
+    let pinned = err.message.contains("fingerprint");
+    if kind == ErrorKind::Trust && pinned {
+        err = err.with_hint(
+            "the node's maintenance certificate does not match --cert-fingerprint: compare with the fingerprint printed on the node's console (it changes at every boot)",
+        );
+    } else if kind == ErrorKind::Trust {
         err = err.with_hint(
             "the node and the talosconfig do not trust each other: check that the talosconfig was generated with this cluster's secrets (talhelper genconfig writes clusterconfig/talosconfig)",
         );
@@ -89,10 +94,15 @@ pub async fn probe_step(
 /// Error for modes talstrap cannot work with.
 pub fn unusable_mode(mode: &NodeMode, access: &Access) -> Option<StepError> {
     match mode {
-        NodeMode::NotTalos { reason } => Some(
-            StepError::permanent(format!("not a Talos API: {reason}"))
-                .with_hint("something else answers on this address and port: check the IP in talconfig.yaml and --port"),
-        ),
+        NodeMode::NotTalos { reason } => {
+            let silent = reason.contains("did not finish within");
+            let hint = if silent {
+                "the address accepts TCP connections but never completes a TLS handshake: the node may be hung (power-cycle it), or another service listens there"
+            } else {
+                "something else answers on this address and port: check the IP in talconfig.yaml and --port"
+            };
+            Some(StepError::permanent(format!("not a Talos API: {reason}")).with_hint(hint))
+        }
         NodeMode::Configured {
             ours: Some(false),
             issuer,
@@ -101,7 +111,9 @@ pub fn unusable_mode(mode: &NodeMode, access: &Access) -> Option<StepError> {
             let ca = access
                 .talosconfig
                 .as_ref()
-                .map(|t| super::plan::describe_cert(t.credentials.ca_certs().first().map(|c| c.as_ref())))
+                .map(|t| {
+                    super::plan::describe_cert(t.credentials.ca_certs().first().map(|c| c.as_ref()))
+                })
                 .unwrap_or_else(|| "none".into());
             Some(
                 StepError::new(

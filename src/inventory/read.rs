@@ -26,7 +26,9 @@ pub fn read_input_file(path: &Path) -> std::io::Result<Vec<u8>> {
         .take(MAX_INPUT_BYTES + 1)
         .read_to_end(&mut buf)?;
     if buf.len() as u64 > MAX_INPUT_BYTES {
-        return Err(std::io::Error::other("file grew past the size limit while being read"));
+        return Err(std::io::Error::other(
+            "file grew past the size limit while being read",
+        ));
     }
     Ok(buf)
 }
@@ -37,7 +39,12 @@ mod tests {
 
     #[test]
     fn refuses_devices_and_directories() {
-        assert!(read_input_file(Path::new("/dev/zero")).unwrap_err().to_string().contains("regular file"));
+        assert!(
+            read_input_file(Path::new("/dev/zero"))
+                .unwrap_err()
+                .to_string()
+                .contains("regular file")
+        );
         assert!(read_input_file(Path::new("/")).is_err());
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.yaml");

@@ -274,20 +274,26 @@ impl ResolvesClientCert for Recorder {
 
 /// Short hex of a certificate's authority key identifier (the issuing CA's key).
 pub fn authority_key_id(cert: &x509_parser::certificate::X509Certificate<'_>) -> Option<String> {
-    cert.extensions().iter().find_map(|ext| match ext.parsed_extension() {
-        x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(aki) => {
-            aki.key_identifier.as_ref().map(|k| short_hex(k.0))
-        }
-        _ => None,
-    })
+    cert.extensions()
+        .iter()
+        .find_map(|ext| match ext.parsed_extension() {
+            x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                aki.key_identifier.as_ref().map(|k| short_hex(k.0))
+            }
+            _ => None,
+        })
 }
 
 /// Short hex of a certificate's own subject key identifier.
 pub fn subject_key_id(cert: &x509_parser::certificate::X509Certificate<'_>) -> Option<String> {
-    cert.extensions().iter().find_map(|ext| match ext.parsed_extension() {
-        x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => Some(short_hex(k.0)),
-        _ => None,
-    })
+    cert.extensions()
+        .iter()
+        .find_map(|ext| match ext.parsed_extension() {
+            x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => {
+                Some(short_hex(k.0))
+            }
+            _ => None,
+        })
 }
 
 fn short_hex(bytes: &[u8]) -> String {
