@@ -22,8 +22,10 @@ fn status_cell(status: NodeStatus, color: bool) -> Cell {
     }
 }
 
-/// One line per node: what it reached.
+/// One line per node: what it reached. Below 100 columns the IP and TRIES
+/// columns go and roles are abbreviated, so RESULT keeps room to read.
 pub fn outcome_table(nodes: &[NodeOutcome], cfg: &OutputConfig) -> Table {
+    let narrow = cfg.width < 100;
     let mut table = Table::new();
     table
         .load_style(if cfg.color {
@@ -32,31 +34,72 @@ pub fn outcome_table(nodes: &[NodeOutcome], cfg: &OutputConfig) -> Table {
             presets::ASCII_BORDERS_ONLY_CONDENSED
         })
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(cfg.width)
-        .set_header(vec![
+        .set_width(cfg.width);
+    if narrow {
+        table.set_header(vec!["NODE", "ROLE", "STATUS", "TIME", "RESULT"]);
+    } else {
+        table.set_header(vec![
             "NODE", "IP", "ROLE", "STATUS", "TRIES", "TIME", "RESULT",
         ]);
+    }
     if !cfg.color {
         table.force_no_tty();
     }
     for n in nodes {
-        let mut result = n.summary.clone();
-        if let Some(err) = &n.error {
-            result = format!("{result}: {}", err.message);
+        // A failed node's error says more than its summary ("apply failed").
+        let result = match &n.error {
+            Some(err) if narrow => err.message.clone(),
+            Some(err) => format!("{}: {}", n.summary, err.message),
+            None => n.summary.clone(),
+        };
+        let role = n.node.role.as_deref().unwrap_or("-");
+        let role = if narrow && role == "controlplane" {
+            "cp"
+        } else {
+            role
+        };
+        let time = format_duration(std::time::Duration::from_millis(n.duration_ms));
+        if narrow {
+            table.add_row(vec![
+                Cell::new(&n.node.node),
+                Cell::new(role),
+                status_cell(n.status, cfg.color),
+                Cell::new(time),
+                Cell::new(result),
+            ]);
+        } else {
+            table.add_row(vec![
+                Cell::new(&n.node.node),
+                Cell::new(n.node.ip.to_string()),
+                Cell::new(role),
+                status_cell(n.status, cfg.color),
+                Cell::new(n.attempts.to_string()),
+                Cell::new(time),
+                Cell::new(result),
+            ]);
         }
-        table.add_row(vec![
-            Cell::new(&n.node.node),
-            Cell::new(n.node.ip.to_string()),
-            Cell::new(n.node.role.as_deref().unwrap_or("-")),
-            status_cell(n.status, cfg.color),
-            Cell::new(n.attempts.to_string()),
-            Cell::new(format_duration(std::time::Duration::from_millis(
-                n.duration_ms,
-            ))),
-            Cell::new(result),
-        ]);
     }
     table
+}
+
+/// Wrap `text` at `width` columns; continuation lines get `indent`.
+fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = indent.to_string();
+        } else if len > 0 && line != indent {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
 }
 
 fn exit_words(exit: Exit) -> &'static str {
@@ -80,10 +123,18 @@ pub fn render_report_text(report: &Report, cfg: &OutputConfig) -> String {
         if let Some(hint) = &n.hint
             && !n.status.is_success()
         {
-            out.push_str(&format!("hint for {}: {hint}\n", n.node.node));
+            out.push_str(&wrap(
+                &format!("hint for {}: {hint}", n.node.node),
+                cfg.width as usize,
+                "  ",
+            ));
         }
         for w in &n.warnings {
-            out.push_str(&format!("warning for {}: {w}\n", n.node.node));
+            out.push_str(&wrap(
+                &format!("warning for {}: {w}", n.node.node),
+                cfg.width as usize,
+                "  ",
+            ));
         }
     }
     for m in &report.messages {
@@ -125,5 +176,24 @@ fn plural(n: usize, word: &str) -> String {
         format!("1 {word}")
     } else {
         format!("{n} {word}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wraps_at_width_with_indent() {
+        let w = wrap(
+            "hint for cp1: check that the node is powered on and reachable",
+            20,
+            "  ",
+        );
+        for line in w.lines() {
+            assert!(line.chars().count() <= 20, "{line:?}");
+        }
+        assert!(w.lines().skip(1).all(|l| l.starts_with("  ")), "{w}");
+        assert_eq!(w.split_whitespace().count(), 12);
     }
 }
