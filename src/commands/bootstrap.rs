@@ -25,7 +25,7 @@ use crate::output::Report;
 use crate::pipeline::{Done, ErrorKind, Event, NodeCtx, RetryPolicy, StepError, run_nodes};
 use crate::talos::{ErrorClass, NodeClient, ServiceStatus};
 
-use super::cluster::{EtcdView, etcd_views};
+use super::cluster::{EtcdView, etcd_views, not_yet_configured};
 use super::election::{ElectionSettings, elect_leader};
 use super::nodeops::{talos_err, talos_err_retry_precondition};
 use super::plan::{Access, Endpoint, Plan};
@@ -197,6 +197,13 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
         if let Some(g) = o.facts.get("guard") {
             details.insert("guard".into(), g.clone());
         }
+        // Say it at run level too (as `--auto` does): the operator's first
+        // question is "did this run bootstrap anything, and who has etcd?".
+        if let Some(proof) = o.facts.get("proof").and_then(|p| p.as_str()) {
+            messages.push(format!(
+                "cluster already bootstrapped: {proof}; no Bootstrap call was made"
+            ));
+        }
         if let Some(p) = o.facts.get("kubeconfig") {
             messages.push(format!(
                 "kubeconfig written to {}",
@@ -220,29 +227,49 @@ pub async fn bootstrap_node(
     s: &BootstrapSettings,
 ) -> Result<Done, StepError> {
     // 1. Guard.
-    let views = ctx
-        .step_with("guard", &RetryPolicy::once(), |_| async {
-            Ok::<_, StepError>(etcd_views(access, guard_set).await)
-        })
-        .await?;
-    ctx.fact("guard", &views);
-    let unreachable: Vec<String> = views
-        .iter()
-        .filter(|v| !v.reachable)
-        .map(|v| {
-            format!(
-                "{} ({})",
-                v.node,
-                v.error.as_deref().unwrap_or("unreachable")
-            )
-        })
-        .collect();
-    let already: Option<EtcdView> = views.iter().find(|v| v.has_etcd()).cloned();
+    let mut views = guard(ctx, "guard", access, guard_set).await?;
+    let mut already: Option<EtcdView> = views.iter().find(|v| v.has_etcd()).cloned();
+    let mut target_client: Option<NodeClient> = None;
+
+    if already.is_none() {
+        // The target may still be installing (right after `apply`): wait for
+        // it within the retry bound before deciding anything.
+        let client = connect_target(ctx, access, target).await?;
+        // Control planes we could not ask may have come up meanwhile; a
+        // decision to create etcd must rest on the freshest answers.
+        if views.iter().any(|v| !v.reachable) {
+            views = guard(ctx, "guard-recheck", access, guard_set).await?;
+            already = views.iter().find(|v| v.has_etcd()).cloned();
+        }
+        if already.is_none() {
+            let unreachable: Vec<String> = views
+                .iter()
+                .filter(|v| !v.reachable)
+                .map(|v| {
+                    format!(
+                        "{} ({})",
+                        v.node,
+                        v.error.as_deref().unwrap_or("unreachable")
+                    )
+                })
+                .collect();
+            if !unreachable.is_empty() {
+                ctx.warn(format!(
+                    "could not ask every control plane about etcd ({}); bootstrapping {} because no reachable control plane has etcd",
+                    unreachable.join(", "),
+                    target.node.node
+                ));
+            }
+            send_bootstrap(ctx, &client, s).await?;
+            target_client = Some(client);
+        }
+    }
 
     let etcd_node: Endpoint = match &already {
         Some(v) => {
             ctx.progress("guard", format!("already bootstrapped: {}", v.proof()));
             ctx.fact("already_bootstrapped", true);
+            ctx.fact("proof", v.proof());
             ctx.fact("bootstrap_calls", 0);
             ctx.skip_step("bootstrap", format!("already bootstrapped: {}", v.proof()));
             guard_set
@@ -251,49 +278,15 @@ pub async fn bootstrap_node(
                 .cloned()
                 .unwrap_or_else(|| target.clone())
         }
-        None => {
-            if !unreachable.is_empty() {
-                ctx.warn(format!(
-                    "could not ask every control plane about etcd ({}); bootstrapping {} because no reachable control plane has etcd",
-                    unreachable.join(", "),
-                    target.node.node
-                ));
-            }
-            let tls = access
-                .secure
-                .clone()
-                .ok_or_else(|| StepError::new(ErrorKind::Input, "no talosconfig"))?;
-            let client = ctx
-                .step("connect", |_| {
-                    let tls = tls.clone();
-                    async move {
-                        NodeClient::connect_secure(target.addr, tls, &access.timeouts)
-                            .await
-                            .map_err(talos_err)
-                    }
-                })
-                .await?;
-            send_bootstrap(ctx, &client, s).await?;
-            target.clone()
-        }
+        None => target.clone(),
     };
 
-    // 2. etcd healthy.
-    let tls = access
-        .secure
-        .clone()
-        .ok_or_else(|| StepError::new(ErrorKind::Input, "no talosconfig"))?;
-    let client = ctx
-        .step("connect", |_| {
-            let tls = tls.clone();
-            let addr = etcd_node.addr;
-            async move {
-                NodeClient::connect_secure(addr, tls, &access.timeouts)
-                    .await
-                    .map_err(talos_err)
-            }
-        })
-        .await?;
+    // 2. etcd healthy (on the node we bootstrapped, or the one that proved
+    // the cluster exists).
+    let client = match target_client {
+        Some(c) => c,
+        None => connect_target(ctx, access, &etcd_node).await?,
+    };
     wait_etcd_healthy(ctx, &client, s).await?;
 
     // 3. Optionally, every control plane joined.
@@ -325,6 +318,58 @@ pub async fn bootstrap_node(
         None => format!("bootstrapped {}; etcd healthy", target.node.node),
     };
     Ok(Done::Ok(summary))
+}
+
+/// Ask every control plane about etcd (one attempt; unreachable ones are
+/// reported, not retried) and record the answers.
+async fn guard(
+    ctx: &Arc<NodeCtx>,
+    step: &str,
+    access: &Access,
+    guard_set: &[Endpoint],
+) -> Result<Vec<EtcdView>, StepError> {
+    let views = ctx
+        .step_with(step, &RetryPolicy::once(), |_| async {
+            Ok::<_, StepError>(etcd_views(access, guard_set).await)
+        })
+        .await?;
+    ctx.fact("guard", &views);
+    Ok(views)
+}
+
+/// mTLS to the bootstrap target, retried while it is down or still in
+/// maintenance mode (its config not applied yet, or installing).
+async fn connect_target(
+    ctx: &Arc<NodeCtx>,
+    access: &Access,
+    target: &Endpoint,
+) -> Result<NodeClient, StepError> {
+    let tls = access
+        .secure
+        .clone()
+        .ok_or_else(|| StepError::new(ErrorKind::Input, "no talosconfig"))?;
+    ctx.step("connect", |_| {
+        let tls = tls.clone();
+        async move {
+            match NodeClient::connect_secure(target.addr, tls, &access.timeouts).await {
+                Ok(c) => Ok(c),
+                // A maintenance-mode node's certificate does not chain to
+                // the talosconfig CA either; tell the two apart.
+                Err(e) if e.class() == ErrorClass::Trust => {
+                    match not_yet_configured(access, target).await {
+                        Some(why) => Err(StepError::retryable(format!(
+                            "{} {why}",
+                            target.node.node
+                        ))
+                        .with_hint("apply its machine config first (talstrap apply --wait), then bootstrap")),
+                        None => Err(talos_err(e)),
+                    }
+                }
+                Err(e) => Err(talos_err(e)),
+            }
+        }
+    })
+    .await
 }
 
 /// Send Bootstrap under the no-early-resend rule. Returns once a request was
