@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::cli::DiscoverArgs;
+use crate::cli::{DiscoverArgs, OutputFormat};
 use crate::discovery::{ScanOptions, parse_targets, rlimit, scan, skeleton};
 use crate::exit::Exit;
 use crate::output::Report;
@@ -107,17 +107,22 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
     for o in &mut report.nodes {
         o.facts.remove("disk_facts");
     }
-    session.output.report(&report);
-    if args.skeleton {
+    let skeleton_text = args.skeleton.then(|| {
         if maintenance.is_empty() {
-            session
-                .output
-                .text("# no maintenance-mode nodes found: no talconfig skeleton to print");
+            "# no maintenance-mode nodes found: no talconfig skeleton to print".to_string()
         } else {
-            session
-                .output
-                .text(&skeleton::render_nodes_skeleton(&maintenance));
+            skeleton::render_nodes_skeleton(&maintenance)
         }
+    });
+    // JSON consumers read the report as the last line, so the skeleton goes
+    // before it there; people get it after the table, ready to copy.
+    let json = session.output.config().format == OutputFormat::Json;
+    if json && let Some(t) = &skeleton_text {
+        session.output.text(t);
+    }
+    session.output.report(&report);
+    if !json && let Some(t) = &skeleton_text {
+        session.output.text(t);
     }
     Ok(report.exit())
 }

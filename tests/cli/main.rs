@@ -5,4 +5,5 @@
 mod support;
 
 mod bootstrap;
+mod discover;
 mod smoke;
