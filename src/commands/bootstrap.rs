@@ -374,6 +374,10 @@ async fn connect_target(
 
 /// Send Bootstrap under the no-early-resend rule. Returns once a request was
 /// accepted (or AlreadyExists says etcd data exists).
+///
+/// Every request counts against the retry budget, the unanswered ones too:
+/// a node that never answers gets a bounded number of Bootstrap requests,
+/// each after a full `--resend-after` window without etcd starting.
 async fn send_bootstrap(
     ctx: &Arc<NodeCtx>,
     client: &NodeClient,
@@ -381,6 +385,7 @@ async fn send_bootstrap(
 ) -> Result<(), StepError> {
     let started = Instant::now();
     let mut calls = 0u32;
+    let mut unanswered = 0u32;
     let mut delays = s.retry.delays();
     ctx.emit_step_start("bootstrap");
     loop {
@@ -405,7 +410,7 @@ async fn send_bootstrap(
                 return Ok(());
             }
             Err(e) if e.code() == Some(tonic::Code::AlreadyExists) => {
-                let detail = if calls == 1 {
+                let detail = if unanswered == 0 {
                     "etcd data already present (bootstrapped or joined before): not bootstrapping again"
                 } else {
                     "an earlier request was accepted (its reply was lost): etcd data present"
@@ -414,13 +419,10 @@ async fn send_bootstrap(
                 ctx.end_step_ok("bootstrap", calls, started, Some(detail.into()));
                 return Ok(());
             }
-            Err(e)
-                if e.class() == ErrorClass::Retryable
-                    && e.code() != Some(tonic::Code::Unavailable)
-                    || is_reply_lost(&e) =>
-            {
+            Err(e) if outcome_unknown(&e) => {
                 // The request may have reached the node: do not resend for a while;
                 // etcd starting is the proof it was taken.
+                unanswered += 1;
                 ctx.progress(
                     "bootstrap",
                     format!("no reply ({e}); the request may have been accepted: watching etcd, no resend for {}", crate::duration::format_duration(s.resend_after)),
@@ -433,6 +435,17 @@ async fn send_bootstrap(
                         Some("accepted (reply lost; etcd started)".into()),
                     );
                     return Ok(());
+                }
+                if ctx.cancelled() {
+                    continue;
+                }
+                if delays.next().is_none() {
+                    let err = StepError::permanent(format!(
+                        "no reply to {calls} Bootstrap requests and etcd did not start within {} of any of them (last: {e})",
+                        crate::duration::format_duration(s.resend_after)
+                    ))
+                    .with_hint("the node takes requests but does not answer: check its console and `talosctl -n <ip> dmesg`; run bootstrap again once it answers (the cluster-wide guard prevents a second etcd)");
+                    return Err(ctx.end_step("bootstrap", calls, started, err));
                 }
                 ctx.progress("bootstrap", "etcd did not start: sending Bootstrap again");
             }
@@ -461,6 +474,18 @@ async fn send_bootstrap(
             }
         }
     }
+}
+
+/// Whether a failed Bootstrap may still have been carried out: no answer in
+/// time (our deadline, or the server's own deadline, which some gRPC servers
+/// report as Cancelled), or the connection dropped after the request could
+/// have been sent. A refused connection or a status the node chose to send
+/// (Unavailable, Aborted, ...) means it was not.
+fn outcome_unknown(e: &crate::talos::TalosError) -> bool {
+    matches!(
+        e.code(),
+        Some(tonic::Code::DeadlineExceeded | tonic::Code::Cancelled)
+    ) || is_reply_lost(e)
 }
 
 /// A transport failure after the request could have been sent.

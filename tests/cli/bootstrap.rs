@@ -23,13 +23,14 @@ async fn apply_all(c: &Cluster) {
     assert_eq!(apply.code, 0, "apply --wait failed:\n{}", apply.dump());
 }
 
-/// Bootstrap calls each node has seen, by hostname.
+/// Bootstrap requests each node has received (counted on arrival, before
+/// any injected latency or failure), by hostname.
 fn bootstrap_calls(c: &Cluster, hosts: &[&str]) -> BTreeMap<String, u64> {
     hosts
         .iter()
         .map(|h| {
             let ip: IpAddr = c.ip(h).parse().unwrap();
-            (h.to_string(), c.fleet.stats(ip).bootstrap_calls)
+            (h.to_string(), c.fleet.stats(ip).calls("Bootstrap"))
         })
         .collect()
 }
@@ -733,4 +734,85 @@ async fn two_concurrent_auto_runs_make_one_etcd_cluster() {
             );
         }
     }
+}
+
+/// Bootstrap requests that get no answer at all (every RPC to cp1 outlasts
+/// `--rpc-timeout`), so nothing shows whether one was taken: talstrap
+/// watches for `--resend-after` before each resend, and gives up after a
+/// bounded number of requests instead of resending forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_bootstrap_is_resent_only_after_the_window_and_not_forever() {
+    // 10 s of latency is 200 ms at this time scale; the RPC timeout is 60 ms.
+    let c = cluster(
+        3,
+        0,
+        Some(
+            "nodes: { cp1: { configured: true, latency: 10s }, cp2: { configured: true }, cp3: { configured: true } }",
+        ),
+    )
+    .await;
+    let window = Duration::from_millis(250);
+    let boot = c
+        .run_env(
+            &[
+                "bootstrap",
+                "--talconfig",
+                &c.talconfig().display().to_string(),
+                "--talosconfig",
+                &c.talosconfig().display().to_string(),
+                "--port",
+                &c.fleet.port().to_string(),
+                "-o",
+                "json",
+                "--rpc-timeout",
+                "60ms",
+                "--resend-after",
+                "250ms",
+            ],
+            &[("TALSTRAP_RETRY_DELAY", "1ms")],
+        )
+        .await;
+    assert_eq!(boot.code, 1, "{}", boot.dump());
+    let node = boot.node("cp1");
+    assert_eq!(node["status"], "failed", "{}", boot.dump());
+    let sent = node["facts"]["bootstrap_calls"].as_u64().unwrap();
+    assert!(sent >= 2, "never resent:\n{}", boot.dump());
+    // The node saw what the client sent, and nobody else got a Bootstrap.
+    let calls = bootstrap_calls(&c, &CPS);
+    assert_eq!(calls["cp1"], sent, "{calls:?}");
+    assert_eq!(calls["cp2"] + calls["cp3"], 0, "{calls:?}");
+    assert!(c.fleet.etcd_clusters().len() <= 1);
+    // Each resend waited out the window: the step cannot have lasted less
+    // than (resends × window).
+    let step = node["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "bootstrap")
+        .cloned()
+        .unwrap();
+    let lasted = Duration::from_millis(step["duration_ms"].as_u64().unwrap());
+    assert!(
+        lasted >= window * (sent as u32 - 1),
+        "{sent} requests in {lasted:?} with a {window:?} window:\n{}",
+        boot.dump()
+    );
+    let resends = boot
+        .events("progress")
+        .iter()
+        .filter(|e| {
+            e["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("sending Bootstrap again")
+        })
+        .count() as u64;
+    assert_eq!(resends, sent - 1, "{}", boot.dump());
+    // It ended by itself, saying why.
+    let err = node["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        err.contains(&format!("no reply to {sent} Bootstrap requests")),
+        "{}",
+        boot.dump()
+    );
 }

@@ -60,17 +60,6 @@ async fn discover(c: &Cluster, extra: &[&str]) -> Run {
     c.run(&args).await
 }
 
-/// The report line of a JSON run (wherever it is).
-fn report_of(run: &Run) -> Value {
-    let reports: Vec<Value> = run
-        .lines()
-        .into_iter()
-        .filter(|l| l["type"] == "report")
-        .collect();
-    assert_eq!(reports.len(), 1, "{}", run.dump());
-    reports[0].clone()
-}
-
 fn by_ip(report: &Value) -> BTreeMap<String, Value> {
     report["nodes"]
         .as_array()
