@@ -26,7 +26,7 @@ use crate::pipeline::{Done, ErrorKind, Event, NodeCtx, RetryPolicy, StepError, r
 use crate::talos::{ErrorClass, NodeClient, ServiceStatus};
 
 use super::cluster::{EtcdView, etcd_views, not_yet_configured};
-use super::election::{ElectionSettings, elect_leader};
+use super::election::{Election, ElectionSettings, elect_leader};
 use super::nodeops::{talos_err, talos_err_retry_precondition};
 use super::plan::{Access, Endpoint, Plan};
 use super::secret_file::{check_writable, write_secret_file};
@@ -109,6 +109,12 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
         }
         (None, false) => control_planes.len(),
     };
+    if args.auto && !scan_mode && quorum > control_planes.len() {
+        return Err(CommandError::input(format!(
+            "--quorum {quorum} can never be reached: the inventory has only {} control planes",
+            control_planes.len()
+        )));
+    }
 
     let mut details = serde_json::Map::new();
     let mut messages = Vec::new();
@@ -121,22 +127,22 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
             allow_large: false,
         };
         match elect_leader(session, &access, &control_planes, &es, &mut details).await? {
-            Some(t) => t,
-            None => {
-                // Someone already has etcd: the election refused, which means "bootstrapped".
-                let msg = details
-                    .get("refused")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("a candidate already has etcd")
-                    .to_string();
+            Election::Leader(t) => t,
+            // Someone already has etcd: the election refused, which means "bootstrapped".
+            Election::AlreadyBootstrapped(reason) => {
                 messages.push(format!(
-                    "cluster already bootstrapped: {msg}; no Bootstrap call was made"
+                    "cluster already bootstrapped: {reason}; no Bootstrap call was made"
                 ));
-                let report = Report::new("bootstrap", Vec::new(), session.elapsed(), None)
-                    .with_messages(messages)
-                    .with_details(serde_json::Value::Object(details));
-                session.output.report(&report);
-                return Ok(report.exit());
+                return Ok(election_only_report(
+                    session,
+                    messages,
+                    details,
+                    Exit::Success,
+                ));
+            }
+            Election::Unsettled { exit, reason } => {
+                messages.push(reason);
+                return Ok(election_only_report(session, messages, details, exit));
             }
         }
     } else if !args.inventory.nodes.is_empty() {
@@ -216,6 +222,20 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
         .with_details(serde_json::Value::Object(details));
     session.output.report(&report);
     Ok(report.exit())
+}
+
+/// The report of a run that ended in the election (no node pipeline ran).
+fn election_only_report(
+    session: &Session,
+    messages: Vec<String>,
+    details: serde_json::Map<String, serde_json::Value>,
+    exit: Exit,
+) -> Exit {
+    let report = Report::new("bootstrap", Vec::new(), session.elapsed(), Some(exit))
+        .with_messages(messages)
+        .with_details(serde_json::Value::Object(details));
+    session.output.report(&report);
+    report.exit()
 }
 
 /// The whole bootstrap of one target, as steps of one node pipeline.

@@ -324,6 +324,12 @@ async fn etcd_already_on_another_control_plane_means_bootstrapped() {
         boot.dump()
     );
 
+    // Naming another control plane does not narrow the guard.
+    let named = c.json("bootstrap", &["-n", "cp3"]).await;
+    assert_eq!(named.code, 0, "{}", named.dump());
+    assert_eq!(bootstrap_calls(&c, &CPS).values().sum::<u64>(), 0);
+    assert!(all_text(&named).contains(&cp2), "{}", named.dump());
+
     // The same with --auto: the election refuses and names cp2.
     let auto = c.json("bootstrap", &["--auto"]).await;
     assert_eq!(auto.code, 0, "{}", auto.dump());
@@ -815,4 +821,212 @@ async fn unanswered_bootstrap_is_resent_only_after_the_window_and_not_forever() 
         "{}",
         boot.dump()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_without_quorum_ends_at_the_deadline_with_a_report() {
+    let c = cluster(
+        3,
+        0,
+        Some(
+            "nodes: { cp1: { configured: true }, cp2: { configured: true }, cp3: { configured: true, powered_off: true } }",
+        ),
+    )
+    .await;
+    let boot = c
+        .json(
+            "bootstrap",
+            &["--auto", "--quorum", "3", "--timeout", "1500ms"],
+        )
+        .await;
+    assert_eq!(boot.code, 3, "{}", boot.dump());
+    assert_eq!(bootstrap_calls(&c, &CPS).values().sum::<u64>(), 0);
+    assert!(c.fleet.etcd_clusters().is_empty());
+    // JSON consumers still get a report: status, why, and every candidate.
+    let report = boot.report();
+    assert_eq!(report["status"], "deadline", "{}", boot.dump());
+    assert_eq!(report["exit_code"], 3);
+    let messages = report["messages"].to_string();
+    assert!(messages.contains("quorum not reached"), "{}", boot.dump());
+    let candidates = report["details"]["election"]["candidates"]
+        .as_array()
+        .unwrap();
+    assert_eq!(candidates.len(), 3, "{}", boot.dump());
+    let cp3 = candidates
+        .iter()
+        .find(|x| x["ip"] == c.ip("cp3"))
+        .unwrap_or_else(|| panic!("cp3 not listed:\n{}", boot.dump()));
+    assert!(
+        cp3["outcome"].as_str().unwrap().contains("unreachable"),
+        "{cp3}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_interrupted_while_waiting_bootstraps_nothing() {
+    let c = cluster(
+        3,
+        0,
+        Some(
+            "nodes: { cp1: { configured: true }, cp2: { configured: true }, cp3: { configured: true, powered_off: true } }",
+        ),
+    )
+    .await;
+    let mut live = Live::spawn(&c, "bootstrap", &["--auto", "--timeout", "60s"]);
+    live.wait_line("an election round waiting for quorum", |v| {
+        is_info(v, "quorum not reached")
+    })
+    .await;
+    let pid = live.child.id().expect("child pid").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    // cp3 comes up right after the signal: nothing may be bootstrapped now.
+    c.fleet.power_on(ip_of(&c, "cp3")).await;
+    let run = live.finish().await;
+    assert_eq!(run.code, 130, "{}", run.dump());
+    assert_eq!(bootstrap_calls(&c, &CPS).values().sum::<u64>(), 0);
+    assert!(c.fleet.etcd_clusters().is_empty());
+    let report = run.report();
+    assert_eq!(report["status"], "interrupted", "{}", run.dump());
+    assert!(
+        report["messages"]
+            .to_string()
+            .contains("nothing was bootstrapped"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_targets_are_refused_before_any_node_is_contacted() {
+    let c = cluster(
+        3,
+        1,
+        Some("nodes: { cp1: { configured: true }, w1: { configured: true } }"),
+    )
+    .await;
+    let before = c.fleet.total_connections();
+    let cases: [(&[&str], &[&str]); 4] = [
+        (&["-n", "w1"], &["w1", "worker"]),
+        (&["-n", "cp1,cp2"], &["exactly one", "cp1", "cp2"]),
+        (&["--auto", "-n", "cp1"], &["--auto"]),
+        (
+            &["--auto", "--quorum", "4"],
+            &["--quorum", "4", "3 control planes"],
+        ),
+    ];
+    for (args, words) in cases {
+        let run = c.json("bootstrap", args).await;
+        assert_eq!(run.code, 2, "{args:?}:\n{}", run.dump());
+        let said = format!("{}{}", run.stdout, run.stderr);
+        for w in words {
+            assert!(said.contains(w), "{args:?}: {w:?} missing from:\n{said}");
+        }
+    }
+    assert_eq!(c.fleet.total_connections(), before, "a node was contacted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_control_plane_is_the_one_bootstrapped() {
+    let c = cluster(
+        3,
+        0,
+        Some(
+            "nodes: { cp1: { configured: true }, cp2: { configured: true }, cp3: { configured: true } }",
+        ),
+    )
+    .await;
+    let boot = c.json("bootstrap", &["-n", "cp2", "--wait-members"]).await;
+    assert_eq!(boot.code, 0, "{}", boot.dump());
+    let calls = bootstrap_calls(&c, &CPS);
+    assert_eq!(calls["cp2"], 1, "{calls:?}");
+    assert_eq!(calls["cp1"] + calls["cp3"], 0, "{calls:?}");
+    assert_eq!(boot.report()["details"]["target"]["node"], "cp2");
+    let clusters = c.fleet.etcd_clusters();
+    assert_eq!(clusters.len(), 1, "{clusters:?}");
+    assert_eq!(clusters[0].len(), 3, "{clusters:?}");
+}
+
+/// `--auto --cidr`: no talconfig; candidates come from a scan of the /24,
+/// workers and strangers are listed but never elected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_with_a_scan_elects_among_control_planes_only() {
+    let c = cluster(
+        3,
+        1,
+        Some(
+            "nodes: { cp1: { configured: true }, cp2: { configured: true }, cp3: { configured: true }, w1: { configured: true } }",
+        ),
+    )
+    .await;
+    let IpAddr::V4(cp1) = ip_of(&c, "cp1") else {
+        panic!("IPv4 fleet expected")
+    };
+    let o = cp1.octets();
+    let subnet = format!("{}.{}.{}.0/24", o[0], o[1], o[2]);
+    let tc = c.talosconfig().display().to_string();
+    let port = c.fleet.port().to_string();
+    let kubeconfig = c.tmp.path().join("kubeconfig");
+    let kc = kubeconfig.display().to_string();
+    let run = c
+        .run(&[
+            "bootstrap",
+            "--auto",
+            "--cidr",
+            &subnet,
+            "--quorum",
+            "3",
+            "--talosconfig",
+            &tc,
+            "--port",
+            &port,
+            "--kubeconfig",
+            &kc,
+            "-o",
+            "json",
+            "--timeout",
+            "60s",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let all = ["cp1", "cp2", "cp3", "w1"];
+    assert_eq!(bootstrap_calls(&c, &all).values().sum::<u64>(), 1);
+    assert_eq!(bootstrap_calls(&c, &["w1"])["w1"], 0);
+    assert_eq!(c.fleet.etcd_clusters().len(), 1);
+    // The leader is the control plane with the oldest boot time, ties to the
+    // lowest IP, as the simulator's own clocks say.
+    let leader = CPS
+        .iter()
+        .min_by_key(|h| {
+            let ip = ip_of(&c, h);
+            (c.fleet.snapshot(ip).boot_time, ip)
+        })
+        .unwrap();
+    let report = run.report();
+    assert_eq!(
+        report["details"]["target"]["ip"],
+        c.ip(leader),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(bootstrap_calls(&c, &[leader])[*leader], 1);
+    let candidates = report["details"]["election"]["candidates"]
+        .as_array()
+        .unwrap();
+    let w1 = candidates
+        .iter()
+        .find(|x| x["ip"] == c.ip("w1"))
+        .unwrap_or_else(|| panic!("w1 not listed:\n{}", run.dump()));
+    assert!(
+        w1["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("not a control plane"),
+        "{w1}"
+    );
+    assert_eq!(candidates.len(), 4, "{}", run.dump());
+    assert!(kubeconfig.exists());
 }
