@@ -195,9 +195,20 @@ pub async fn elect_leader(
             json!({
                 "quorum": es.quorum,
                 "rounds": rounds,
-                "candidates": round.candidates.iter().map(|c| json!({
-                    "ip": c.ip, "hostname": c.hostname, "outcome": c.outcome,
-                })).collect::<Vec<_>>(),
+                "candidates": round.candidates.iter().map(|c| {
+                    let mut entry = json!({
+                        "ip": c.ip, "hostname": c.hostname, "outcome": c.outcome,
+                    });
+                    // What was seen at the address, for the excluded ones: "not a
+                    // control plane" alone would hide a node still in maintenance.
+                    if let Some((_, note)) = inspected
+                        .iter()
+                        .find(|(x, _)| x.ip == c.ip && !(x.role_ok && x.boot_time.is_some()))
+                    {
+                        entry["seen"] = json!(note);
+                    }
+                    entry
+                }).collect::<Vec<_>>(),
             }),
         );
         match &round.verdict {
