@@ -137,6 +137,12 @@ async fn finds_exactly_the_nodes_and_classifies_each() {
     );
     // Nothing about the foreign node was read beyond its certificate.
     assert!(foreign["facts"].get("role").is_none(), "{foreign}");
+    // Only the one-line disk descriptions travel in events and report.
+    assert!(
+        !run.stdout.contains("disk_facts"),
+        "internal disk facts leaked into the output:\n{}",
+        run.dump()
+    );
     let other = &nodes[&stranger.ip().to_string()];
     assert_eq!(other["facts"]["mode"], "not-talos", "{other}");
     assert_eq!(other["status"], "skipped", "{other}");
