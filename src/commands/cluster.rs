@@ -122,10 +122,14 @@ pub async fn not_yet_configured(access: &Access, ep: &Endpoint) -> Option<&'stat
         NodeMode::Maintenance { .. } => {
             Some("in maintenance mode (its config is not applied yet, or it is still installing)")
         }
-        NodeMode::Unreachable { .. } => Some("was in maintenance mode and is now rebooting"),
+        NodeMode::Unreachable { .. } => {
+            Some("failed the CA check and is now down (rebooting after its install?)")
+        }
         NodeMode::Configured {
             ours: Some(true), ..
-        } => Some("was in maintenance mode and has just come up configured"),
+        } => Some(
+            "failed the CA check a moment ago and now presents our CA (just came up configured)",
+        ),
         NodeMode::Configured { .. } | NodeMode::NotTalos { .. } => None,
     }
 }
