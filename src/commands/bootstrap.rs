@@ -25,8 +25,8 @@ use crate::output::Report;
 use crate::pipeline::{Done, ErrorKind, Event, NodeCtx, RetryPolicy, StepError, run_nodes};
 use crate::talos::{ErrorClass, NodeClient, ServiceStatus};
 
-use super::cluster::{EtcdView, etcd_views};
-use super::election::{ElectionSettings, elect_leader};
+use super::cluster::{EtcdView, etcd_views, not_yet_configured};
+use super::election::{Election, ElectionSettings, elect_leader};
 use super::nodeops::{talos_err, talos_err_retry_precondition};
 use super::plan::{Access, Endpoint, Plan};
 use super::secret_file::{check_writable, write_secret_file};
@@ -109,6 +109,12 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
         }
         (None, false) => control_planes.len(),
     };
+    if args.auto && !scan_mode && quorum > control_planes.len() {
+        return Err(CommandError::input(format!(
+            "--quorum {quorum} can never be reached: the inventory has only {} control planes",
+            control_planes.len()
+        )));
+    }
 
     let mut details = serde_json::Map::new();
     let mut messages = Vec::new();
@@ -121,22 +127,22 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
             allow_large: false,
         };
         match elect_leader(session, &access, &control_planes, &es, &mut details).await? {
-            Some(t) => t,
-            None => {
-                // Someone already has etcd: the election refused, which means "bootstrapped".
-                let msg = details
-                    .get("refused")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("a candidate already has etcd")
-                    .to_string();
+            Election::Leader(t) => t,
+            // Someone already has etcd: the election refused, which means "bootstrapped".
+            Election::AlreadyBootstrapped(reason) => {
                 messages.push(format!(
-                    "cluster already bootstrapped: {msg}; no Bootstrap call was made"
+                    "cluster already bootstrapped: {reason}; no Bootstrap call was made"
                 ));
-                let report = Report::new("bootstrap", Vec::new(), session.elapsed(), None)
-                    .with_messages(messages)
-                    .with_details(serde_json::Value::Object(details));
-                session.output.report(&report);
-                return Ok(report.exit());
+                return Ok(election_only_report(
+                    session,
+                    messages,
+                    details,
+                    Exit::Success,
+                ));
+            }
+            Election::Unsettled { exit, reason } => {
+                messages.push(reason);
+                return Ok(election_only_report(session, messages, details, exit));
             }
         }
     } else if !args.inventory.nodes.is_empty() {
@@ -197,6 +203,13 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
         if let Some(g) = o.facts.get("guard") {
             details.insert("guard".into(), g.clone());
         }
+        // Say it at run level too (as `--auto` does): the operator's first
+        // question is "did this run bootstrap anything, and who has etcd?".
+        if let Some(proof) = o.facts.get("proof").and_then(|p| p.as_str()) {
+            messages.push(format!(
+                "cluster already bootstrapped: {proof}; no Bootstrap call was made"
+            ));
+        }
         if let Some(p) = o.facts.get("kubeconfig") {
             messages.push(format!(
                 "kubeconfig written to {}",
@@ -211,6 +224,20 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
     Ok(report.exit())
 }
 
+/// The report of a run that ended in the election (no node pipeline ran).
+fn election_only_report(
+    session: &Session,
+    messages: Vec<String>,
+    details: serde_json::Map<String, serde_json::Value>,
+    exit: Exit,
+) -> Exit {
+    let report = Report::new("bootstrap", Vec::new(), session.elapsed(), Some(exit))
+        .with_messages(messages)
+        .with_details(serde_json::Value::Object(details));
+    session.output.report(&report);
+    report.exit()
+}
+
 /// The whole bootstrap of one target, as steps of one node pipeline.
 pub async fn bootstrap_node(
     ctx: &Arc<NodeCtx>,
@@ -220,29 +247,49 @@ pub async fn bootstrap_node(
     s: &BootstrapSettings,
 ) -> Result<Done, StepError> {
     // 1. Guard.
-    let views = ctx
-        .step_with("guard", &RetryPolicy::once(), |_| async {
-            Ok::<_, StepError>(etcd_views(access, guard_set).await)
-        })
-        .await?;
-    ctx.fact("guard", &views);
-    let unreachable: Vec<String> = views
-        .iter()
-        .filter(|v| !v.reachable)
-        .map(|v| {
-            format!(
-                "{} ({})",
-                v.node,
-                v.error.as_deref().unwrap_or("unreachable")
-            )
-        })
-        .collect();
-    let already: Option<EtcdView> = views.iter().find(|v| v.has_etcd()).cloned();
+    let mut views = guard(ctx, "guard", access, guard_set).await?;
+    let mut already: Option<EtcdView> = views.iter().find(|v| v.has_etcd()).cloned();
+    let mut target_client: Option<NodeClient> = None;
+
+    if already.is_none() {
+        // The target may still be installing (right after `apply`): wait for
+        // it within the retry bound before deciding anything.
+        let client = connect_target(ctx, access, target).await?;
+        // Control planes we could not ask may have come up meanwhile; a
+        // decision to create etcd must rest on the freshest answers.
+        if views.iter().any(|v| !v.reachable) {
+            views = guard(ctx, "guard-recheck", access, guard_set).await?;
+            already = views.iter().find(|v| v.has_etcd()).cloned();
+        }
+        if already.is_none() {
+            let unreachable: Vec<String> = views
+                .iter()
+                .filter(|v| !v.reachable)
+                .map(|v| {
+                    format!(
+                        "{} ({})",
+                        v.node,
+                        v.error.as_deref().unwrap_or("unreachable")
+                    )
+                })
+                .collect();
+            if !unreachable.is_empty() {
+                ctx.warn(format!(
+                    "could not ask every control plane about etcd ({}); bootstrapping {} because no reachable control plane has etcd",
+                    unreachable.join(", "),
+                    target.node.node
+                ));
+            }
+            send_bootstrap(ctx, &client, s).await?;
+            target_client = Some(client);
+        }
+    }
 
     let etcd_node: Endpoint = match &already {
         Some(v) => {
             ctx.progress("guard", format!("already bootstrapped: {}", v.proof()));
             ctx.fact("already_bootstrapped", true);
+            ctx.fact("proof", v.proof());
             ctx.fact("bootstrap_calls", 0);
             ctx.skip_step("bootstrap", format!("already bootstrapped: {}", v.proof()));
             guard_set
@@ -251,49 +298,15 @@ pub async fn bootstrap_node(
                 .cloned()
                 .unwrap_or_else(|| target.clone())
         }
-        None => {
-            if !unreachable.is_empty() {
-                ctx.warn(format!(
-                    "could not ask every control plane about etcd ({}); bootstrapping {} because no reachable control plane has etcd",
-                    unreachable.join(", "),
-                    target.node.node
-                ));
-            }
-            let tls = access
-                .secure
-                .clone()
-                .ok_or_else(|| StepError::new(ErrorKind::Input, "no talosconfig"))?;
-            let client = ctx
-                .step("connect", |_| {
-                    let tls = tls.clone();
-                    async move {
-                        NodeClient::connect_secure(target.addr, tls, &access.timeouts)
-                            .await
-                            .map_err(talos_err)
-                    }
-                })
-                .await?;
-            send_bootstrap(ctx, &client, s).await?;
-            target.clone()
-        }
+        None => target.clone(),
     };
 
-    // 2. etcd healthy.
-    let tls = access
-        .secure
-        .clone()
-        .ok_or_else(|| StepError::new(ErrorKind::Input, "no talosconfig"))?;
-    let client = ctx
-        .step("connect", |_| {
-            let tls = tls.clone();
-            let addr = etcd_node.addr;
-            async move {
-                NodeClient::connect_secure(addr, tls, &access.timeouts)
-                    .await
-                    .map_err(talos_err)
-            }
-        })
-        .await?;
+    // 2. etcd healthy (on the node we bootstrapped, or the one that proved
+    // the cluster exists).
+    let client = match target_client {
+        Some(c) => c,
+        None => connect_target(ctx, access, &etcd_node).await?,
+    };
     wait_etcd_healthy(ctx, &client, s).await?;
 
     // 3. Optionally, every control plane joined.
@@ -336,8 +349,64 @@ pub async fn bootstrap_node(
     })
 }
 
+/// Ask every control plane about etcd (one attempt; unreachable ones are
+/// reported, not retried) and record the answers.
+async fn guard(
+    ctx: &Arc<NodeCtx>,
+    step: &str,
+    access: &Access,
+    guard_set: &[Endpoint],
+) -> Result<Vec<EtcdView>, StepError> {
+    let views = ctx
+        .step_with(step, &RetryPolicy::once(), |_| async {
+            Ok::<_, StepError>(etcd_views(access, guard_set).await)
+        })
+        .await?;
+    ctx.fact("guard", &views);
+    Ok(views)
+}
+
+/// mTLS to the bootstrap target, retried while it is down or still in
+/// maintenance mode (its config not applied yet, or installing).
+async fn connect_target(
+    ctx: &Arc<NodeCtx>,
+    access: &Access,
+    target: &Endpoint,
+) -> Result<NodeClient, StepError> {
+    let tls = access
+        .secure
+        .clone()
+        .ok_or_else(|| StepError::new(ErrorKind::Input, "no talosconfig"))?;
+    ctx.step("connect", |_| {
+        let tls = tls.clone();
+        async move {
+            match NodeClient::connect_secure(target.addr, tls, &access.timeouts).await {
+                Ok(c) => Ok(c),
+                // A maintenance-mode node's certificate does not chain to
+                // the talosconfig CA either; tell the two apart.
+                Err(e) if e.class() == ErrorClass::Trust => {
+                    match not_yet_configured(access, target).await {
+                        Some(why) => Err(StepError::retryable(format!(
+                            "{} {why}",
+                            target.node.node
+                        ))
+                        .with_hint("apply its machine config first (talstrap apply --wait), then bootstrap")),
+                        None => Err(talos_err(e)),
+                    }
+                }
+                Err(e) => Err(talos_err(e)),
+            }
+        }
+    })
+    .await
+}
+
 /// Send Bootstrap under the no-early-resend rule. Returns once a request was
 /// accepted (or AlreadyExists says etcd data exists).
+///
+/// Every request counts against the retry budget, the unanswered ones too:
+/// a node that never answers gets a bounded number of Bootstrap requests,
+/// each after a full `--resend-after` window without etcd starting.
 async fn send_bootstrap(
     ctx: &Arc<NodeCtx>,
     client: &NodeClient,
@@ -345,6 +414,7 @@ async fn send_bootstrap(
 ) -> Result<(), StepError> {
     let started = Instant::now();
     let mut calls = 0u32;
+    let mut unanswered = 0u32;
     let mut delays = s.retry.delays();
     ctx.emit_step_start("bootstrap");
     loop {
@@ -369,7 +439,7 @@ async fn send_bootstrap(
                 return Ok(());
             }
             Err(e) if e.code() == Some(tonic::Code::AlreadyExists) => {
-                let detail = if calls == 1 {
+                let detail = if unanswered == 0 {
                     "etcd data already present (bootstrapped or joined before): not bootstrapping again"
                 } else {
                     "an earlier request was accepted (its reply was lost): etcd data present"
@@ -378,13 +448,10 @@ async fn send_bootstrap(
                 ctx.end_step_ok("bootstrap", calls, started, Some(detail.into()));
                 return Ok(());
             }
-            Err(e)
-                if e.class() == ErrorClass::Retryable
-                    && e.code() != Some(tonic::Code::Unavailable)
-                    || is_reply_lost(&e) =>
-            {
+            Err(e) if outcome_unknown(&e) => {
                 // The request may have reached the node: do not resend for a while;
                 // etcd starting is the proof it was taken.
+                unanswered += 1;
                 ctx.progress(
                     "bootstrap",
                     format!("no reply ({}); the request may have been accepted: watching etcd, no resend for {}", e.message(), crate::duration::format_duration(s.resend_after)),
@@ -397,6 +464,17 @@ async fn send_bootstrap(
                         Some("accepted (reply lost; etcd started)".into()),
                     );
                     return Ok(());
+                }
+                if ctx.cancelled() {
+                    continue;
+                }
+                if delays.next().is_none() {
+                    let err = StepError::permanent(format!(
+                        "no reply to {calls} Bootstrap requests and etcd did not start within {} of any of them (last: {e})",
+                        crate::duration::format_duration(s.resend_after)
+                    ))
+                    .with_hint("the node takes requests but does not answer: check its console and `talosctl -n <ip> dmesg`; run bootstrap again once it answers (the cluster-wide guard prevents a second etcd)");
+                    return Err(ctx.end_step("bootstrap", calls, started, err));
                 }
                 ctx.progress("bootstrap", "etcd did not start: sending Bootstrap again");
             }
@@ -425,6 +503,18 @@ async fn send_bootstrap(
             }
         }
     }
+}
+
+/// Whether a failed Bootstrap may still have been carried out: no answer in
+/// time (our deadline, or the server's own deadline, which some gRPC servers
+/// report as Cancelled), or the connection dropped after the request could
+/// have been sent. A refused connection or a status the node chose to send
+/// (Unavailable, Aborted, ...) means it was not.
+fn outcome_unknown(e: &crate::talos::TalosError) -> bool {
+    matches!(
+        e.code(),
+        Some(tonic::Code::DeadlineExceeded | tonic::Code::Cancelled)
+    ) || is_reply_lost(e)
 }
 
 /// A transport failure after the request could have been sent.

@@ -6,7 +6,8 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde::Serialize;
 
-use crate::talos::NodeClient;
+use crate::talos::probe::{NodeMode, probe};
+use crate::talos::{ErrorClass, NodeClient};
 
 use super::plan::{Access, Endpoint};
 
@@ -74,8 +75,18 @@ pub async fn etcd_view(access: &Access, cp: &Endpoint) -> EtcdView {
     };
     let client = match NodeClient::connect_secure(cp.addr, tls, &access.timeouts).await {
         Ok(c) => c,
+        // A node still in maintenance mode (not applied yet, or installing)
+        // fails the CA check too; it has no etcd, and is no foreign cluster.
         Err(e) => {
-            view.error = Some(e.to_string());
+            let transient = match e.class() {
+                ErrorClass::Trust => not_yet_configured(access, cp).await,
+                _ => None,
+            };
+            view.error = Some(
+                transient
+                    .map(str::to_string)
+                    .unwrap_or_else(|| e.to_string()),
+            );
             return view;
         }
     };
@@ -101,6 +112,29 @@ pub async fn etcd_view(access: &Access, cp: &Endpoint) -> EtcdView {
         view.members = members.into_iter().map(|m| m.hostname).collect();
     }
     view
+}
+
+/// After an mTLS trust failure, look again: a node still in maintenance
+/// mode (config not applied yet, or installing) fails the CA check as well,
+/// and one that is rebooting into its config may have changed since. Some
+/// reason when the failure says nothing about a foreign cluster; None when
+/// the node really presents another CA (or is not Talos).
+pub async fn not_yet_configured(access: &Access, ep: &Endpoint) -> Option<&'static str> {
+    let creds = access.talosconfig.as_ref().map(|t| t.credentials.clone());
+    match probe(ep.addr, creds.as_deref(), &access.timeouts).await {
+        NodeMode::Maintenance { .. } => {
+            Some("in maintenance mode (its config is not applied yet, or it is still installing)")
+        }
+        NodeMode::Unreachable { .. } => {
+            Some("failed the CA check and is now down (rebooting after its install?)")
+        }
+        NodeMode::Configured {
+            ours: Some(true), ..
+        } => Some(
+            "failed the CA check a moment ago and now presents our CA (just came up configured)",
+        ),
+        NodeMode::Configured { .. } | NodeMode::NotTalos { .. } => None,
+    }
 }
 
 /// Ask every control plane at once (bounded by the RPC timeouts).

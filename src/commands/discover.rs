@@ -6,13 +6,15 @@
 //! version, disks), configured by our CA (version, role, boot time, etcd),
 //! configured by another CA, or not Talos.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
-use crate::cli::DiscoverArgs;
+use crate::cli::{DiscoverArgs, OutputFormat};
 use crate::discovery::{ScanOptions, parse_targets, rlimit, scan, skeleton};
+use crate::disksel::DiskFacts;
 use crate::exit::Exit;
 use crate::output::Report;
 use crate::pipeline::{Done, Event, NodeCtx, NodeRef, RetryPolicy, StepError, run_nodes};
@@ -69,11 +71,22 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
             (node.clone(), Endpoint { node, addr: *addr })
         })
         .collect();
-    let outcomes = run_nodes(&run, items, move |ctx, ep| {
-        let access = access.clone();
-        async move { identify(&ctx, &access, ep.addr).await }
-    })
-    .await;
+    // Full disk facts of maintenance hosts, for the skeleton only: the
+    // events and the report carry the one-line descriptions.
+    let disk_facts: DiskFactsByIp = Arc::new(Mutex::new(BTreeMap::new()));
+    let outcomes = {
+        let disk_facts = disk_facts.clone();
+        run_nodes(&run, items, move |ctx, ep| {
+            let access = access.clone();
+            let disk_facts = disk_facts.clone();
+            async move { identify(&ctx, &access, ep.addr, &disk_facts).await }
+        })
+        .await
+    };
+    let mut disk_facts = disk_facts
+        .lock()
+        .map(|mut m| std::mem::take(&mut *m))
+        .unwrap_or_default();
 
     let details = json!({
         "scan": {
@@ -95,29 +108,26 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
         .map(|o| skeleton::MaintenanceHost {
             ip: o.node.ip,
             hostname: None,
-            disks: o
-                .facts
-                .get("disk_facts")
-                .and_then(|d| serde_json::from_value(d.clone()).ok())
-                .unwrap_or_default(),
+            disks: disk_facts.remove(&o.node.ip).unwrap_or_default(),
         })
         .collect();
-    let mut report =
-        Report::new("discover", outcomes, session.elapsed(), None).with_details(details);
-    for o in &mut report.nodes {
-        o.facts.remove("disk_facts");
+    let report = Report::new("discover", outcomes, session.elapsed(), None).with_details(details);
+    let skeleton_text = args.skeleton.then(|| {
+        if maintenance.is_empty() {
+            "# no maintenance-mode nodes found: no talconfig skeleton to print".to_string()
+        } else {
+            skeleton::render_nodes_skeleton(&maintenance)
+        }
+    });
+    // JSON consumers read the report as the last line, so the skeleton goes
+    // before it there; people get it after the table, ready to copy.
+    let json = session.output.config().format == OutputFormat::Json;
+    if json && let Some(t) = &skeleton_text {
+        session.output.text(t);
     }
     session.output.report(&report);
-    if args.skeleton {
-        if maintenance.is_empty() {
-            session
-                .output
-                .text("# no maintenance-mode nodes found: no talconfig skeleton to print");
-        } else {
-            session
-                .output
-                .text(&skeleton::render_nodes_skeleton(&maintenance));
-        }
+    if !json && let Some(t) = &skeleton_text {
+        session.output.text(t);
     }
     Ok(report.exit())
 }
@@ -153,10 +163,13 @@ fn discover_access(args: &DiscoverArgs) -> Result<Access, CommandError> {
     })
 }
 
+type DiskFactsByIp = Arc<Mutex<BTreeMap<IpAddr, Vec<DiskFacts>>>>;
+
 async fn identify(
     ctx: &Arc<NodeCtx>,
     access: &Access,
     addr: SocketAddr,
+    disk_facts: &DiskFactsByIp,
 ) -> Result<Done, StepError> {
     let creds = access.talosconfig.as_ref().map(|t| t.credentials.clone());
     let mode = ctx
@@ -187,7 +200,9 @@ async fn identify(
             ctx.fact("stage", &stage);
             ctx.fact("version", version.as_deref().unwrap_or("≤ v1.9"));
             ctx.fact("disks", disks.iter().map(describe_disk).collect::<Vec<_>>());
-            ctx.fact("disk_facts", &disks);
+            if let Ok(mut m) = disk_facts.lock() {
+                m.insert(addr.ip(), disks.clone());
+            }
             Ok(Done::Ok(format!(
                 "maintenance, {}, {} disk{}",
                 version.as_deref().unwrap_or("Talos ≤ v1.9"),

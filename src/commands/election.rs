@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::discovery::election::{Candidate, Round, Settle, Verdict, elect};
 use crate::discovery::{ScanOptions, parse_targets, scan};
+use crate::exit::Exit;
 use crate::pipeline::{Event, NodeRef};
 use crate::talos::probe::{NodeMode, probe};
 use crate::talos::{MachineRole, NodeClient};
@@ -27,6 +28,19 @@ pub struct ElectionSettings {
     pub port: u16,
     pub poll_interval: std::time::Duration,
     pub allow_large: bool,
+}
+
+/// How an election ended.
+#[derive(Debug, Clone)]
+pub enum Election {
+    /// This control plane gets the Bootstrap call.
+    Leader(Endpoint),
+    /// A candidate already has etcd (`details["refused"]` says which): the
+    /// cluster is bootstrapped, nobody may be bootstrapped again.
+    AlreadyBootstrapped(String),
+    /// No leader settled before the deadline (`Exit::Deadline`) or Ctrl-C
+    /// (`Exit::Interrupted`); nothing was bootstrapped.
+    Unsettled { exit: Exit, reason: String },
 }
 
 /// Look at one candidate address.
@@ -135,15 +149,16 @@ fn round_text(round: &Round) -> String {
     s
 }
 
-/// Run election rounds until a settled leader (Some), a refusal because etcd
-/// already exists (None, with `details["refused"]`), or the deadline.
+/// Run election rounds until a settled leader, a refusal because etcd
+/// already exists, the deadline or Ctrl-C. `details["election"]` always
+/// holds the last round's candidates.
 pub async fn elect_leader(
     session: &Session,
     access: &Access,
     cps: &[Endpoint],
     es: &ElectionSettings,
     details: &mut serde_json::Map<String, serde_json::Value>,
-) -> Result<Option<Endpoint>, CommandError> {
+) -> Result<Election, CommandError> {
     let sink = session.output.events();
     let deadline = session
         .deadline()
@@ -153,9 +168,10 @@ pub async fn elect_leader(
     let mut rounds = 0u32;
     loop {
         if session.cancel.is_cancelled() {
-            return Err(CommandError::Runtime(anyhow::anyhow!(
-                "interrupted during the election; nothing was bootstrapped"
-            )));
+            return Ok(Election::Unsettled {
+                exit: Exit::Interrupted,
+                reason: "interrupted during the election; nothing was bootstrapped".into(),
+            });
         }
         rounds += 1;
         let eps = candidates(es, cps).await?;
@@ -179,15 +195,26 @@ pub async fn elect_leader(
             json!({
                 "quorum": es.quorum,
                 "rounds": rounds,
-                "candidates": round.candidates.iter().map(|c| json!({
-                    "ip": c.ip, "hostname": c.hostname, "outcome": c.outcome,
-                })).collect::<Vec<_>>(),
+                "candidates": round.candidates.iter().map(|c| {
+                    let mut entry = json!({
+                        "ip": c.ip, "hostname": c.hostname, "outcome": c.outcome,
+                    });
+                    // What was seen at the address, for the excluded ones: "not a
+                    // control plane" alone would hide a node still in maintenance.
+                    if let Some((_, note)) = inspected
+                        .iter()
+                        .find(|(x, _)| x.ip == c.ip && !(x.role_ok && x.boot_time.is_some()))
+                    {
+                        entry["seen"] = json!(note);
+                    }
+                    entry
+                }).collect::<Vec<_>>(),
             }),
         );
         match &round.verdict {
             Verdict::Refused { reason, .. } => {
                 details.insert("refused".into(), json!(reason));
-                return Ok(None);
+                return Ok(Election::AlreadyBootstrapped(reason.clone()));
             }
             Verdict::Leader { .. } | Verdict::Waiting { .. } => {
                 if let Some(ip) = settle.observe(&round) {
@@ -216,15 +243,18 @@ pub async fn elect_leader(
                             ep.node.node
                         ),
                     });
-                    return Ok(Some(ep));
+                    return Ok(Election::Leader(ep));
                 }
             }
         }
         if Instant::now() + es.poll_interval >= deadline {
-            return Err(CommandError::Runtime(anyhow::anyhow!(
-                "election did not settle before the deadline: {}",
-                last_text.lines().next().unwrap_or("")
-            )));
+            return Ok(Election::Unsettled {
+                exit: Exit::Deadline,
+                reason: format!(
+                    "election did not settle before the deadline ({}); nothing was bootstrapped",
+                    last_text.lines().next().unwrap_or("no round completed")
+                ),
+            });
         }
         tokio::select! {
             _ = tokio::time::sleep(es.poll_interval) => {}

@@ -5,7 +5,9 @@
 mod support;
 
 mod bad_input;
+mod bootstrap;
 mod client;
+mod discover;
 mod docs;
 mod pipelines;
 mod reliability;
