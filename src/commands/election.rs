@@ -178,6 +178,34 @@ pub async fn elect_leader(
         let inspected = join_all(eps.iter().map(|ep| inspect(access, ep))).await;
         let cands: Vec<Candidate> = inspected.iter().map(|(c, _)| c.clone()).collect();
         let round = elect(&cands, es.quorum);
+        // A talosconfig of another cluster makes every configured candidate
+        // "foreign": no round can ever settle, so say so now.
+        let foreign: Vec<String> = inspected
+            .iter()
+            .filter(|(_, note)| note.starts_with("configured by another CA"))
+            .map(|(c, note)| format!("{} {note}", c.ip))
+            .collect();
+        let usable = inspected
+            .iter()
+            .filter(|(c, note)| {
+                c.reachable
+                    && !note.starts_with("configured by another CA")
+                    && !note.starts_with("in maintenance")
+            })
+            .count();
+        if !foreign.is_empty() && usable == 0 {
+            let ca = access
+                .talosconfig
+                .as_ref()
+                .map(|t| {
+                    super::plan::describe_cert(t.credentials.ca_certs().first().map(|c| c.as_ref()))
+                })
+                .unwrap_or_else(|| "none".into());
+            return Err(CommandError::input(format!(
+                "every configured node found is issued by another CA than the talosconfig's ({ca}): {}; this talosconfig belongs to another cluster, nothing was bootstrapped",
+                foreign.join("; ")
+            )));
+        }
         let mut text = round_text(&round);
         for (c, note) in &inspected {
             if !c.role_ok || c.boot_time.is_none() {

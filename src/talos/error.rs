@@ -271,6 +271,11 @@ pub(crate) enum TrustFailure {
          the node belongs to another cluster or the talosconfig is for another cluster"
     )]
     ForeignIssuer { ip: String, issuer: String },
+    #[error(
+        "{ip} is in maintenance mode (no config yet): it presents the self-signed maintenance \
+         certificate, not one from the talosconfig CA; apply its config first"
+    )]
+    MaintenanceMode { ip: String },
     #[error("server certificate for {ip} is not valid for that address (it names: {names})")]
     WrongName { ip: String, names: String },
     #[error("server certificate for {ip} has expired (not after {not_after}); check the clocks")]

@@ -166,7 +166,17 @@ fn explain(
     let parsed = x509_parser::parse_x509_certificate(end_entity)
         .ok()
         .map(|(_, c)| c);
+    let maintenance = parsed.as_ref().is_some_and(|c| {
+        c.subject().iter_common_name().any(|cn| {
+            cn.as_str()
+                .map(|s| s == super::probe::MAINTENANCE_CN)
+                .unwrap_or(false)
+        })
+    });
     let failure = match cert_err {
+        CertificateError::UnknownIssuer | CertificateError::BadSignature if maintenance => {
+            TrustFailure::MaintenanceMode { ip }
+        }
         CertificateError::UnknownIssuer | CertificateError::BadSignature => {
             TrustFailure::ForeignIssuer {
                 ip,

@@ -1089,7 +1089,6 @@ async fn force_replaces_a_kubeconfig_and_tightens_its_mode() {
 /// CI reads the JSON report; bad input should end with one too (status
 /// "input", exit code 2, the message), not only a line on stderr.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: with -o json, bad input (exit 2) prints no report on stdout; src/commands/common.rs Session::finish only writes `error: ...` to stderr"]
 async fn bad_input_in_json_mode_still_ends_with_a_report() {
     let c = cluster(1, 0, None).await;
     let kubeconfig = c.tmp.path().join("kubeconfig");

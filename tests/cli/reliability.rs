@@ -445,7 +445,6 @@ async fn bootstrap_target_with_foreign_ca_is_refused_once() {
 /// candidate fails the CA check, so the election should refuse at once and
 /// name the CA, not poll until the deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: src/commands/election.rs keeps polling candidates that are 'configured by another CA' until the deadline (15 min by default) instead of refusing"]
 async fn auto_bootstrap_scan_with_foreign_talosconfig_refuses_at_once() {
     let c = cluster(3, 0, Some(&format!("nodes: {{ {CONFIGURED_CPS} }}"))).await;
     let foreign = c.tmp.path().join("foreign-talosconfig");
@@ -852,7 +851,6 @@ async fn two_concurrent_auto_bootstraps_make_one_etcd_cluster() {
 /// never reached, nothing is bootstrapped, and the run ends at `--timeout`
 /// with the deadline exit code (3), saying why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: src/commands/election.rs elect_leader() ends a deadline-bound election with CommandError::Runtime, so the exit code is 1 instead of 3 (return CommandError::deadline(..), see common.rs)"]
 async fn auto_bootstrap_without_quorum_ends_at_the_deadline_with_exit_3() {
     let scenario = format!(
         "nodes: {{ {} }}",
@@ -869,7 +867,11 @@ async fn auto_bootstrap_without_quorum_ends_at_the_deadline_with_exit_3() {
     )
     .await;
     assert_eq!(run.code, 3, "{}", run.dump());
-    assert!(run.stderr.contains("quorum not reached"), "{}", run.dump());
+    assert!(
+        run.stdout.contains("quorum not reached") || run.stderr.contains("quorum not reached"),
+        "{}",
+        run.dump()
+    );
     assert!(bootstrap_calls(&c).is_empty());
     assert!(c.fleet.etcd_clusters().is_empty());
 }
