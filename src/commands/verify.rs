@@ -306,6 +306,7 @@ pub async fn wait_node(
                     if !matches!(mode, NodeMode::NotTalos { .. }) {
                         t.not_talos_since = None;
                     }
+                    let mut pause = settings.poll_interval;
                     match mode {
                         NodeMode::Configured { ours: Some(true), .. } | NodeMode::Configured { ours: None, .. } => {
                             t.left_maintenance = true;
@@ -333,6 +334,7 @@ pub async fn wait_node(
                             }
                         }
                         mode @ NodeMode::NotTalos { .. } => {
+                            pause = pause.min(Duration::from_millis(250));
                             // A node going down for a reboot cuts handshakes
                             // in flight: one failed handshake proves nothing.
                             // Only a steady non-Talos answer does.
@@ -361,6 +363,7 @@ pub async fn wait_node(
                                         .with_hint("apply its config first: talstrap apply -n <node>")
                                 });
                             }
+                            if settings.applied_now { pause = pause.min(Duration::from_millis(250)); }
                             t.note(ctx, "in maintenance mode, waiting for it to take its config".into());
                         }
                         NodeMode::Unreachable { reason } => {
@@ -374,10 +377,11 @@ pub async fn wait_node(
                                 .with_hint("the node did not come back: it may have crashed during install or reboot, or its address changed (DHCP). Check its console"));
                             }
                             let why = if reason.contains("refused") { "connection refused" } else { "no answer" };
+                            pause = pause.min(Duration::from_millis(250));
                             t.note(ctx, format!("down ({why}): installing or rebooting"));
                         }
                     }
-                    tokio::time::sleep(settings.poll_interval).await;
+                    tokio::time::sleep(pause).await;
                     continue;
                 }
 

@@ -239,10 +239,6 @@ impl Fleet {
             "a fleet needs at least one node"
         );
         anyhow::ensure!(
-            spec.control_planes + spec.workers <= 240,
-            "at most 240 simulated nodes fit in one /24"
-        );
-        anyhow::ensure!(
             spec.time_scale.is_finite() && spec.time_scale >= 0.0,
             "time scale must be a finite, non-negative number"
         );
@@ -252,6 +248,12 @@ impl Fleet {
             "subnet {subnet} must be inside 127.0.0.0/8 and at least a /24: the simulator only uses loopback"
         );
         let base = u32::from(subnet.network());
+        let endpoint = u32::from(subnet.broadcast()) - 1;
+        let room = (endpoint - base - 11) as usize;
+        anyhow::ensure!(
+            spec.control_planes + spec.workers <= room,
+            "at most {room} simulated nodes fit in {subnet}"
+        );
         let hostnames = spec.hostnames();
         spec.scenario
             .check_hostnames(&hostnames, "scenario")
@@ -285,7 +287,7 @@ impl Fleet {
                 cluster_name: spec.cluster_name.clone(),
                 talos_version: spec.talos_version.clone(),
                 kubernetes_version: spec.kubernetes_version.clone(),
-                endpoint_ip: IpAddr::V4(Ipv4Addr::from(base + 254)),
+                endpoint_ip: IpAddr::V4(Ipv4Addr::from(endpoint)),
                 nodes: nodes.clone(),
             },
             &spec.dir,

@@ -326,6 +326,7 @@ async fn accept_loop(
             }
         };
         node.count_connection();
+        let _ = tcp.set_nodelay(true);
         if node.id.faults.hang_after_accept {
             // Never speak TLS: the client's handshake hangs until it gives up.
             lock(&held).push(tcp);
