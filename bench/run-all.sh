@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run-all.sh: every talstrap benchmark, one after the other, into bench/results/.
 #
-# Writes bench/results/<name>.json (raw numbers) and <name>.md (tables), then
+# Writes bench/results/<name>.json (raw numbers) and <name>.md (tables), testbed.txt
+# (the testbed's own checks), then
 # bench/results/summary.md with the machine description and all tables in order.
 # Each benchmark runs in its own testbed namespace on loopback only. Installs what
 # it needs (nftables, nmap, hyperfine, time, jq) on a fresh Debian machine. Needs root.
@@ -33,7 +34,7 @@ step() { # NAME CMD...
 FAILED=()
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-step testbed bash "$BENCH_DIR/verify-testbed.sh"
+step testbed bash -c 'set -o pipefail; bash "$0" | tee "$1"' "$BENCH_DIR/verify-testbed.sh" "$RESULTS_DIR/testbed.txt"
 step startup bash "$BENCH_DIR/startup.sh"
 step discover24 bash "$BENCH_DIR/discover.sh" 24
 step discover16 bash "$BENCH_DIR/discover.sh" 16
