@@ -109,6 +109,12 @@ validate_talstrap() {
         REASON[talstrap]="exit $rc, found '${got:-no report}' open, expected $WANT: $(tail -c 200 "$WORK/talstrap.err" | tr '\n' ' ')"
         return 1
     fi
+    # Against simulated nodes talstrap must also identify each one (TLS, gRPC, COSI reads).
+    if [ "$FLEET_KIND" = sim ]; then
+        got=$(grep '"schema"' "$WORK/talstrap.jsonl" | tail -1 \
+            | jq '[.nodes[] | select(.facts.mode == "maintenance" and .facts.version != null)] | length')
+        [ "$got" = "$WANT" ] || { REASON[talstrap]="identified $got of $WANT nodes as maintenance mode"; return 1; }
+    fi
     TALSTRAP_EXIT=$rc
     grep '"schema"' "$WORK/talstrap.jsonl" | tail -1 | jq -c '.details.scan' >"$WORK/talstrap.scan.json"
 }
@@ -172,7 +178,13 @@ fmt_s() { if [ "$1" = null ] || [ -z "$1" ]; then printf -- '-'; else printf '%.
 {
     echo "### discover /$WHICH ($( [ "$WHICH" = 24 ] && echo "$WANT live, $(( 254 - WANT )) silent" || echo "$WANT live, the rest of 65,534 silent"))"
     echo
-    echo "Fleet: $FLEET_KIND nodes. Range $SCAN_CIDR (testbed namespace, silent hosts drop packets). $RUNS runs each, one hyperfine invocation."
+    checked=""
+    if [ "$FLEET_KIND" = sim ]; then
+        checked=" (maintenance mode; before timing, talstrap identified all $WANT"
+        [ "$WHICH" != 24 ] || checked="$checked and the single-phase baseline got a gRPC answer over TLS from all $WANT"
+        checked="$checked)"
+    fi
+    echo "Fleet: $FLEET_KIND nodes$checked. Range $SCAN_CIDR (testbed namespace, silent hosts drop packets). $RUNS run(s) each, one hyperfine invocation."
     echo
     echo "| tool | mean ± σ (s) | min (s) | max (s) | vs nmap | peak RSS (MiB) | CPU user+sys (s) |"
     echo "|---|---|---|---|---|---|---|"

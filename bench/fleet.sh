@@ -9,6 +9,10 @@
 #
 # After fleet_start: FLEET_KIND, FLEET_PID, FLEET_IPS (array), FLEET_DIR (sim only);
 # after a failed sim start, FLEET_ERROR says why.
+#
+# SIM_BIN: the binary that runs `talstrap sim` (default: the talstrap binary being
+# measured). Keeping it separate lets a run measure one build of talstrap against a
+# simulator from another, e.g. one that accepts a bigger fleet.
 
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -59,7 +63,12 @@ fleet_start_standin() {
 # fleet; its node addresses are read back from the talconfig.yaml it writes.
 fleet_start_sim() {
     local ns="$1" subnet="$2" cps="$3" workers="$4" port="$5" scale="$6" bin
-    bin=$(talstrap_bin)
+    if [ -n "${SIM_BIN:-}" ]; then
+        [ -x "$SIM_BIN" ] || { FLEET_ERROR="SIM_BIN=$SIM_BIN is not an executable"; log "$FLEET_ERROR"; return 1; }
+        bin="$SIM_BIN"
+    else
+        bin=$(talstrap_bin) || { FLEET_ERROR="no talstrap binary to run the simulator"; return 1; }
+    fi
     FLEET_DIR=$(mktemp -d /tmp/tsb-fleet.XXXXXX)
     FLEET_LOG="$FLEET_DIR.log"
     "$BENCH_DIR/testbed.sh" exec "$ns" "$bin" sim --control-planes "$cps" --workers "$workers" \

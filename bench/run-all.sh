@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # bench/run-all.sh: every talstrap benchmark, one after the other, into bench/results/.
 #
-# Writes bench/results/<name>.json (raw numbers) and <name>.md (tables), then
+# Writes bench/results/<name>.json (raw numbers) and <name>.md (tables), testbed.txt
+# (the testbed's own checks), then
 # bench/results/summary.md with the machine description and all tables in order.
 # Each benchmark runs in its own testbed namespace on loopback only. Installs what
 # it needs (nftables, nmap, hyperfine, time, jq) on a fresh Debian machine. Needs root.
 #
 # Knobs: RUNS (passed to each script), SKIP (space-separated names to leave out:
-# testbed startup discover24 discover16 apply6 apply500), FLEET, TALSTRAP_BIN.
+# testbed startup discover24 discover16 apply6 apply6-poll250 apply500 apply500-poll250),
+# FLEET, TALSTRAP_BIN, SIM_BIN (binary that runs `talstrap sim`; default TALSTRAP_BIN),
+# TIME_SCALE (apply runs; 0.2).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root "run-all.sh"
@@ -30,22 +33,27 @@ step() { # NAME CMD...
 
 FAILED=()
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-step testbed bash "$BENCH_DIR/verify-testbed.sh"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+step testbed bash -c 'set -o pipefail; bash "$0" | tee "$1"' "$BENCH_DIR/verify-testbed.sh" "$RESULTS_DIR/testbed.txt"
 step startup bash "$BENCH_DIR/startup.sh"
 step discover24 bash "$BENCH_DIR/discover.sh" 24
 step discover16 bash "$BENCH_DIR/discover.sh" 16
 step apply6 bash "$BENCH_DIR/apply.sh" 6
-step apply500 bash "$BENCH_DIR/apply.sh" 500
+step apply6-poll250 env TAG=poll250 EXTRA_ARGS="--poll-interval 250ms" bash "$BENCH_DIR/apply.sh" 6
+step apply500 env PERF=1 bash "$BENCH_DIR/apply.sh" 500
+step apply500-poll250 env TAG=poll250 EXTRA_ARGS="--poll-interval 250ms" bash "$BENCH_DIR/apply.sh" 500
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 {
     echo "## Run of $STARTED"
     echo
     echo "Bench scripts at commit $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown);" \
-        "binary: ${TALSTRAP_BIN:-target/release/talstrap} ($("$(talstrap_bin)" --version 2>/dev/null || echo unavailable))."
+        "binary: ${TALSTRAP_BIN:-target/release/talstrap} ($("$(talstrap_bin)" --version 2>/dev/null || echo unavailable))${SIM_BIN:+; simulator binary: $SIM_BIN}."
     echo
     machine_info
+    echo "- Load average (1, 5, 15 min) at the start: $LOAD_BEFORE; at the end of the apply runs: $LOAD_AFTER"
     echo
-    for n in startup discover24 discover16 apply6 apply500; do
+    for n in startup discover24 discover16 apply6 apply6-poll250 apply500 apply500-poll250; do
         if [ -f "$RESULTS_DIR/$n.md" ] && ! skipped "$n"; then
             cat "$RESULTS_DIR/$n.md"
             echo
