@@ -6,12 +6,10 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
 use talstrap::duration::format_duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::support::*;
 
@@ -502,102 +500,13 @@ async fn existing_kubeconfig_without_force_is_refused_before_any_node() {
     assert_eq!(bootstrap_calls(&c, &CPS).values().sum::<u64>(), 0);
 }
 
-/// A `talstrap` child whose JSON lines are read while it runs.
-struct Live {
-    child: tokio::process::Child,
-    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
-    seen: Vec<String>,
-    stderr: tokio::task::JoinHandle<String>,
-}
-
-impl Live {
-    /// `talstrap <cmd> <cluster args> -o json <extra>`, environment as in
-    /// `support::run_bin`.
-    fn spawn(c: &Cluster, cmd: &str, extra: &[&str]) -> Live {
-        let mut command = tokio::process::Command::new(bin());
-        command
-            .arg(cmd)
-            .args(c.target_args())
-            .args(["-o", "json"])
-            .args(extra)
-            .env_remove("TALOSCONFIG")
-            .env_remove("TALOS_HOME")
-            .env("HOME", c.tmp.path())
-            .env("NO_COLOR", "1")
-            .env("TALSTRAP_RETRY_DELAY", "50ms")
-            .env("TALSTRAP_POLL_INTERVAL", "50ms")
-            .env("TALSTRAP_CONNECT_TIMEOUT", "1s")
-            .env("TALSTRAP_RPC_TIMEOUT", "5s")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("TALSTRAP_") {
-                command.env_remove(&k);
-            }
-        }
-        let mut child = command.spawn().expect("spawn talstrap");
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = tokio::spawn(async move {
-            let mut s = String::new();
-            let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut s).await;
-            s
-        });
-        Live {
-            child,
-            lines: rx,
-            seen: Vec::new(),
-            stderr,
-        }
-    }
-
-    /// Waits (hang guard: 60 s) for a line satisfying `pred`.
-    async fn wait_line(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let guard = tokio::time::sleep(Duration::from_secs(60));
-        tokio::pin!(guard);
-        loop {
-            tokio::select! {
-                line = self.lines.recv() => {
-                    let Some(line) = line else {
-                        panic!("talstrap ended before {what}:\n{}", self.seen.join("\n"));
-                    };
-                    self.seen.push(line.clone());
-                    if let Ok(v) = serde_json::from_str::<Value>(&line)
-                        && pred(&v)
-                    {
-                        return v;
-                    }
-                }
-                _ = &mut guard => panic!("no {what} within 60 s:\n{}", self.seen.join("\n")),
-            }
-        }
-    }
-
-    /// Waits for the exit and returns the whole run.
-    async fn finish(mut self) -> Run {
-        let status = tokio::time::timeout(Duration::from_secs(120), self.child.wait())
-            .await
-            .expect("talstrap did not finish within 120 s")
-            .expect("wait for talstrap");
-        while let Some(line) = self.lines.recv().await {
-            self.seen.push(line);
-        }
-        Run {
-            code: status.code().unwrap_or(-1),
-            stdout: self.seen.join("\n"),
-            stderr: self.stderr.await.unwrap_or_default(),
-        }
-    }
+/// `talstrap <cmd> <cluster args> -o json <extra>`, read while it runs.
+fn live(c: &Cluster, cmd: &str, extra: &[&str]) -> Live {
+    let mut args: Vec<String> = vec![cmd.to_string()];
+    args.extend(c.target_args());
+    args.extend(["-o".to_string(), "json".to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Live::spawn(c, &args, &[])
 }
 
 fn is_info(v: &Value, needle: &str) -> bool {
@@ -625,12 +534,12 @@ async fn auto_waits_for_quorum_and_elects_the_oldest_boot_time() {
         ),
     )
     .await;
-    let mut live = Live::spawn(
+    let mut live = live(
         &c,
         "bootstrap",
         &["--auto", "--quorum", "3", "--timeout", "60s"],
     );
-    live.wait_line("an election round waiting for quorum", |v| {
+    live.wait_for("an election round waiting for quorum", |v| {
         is_info(v, "quorum not reached")
     })
     .await;
@@ -646,7 +555,7 @@ async fn auto_waits_for_quorum_and_elects_the_oldest_boot_time() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     c.fleet.power_on(ip_of(&c, "cp1")).await;
-    live.wait_line("a round that sees cp1", |v| is_info(v, "cp1"))
+    live.wait_for("a round that sees cp1", |v| is_info(v, "cp1"))
         .await;
     assert_eq!(bootstrap_calls(&c, &CPS).values().sum::<u64>(), 0);
     c.fleet.power_on(ip_of(&c, "cp3")).await;
@@ -876,17 +785,12 @@ async fn auto_interrupted_while_waiting_bootstraps_nothing() {
         ),
     )
     .await;
-    let mut live = Live::spawn(&c, "bootstrap", &["--auto", "--timeout", "60s"]);
-    live.wait_line("an election round waiting for quorum", |v| {
+    let mut live = live(&c, "bootstrap", &["--auto", "--timeout", "60s"]);
+    live.wait_for("an election round waiting for quorum", |v| {
         is_info(v, "quorum not reached")
     })
     .await;
-    let pid = live.child.id().expect("child pid").to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill -INT");
-    assert!(status.success());
+    live.interrupt();
     // cp3 comes up right after the signal: nothing may be bootstrapped now.
     c.fleet.power_on(ip_of(&c, "cp3")).await;
     let run = live.finish().await;

@@ -8,13 +8,11 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
 use talstrap::disksel::DiskSelector;
 use talstrap::sim::{EtcdService, Fleet, FleetSpec, InstallTarget, Scenario};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::support::*;
 
@@ -877,109 +875,6 @@ async fn auto_bootstrap_without_quorum_ends_at_the_deadline_with_exit_3() {
 }
 
 // ---------------------------------------------------------------- case 14
-
-/// A running `talstrap` whose JSON lines are read as they come.
-struct Live {
-    child: tokio::process::Child,
-    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
-    seen: Vec<String>,
-}
-
-impl Live {
-    fn spawn(c: &Cluster, args: &[String], env: &[(&str, &str)]) -> Live {
-        let mut cmd = tokio::process::Command::new(bin());
-        cmd.args(args)
-            .env_remove("TALOSCONFIG")
-            .env_remove("TALOS_HOME")
-            .env("HOME", c.tmp.path())
-            .env("NO_COLOR", "1")
-            .env("TALSTRAP_RETRY_DELAY", "50ms")
-            .env("TALSTRAP_POLL_INTERVAL", "50ms")
-            .env("TALSTRAP_CONNECT_TIMEOUT", "1s")
-            .env("TALSTRAP_RPC_TIMEOUT", "5s")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("TALSTRAP_") && !env.iter().any(|(e, _)| *e == k) {
-                cmd.env_remove(&k);
-            }
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn talstrap");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Live {
-            child,
-            lines: rx,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Wait for a JSON line matching `pred`.
-    async fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) {
-        let found = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = self.lines.recv().await {
-                self.seen.push(line.clone());
-                if serde_json::from_str::<Value>(&line).is_ok_and(|v| pred(&v)) {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        assert!(
-            matches!(found, Ok(true)),
-            "never saw {what}; output so far:\n{}",
-            self.seen.join("\n")
-        );
-    }
-
-    /// Let the process handle a signal before the next one (the handler
-    /// runs on the process's own runtime).
-    async fn let_the_signal_land(&self) {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-
-    /// Send SIGINT, as Ctrl-C does.
-    fn interrupt(&self) {
-        let pid = self.child.id().expect("child pid");
-        let status = std::process::Command::new("kill")
-            .args(["-INT", &pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    }
-
-    /// Wait for the exit and collect everything it printed.
-    async fn finish(mut self) -> Run {
-        let mut stderr = self.child.stderr.take().expect("stderr");
-        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
-            .await
-            .expect("talstrap did not exit within 60 s of the interrupt")
-            .expect("wait");
-        while let Some(line) = self.lines.recv().await {
-            self.seen.push(line);
-        }
-        let mut err = String::new();
-        let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut err).await;
-        Run {
-            code: status.code().unwrap_or(-1),
-            stdout: self.seen.join("\n"),
-            stderr: err,
-        }
-    }
-}
 
 fn is_step_started(v: &Value, node: &str, step: &str) -> bool {
     v["type"] == "event" && v["event"] == "step_started" && v["node"] == node && v["step"] == step

@@ -152,9 +152,14 @@ impl Cluster {
     }
 }
 
-/// Run the binary with a clean environment: no TALOSCONFIG, HOME in a temp
-/// dir (so ~/.talos/config is never read), fast retries and polls.
-pub async fn run_bin(args: &[&str], env: &[(&str, &str)], home: Option<&Path>) -> Run {
+/// `talstrap <args>` with a clean environment: no TALOSCONFIG, HOME in a
+/// temp dir (so ~/.talos/config is never read), fast retries and polls, no
+/// inherited TALSTRAP_* settings except those in `env`.
+pub fn command(
+    args: &[&str],
+    env: &[(&str, &str)],
+    home: Option<&Path>,
+) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(bin());
     cmd.args(args)
         .env_remove("TALOSCONFIG")
@@ -176,13 +181,114 @@ pub async fn run_bin(args: &[&str], env: &[(&str, &str)], home: Option<&Path>) -
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out: Output = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-        .await
-        .expect("talstrap did not finish within 120 s")
-        .expect("spawn talstrap");
+    cmd
+}
+
+/// Run the binary (see [`command`]) and wait for it.
+pub async fn run_bin(args: &[&str], env: &[(&str, &str)], home: Option<&Path>) -> Run {
+    let out: Output =
+        tokio::time::timeout(Duration::from_secs(120), command(args, env, home).output())
+            .await
+            .expect("talstrap did not finish within 120 s")
+            .expect("spawn talstrap");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A running `talstrap` whose JSON lines are read as they come (for tests
+/// that act while it runs: power a node on, send Ctrl-C).
+pub struct Live {
+    child: tokio::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    seen: Vec<String>,
+    stderr: tokio::task::JoinHandle<String>,
+}
+
+impl Live {
+    pub fn spawn(c: &Cluster, args: &[String], env: &[(&str, &str)]) -> Live {
+        use tokio::io::AsyncBufReadExt;
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut cmd = command(&refs, env, Some(c.tmp.path()));
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn talstrap");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // Drained all along, so a chatty stderr never blocks the child.
+        let stderr = tokio::spawn(async move {
+            let mut s = String::new();
+            let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut s).await;
+            s
+        });
+        Live {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+            stderr,
+        }
+    }
+
+    /// Wait (hang guard: 60 s) for a JSON line matching `pred`, and return it.
+    pub async fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let found = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = self.lines.recv().await {
+                self.seen.push(line.clone());
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && pred(&v)
+                {
+                    return Some(v);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(v)) => v,
+            _ => panic!("never saw {what}; output so far:\n{}", self.seen.join("\n")),
+        }
+    }
+
+    /// Let the process handle a signal before the next one (the handler
+    /// runs on the process's own runtime).
+    pub async fn let_the_signal_land(&self) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    /// Send SIGINT, as Ctrl-C does.
+    pub fn interrupt(&self) {
+        let pid = self.child.id().expect("child pid");
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Wait for the exit and collect everything it printed.
+    pub async fn finish(mut self) -> Run {
+        let status = tokio::time::timeout(Duration::from_secs(120), self.child.wait())
+            .await
+            .expect("talstrap did not finish within 120 s")
+            .expect("wait for talstrap");
+        while let Some(line) = self.lines.recv().await {
+            self.seen.push(line);
+        }
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: self.seen.join("\n"),
+            stderr: self.stderr.await.unwrap_or_default(),
+        }
     }
 }
