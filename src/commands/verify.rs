@@ -135,6 +135,40 @@ pub async fn verify_nodes(
     Report::new(command, outcomes, session.elapsed(), None)
 }
 
+const NOT_READY_WITHOUT_CNI: &str = "running; Kubernetes node NotReady until a CNI is installed";
+
+/// After bootstrap, a node whose only unmet condition is its Kubernetes
+/// node readiness is as far as it can get when the cluster has no CNI yet
+/// (`cni: none`, the usual homelab setup that installs Cilium afterwards).
+fn waits_only_for_a_cni(status: &MachineStatus, phase: Phase) -> bool {
+    phase == Phase::PostBootstrap
+        && status.stage == Stage::Running
+        && !status.unmet.is_empty()
+        && status.unmet.iter().all(|c| c.name == "nodeReady")
+}
+
+/// `cluster.network.cni.name: none` in the node's v1alpha1 document.
+pub fn config_has_no_cni(raw: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(raw) else {
+        return false;
+    };
+    for doc in yaml_serde::Deserializer::from_str(text) {
+        let Ok(v) = <yaml_serde::Value as serde::Deserialize>::deserialize(doc) else {
+            continue;
+        };
+        if let Some(name) = v
+            .get("cluster")
+            .and_then(|c| c.get("network"))
+            .and_then(|n| n.get("cni"))
+            .and_then(|c| c.get("name"))
+            .and_then(|n| n.as_str())
+        {
+            return name == "none";
+        }
+    }
+    false
+}
+
 /// What the node looks like relative to the goal.
 fn goal_reached(status: &MachineStatus, control_plane: bool, phase: Phase) -> Option<String> {
     if status.stage == Stage::Running && status.ready {
@@ -259,6 +293,7 @@ pub async fn wait_node(
     settings: &WaitSettings,
 ) -> Result<Done, StepError> {
     let cp = node.is_control_plane();
+    let cni_none = config_has_no_cni(node.entry.config.raw());
     let summary = ctx
         .step_with("verify", &RetryPolicy::once(), |_| async {
             let mut t = Tracker {
@@ -417,6 +452,12 @@ pub async fn wait_node(
                     t.last_status = Some(status);
                 }
                 if let Some(status) = t.last_status.clone() {
+                    if cni_none && waits_only_for_a_cni(&status, settings.phase) {
+                        ctx.fact("stage", status.stage.to_string());
+                        ctx.fact("ready", false);
+                        ctx.warn("the Kubernetes node stays NotReady until a CNI is installed (cluster.network.cni.name: none): install one (e.g. Cilium) next");
+                        return Ok(NOT_READY_WITHOUT_CNI.to_string());
+                    }
                     if let Some(done) = goal_reached(&status, cp, settings.phase) {
                         ctx.fact("stage", status.stage.to_string());
                         ctx.fact("ready", status.ready);
@@ -446,6 +487,9 @@ pub async fn wait_node(
             }
         })
         .await?;
+    if summary == NOT_READY_WITHOUT_CNI {
+        return Ok(Done::Warning(summary));
+    }
     Ok(Done::Ok(summary))
 }
 
@@ -545,6 +589,30 @@ mod tests {
         assert_eq!(transient_grace(&s), Duration::from_secs(10));
         s.stuck_after = Duration::from_secs(3);
         assert_eq!(transient_grace(&s), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn without_a_cni_running_not_ready_is_as_far_as_a_node_gets() {
+        let s = st(
+            Stage::Running,
+            false,
+            &[("nodeReady", "node \"w1\" is not ready")],
+        );
+        assert!(waits_only_for_a_cni(&s, Phase::PostBootstrap));
+        assert!(!waits_only_for_a_cni(&s, Phase::PreBootstrap));
+        let s = st(
+            Stage::Running,
+            false,
+            &[("nodeReady", "x"), ("staticPods", "y")],
+        );
+        assert!(!waits_only_for_a_cni(&s, Phase::PostBootstrap));
+        let cfg = b"version: v1alpha1\nmachine: {type: worker}\ncluster:\n  network:\n    cni:\n      name: none\n";
+        assert!(config_has_no_cni(cfg));
+        let cfg = b"version: v1alpha1\ncluster: {network: {cni: {name: flannel}}}\n";
+        assert!(!config_has_no_cni(cfg));
+        assert!(!config_has_no_cni(
+            b"version: v1alpha1\nmachine: {type: worker}\n"
+        ));
     }
 
     #[test]
