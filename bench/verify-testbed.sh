@@ -57,6 +57,9 @@ check "live $LIVE:$PORT connects" ok "$LIVE" "$PORT"
 check "closed port $LIVE:$((PORT + 1)) is refused" refused "$LIVE" "$((PORT + 1))"
 check "outside the silent set 127.0.0.1:$((PORT + 1)) refused" refused 127.0.0.1 "$((PORT + 1))"
 
+# Negative fixtures: testbed.sh must refuse every range outside 127.0.0.0/8 (and
+# one covering 127.0.0.1) before it creates anything. Nothing is ever sent to
+# these addresses: the refusal happens in argument validation.
 for bad in 10.0.0.0/24 192.168.1.0/24 0.0.0.0/0 127.0.0.0/8 1.2.3.4; do
     if "$TB" up "$NS" "$bad" >/dev/null 2>&1; then
         printf 'FAIL  %-48s accepted\n' "refuses $bad"; fails=$((fails + 1))
