@@ -28,7 +28,9 @@ use crate::talos::{ApplyMode, ApplyResult, NodeClient, TalosError};
 
 use super::nodeops::{connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode};
 use super::plan::{Access, Plan, PlannedNode};
-use super::verify::{Phase, WaitSettings, decide_phase, verify_nodes};
+use super::verify::{
+    BootIdentity, ExpectReboot, MaintenanceCert, Phase, WaitSettings, decide_phase, verify_nodes,
+};
 use super::{CommandError, Session};
 
 fn mode_of(arg: ApplyModeArg) -> ApplyMode {
@@ -115,6 +117,7 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
         poll_interval: args.pacing.poll_interval,
         applied_now: true,
         sent_in_maintenance: sent_in_maintenance(&outcomes),
+        expect_reboot: expected_reboots(&outcomes),
     };
     let verified = verify_nodes(session, &plan, &to_verify, settings, "apply --wait").await;
     let mut merged = Vec::with_capacity(outcomes.len());
@@ -160,10 +163,16 @@ async fn apply_node(
     }
     let data = Arc::new(node.entry.config.raw().to_vec());
     match mode {
-        NodeMode::Maintenance { fingerprint } => {
+        NodeMode::Maintenance {
+            fingerprint,
+            ca_key_id,
+        } => {
             // Lets verify tell a failed install (the node comes back with
-            // a new maintenance certificate) from a node still leaving.
+            // a certificate from a new boot's CA) from a node still leaving.
             ctx.fact(MAINTENANCE_FINGERPRINT, &fingerprint);
+            if let Some(ca) = &ca_key_id {
+                ctx.fact(MAINTENANCE_CA, ca);
+            }
             if s.mode != ApplyMode::Auto && s.mode != ApplyMode::Try && s.mode != ApplyMode::Reboot
             {
                 ctx.warn(format!(
@@ -213,6 +222,13 @@ async fn apply_node(
                     async move { c.machine_config().await.map_err(talos_err) }
                 })
                 .await?;
+            // The boot the config goes to, so that verify can see the reboot.
+            if let Ok(stat) = client.system_stat().await {
+                ctx.fact(BOOT_TIME_BEFORE, stat.boot_time);
+                if let Ok(Some(id)) = client.boot_id().await {
+                    ctx.fact(BOOT_ID_BEFORE, id);
+                }
+            }
             if let Some(current) = current
                 && same_config(&current, &data)
             {
@@ -249,10 +265,13 @@ async fn apply_node(
                             "sent; the reply was lost, and the node now runs this config",
                             "applied over mTLS (reply lost; the node runs this config)",
                         ),
-                        LostReply::Rebooting => (
-                            "sent; the connection dropped as the node went down to reboot (verify confirms)",
-                            "sent over mTLS (reply lost to the reboot; verify confirms)",
-                        ),
+                        LostReply::Rebooting => {
+                            ctx.fact(EXPECT_REBOOT, true);
+                            (
+                                "sent; the connection dropped as the node went down to reboot (verify confirms)",
+                                "sent over mTLS (reply lost to the reboot; verify confirms)",
+                            )
+                        }
                     };
                     ctx.amend_last_step(crate::pipeline::StepStatus::Ok, detail);
                     return Ok(Done::Ok(summary.into()));
@@ -262,6 +281,9 @@ async fn apply_node(
                 ctx.warn(format!("node: {w}"));
             }
             ctx.fact("applied_mode", result.mode.to_string());
+            if result.mode == ApplyMode::Reboot {
+                ctx.fact(EXPECT_REBOOT, true);
+            }
             if !result.mode_details.is_empty() {
                 ctx.fact(
                     "mode_details",
@@ -383,15 +405,53 @@ fn next_steps(phase: Phase, not_ready: usize) -> Vec<String> {
 /// Fact: SPKI fingerprint of the maintenance certificate the config went to.
 const MAINTENANCE_FINGERPRINT: &str = "fingerprint";
 
-/// Node name → maintenance fingerprint, for the nodes that were sent their
-/// config in maintenance mode in this run.
-fn sent_in_maintenance(outcomes: &[NodeOutcome]) -> HashMap<String, String> {
+/// Fact: key id of the per-boot CA that issued that certificate.
+const MAINTENANCE_CA: &str = "maintenance_ca";
+/// Facts: the boot a configured node's config was sent to.
+const BOOT_TIME_BEFORE: &str = "boot_time_before";
+const BOOT_ID_BEFORE: &str = "boot_id_before";
+/// Fact: the apply reboots the node (the reply said so, or the reboot cut it).
+const EXPECT_REBOOT: &str = "expect_reboot";
+
+/// Node name → the maintenance certificate, for the nodes that were sent
+/// their config in maintenance mode in this run.
+fn sent_in_maintenance(outcomes: &[NodeOutcome]) -> HashMap<String, MaintenanceCert> {
     outcomes
         .iter()
         .filter(|o| o.status.is_success() && o.facts.get("insecure") == Some(&Value::Bool(true)))
         .filter_map(|o| {
             let f = o.facts.get(MAINTENANCE_FINGERPRINT)?.as_str()?;
-            Some((o.node.node.clone(), f.to_string()))
+            let ca = o.facts.get(MAINTENANCE_CA).and_then(Value::as_str);
+            Some((
+                o.node.node.clone(),
+                MaintenanceCert {
+                    fingerprint: f.to_string(),
+                    ca_key_id: ca.map(str::to_string),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Node name → the reboot its apply asked for, with the boot it was sent to.
+fn expected_reboots(outcomes: &[NodeOutcome]) -> HashMap<String, ExpectReboot> {
+    outcomes
+        .iter()
+        .filter(|o| o.status.is_success() && o.facts.get(EXPECT_REBOOT) == Some(&Value::Bool(true)))
+        .map(|o| {
+            let since = o
+                .facts
+                .get(BOOT_TIME_BEFORE)
+                .and_then(Value::as_u64)
+                .map(|boot_time| BootIdentity {
+                    boot_time,
+                    boot_id: o
+                        .facts
+                        .get(BOOT_ID_BEFORE)
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                });
+            (o.node.node.clone(), ExpectReboot { since })
         })
         .collect()
 }
@@ -606,6 +666,43 @@ mod tests {
         ];
         let sent = sent_in_maintenance(&outcomes);
         assert_eq!(sent.len(), 1, "{sent:?}");
-        assert_eq!(sent["cp1"], "AAA");
+        assert_eq!(sent["cp1"].fingerprint, "AAA");
+        assert_eq!(sent["cp1"].ca_key_id, None);
+    }
+
+    #[test]
+    fn a_reboot_is_expected_where_the_apply_said_so_with_the_boot_it_left() {
+        let outcomes = vec![
+            outcome(
+                "cp1",
+                NodeStatus::Ok,
+                serde_json::json!({"expect_reboot": true, "boot_time_before": 1000, "boot_id_before": "b0"}),
+            ),
+            outcome(
+                "cp2",
+                NodeStatus::Ok,
+                serde_json::json!({"expect_reboot": true}),
+            ),
+            outcome(
+                "w1",
+                NodeStatus::Ok,
+                serde_json::json!({"boot_time_before": 5}),
+            ),
+            outcome(
+                "w2",
+                NodeStatus::Failed,
+                serde_json::json!({"expect_reboot": true}),
+            ),
+        ];
+        let e = expected_reboots(&outcomes);
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert_eq!(
+            e["cp1"].since,
+            Some(BootIdentity {
+                boot_time: 1000,
+                boot_id: Some("b0".into())
+            })
+        );
+        assert_eq!(e["cp2"].since, None);
     }
 }

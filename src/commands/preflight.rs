@@ -71,7 +71,7 @@ async fn preflight_node(
         return Err(err);
     }
     match mode {
-        NodeMode::Maintenance { fingerprint } => {
+        NodeMode::Maintenance { fingerprint, .. } => {
             ctx.fact("fingerprint", &fingerprint);
             let client = ctx
                 .step("connect", |_| connect_maintenance(access, node))
