@@ -272,9 +272,7 @@ impl Link {
                     if self.watch_supported {
                         match c.watch_machine_status().await {
                             Ok(s) => self.stream = Some(s),
-                            Err(e) if e.code() == Some(tonic::Code::Unimplemented) => {
-                                self.watch_supported = false
-                            }
+                            Err(e) if e.unimplemented() => self.watch_supported = false,
                             Err(_) => {}
                         }
                     }
@@ -308,8 +306,8 @@ impl Link {
                 fingerprint: fingerprint.clone(),
                 ca_key_id: ca_key_id.clone(),
             }),
-            NodeMode::Unreachable { reason, refused } => Observation::Down {
-                refused: *refused,
+            NodeMode::Unreachable { reason } => Observation::Down {
+                refused: mode.refused(),
                 reason: reason.clone(),
             },
         };

@@ -35,13 +35,8 @@ pub const MAINTENANCE_CN: &str = "maintenance-service.talos.dev";
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum NodeMode {
-    /// TCP connect refused or timed out. `refused`: the host answered with
-    /// a reset (up, nothing listening on the port), not silence.
-    Unreachable {
-        reason: String,
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        refused: bool,
-    },
+    /// TCP connect refused or timed out.
+    Unreachable { reason: String },
     /// TCP works but it is not a Talos API: TLS failed or hung, no HTTP/2,
     /// or neither Talos signature.
     NotTalos { reason: String },
@@ -64,15 +59,29 @@ pub enum NodeMode {
     },
 }
 
+impl NodeMode {
+    /// TCP connected but the TLS handshake never finished: a hung node or
+    /// a listener that does not speak TLS.
+    pub fn tls_hung(&self) -> bool {
+        matches!(self, NodeMode::NotTalos { reason } if reason.starts_with(TLS_HUNG))
+    }
+
+    /// The TCP connection was actively refused (nothing listens there), as
+    /// opposed to a connect that got no answer.
+    pub fn refused(&self) -> bool {
+        matches!(self, NodeMode::Unreachable { reason } if reason.to_ascii_lowercase().contains("refused"))
+    }
+}
+
+const TLS_HUNG: &str = "TLS handshake did not finish within";
+
 /// Probes one address. Never panics, never retries.
 pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) -> NodeMode {
     let tcp = match tcp_connect(addr, t.connect).await {
         Ok(tcp) => tcp,
         Err(e) => {
-            let reason = e.message();
             return NodeMode::Unreachable {
-                refused: reason.contains("refused"),
-                reason,
+                reason: e.message(),
             };
         }
     };
@@ -93,7 +102,7 @@ pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) 
     let handshake = match outcome {
         Err(_) => {
             return NodeMode::NotTalos {
-                reason: format!("TLS handshake did not finish within {:?}", t.tls),
+                reason: format!("{TLS_HUNG} {:?}", t.tls),
             };
         }
         Ok(Err(e)) => Err(chain_text(&e)),
