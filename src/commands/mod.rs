@@ -14,6 +14,7 @@ pub mod plan;
 pub mod preflight;
 pub mod secret_file;
 pub mod sim;
+mod trustd;
 pub mod verify;
 pub mod watch;
 

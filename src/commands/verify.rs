@@ -125,11 +125,13 @@ pub async fn verify_nodes(
     });
     let access = Arc::new(plan.access.clone());
     let settings = Arc::new(settings);
+    let cps = Arc::new(ControlPlanes::new(plan));
     let items = nodes.iter().map(|n| (n.node.clone(), n.clone())).collect();
     let outcomes = run_nodes(&run, items, move |ctx, node| {
         let access = access.clone();
         let settings = settings.clone();
-        async move { wait_node(&ctx, &access, &node, &settings).await }
+        let cps = cps.clone();
+        async move { wait_node(&ctx, &access, &node, &settings, &cps).await }
     })
     .await;
     Report::new(command, outcomes, session.elapsed(), None)
@@ -157,8 +159,72 @@ pub fn config_has_no_cni(raw: &[u8]) -> bool {
     false
 }
 
+/// The control planes of the inventory, as the watches of one run share
+/// them: their configs (a worker's route to trustd) and whether one is up.
+struct ControlPlanes {
+    endpoints: Vec<super::plan::Endpoint>,
+    configs: Vec<(std::net::IpAddr, Vec<u8>)>,
+    /// When they were last asked, and whether one had healthy etcd.
+    checked: tokio::sync::Mutex<(Option<Instant>, bool)>,
+}
+
+impl ControlPlanes {
+    fn new(plan: &Plan) -> Self {
+        ControlPlanes {
+            endpoints: plan
+                .control_planes
+                .iter()
+                .map(PlannedNode::endpoint)
+                .collect(),
+            configs: plan
+                .control_planes
+                .iter()
+                .map(|n| (n.addr.ip(), n.entry.config.raw().to_vec()))
+                .collect(),
+            checked: tokio::sync::Mutex::new((None, false)),
+        }
+    }
+
+    /// Why `node`, a worker, may stay closed until bootstrap.
+    fn trustd_wait(&self, node: &PlannedNode) -> Option<String> {
+        if node.is_control_plane() {
+            return None;
+        }
+        let cps: Vec<(std::net::IpAddr, &[u8])> = self
+            .configs
+            .iter()
+            .map(|(ip, raw)| (*ip, raw.as_slice()))
+            .collect();
+        super::trustd::waits_for_bootstrap(
+            node.entry.config.raw(),
+            node.entry.config.endpoint.as_deref(),
+            &cps,
+        )
+    }
+
+    /// Whether a control plane has healthy etcd (so its VIP can be up);
+    /// asked at most once per `every` across all the watches.
+    async fn up(&self, access: &Access, every: Duration) -> bool {
+        let mut checked = self.checked.lock().await;
+        if checked.1 {
+            return true;
+        }
+        if checked.0.is_some_and(|at| at.elapsed() < every) {
+            return false;
+        }
+        let views = super::cluster::etcd_views(access, &self.endpoints).await;
+        *checked = (
+            Some(Instant::now()),
+            views.iter().any(|v| {
+                v.etcd_state.as_deref() == Some("Running") && v.etcd_healthy == Some(true)
+            }),
+        );
+        checked.1
+    }
+}
+
 /// The watch settings of one node.
-fn node_watch(node: &PlannedNode, settings: &WaitSettings) -> NodeWatch {
+fn node_watch(node: &PlannedNode, settings: &WaitSettings, cps: &ControlPlanes) -> NodeWatch {
     NodeWatch {
         phase: settings.phase,
         control_plane: node.is_control_plane(),
@@ -168,23 +234,31 @@ fn node_watch(node: &PlannedNode, settings: &WaitSettings) -> NodeWatch {
         sent_to: settings.sent_in_maintenance.get(&node.node.node).cloned(),
         expect_reboot: settings.expect_reboot.get(&node.node.node).cloned(),
         cni_none: config_has_no_cni(node.entry.config.raw()),
+        trustd_wait: cps.trustd_wait(node),
     }
 }
 
 /// Wait for one node. Runs as one observing step (cut at once by Ctrl-C).
-pub async fn wait_node(
+async fn wait_node(
     ctx: &Arc<NodeCtx>,
     access: &Access,
     node: &PlannedNode,
     settings: &WaitSettings,
+    cps: &ControlPlanes,
 ) -> Result<Done, StepError> {
     let poll = settings.poll_interval;
     let reached = ctx
         .step_with("verify", &RetryPolicy::once(), |_| async {
-            let mut watch = Watch::new(node_watch(node, settings), Instant::now());
+            let mut watch = Watch::new(node_watch(node, settings, cps), Instant::now());
             let mut link = Link::default();
             loop {
                 let obs = link.observe(access, node, poll).await?;
+                if matches!(obs, Observation::Down { refused: true, .. })
+                    && watch.wants_control_planes()
+                    && cps.up(access, poll).await
+                {
+                    watch.observe(Observation::ControlPlanesUp, Instant::now());
+                }
                 let sampled = matches!(obs, Observation::Sample { .. });
                 let next = watch.observe(obs, Instant::now());
                 for line in next.notes {

@@ -79,6 +79,9 @@ pub struct NodeWatch {
     pub expect_reboot: Option<ExpectReboot>,
     /// `cluster.network.cni.name: none`.
     pub cni_none: bool,
+    /// A worker whose apid stays closed until bootstrap, and why
+    /// (see `trustd.rs`).
+    pub trustd_wait: Option<String>,
 }
 
 /// One thing the driver saw.
@@ -94,6 +97,8 @@ pub enum Observation {
     Connected,
     /// The open connection broke, or a call on it failed.
     Lost,
+    /// A control plane of the cluster has healthy etcd (its VIP can be up).
+    ControlPlanesUp,
     /// A reading over the open connection: the newest status (None when it
     /// did not change) and the boot.
     Sample {
@@ -126,6 +131,11 @@ pub enum Failure {
     Unreachable {
         after: Duration,
         reason: String,
+    },
+    /// A worker's apid still closed a bound after the control planes came up.
+    TrustdClosed {
+        after: Duration,
+        why: String,
     },
     RebootLoop {
         reboots: u32,
@@ -186,6 +196,7 @@ pub struct Watch {
     unreachable_since: Option<Instant>,
     maintenance_since: Option<Instant>,
     not_talos_since: Option<Instant>,
+    control_planes_up_at: Option<Instant>,
 }
 
 impl Watch {
@@ -207,7 +218,16 @@ impl Watch {
             unreachable_since: None,
             maintenance_since: None,
             not_talos_since: None,
+            control_planes_up_at: None,
         }
+    }
+
+    /// Whether the driver should tell this watch when the control planes
+    /// are up: a worker that waits for them, after bootstrap.
+    pub fn wants_control_planes(&self) -> bool {
+        self.s.trustd_wait.is_some()
+            && self.s.phase == Phase::PostBootstrap
+            && self.control_planes_up_at.is_none()
     }
 
     /// The last status read (for facts on a failure).
@@ -255,6 +275,12 @@ impl Watch {
             }
             Observation::Lost => {
                 self.gone_since_boot = true;
+                Verdict::Wait {
+                    pause: Duration::ZERO,
+                }
+            }
+            Observation::ControlPlanesUp => {
+                self.control_planes_up_at.get_or_insert(now);
                 Verdict::Wait {
                     pause: Duration::ZERO,
                 }
@@ -333,6 +359,9 @@ impl Watch {
         self.left_maintenance = true;
         self.gone_since_boot = true;
         let since = *self.unreachable_since.get_or_insert(now);
+        if refused && let Some(why) = self.s.trustd_wait.clone() {
+            return self.waiting_for_trustd(why, since, now, notes);
+        }
         if now - since >= self.s.stuck_after {
             return Verdict::Failed(Failure::Unreachable {
                 after: now - since,
@@ -348,6 +377,53 @@ impl Watch {
         Verdict::Wait {
             pause: self.s.poll_interval.min(QUICK),
         }
+    }
+
+    /// A worker whose port stays closed because its apid waits for trustd:
+    /// before bootstrap that is as far as it gets; after it, the bound
+    /// starts once the control planes are up.
+    fn waiting_for_trustd(
+        &mut self,
+        why: String,
+        since: Instant,
+        now: Instant,
+        notes: &mut Vec<String>,
+    ) -> Verdict {
+        let quick = Verdict::Wait {
+            pause: self.s.poll_interval.min(QUICK),
+        };
+        if self.s.phase == Phase::PreBootstrap {
+            // Give a node leaving maintenance or rebooting a few polls first.
+            if now - since >= self.grace() {
+                return Verdict::Ready(Reached {
+                    summary: format!("waiting for the control plane: {why}"),
+                    stage: Stage::Unknown,
+                    ready: false,
+                    warning: None,
+                });
+            }
+            self.note(
+                notes,
+                "down (connection refused): installing, rebooting or waiting for trustd".into(),
+            );
+            return quick;
+        }
+        let Some(up) = self.control_planes_up_at else {
+            self.note(notes, format!("waiting for the control plane: {why}"));
+            return quick;
+        };
+        let from = since.max(up);
+        if now - from >= self.s.stuck_after {
+            return Verdict::Failed(Failure::TrustdClosed {
+                after: now - from,
+                why,
+            });
+        }
+        self.note(
+            notes,
+            "the control planes are up; waiting for the worker's apid (trustd signs its certificate)".into(),
+        );
+        quick
     }
 
     /// A reading over the open connection: the boot first (a reboot loop
@@ -503,6 +579,13 @@ impl Failure {
             Failure::Unreachable { after, reason } => (
                 format!("unreachable for {} ({reason})", format_duration(*after)),
                 "the node did not come back: it may have crashed during install or reboot, or its address changed (DHCP). Check its console".into(),
+            ),
+            Failure::TrustdClosed { after, why } => (
+                format!(
+                    "apid still closed {} after the control planes came up ({why})",
+                    format_duration(*after)
+                ),
+                "the worker cannot get its certificate from trustd (port 50001) through the cluster endpoint: check that the VIP or load balancer answers on 50001, or turn on cluster.discovery, and look at the worker's console".into(),
             ),
             Failure::RebootLoop { reboots } => (
                 format!("reboot loop: the node rebooted {reboots} times while being watched"),
@@ -674,6 +757,7 @@ mod tests {
             sent_to: None,
             expect_reboot: None,
             cni_none: false,
+            trustd_wait: None,
         }
     }
 
@@ -1040,6 +1124,61 @@ mod tests {
         let (msg, hint) = f.message_and_hint();
         assert!(msg.contains("did not happen within 1m"), "{msg}");
         assert!(hint.contains("has not rebooted"), "{hint}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_worker_waiting_for_trustd_is_expected_before_bootstrap_and_bounded_after() {
+        let refused = || Observation::Down {
+            refused: true,
+            reason: "connection refused".into(),
+        };
+        let mut s = settings();
+        s.control_plane = false;
+        s.applied_now = true;
+        s.stuck_after = Duration::from_secs(30);
+        s.trustd_wait = Some("the cluster endpoint is a VIP".into());
+        let t0 = Instant::now();
+        let mut w = Watch::new(s.clone(), t0);
+        assert!(is_wait(&w.observe(refused(), t0)));
+        let n = w.observe(refused(), t0 + Duration::from_secs(10));
+        let Verdict::Ready(r) = n.verdict else {
+            panic!("{n:?}");
+        };
+        assert!(
+            r.summary
+                .starts_with("waiting for the control plane: the cluster endpoint is a VIP")
+        );
+
+        // After bootstrap: no bound while the control planes are not up...
+        s.phase = Phase::PostBootstrap;
+        let mut w = Watch::new(s.clone(), t0);
+        assert!(w.wants_control_planes());
+        for i in 0..10u64 {
+            let n = w.observe(refused(), t0 + Duration::from_secs(i * 30));
+            assert!(is_wait(&n), "{n:?}");
+        }
+        // ...then the bound runs from the moment they are.
+        let up = t0 + Duration::from_secs(300);
+        w.observe(Observation::ControlPlanesUp, up);
+        assert!(!w.wants_control_planes());
+        assert!(is_wait(&w.observe(refused(), up + Duration::from_secs(29))));
+        let n = w.observe(refused(), up + Duration::from_secs(30));
+        assert!(
+            matches!(n.verdict, Verdict::Failed(Failure::TrustdClosed { .. })),
+            "{n:?}"
+        );
+        // A silent worker (no answer at all) is not waiting for trustd.
+        let mut w = Watch::new(s, t0);
+        let silent = || Observation::Down {
+            refused: false,
+            reason: "timed out".into(),
+        };
+        w.observe(silent(), t0);
+        let n = w.observe(silent(), t0 + Duration::from_secs(30));
+        assert!(
+            matches!(n.verdict, Verdict::Failed(Failure::Unreachable { .. })),
+            "{n:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -157,3 +157,60 @@ async fn a_reboot_that_does_not_come_gets_its_own_cause() {
     assert!(text(&cp1["hint"]).contains("has not rebooted"), "{cp1:#}");
     assert_eq!(c.fleet.stats(ip(&c, "cp1")).reboots, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_behind_a_vip_without_discovery_wait_for_bootstrap() {
+    let c = cluster(
+        1,
+        2,
+        Some("cluster: { discovery: false, vip_endpoint: true }"),
+    )
+    .await;
+    // A short bound: the workers stay closed for longer than this.
+    let apply = c.json("apply", &["--wait", "--stuck-after", "3s"]).await;
+    assert_eq!(apply.code, 0, "{}", apply.dump());
+    assert!(
+        text(&apply.node("cp1")["summary"]).contains("ready for bootstrap"),
+        "{}",
+        apply.dump()
+    );
+    for w in ["w1", "w2"] {
+        let s = text(&apply.node(w)["summary"]);
+        assert!(s.contains("waiting for the control plane"), "{s}");
+        assert!(s.contains("VIP"), "{s}");
+        // The simulator really keeps the worker's API closed.
+        let snap = c.fleet.snapshot(ip(&c, w));
+        assert!(snap.config_applied, "{snap:?}");
+        assert_eq!(snap.mode, talstrap::sim::NodeMode::Down, "{snap:?}");
+    }
+    let boot = c.json("bootstrap", &[]).await;
+    assert_eq!(boot.code, 0, "{}", boot.dump());
+    let verify = c.json("verify", &[]).await;
+    assert_eq!(verify.code, 0, "{}", verify.dump());
+    for n in ["cp1", "w1", "w2"] {
+        assert_eq!(
+            text(&verify.node(n)["summary"]),
+            "running, ready",
+            "{}",
+            verify.dump()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_still_closed_after_the_control_planes_are_up_fails_with_the_trustd_cause() {
+    // Discovery off and an endpoint nobody serves: the worker never finds trustd.
+    let c = cluster(1, 1, Some("cluster: { discovery: false }")).await;
+    let apply = c.json("apply", &["--wait", "--stuck-after", "3s"]).await;
+    assert_eq!(apply.code, 0, "{}", apply.dump());
+    let boot = c.json("bootstrap", &[]).await;
+    assert_eq!(boot.code, 0, "{}", boot.dump());
+    let verify = c.json("verify", &["--stuck-after", "1s"]).await;
+    assert_eq!(verify.code, 1, "{}", verify.dump());
+    assert_eq!(verify.node("cp1")["status"], "ok", "{}", verify.dump());
+    let w1 = verify.node("w1");
+    let msg = text(&w1["error"]["message"]);
+    assert!(msg.contains("after the control planes came up"), "{msg}");
+    assert!(msg.contains("no control plane's own address"), "{msg}");
+    assert!(text(&w1["hint"]).contains("50001"), "{w1:#}");
+}

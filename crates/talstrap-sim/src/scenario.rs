@@ -5,6 +5,7 @@
 //! seconds in the demo.
 //!
 //! ```yaml
+//! cluster: { discovery: false, vip_endpoint: true }
 //! timing: { install: 3s, reboot: 2s, boot: 2s, etcd_start: 1s, join: 1.5s, apiserver: 1.5s, worker_join: 2s, shutdown: 200ms }
 //! nodes:
 //!   cp2: { unreachable: true }
@@ -321,12 +322,39 @@ impl From<DiskDef> for DiskFacts {
     }
 }
 
+/// `cluster:`: how the generated configs let nodes find each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterOptions {
+    /// `cluster.discovery.enabled` (default on, as `talosctl gen config`).
+    #[serde(default = "yes")]
+    pub discovery: bool,
+    /// The endpoint is a VIP of the control planes (up only after bootstrap).
+    #[serde(default)]
+    pub vip_endpoint: bool,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            discovery: true,
+            vip_endpoint: false,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// A whole scenario file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     #[serde(default)]
     pub timing: TimingOverrides,
+    #[serde(default)]
+    pub cluster: ClusterOptions,
     #[serde(default)]
     pub nodes: BTreeMap<String, NodeFaults>,
     #[serde(default)]
