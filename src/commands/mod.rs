@@ -9,6 +9,7 @@ mod common;
 pub mod demo;
 pub mod discover;
 pub mod election;
+mod etcd_health;
 pub mod nodeops;
 pub mod plan;
 pub mod preflight;

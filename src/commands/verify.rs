@@ -75,9 +75,33 @@ pub async fn run(session: &Session, args: VerifyArgs) -> Result<Exit, CommandErr
         sent_in_maintenance: HashMap::new(),
         expect_reboot: HashMap::new(),
     };
-    let report = verify_nodes(session, &plan, &plan.nodes, settings, "verify").await;
+    let mut report = verify_nodes(session, &plan, &plan.nodes, settings, "verify").await;
+    if phase == Phase::PostBootstrap && !plan.control_planes.is_empty() {
+        with_etcd_health(&mut report, &plan).await;
+    }
     session.output.report(&report);
     Ok(report.exit())
+}
+
+/// After bootstrap, the cluster as a whole: etcd's member lists agree, hold
+/// the inventory's control planes, and every member is healthy. In the
+/// report's details and summary; an unhealthy etcd fails a run whose nodes
+/// all passed.
+async fn with_etcd_health(report: &mut Report, plan: &Plan) {
+    let health = super::etcd_health::check(&plan.access, &plan.control_planes).await;
+    report.messages.push(health.summary());
+    if !health.healthy && report.status == Exit::Success {
+        report.status = Exit::NodeFailure;
+        report.exit_code = Exit::NodeFailure.code();
+    }
+    let details = match std::mem::take(&mut report.details) {
+        serde_json::Value::Object(mut m) => {
+            m.insert("etcd".into(), serde_json::json!(health));
+            serde_json::Value::Object(m)
+        }
+        _ => serde_json::json!({ "etcd": health }),
+    };
+    report.details = details;
 }
 
 /// Auto phase: bootstrapped if any reachable control plane has etcd.

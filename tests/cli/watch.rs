@@ -214,3 +214,72 @@ async fn a_worker_still_closed_after_the_control_planes_are_up_fails_with_the_tr
     assert!(msg.contains("no control plane's own address"), "{msg}");
     assert!(text(&w1["hint"]).contains("50001"), "{w1:#}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_after_bootstrap_checks_etcd_across_the_control_planes() {
+    let c = cluster(3, 1, None).await;
+    let apply = c.json("apply", &["--wait"]).await;
+    assert_eq!(apply.code, 0, "{}", apply.dump());
+    let boot = c.json("bootstrap", &["--wait-members"]).await;
+    assert_eq!(boot.code, 0, "{}", boot.dump());
+    let verify = c.json("verify", &[]).await;
+    assert_eq!(verify.code, 0, "{}", verify.dump());
+    let report = verify.report();
+    let etcd = &report["details"]["etcd"];
+    assert_eq!(etcd["healthy"], true, "{report:#}");
+    assert_eq!(etcd["consistent"], true, "{report:#}");
+    assert_eq!(etcd["per_node"].as_array().unwrap().len(), 3, "{report:#}");
+    let messages = report["messages"].to_string();
+    assert!(messages.contains("etcd healthy: 3 members"), "{messages}");
+    // The human summary says it too.
+    let plain = c
+        .run(
+            &[
+                &["verify"][..],
+                &c.target_args()
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            ]
+            .concat(),
+        )
+        .await;
+    assert_eq!(plain.code, 0, "{}", plain.dump());
+    assert!(
+        plain.stdout.contains("etcd healthy: 3 members"),
+        "{}",
+        plain.dump()
+    );
+
+    // An inventory that lacks cp3, which etcd still lists: not healthy.
+    let nodes = c.fleet.nodes();
+    let mut args: Vec<String> = vec!["verify".into(), "-o".into(), "json".into()];
+    for n in &nodes[..2] {
+        args.push("--node".into());
+        args.push(format!("{}={}", n.ip, n.config_path.display()));
+    }
+    args.extend([
+        "--talosconfig".into(),
+        c.talosconfig().display().to_string(),
+        "--port".into(),
+        c.fleet.port().to_string(),
+    ]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let partial = c.run(&refs).await;
+    assert_eq!(partial.code, 1, "{}", partial.dump());
+    let report = partial.report();
+    assert_eq!(report["summary"]["failed"], 0, "{report:#}");
+    let etcd = &report["details"]["etcd"];
+    assert_eq!(etcd["healthy"], false, "{report:#}");
+    assert_eq!(
+        etcd["unknown_members"],
+        serde_json::json!(["cp3"]),
+        "{report:#}"
+    );
+    assert!(
+        report["messages"]
+            .to_string()
+            .contains("no control plane of the inventory: cp3"),
+        "{report:#}"
+    );
+}
