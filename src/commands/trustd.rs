@@ -115,7 +115,7 @@ mod tests {
     const CP_VIP: &[u8] = b"version: v1alpha1\nmachine:\n  type: controlplane\n  network:\n    interfaces:\n      - interface: eth0\n        vip: { ip: 10.0.0.5 }\n";
     const CP: &[u8] = b"version: v1alpha1\nmachine: { type: controlplane }\n";
 
-    fn cps<'a>(cfg: &'a [u8]) -> Vec<(IpAddr, &'a [u8])> {
+    fn cps(cfg: &[u8]) -> Vec<(IpAddr, &[u8])> {
         vec![("10.0.0.11".parse().unwrap(), cfg)]
     }
 

@@ -450,9 +450,13 @@ impl Link {
                 Err(_) => return Ok(self.lost()),
             },
         };
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         Ok(Observation::Sample {
             status,
             boot: BootIdentity { boot_time, boot_id },
+            wall,
         })
     }
 

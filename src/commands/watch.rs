@@ -104,6 +104,8 @@ pub enum Observation {
     Sample {
         status: Option<MachineStatus>,
         boot: BootIdentity,
+        /// Our wall clock at the reading (Unix seconds).
+        wall: u64,
     },
 }
 
@@ -285,7 +287,9 @@ impl Watch {
                     pause: Duration::ZERO,
                 }
             }
-            Observation::Sample { status, boot } => self.sample(status, boot, now, &mut notes),
+            Observation::Sample { status, boot, wall } => {
+                self.sample(status, boot, wall, now, &mut notes)
+            }
         };
         Next { verdict, notes }
     }
@@ -432,9 +436,15 @@ impl Watch {
         &mut self,
         status: Option<MachineStatus>,
         boot: BootIdentity,
+        wall: u64,
         now: Instant,
         notes: &mut Vec<String>,
     ) -> Verdict {
+        // How long this boot has run, when the node's clock and ours agree.
+        let boot_age = wall
+            .checked_sub(boot.boot_time)
+            .filter(|age| *age < 30 * 24 * 3600)
+            .map(Duration::from_secs);
         self.unreachable_since = None;
         if let Some(failure) = self.boot_changed(boot, notes) {
             return Verdict::Failed(failure);
@@ -465,7 +475,11 @@ impl Watch {
                 pause: self.s.poll_interval,
             };
         }
-        self.judge(status, now, notes)
+        let mut verdict = self.judge(status, now, notes);
+        if self.s.control_plane {
+            boot_timeout_warning(&mut verdict, boot_age);
+        }
+        verdict
     }
 
     /// Compares `boot` with the boot last read; counts confirmed reboots.
@@ -556,6 +570,55 @@ impl Watch {
         Verdict::Wait {
             pause: self.s.poll_interval,
         }
+    }
+}
+
+/// Talos reboots a node whose boot has not finished (on a control plane:
+/// not bootstrapped) after `BootTimeout`, 70 minutes (v1.12.11
+/// pkg/machinery/constants/constants.go; internal/app/machined/main.go).
+const BOOT_TIMEOUT: Duration = Duration::from_secs(70 * 60);
+
+/// From this boot age on, a control plane waiting for bootstrap is warned.
+const BOOT_TIMEOUT_NEAR: Duration = Duration::from_secs(50 * 60);
+
+/// What to say about the boot timeout to a control plane that has waited
+/// `age` for bootstrap, once that nears the timeout.
+fn boot_timeout_note(age: Duration) -> Option<String> {
+    if age < BOOT_TIMEOUT_NEAR {
+        return None;
+    }
+    let waited = format_duration(Duration::from_secs(age.as_secs() / 60 * 60));
+    Some(match BOOT_TIMEOUT.checked_sub(age) {
+        Some(left) if !left.is_zero() => format!(
+            "this control plane has waited {waited} for bootstrap: Talos reboots a control plane that is not bootstrapped when its 70-minute boot timeout runs out, in about {}; run `talstrap bootstrap` before then",
+            format_duration(Duration::from_secs(left.as_secs().div_ceil(60) * 60))
+        ),
+        _ => format!(
+            "this control plane has waited {waited}, past Talos's 70-minute boot timeout: it reboots (and waits another 70 minutes) unless bootstrapped now"
+        ),
+    })
+}
+
+/// Adds the boot-timeout caveat to a control plane that is ready for
+/// bootstrap, or stuck because etcd does not run.
+fn boot_timeout_warning(verdict: &mut Verdict, age: Option<Duration>) {
+    let Some(note) = age.and_then(boot_timeout_note) else {
+        return;
+    };
+    match verdict {
+        Verdict::Ready(r) if r.summary == "ready for bootstrap" && r.warning.is_none() => {
+            r.warning = Some(note);
+        }
+        Verdict::Failed(Failure::Stuck { status, hint, .. })
+            if status
+                .unmet
+                .iter()
+                .any(|c| c.name == "services" && c.reason.contains("etcd")) =>
+        {
+            hint.push_str("; ");
+            hint.push_str(&note);
+        }
+        _ => {}
     }
 }
 
@@ -772,6 +835,7 @@ mod tests {
         Observation::Sample {
             status: Some(s),
             boot: b,
+            wall: 0,
         }
     }
 
@@ -1182,6 +1246,59 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_control_plane_near_the_boot_timeout_is_told_so() {
+        let etcd_only = st(Stage::Booting, false, &[("services", "etcd not running")]);
+        let at = |age_min: u64| Observation::Sample {
+            status: Some(etcd_only.clone()),
+            boot: boot(1_000_000, None),
+            wall: 1_000_000 + age_min * 60,
+        };
+        let t0 = Instant::now();
+        let mut w = Watch::new(settings(), t0);
+        let Verdict::Ready(r) = w.observe(at(10), t0).verdict else {
+            panic!()
+        };
+        assert_eq!(r.warning, None, "far from the timeout");
+        let mut w = Watch::new(settings(), t0);
+        let Verdict::Ready(r) = w.observe(at(55), t0).verdict else {
+            panic!()
+        };
+        let warning = r.warning.unwrap();
+        assert!(warning.contains("70-minute boot timeout"), "{warning}");
+        assert!(warning.contains("in about 15m"), "{warning}");
+        let mut w = Watch::new(settings(), t0);
+        let Verdict::Ready(r) = w.observe(at(75), t0).verdict else {
+            panic!()
+        };
+        assert!(
+            r.warning
+                .unwrap()
+                .contains("past Talos's 70-minute boot timeout")
+        );
+        // A node clock far from ours says nothing.
+        let mut w = Watch::new(settings(), t0);
+        let skewed = Observation::Sample {
+            status: Some(etcd_only.clone()),
+            boot: boot(2_000_000, None),
+            wall: 1_000_000,
+        };
+        let Verdict::Ready(r) = w.observe(skewed, t0).verdict else {
+            panic!()
+        };
+        assert_eq!(r.warning, None);
+        // After bootstrap, a control plane stuck without etcd gets it in its hint.
+        let mut s = settings();
+        s.phase = Phase::PostBootstrap;
+        s.stuck_after = Duration::from_secs(1);
+        let mut w = Watch::new(s, t0);
+        w.observe(at(60), t0);
+        let Verdict::Failed(f) = w.observe(at(60), t0 + Duration::from_secs(1)).verdict else {
+            panic!()
+        };
+        assert!(f.message_and_hint().1.contains("70-minute boot timeout"));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn unchanged_state_for_stuck_after_is_stuck_and_down_for_stuck_after_is_unreachable() {
         let mut s = settings();
         s.stuck_after = Duration::from_secs(30);
@@ -1193,6 +1310,7 @@ mod tests {
             Observation::Sample {
                 status: None,
                 boot: boot(1, None),
+                wall: 0,
             },
             t0 + Duration::from_secs(29),
         );
@@ -1201,6 +1319,7 @@ mod tests {
             Observation::Sample {
                 status: None,
                 boot: boot(1, None),
+                wall: 0,
             },
             t0 + Duration::from_secs(30),
         );

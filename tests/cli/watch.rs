@@ -283,3 +283,27 @@ async fn verify_after_bootstrap_checks_etcd_across_the_control_planes() {
         "{report:#}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_plane_waiting_long_for_bootstrap_is_warned_of_the_boot_timeout() {
+    // cp1 booted an hour ago and still waits for bootstrap; cp2 just booted.
+    let c = cluster(
+        2,
+        0,
+        Some("nodes: { cp1: { configured: true, booted_ago: 60m }, cp2: { configured: true } }"),
+    )
+    .await;
+    let verify = c.json("verify", &[]).await;
+    assert_eq!(verify.code, 0, "{}", verify.dump());
+    let cp1 = verify.node("cp1");
+    assert_eq!(cp1["status"], "warning", "{cp1:#}");
+    assert!(
+        text(&cp1["summary"]).contains("ready for bootstrap"),
+        "{cp1:#}"
+    );
+    let warnings = cp1["warnings"].to_string();
+    assert!(warnings.contains("70-minute boot timeout"), "{warnings}");
+    assert!(warnings.contains("talstrap bootstrap"), "{warnings}");
+    let cp2 = verify.node("cp2");
+    assert_eq!(cp2["status"], "ok", "{cp2:#}");
+}

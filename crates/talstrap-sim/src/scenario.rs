@@ -62,6 +62,10 @@ pub struct Timing {
     /// From an apply (or Reboot) that reboots the node until it goes down:
     /// Talos stops its services (and drains the node) first.
     pub shutdown: Duration,
+    /// Talos's `BootTimeout` (70 min): a boot whose services are not all up
+    /// by then fails, and machined reboots (v1.12.11
+    /// pkg/machinery/constants/constants.go, internal/app/machined/main.go).
+    pub boot_timeout: Duration,
 }
 
 impl Default for Timing {
@@ -75,6 +79,7 @@ impl Default for Timing {
             apiserver: Duration::from_millis(1500),
             worker_join: Duration::from_secs(2),
             shutdown: Duration::from_millis(200),
+            boot_timeout: Duration::from_secs(70 * 60),
         }
     }
 }
@@ -92,6 +97,7 @@ impl Timing {
             apiserver: f(self.apiserver),
             worker_join: f(self.worker_join),
             shutdown: f(self.shutdown),
+            boot_timeout: f(self.boot_timeout),
         }
     }
 }
@@ -121,6 +127,8 @@ pub struct TimingOverrides {
     pub worker_join: Option<Duration>,
     #[serde(default, deserialize_with = "opt_duration")]
     pub shutdown: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub boot_timeout: Option<Duration>,
 }
 
 impl TimingOverrides {
@@ -135,6 +143,7 @@ impl TimingOverrides {
             apiserver: self.apiserver.unwrap_or(base.apiserver),
             worker_join: self.worker_join.unwrap_or(base.worker_join),
             shutdown: self.shutdown.unwrap_or(base.shutdown),
+            boot_timeout: self.boot_timeout.unwrap_or(base.boot_timeout),
         }
     }
 }
@@ -227,6 +236,11 @@ pub struct NodeFaults {
     /// reports moves although it did not reboot.
     #[serde(default)]
     pub clock_step: Option<ClockStep>,
+    /// The node's first boot began this long before the fleet started: its
+    /// boot time is that far back (not scaled: a clock value) and its boot
+    /// timeout that much nearer (scaled).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub booted_ago: Option<Duration>,
 }
 
 /// `clock_step: { after: 1s, by: 2h, count: 1 }`: `after` (scaled) into each

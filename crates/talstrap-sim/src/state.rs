@@ -235,6 +235,9 @@ pub struct Boot {
     pub worker_ready_due: Option<Instant>,
     pub worker_ready: bool,
     pub reboot_at: Option<Instant>,
+    /// The boot timeout: a control plane whose boot has not finished by
+    /// then (etcd never bootstrapped or joined) reboots.
+    pub timeout_at: Option<Instant>,
 }
 
 impl Boot {
@@ -251,6 +254,7 @@ impl Boot {
             worker_ready_due: None,
             worker_ready: false,
             reboot_at: None,
+            timeout_at: None,
         }
     }
 }
@@ -872,11 +876,20 @@ impl NodeState {
             .time_not_synced_for
             .map(|d| scale_duration(d, id.time_scale))
             .unwrap_or_default();
+        // Scenario `booted_ago` makes the first boot older than the fleet.
+        let age = match (self.stats.reboots, id.faults.booted_ago) {
+            (0, Some(ago)) => {
+                self.boot_time = self.boot_time.saturating_sub(ago.as_secs());
+                scale_duration(ago, id.time_scale)
+            }
+            _ => Duration::ZERO,
+        };
         self.boot = Boot {
             cri_at: now + id.timing.boot,
             frozen: id.faults.stuck_in == Some(Stage::Booting),
             time_synced_at: now + time_skew,
             time_synced: time_skew.is_zero(),
+            timeout_at: Some(now + id.timing.boot_timeout.saturating_sub(age)),
             ..Boot::idle(now)
         };
         self.etcd.service = if self.role(id) == Role::ControlPlane {
@@ -1153,6 +1166,16 @@ impl NodeState {
             self.begin_reboot(id, now);
             return true;
         }
+        if let Some(at) = self.boot.timeout_at
+            && now >= at
+        {
+            self.boot.timeout_at = None;
+            if !self.boot_done(id) && role == Role::ControlPlane {
+                // startAllServices timed out: machined reboots the node.
+                self.begin_reboot(id, now);
+                return true;
+            }
+        }
         if let Some((at, previous)) = self.try_rollback.clone()
             && now >= at
         {
@@ -1295,6 +1318,7 @@ impl NodeState {
             Phase::Installing { until } | Phase::Rebooting { until } => d.push(until),
             Phase::Configured => {
                 d.extend(self.boot.reboot_at);
+                d.extend(self.boot.timeout_at);
                 d.extend(self.try_rollback.as_ref().map(|(at, _)| *at));
                 if !self.boot.time_synced {
                     d.push(self.boot.time_synced_at);
@@ -1784,6 +1808,44 @@ mod tests {
                 .iter()
                 .any(|(n, r)| n == "services" && r == "etcd not healthy")
         );
+    }
+
+    #[tokio::test]
+    async fn an_unbootstrapped_control_plane_reboots_at_the_boot_timeout() {
+        let f = fixture();
+        let id = ident(
+            "cp1",
+            Role::ControlPlane,
+            NodeFaults {
+                booted_ago: Some(Duration::from_secs(60 * 60)),
+                ..NodeFaults::default()
+            },
+        );
+        let t0 = Instant::now();
+        let mut st = NodeState::new(&id, t0, 1);
+        let mut reg = EtcdRegistry::default();
+        st.preconfigure(f.cp.clone(), &id.disks);
+        st.power_on(&id, t0);
+        assert!(st.boot_time + 3000 < pki::unix_now(), "booted an hour ago");
+        // 70 min - 60 min: ten minutes in, the boot times out.
+        run(
+            &mut st,
+            &id,
+            t0,
+            t0 + Duration::from_secs(9 * 60),
+            &FleetView::default(),
+            &mut reg,
+        );
+        assert_eq!(st.stats.reboots, 0);
+        run(
+            &mut st,
+            &id,
+            t0 + Duration::from_secs(9 * 60),
+            t0 + Duration::from_secs(11 * 60),
+            &FleetView::default(),
+            &mut reg,
+        );
+        assert_eq!(st.stats.reboots, 1, "the boot timeout rebooted it");
     }
 
     #[tokio::test]
