@@ -518,6 +518,23 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub wait: bool,
 
+    /// On a bootstrapped cluster, how many workers a change that reboots
+    /// them may take down at once (control planes always go one at a
+    /// time). 1 by default: talstrap does not drain nodes or read
+    /// PodDisruptionBudgets, so rebooting more workers together can take
+    /// every replica of a workload down; raise it for large pools
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10000),
+          env = "TALSTRAP_MAX_UNAVAILABLE", value_name = "N")]
+    pub max_unavailable: u32,
+
+    /// Start a rollout that reboots nodes even though etcd is already
+    /// degraded (a control plane down, unhealthy or missing from the member
+    /// list). Risky: rebooting another control plane of a degraded cluster
+    /// can lose etcd quorum, and the Kubernetes API with it, until both are
+    /// back
+    #[arg(long, env = "TALSTRAP_ALLOW_DEGRADED_ETCD")]
+    pub allow_degraded_etcd: bool,
+
     /// With --wait: a node whose stage and unmet conditions stay unchanged
     /// this long is reported stuck
     #[arg(long, value_parser = parse_duration, default_value = "5m", env = "TALSTRAP_STUCK_AFTER",

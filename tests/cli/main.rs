@@ -11,5 +11,6 @@ mod discover;
 mod docs;
 mod pipelines;
 mod reliability;
+mod rollout;
 mod secrets;
 mod smoke;
