@@ -365,6 +365,16 @@ pub enum Command {
     /// node's reboot right after the request counts as sent; verify (or
     /// --wait) confirms it.
     ///
+    /// On a bootstrapped cluster a change that reboots nodes (--mode reboot,
+    /// or auto when Talos cannot apply it live) rolls out: control planes one
+    /// at a time, each seen rebooting, back ready and etcd healthy with every
+    /// member before the next; then workers, --max-unavailable at a time. A
+    /// failed node or Ctrl-C stops the rollout before the next node, and the
+    /// report names the nodes that have the new config. A cluster whose etcd
+    /// is already degraded is refused unless --allow-degraded-etcd. Changes
+    /// that apply live, and every node before bootstrap, go in parallel.
+    /// --dry-run shows each node's change per document, secrets redacted.
+    ///
     /// Only transient errors are retried (unavailable, refused, reset, timed
     /// out, another apply in progress). A rejected config, a permission error
     /// or a TLS trust failure is reported at once and never retried.

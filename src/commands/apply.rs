@@ -217,7 +217,8 @@ async fn apply_node(
                     wire,
                     reboot,
                 } => {
-                    let (summary, _) = send_configured(ctx, &client, &data, s, wire, reboot).await?;
+                    let (summary, _) =
+                        send_configured(ctx, &client, &data, s, wire, reboot).await?;
                     Ok(Done::Ok(summary))
                 }
             }
@@ -315,7 +316,9 @@ async fn prepare_configured(
         })
         .await?;
     let differs = !current.as_ref().is_some_and(|c| same_config(c, data));
-    let diff = current.as_ref().and_then(|c| diff::config_diff(c, data).ok());
+    let diff = current
+        .as_ref()
+        .and_then(|c| diff::config_diff(c, data).ok());
     let decision = mode::decide(ModeQuery {
         maintenance: false,
         requested: s.mode,
@@ -349,7 +352,11 @@ async fn prepare_configured(
             }
             None => "the running config could not be read".into(),
         };
-        let reboots = if reboot == Reboot::No { "" } else { ", reboots" };
+        let reboots = if reboot == Reboot::No {
+            ""
+        } else {
+            ", reboots"
+        };
         return Ok(Prepared::Done(Done::Ok(format!(
             "would apply ({wire}{reboots}): {what}"
         ))));
@@ -401,7 +408,9 @@ async fn send_configured(
             // A lost reply happens when the node goes down: expect a reboot
             // unless the mode cannot cause one.
             let reboot = match wire {
-                ApplyMode::Reboot | ApplyMode::Auto => mode::reboots_after(expected, ApplyMode::Reboot),
+                ApplyMode::Reboot | ApplyMode::Auto => {
+                    mode::reboots_after(expected, ApplyMode::Reboot)
+                }
                 _ => expected,
             };
             return Ok((summary.into(), reboot));
@@ -434,7 +443,8 @@ fn diff_report(report: Report) -> Report {
     let mut messages = Vec::new();
     let mut pending = Vec::new();
     for n in &report.nodes {
-        let changed = n.facts.get("changed") != Some(&Value::Bool(false)) && n.status == NodeStatus::Ok;
+        let changed =
+            n.facts.get("changed") != Some(&Value::Bool(false)) && n.status == NodeStatus::Ok;
         if !changed {
             continue;
         }
@@ -449,14 +459,23 @@ fn diff_report(report: Report) -> Report {
         messages.push(format!(
             "diff for {}{}:",
             n.node.node,
-            if d.needs_reboot() { " ([reboot]: Talos reboots the node to apply it)" } else { "" }
+            if d.needs_reboot() {
+                " ([reboot]: Talos reboots the node to apply it)"
+            } else {
+                ""
+            }
         ));
         messages.extend(d.render());
     }
     messages.push(if pending.is_empty() {
         "nothing to do: every node already runs its config".to_string()
     } else {
-        format!("changes pending on {} node{}: {}", pending.len(), if pending.len() == 1 { "" } else { "s" }, pending.join(", "))
+        format!(
+            "changes pending on {} node{}: {}",
+            pending.len(),
+            if pending.len() == 1 { "" } else { "s" },
+            pending.join(", ")
+        )
     });
     let failed = report.nodes.iter().any(|n| !n.status.is_success());
     let details = serde_json::json!({

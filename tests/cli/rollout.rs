@@ -112,7 +112,10 @@ async fn reboot_rollout_takes_one_control_plane_down_at_a_time_and_waits_for_eve
     assert_eq!(apply.code, 0, "{}", apply.dump());
     assert_eq!(max_down, 1, "control planes down at once: {max_down}");
     for (n, (reboots, ready)) in ALL.iter().zip(&at_return) {
-        assert_eq!(*reboots, 1, "{n} rebooted {reboots} times before --wait returned");
+        assert_eq!(
+            *reboots, 1,
+            "{n} rebooted {reboots} times before --wait returned"
+        );
         assert!(ready, "{n} not running and ready when --wait returned");
         let node = apply.node(n);
         assert_eq!(node["status"], "ok", "{node:#}");
@@ -143,10 +146,24 @@ async fn reboot_rollout_takes_one_control_plane_down_at_a_time_and_waits_for_eve
     for n in ALL {
         let path = config_path(&c, n);
         let cfg = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(&path, cfg.replace("talstrap.rollout=1", "talstrap.rollout=2")).unwrap();
+        std::fs::write(
+            &path,
+            cfg.replace("talstrap.rollout=1", "talstrap.rollout=2"),
+        )
+        .unwrap();
     }
     let again = c
-        .json("apply", &["--mode", "reboot", "--max-unavailable", "2", "--role", "worker"])
+        .json(
+            "apply",
+            &[
+                "--mode",
+                "reboot",
+                "--max-unavailable",
+                "2",
+                "--role",
+                "worker",
+            ],
+        )
         .await;
     assert_eq!(again.code, 0, "{}", again.dump());
     assert_eq!(
@@ -164,7 +181,10 @@ async fn a_control_plane_that_does_not_come_back_stops_the_rollout() {
         change_kernel_args(&c, n);
     }
     let apply = c
-        .json("apply", &["--mode", "reboot", "--wait", "--stuck-after", "2s"])
+        .json(
+            "apply",
+            &["--mode", "reboot", "--wait", "--stuck-after", "2s"],
+        )
         .await;
     assert_eq!(apply.code, 1, "{}", apply.dump());
     let cp1 = apply.node("cp1");
@@ -185,15 +205,25 @@ async fn a_control_plane_that_does_not_come_back_stops_the_rollout() {
         assert_eq!(s.reboots, 0, "{n}");
     }
     let rollout = &apply.report()["details"]["rollout"];
-    assert_eq!(rollout["new_config"], serde_json::json!(["cp1", "cp2"]), "{rollout:#}");
+    assert_eq!(
+        rollout["new_config"],
+        serde_json::json!(["cp1", "cp2"]),
+        "{rollout:#}"
+    );
     assert_eq!(
         rollout["not_applied"],
         serde_json::json!(["cp3", "w1", "w2"]),
         "{rollout:#}"
     );
     let messages = apply.report()["messages"].to_string();
-    assert!(messages.contains("rollout stopped: cp2 failed"), "{messages}");
-    assert!(messages.contains("new config on: cp1, cp2; not applied: cp3, w1, w2"), "{messages}");
+    assert!(
+        messages.contains("rollout stopped: cp2 failed"),
+        "{messages}"
+    );
+    assert!(
+        messages.contains("new config on: cp1, cp2; not applied: cp3, w1, w2"),
+        "{messages}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,7 +236,9 @@ async fn a_rollout_on_a_degraded_etcd_is_refused_unless_allowed() {
     .await;
     for n in ["cp1", "cp2", "w1"] {
         c.fleet
-            .wait_for(ip(&c, n), Duration::from_secs(30), |s| s.stage == Stage::Running && s.ready)
+            .wait_for(ip(&c, n), Duration::from_secs(30), |s| {
+                s.stage == Stage::Running && s.ready
+            })
             .await
             .unwrap_or_else(|| panic!("{n} never became ready"));
     }
@@ -219,24 +251,54 @@ async fn a_rollout_on_a_degraded_etcd_is_refused_unless_allowed() {
     for n in ["cp1", "cp2", "w1"] {
         change_kernel_args(&c, n);
     }
-    let apply = c.json("apply", &["--mode", "reboot", "-n", "cp1", "-n", "cp2", "-n", "w1"]).await;
+    let apply = c
+        .json(
+            "apply",
+            &["--mode", "reboot", "-n", "cp1", "-n", "cp2", "-n", "w1"],
+        )
+        .await;
     assert_eq!(apply.code, 1, "{}", apply.dump());
     for n in ["cp1", "cp2", "w1"] {
         let node = apply.node(n);
         assert_eq!(node["status"], "failed", "{node:#}");
-        assert!(text(&node["summary"]).contains("etcd was already degraded"), "{node:#}");
+        assert!(
+            text(&node["summary"]).contains("etcd was already degraded"),
+            "{node:#}"
+        );
         assert!(text(&node["summary"]).contains("cp3"), "{node:#}");
-        assert!(text(&node["hint"]).contains("--allow-degraded-etcd"), "{node:#}");
+        assert!(
+            text(&node["hint"]).contains("--allow-degraded-etcd"),
+            "{node:#}"
+        );
         assert_eq!(c.fleet.stats(ip(&c, n)).applies_accepted, 0, "{n}");
     }
     // Told to: it goes ahead (and cp1's turn fails on the etcd gate, since
     // cp3 stays unhealthy).
     let forced = c
-        .json("apply", &["--mode", "reboot", "-n", "cp1", "--allow-degraded-etcd", "--stuck-after", "1s"])
+        .json(
+            "apply",
+            &[
+                "--mode",
+                "reboot",
+                "-n",
+                "cp1",
+                "--allow-degraded-etcd",
+                "--stuck-after",
+                "1s",
+            ],
+        )
         .await;
-    assert_eq!(c.fleet.stats(ip(&c, "cp1")).applies_accepted, 1, "{}", forced.dump());
+    assert_eq!(
+        c.fleet.stats(ip(&c, "cp1")).applies_accepted,
+        1,
+        "{}",
+        forced.dump()
+    );
     assert!(
-        forced.events("warning").iter().any(|w| text(&w["message"]).contains("--allow-degraded-etcd")),
+        forced
+            .events("warning")
+            .iter()
+            .any(|w| text(&w["message"]).contains("--allow-degraded-etcd")),
         "{}",
         forced.dump()
     );
@@ -253,7 +315,9 @@ async fn new_nodes_join_a_running_cluster_with_apply_wait() {
     .await;
     for n in ["cp1", "cp2", "w1"] {
         c.fleet
-            .wait_for(ip(&c, n), Duration::from_secs(30), |s| s.stage == Stage::Running && s.ready)
+            .wait_for(ip(&c, n), Duration::from_secs(30), |s| {
+                s.stage == Stage::Running && s.ready
+            })
             .await
             .unwrap_or_else(|| panic!("{n} never became ready"));
     }
@@ -299,7 +363,9 @@ async fn dry_run_shows_the_change_per_document_and_no_secret() {
     )
     .await;
     c.fleet
-        .wait_for(ip(&c, "cp1"), Duration::from_secs(30), |s| s.mode == NodeMode::Configured)
+        .wait_for(ip(&c, "cp1"), Duration::from_secs(30), |s| {
+            s.mode == NodeMode::Configured
+        })
         .await
         .unwrap();
     let mut secrets = bundle_secrets(&c);
@@ -333,14 +399,36 @@ async fn dry_run_shows_the_change_per_document_and_no_secret() {
         .map(|l| text(&l["text"]))
         .collect();
     assert!(
-        lines.iter().any(|l| l == "+ machine.install.extraKernelArgs: [talstrap.rollout=1]"),
+        lines
+            .iter()
+            .any(|l| l == "+ machine.install.extraKernelArgs: [talstrap.rollout=1]"),
         "{lines:?}"
     );
-    assert!(lines.iter().any(|l| l == "~ machine.token: <redacted> (changed)"), "{lines:?}");
-    assert_eq!(cp1["facts"]["reboot"], true, "machine.token needs a reboot: {cp1:#}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "~ machine.token: <redacted> (changed)"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        cp1["facts"]["reboot"], true,
+        "machine.token needs a reboot: {cp1:#}"
+    );
     assert!(human.stdout.contains("diff for cp1"), "{}", human.stdout);
-    assert!(human.stdout.contains("+ machine.install.extraKernelArgs: [talstrap.rollout=1]"), "{}", human.stdout);
-    assert!(human.stdout.contains("~ machine.token: <redacted> (changed)  [reboot]"), "{}", human.stdout);
+    assert!(
+        human
+            .stdout
+            .contains("+ machine.install.extraKernelArgs: [talstrap.rollout=1]"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human
+            .stdout
+            .contains("~ machine.token: <redacted> (changed)  [reboot]"),
+        "{}",
+        human.stdout
+    );
     for out in [&json.stdout, &json.stderr, &human.stdout, &human.stderr] {
         for s in &secrets {
             assert!(!out.contains(s.as_str()), "a secret leaked: {out}");
@@ -349,8 +437,16 @@ async fn dry_run_shows_the_change_per_document_and_no_secret() {
     // The CI contract: changes pending, and on which nodes.
     let details = &json.report()["details"];
     assert_eq!(details["changes_pending"], true, "{details:#}");
-    assert_eq!(details["pending_nodes"], serde_json::json!(["cp1"]), "{details:#}");
-    assert!(human.stdout.contains("changes pending on 1 node: cp1"), "{}", human.stdout);
+    assert_eq!(
+        details["pending_nodes"],
+        serde_json::json!(["cp1"]),
+        "{details:#}"
+    );
+    assert!(
+        human.stdout.contains("changes pending on 1 node: cp1"),
+        "{}",
+        human.stdout
+    );
     let none = c.json("apply", &["--dry-run", "-n", "w1"]).await;
     assert_eq!(none.code, 0, "{}", none.dump());
     assert_eq!(none.report()["details"]["changes_pending"], false);

@@ -211,7 +211,13 @@ fn changed_leaves(old: &Value, new: &Value, v1alpha1: bool) -> Vec<DiffLine> {
     }
     for (path, ov) in &a {
         if !b.contains_key(path) {
-            out.push(line(Change::Removed, path.clone(), Some(ov), None, v1alpha1));
+            out.push(line(
+                Change::Removed,
+                path.clone(),
+                Some(ov),
+                None,
+                v1alpha1,
+            ));
         }
     }
     out.sort_by(|x, y| x.path.cmp(&y.path));
@@ -473,7 +479,10 @@ mod tests {
             );
         let d = config_diff(BASE.as_bytes(), new.as_bytes()).unwrap();
         let text = d.render().join("\n");
-        assert!(text.contains("~ machine.token: <redacted> (changed)"), "{text}");
+        assert!(
+            text.contains("~ machine.token: <redacted> (changed)"),
+            "{text}"
+        );
         assert!(
             text.contains("~ cluster.secretboxEncryptionSecret: <redacted> (changed)"),
             "{text}"
@@ -527,13 +536,23 @@ mod tests {
         let q = serde_json::to_string(secret).unwrap();
         match place {
             0 => format!("version: v1alpha1\nmachine:\n  token: {q}\n  env: {{A: {plain}}}\n"),
-            1 => format!("version: v1alpha1\nmachine:\n  ca: {{crt: {q}, key: {q}}}\n  env: {{A: {plain}}}\n"),
-            2 => format!("version: v1alpha1\nmachine:\n  files:\n    - content: {q}\n      path: /var/{plain}\n"),
+            1 => format!(
+                "version: v1alpha1\nmachine:\n  ca: {{crt: {q}, key: {q}}}\n  env: {{A: {plain}}}\n"
+            ),
+            2 => format!(
+                "version: v1alpha1\nmachine:\n  files:\n    - content: {q}\n      path: /var/{plain}\n"
+            ),
             3 => format!("version: v1alpha1\nmachine:\n  env:\n    B: {q}\n    A: {plain}\n"),
             4 => format!("version: v1alpha1\nmachine:\n  env:\n    {q}: x\n    A: {plain}\n"),
-            5 => format!("version: v1alpha1\ncluster:\n  inlineManifests:\n    - name: m\n      contents: {q}\n  clusterName: {plain}\n"),
-            6 => format!("version: v1alpha1\nmachine: {{type: worker}}\n---\napiVersion: v1alpha1\nkind: KubeAPIServerCAConfig\nissuingCA: {{cert: {q}, key: {q}}}\nx: {plain}\n"),
-            _ => format!("version: v1alpha1\nmachine:\n  install:\n    extraKernelArgs: [a, {q}]\n  env: {{A: {plain}}}\n"),
+            5 => format!(
+                "version: v1alpha1\ncluster:\n  inlineManifests:\n    - name: m\n      contents: {q}\n  clusterName: {plain}\n"
+            ),
+            6 => format!(
+                "version: v1alpha1\nmachine: {{type: worker}}\n---\napiVersion: v1alpha1\nkind: KubeAPIServerCAConfig\nissuingCA: {{cert: {q}, key: {q}}}\nx: {plain}\n"
+            ),
+            _ => format!(
+                "version: v1alpha1\nmachine:\n  install:\n    extraKernelArgs: [a, {q}]\n  env: {{A: {plain}}}\n"
+            ),
         }
     }
 

@@ -88,10 +88,9 @@ pub(crate) fn assess(cps: &[CpEtcd]) -> Health {
                     "not checked healthy yet"
                 }
             )),
-            (Some(_), _, None) => problems.push(format!(
-                "{}: its etcd member list cannot be read",
-                cp.node
-            )),
+            (Some(_), _, None) => {
+                problems.push(format!("{}: its etcd member list cannot be read", cp.node))
+            }
             (Some(_), _, Some(members)) => {
                 let mut ids: Vec<u64> = members.iter().map(|m| m.id).collect();
                 ids.sort_unstable();
@@ -102,9 +101,7 @@ pub(crate) fn assess(cps: &[CpEtcd]) -> Health {
     if let Some((first, ids)) = lists.first()
         && let Some((other, _)) = lists.iter().find(|(_, o)| o != ids)
     {
-        problems.push(format!(
-            "the member lists of {first} and {other} disagree"
-        ));
+        problems.push(format!("the member lists of {first} and {other} disagree"));
     }
     // Every control plane must be in every list that could be read.
     for cp in cps {
@@ -201,7 +198,10 @@ async fn ask(access: &Access, cp: &Endpoint) -> CpEtcd {
     match client.service_list().await {
         Ok(services) => {
             let etcd = services.iter().find(|s| s.id == "etcd");
-            out.state = Some(etcd.map(|s| s.state.clone()).unwrap_or_else(|| "absent".into()));
+            out.state = Some(
+                etcd.map(|s| s.state.clone())
+                    .unwrap_or_else(|| "absent".into()),
+            );
             out.healthy = etcd.and_then(|s| s.healthy);
         }
         Err(e) => {
@@ -317,7 +317,10 @@ mod tests {
         assert!(!h.healthy);
         let s = h.summary();
         assert!(s.contains("disagree"), "{s}");
-        assert!(s.contains("cp3 is not an etcd member (per cp1, cp2)"), "{s}");
+        assert!(
+            s.contains("cp3 is not an etcd member (per cp1, cp2)"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -206,11 +206,17 @@ mod tests {
     #[test]
     fn the_reply_decides_for_auto() {
         assert_eq!(reboots_after(Reboot::No, ApplyMode::Reboot), Reboot::ByNode);
-        assert_eq!(reboots_after(Reboot::ByNode, ApplyMode::NoReboot), Reboot::No);
+        assert_eq!(
+            reboots_after(Reboot::ByNode, ApplyMode::NoReboot),
+            Reboot::No
+        );
         assert_eq!(
             reboots_after(Reboot::ByRequest, ApplyMode::NoReboot),
             Reboot::ByRequest
         );
-        assert_eq!(reboots_after(Reboot::ByNode, ApplyMode::Reboot), Reboot::ByNode);
+        assert_eq!(
+            reboots_after(Reboot::ByNode, ApplyMode::Reboot),
+            Reboot::ByNode
+        );
     }
 }

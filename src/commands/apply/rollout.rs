@@ -32,7 +32,9 @@ pub(crate) enum Next {
     /// Apply to these nodes (indexes into the items) together.
     Wave(Vec<usize>),
     /// A node failed: apply to nobody else.
-    Stop { failed: Vec<usize> },
+    Stop {
+        failed: Vec<usize>,
+    },
     Finished,
 }
 

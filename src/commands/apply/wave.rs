@@ -18,13 +18,15 @@ use crate::pipeline::{
 };
 use crate::talos::NodeClient;
 
+use super::super::Session;
 use super::super::nodeops::{connect_secure, talos_err};
 use super::super::plan::{Access, Endpoint, Plan, PlannedNode};
 use super::super::verify::{Phase, WaitSettings, wait_node};
-use super::super::Session;
 use super::mode::Reboot;
 use super::rollout::{self, Item, Next, Progress};
-use super::{ApplySettings, DEFERRED, NEW_CONFIG, Prepared, gate, prepare_configured, send_configured};
+use super::{
+    ApplySettings, DEFERRED, NEW_CONFIG, Prepared, gate, prepare_configured, send_configured,
+};
 
 /// Fact: the rollout saw this node reboot and come back (verify need not wait again).
 pub(super) const ROLLED: &str = "rolled";
@@ -71,7 +73,12 @@ pub(super) async fn roll(
         .collect();
     let nodes: Vec<PlannedNode> = deferred
         .iter()
-        .filter_map(|&i| plan.nodes.iter().find(|n| n.node == outcomes[i].node).cloned())
+        .filter_map(|&i| {
+            plan.nodes
+                .iter()
+                .find(|n| n.node == outcomes[i].node)
+                .cloned()
+        })
         .collect();
     if nodes.is_empty() || nodes.len() != deferred.len() {
         return Rolled {
@@ -79,7 +86,11 @@ pub(super) async fn roll(
             report: None,
         };
     }
-    let cps: Vec<Endpoint> = plan.control_planes.iter().map(PlannedNode::endpoint).collect();
+    let cps: Vec<Endpoint> = plan
+        .control_planes
+        .iter()
+        .map(PlannedNode::endpoint)
+        .collect();
     let views = gate::read(&plan.access, &cps).await;
     let bootstrapped = views.iter().any(|v| {
         v.state.as_deref() == Some("Running") || v.members.as_ref().is_some_and(|m| !m.is_empty())
@@ -167,7 +178,10 @@ impl Waves {
             let wave = match rollout::next_wave(&self.items, bootstrapped, s.max_unavailable) {
                 Next::Wave(w) => w,
                 Next::Stop { failed } => {
-                    let names: Vec<&str> = failed.iter().map(|&i| nodes[i].node.node.as_str()).collect();
+                    let names: Vec<&str> = failed
+                        .iter()
+                        .map(|&i| nodes[i].node.node.as_str())
+                        .collect();
                     self.stopped = Some(format!("{} failed", names.join(", ")));
                     return;
                 }
@@ -209,17 +223,27 @@ impl Waves {
             return;
         }
         let err = if session.cancel.is_cancelled() {
-            StepError::new(ErrorKind::Interrupted, "not applied: interrupted before its turn in the rollout")
+            StepError::new(
+                ErrorKind::Interrupted,
+                "not applied: interrupted before its turn in the rollout",
+            )
         } else if deadline_passed(session) {
-            StepError::new(ErrorKind::Deadline, "not applied: the deadline came before its turn in the rollout")
+            StepError::new(
+                ErrorKind::Deadline,
+                "not applied: the deadline came before its turn in the rollout",
+            )
         } else {
-            let why = self.stopped.clone().unwrap_or_else(|| "the rollout stopped".into());
+            let why = self
+                .stopped
+                .clone()
+                .unwrap_or_else(|| "the rollout stopped".into());
             let hint = if why.starts_with("etcd") {
                 "bring etcd back first (every control plane up, healthy and a member), or pass --allow-degraded-etcd if you accept that another control plane going down can lose quorum"
             } else {
                 "fix the failed node (see its hint), then re-run the same apply: nodes that already run the new config are skipped"
             };
-            StepError::permanent(format!("not applied: the rollout stopped ({why})")).with_hint(hint)
+            StepError::permanent(format!("not applied: the rollout stopped ({why})"))
+                .with_hint(hint)
         };
         let run = session.run_context(plan.retry.clone());
         let items = rest
@@ -244,8 +268,16 @@ impl Waves {
         before: &gate::Health,
     ) -> RolloutReport {
         let has_new = |o: &NodeOutcome| o.facts.get(NEW_CONFIG) == Some(&Value::Bool(true));
-        let new_config: Vec<&str> = outcomes.iter().filter(|o| has_new(o)).map(|o| o.node.node.as_str()).collect();
-        let not_applied: Vec<&str> = outcomes.iter().filter(|o| !has_new(o)).map(|o| o.node.node.as_str()).collect();
+        let new_config: Vec<&str> = outcomes
+            .iter()
+            .filter(|o| has_new(o))
+            .map(|o| o.node.node.as_str())
+            .collect();
+        let not_applied: Vec<&str> = outcomes
+            .iter()
+            .filter(|o| !has_new(o))
+            .map(|o| o.node.node.as_str())
+            .collect();
         let mut messages = Vec::new();
         if let Some(why) = &self.stopped {
             messages.push(format!("rollout stopped: {why}"));
@@ -349,7 +381,11 @@ async fn roll_node(
     };
     ctx.fact(ROLLED, true);
     let text = format!("{summary}; {seen}; {ready}{etcd}");
-    Ok(if warned { Done::Warning(text) } else { Done::Ok(text) })
+    Ok(if warned {
+        Done::Warning(text)
+    } else {
+        Done::Ok(text)
+    })
 }
 
 /// Wait until the node's boot time changed (it rebooted), bounded by
@@ -484,11 +520,19 @@ pub(super) async fn wait_joined(
     if joining.is_empty() {
         return outcomes;
     }
-    let cps: Arc<Vec<Endpoint>> = Arc::new(plan.control_planes.iter().map(PlannedNode::endpoint).collect());
+    let cps: Arc<Vec<Endpoint>> = Arc::new(
+        plan.control_planes
+            .iter()
+            .map(PlannedNode::endpoint)
+            .collect(),
+    );
     let access = Arc::new(plan.access.clone());
     let run = session.run_context(RetryPolicy::once());
     let (stuck_after, poll) = (s.stuck_after, s.poll_interval);
-    let items = joining.iter().map(|n| (n.node.clone(), n.node.node.clone())).collect();
+    let items = joining
+        .iter()
+        .map(|n| (n.node.clone(), n.node.node.clone()))
+        .collect();
     let joined = run_nodes(&run, items, move |ctx, name: String| {
         let (access, cps) = (access.clone(), cps.clone());
         async move {
