@@ -24,11 +24,13 @@ use crate::pipeline::{
     Done, ErrorKind, Event, NodeCtx, NodeOutcome, NodeStatus, RetryPolicy, StepError, run_nodes,
 };
 use crate::talos::probe::{NodeMode, probe};
-use crate::talos::{ApplyMode, ApplyResult, NodeClient, TalosError};
+use crate::talos::{ApplyMode, ApplyResult, NodeClient};
 
 use super::nodeops::{connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode};
 use super::plan::{Access, Plan, PlannedNode};
-use super::verify::{Phase, WaitSettings, decide_phase, verify_nodes};
+use super::verify::{
+    BootIdentity, ExpectReboot, MaintenanceCert, Phase, WaitSettings, decide_phase, verify_nodes,
+};
 use super::{CommandError, Session};
 
 mod diff;
@@ -159,6 +161,7 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
         poll_interval: args.pacing.poll_interval,
         applied_now: true,
         sent_in_maintenance: sent_in_maintenance(&outcomes),
+        expect_reboot: expected_reboots(&outcomes),
     };
     let verified = if to_verify.is_empty() {
         Report::new("apply --wait", Vec::new(), session.elapsed(), None)
@@ -200,8 +203,17 @@ async fn apply_node(
     }
     let data = Arc::new(node.entry.config.raw().to_vec());
     match mode {
-        NodeMode::Maintenance { fingerprint } => {
-            apply_maintenance(ctx, access, node, s, &fingerprint, &data).await
+        NodeMode::Maintenance {
+            fingerprint,
+            ca_key_id,
+        } => {
+            // Lets verify tell a failed install (the node comes back with
+            // a certificate from a new boot's CA) from a node still leaving.
+            ctx.fact(MAINTENANCE_FINGERPRINT, &fingerprint);
+            if let Some(ca) = &ca_key_id {
+                ctx.fact(MAINTENANCE_CA, ca);
+            }
+            apply_maintenance(ctx, access, node, s, &data).await
         }
         NodeMode::Configured { .. } => {
             match prepare_configured(ctx, access, node, s, &data).await? {
@@ -216,6 +228,7 @@ async fn apply_node(
                     client,
                     wire,
                     reboot,
+                    ..
                 } => {
                     let (summary, _) =
                         send_configured(ctx, &client, &data, s, wire, reboot).await?;
@@ -233,12 +246,8 @@ async fn apply_maintenance(
     access: &Access,
     node: &PlannedNode,
     s: &ApplySettings,
-    fingerprint: &str,
     data: &Arc<Vec<u8>>,
 ) -> Result<Done, StepError> {
-    // Lets verify tell a failed install (the node comes back with
-    // a new maintenance certificate) from a node still leaving.
-    ctx.fact(MAINTENANCE_FINGERPRINT, fingerprint);
     let decision = mode::decide(ModeQuery {
         maintenance: true,
         requested: s.mode,
@@ -294,6 +303,8 @@ enum Prepared {
         client: NodeClient,
         wire: ApplyMode,
         reboot: Reboot,
+        /// The boot the config goes to (None if it could not be read).
+        boot: Option<BootIdentity>,
     },
 }
 
@@ -315,6 +326,19 @@ async fn prepare_configured(
             async move { c.machine_config().await.map_err(talos_err) }
         })
         .await?;
+    // The boot the config goes to, so that a reboot can be seen.
+    let mut boot = None;
+    if let Ok(stat) = client.system_stat().await {
+        ctx.fact(BOOT_TIME_BEFORE, stat.boot_time);
+        let boot_id = client.boot_id().await.ok().flatten();
+        if let Some(id) = &boot_id {
+            ctx.fact(BOOT_ID_BEFORE, id);
+        }
+        boot = Some(BootIdentity {
+            boot_time: stat.boot_time,
+            boot_id,
+        });
+    }
     let differs = !current.as_ref().is_some_and(|c| same_config(c, data));
     let diff = current
         .as_ref()
@@ -365,6 +389,7 @@ async fn prepare_configured(
         client,
         wire,
         reboot,
+        boot,
     })
 }
 
@@ -405,14 +430,15 @@ async fn send_configured(
                 ),
             };
             ctx.amend_last_step(crate::pipeline::StepStatus::Ok, detail);
-            // A lost reply happens when the node goes down: expect a reboot
-            // unless the mode cannot cause one.
-            let reboot = match wire {
-                ApplyMode::Reboot | ApplyMode::Auto => {
-                    mode::reboots_after(expected, ApplyMode::Reboot)
-                }
-                _ => expected,
+            // Going down cut the reply: the node reboots for the config.
+            let reboot = if how == LostReply::Rebooting {
+                mode::reboots_after(expected, ApplyMode::Reboot)
+            } else {
+                expected
             };
+            if reboot != Reboot::No {
+                ctx.fact(EXPECT_REBOOT, true);
+            }
             return Ok((summary.into(), reboot));
         }
     };
@@ -431,10 +457,11 @@ async fn send_configured(
     } else {
         format!("{wire} → {}", result.mode)
     };
-    Ok((
-        format!("applied over mTLS ({how})"),
-        mode::reboots_after(expected, result.mode),
-    ))
+    let reboot = mode::reboots_after(expected, result.mode);
+    if reboot != Reboot::No {
+        ctx.fact(EXPECT_REBOOT, true);
+    }
+    Ok((format!("applied over mTLS ({how})"), reboot))
 }
 
 /// The dry-run report: each node's redacted diff in the messages, and the
@@ -525,7 +552,7 @@ async fn secure_apply(
                 return Ok(SecureApply::ReplyLost(LostReply::Confirmed));
             }
             Ok(_) => {} // not taken (or staged for the next boot): send again
-            Err(e) if node_down(&e) => return Ok(SecureApply::ReplyLost(LostReply::Rebooting)),
+            Err(e) if e.node_down() => return Ok(SecureApply::ReplyLost(LostReply::Rebooting)),
             Err(e) => return Err(talos_err(e)),
         }
     }
@@ -534,38 +561,16 @@ async fn secure_apply(
         .await
     {
         Ok(r) => Ok(SecureApply::Replied(r)),
-        Err(e) if earlier_lost && rebooting_for_applied_config(&e) => {
+        Err(e) if earlier_lost && e.rebooting_for_applied_config() => {
             Ok(SecureApply::ReplyLost(LostReply::Rebooting))
         }
         Err(e) => {
-            if reply_may_be_lost(&e) {
+            if e.reply_may_be_lost() {
                 maybe_taken.store(true, Ordering::SeqCst);
             }
             Err(talos_err(e))
         }
     }
-}
-
-/// The request may have reached the node although no reply came back.
-fn reply_may_be_lost(e: &TalosError) -> bool {
-    matches!(e, TalosError::Transport { .. } | TalosError::Timeout { .. })
-}
-
-/// Nothing answers: the node is down (rebooting).
-fn node_down(e: &TalosError) -> bool {
-    matches!(
-        e,
-        TalosError::Unreachable { .. }
-            | TalosError::TlsTimeout { .. }
-            | TalosError::Transport { .. }
-    )
-}
-
-/// Talos v1.12.x's refusal of an apply while it reboots for an earlier one.
-fn rebooting_for_applied_config(e: &TalosError) -> bool {
-    e.code() == Some(tonic::Code::FailedPrecondition)
-        && e.message()
-            .contains("already applied and node is rebooting")
 }
 
 /// What the operator should do after `apply --wait`. Bootstrap is only the
@@ -590,15 +595,53 @@ fn next_steps(phase: Phase, not_ready: usize) -> Vec<String> {
 /// Fact: SPKI fingerprint of the maintenance certificate the config went to.
 const MAINTENANCE_FINGERPRINT: &str = "fingerprint";
 
-/// Node name → maintenance fingerprint, for the nodes that were sent their
-/// config in maintenance mode in this run.
-fn sent_in_maintenance(outcomes: &[NodeOutcome]) -> HashMap<String, String> {
+/// Fact: key id of the per-boot CA that issued that certificate.
+const MAINTENANCE_CA: &str = "maintenance_ca";
+/// Facts: the boot a configured node's config was sent to.
+const BOOT_TIME_BEFORE: &str = "boot_time_before";
+const BOOT_ID_BEFORE: &str = "boot_id_before";
+/// Fact: the apply reboots the node (the reply said so, or the reboot cut it).
+const EXPECT_REBOOT: &str = "expect_reboot";
+
+/// Node name → the maintenance certificate, for the nodes that were sent
+/// their config in maintenance mode in this run.
+fn sent_in_maintenance(outcomes: &[NodeOutcome]) -> HashMap<String, MaintenanceCert> {
     outcomes
         .iter()
         .filter(|o| o.status.is_success() && o.facts.get("insecure") == Some(&Value::Bool(true)))
         .filter_map(|o| {
             let f = o.facts.get(MAINTENANCE_FINGERPRINT)?.as_str()?;
-            Some((o.node.node.clone(), f.to_string()))
+            let ca = o.facts.get(MAINTENANCE_CA).and_then(Value::as_str);
+            Some((
+                o.node.node.clone(),
+                MaintenanceCert {
+                    fingerprint: f.to_string(),
+                    ca_key_id: ca.map(str::to_string),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Node name → the reboot its apply asked for, with the boot it was sent to.
+fn expected_reboots(outcomes: &[NodeOutcome]) -> HashMap<String, ExpectReboot> {
+    outcomes
+        .iter()
+        .filter(|o| o.status.is_success() && o.facts.get(EXPECT_REBOOT) == Some(&Value::Bool(true)))
+        .map(|o| {
+            let since = o
+                .facts
+                .get(BOOT_TIME_BEFORE)
+                .and_then(Value::as_u64)
+                .map(|boot_time| BootIdentity {
+                    boot_time,
+                    boot_id: o
+                        .facts
+                        .get(BOOT_ID_BEFORE)
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                });
+            (o.node.node.clone(), ExpectReboot { since })
         })
         .collect()
 }
@@ -714,47 +757,6 @@ mod tests {
     }
 
     #[test]
-    fn lost_replies_and_reboot_refusals_are_told_apart_from_answers() {
-        let addr: std::net::SocketAddr = "127.0.0.1:50000".parse().unwrap();
-        let dropped = TalosError::Transport {
-            addr,
-            detail: "connection lost: unexpected EOF".into(),
-            class: crate::talos::ErrorClass::Retryable,
-            code: Some(tonic::Code::Unavailable),
-        };
-        let status = |code, message: &str| TalosError::Status {
-            addr,
-            rpc: "ApplyConfiguration",
-            code,
-            message: message.into(),
-        };
-        assert!(reply_may_be_lost(&dropped));
-        assert!(reply_may_be_lost(&TalosError::Timeout {
-            addr,
-            rpc: "ApplyConfiguration",
-            after: std::time::Duration::from_secs(15),
-        }));
-        // A status is an answer: the node did not take the request.
-        assert!(!reply_may_be_lost(&status(
-            tonic::Code::Unavailable,
-            "busy"
-        )));
-        assert!(node_down(&TalosError::Unreachable {
-            addr,
-            reason: "connection refused".into()
-        }));
-        assert!(!node_down(&status(tonic::Code::Unavailable, "busy")));
-        assert!(rebooting_for_applied_config(&status(
-            tonic::Code::FailedPrecondition,
-            "configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot"
-        )));
-        assert!(!rebooting_for_applied_config(&status(
-            tonic::Code::FailedPrecondition,
-            "another apply configuration is already in progress"
-        )));
-    }
-
-    #[test]
     fn bootstrap_is_the_next_step_only_when_every_node_is_ready() {
         assert_eq!(
             next_steps(Phase::PreBootstrap, 0),
@@ -813,6 +815,43 @@ mod tests {
         ];
         let sent = sent_in_maintenance(&outcomes);
         assert_eq!(sent.len(), 1, "{sent:?}");
-        assert_eq!(sent["cp1"], "AAA");
+        assert_eq!(sent["cp1"].fingerprint, "AAA");
+        assert_eq!(sent["cp1"].ca_key_id, None);
+    }
+
+    #[test]
+    fn a_reboot_is_expected_where_the_apply_said_so_with_the_boot_it_left() {
+        let outcomes = vec![
+            outcome(
+                "cp1",
+                NodeStatus::Ok,
+                serde_json::json!({"expect_reboot": true, "boot_time_before": 1000, "boot_id_before": "b0"}),
+            ),
+            outcome(
+                "cp2",
+                NodeStatus::Ok,
+                serde_json::json!({"expect_reboot": true}),
+            ),
+            outcome(
+                "w1",
+                NodeStatus::Ok,
+                serde_json::json!({"boot_time_before": 5}),
+            ),
+            outcome(
+                "w2",
+                NodeStatus::Failed,
+                serde_json::json!({"expect_reboot": true}),
+            ),
+        ];
+        let e = expected_reboots(&outcomes);
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert_eq!(
+            e["cp1"].since,
+            Some(BootIdentity {
+                boot_time: 1000,
+                boot_id: Some("b0".into())
+            })
+        );
+        assert_eq!(e["cp2"].since, None);
     }
 }

@@ -14,3 +14,4 @@ mod reliability;
 mod rollout;
 mod secrets;
 mod smoke;
+mod watch;

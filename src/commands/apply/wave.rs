@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -16,12 +15,11 @@ use crate::pipeline::{
     Done, ErrorKind, Event, EventSink, NodeCtx, NodeOutcome, NodeStatus, RetryPolicy, StepError,
     run_nodes,
 };
-use crate::talos::NodeClient;
 
 use super::super::Session;
-use super::super::nodeops::{connect_secure, talos_err};
+use super::super::nodeops::talos_err;
 use super::super::plan::{Access, Endpoint, Plan, PlannedNode};
-use super::super::verify::{Phase, WaitSettings, wait_node};
+use super::super::verify::{ExpectReboot, Phase, WaitSettings, wait_node};
 use super::mode::Reboot;
 use super::rollout::{self, Item, Next, Progress};
 use super::{
@@ -332,26 +330,20 @@ async fn roll_node(
 ) -> Result<Done, StepError> {
     let data = Arc::new(node.entry.config.raw().to_vec());
     // Compare again: another run may have applied it in the meantime.
-    let (client, wire, reboot) = match prepare_configured(ctx, access, node, s, &data).await? {
+    let (client, wire, reboot, boot) = match prepare_configured(ctx, access, node, s, &data).await?
+    {
         Prepared::Done(done) => return Ok(done),
         Prepared::Send {
             client,
             wire,
             reboot,
-        } => (client, wire, reboot),
+            boot,
+        } => (client, wire, reboot, boot),
     };
+    let (summary, reboot) = send_configured(ctx, &client, &data, s, wire, reboot).await?;
     if !bootstrapped {
-        let (summary, _) = send_configured(ctx, &client, &data, s, wire, reboot).await?;
         return Ok(Done::Ok(summary));
     }
-    let before = ctx
-        .step("boot-time", |_| {
-            let c = client.clone();
-            async move { c.system_stat().await.map_err(talos_err) }
-        })
-        .await?
-        .boot_time;
-    let (summary, reboot) = send_configured(ctx, &client, &data, s, wire, reboot).await?;
     if reboot == Reboot::No {
         return Ok(Done::Ok(format!("{summary}; applied without a reboot")));
     }
@@ -362,13 +354,14 @@ async fn roll_node(
         })
         .await?;
     }
-    let seen = await_reboot(ctx, access, node, before, s).await?;
+    // Verify's watch: ready only once the reboot was seen.
     let wait = WaitSettings {
         phase: Phase::PostBootstrap,
         stuck_after: s.stuck_after,
         poll_interval: s.poll_interval,
         applied_now: false,
         sent_in_maintenance: HashMap::new(),
+        expect_reboot: HashMap::from([(node.node.node.clone(), ExpectReboot { since: boot })]),
     };
     let (ready, warned) = match wait_node(ctx, access, node, &wait).await? {
         Done::Warning(w) => (w, true),
@@ -380,60 +373,12 @@ async fn roll_node(
         String::new()
     };
     ctx.fact(ROLLED, true);
-    let text = format!("{summary}; {seen}; {ready}{etcd}");
+    let text = format!("{summary}; {ready}{etcd}");
     Ok(if warned {
         Done::Warning(text)
     } else {
         Done::Ok(text)
     })
-}
-
-/// Wait until the node's boot time changed (it rebooted), bounded by
-/// `--stuck-after`. A node that never goes down gets its own cause.
-// Minimal reboot observation; verify's "expect a reboot" replaces it when it lands.
-async fn await_reboot(
-    ctx: &Arc<NodeCtx>,
-    access: &Access,
-    node: &PlannedNode,
-    before: u64,
-    s: &ApplySettings,
-) -> Result<String, StepError> {
-    ctx.step_with("reboot-wait", &RetryPolicy::once(), |_| async {
-        let start = Instant::now();
-        let mut client: Option<NodeClient> = None;
-        let mut went_down = false;
-        loop {
-            if client.is_none() {
-                client = connect_secure(access, node).await.ok();
-            }
-            match &client {
-                Some(c) => match c.system_stat().await {
-                    Ok(stat) if stat.boot_time != before => {
-                        let how = if went_down { "went down and came back" } else { "came back" };
-                        return Ok(format!("rebooted ({how}; boot time {before} → {})", stat.boot_time));
-                    }
-                    Ok(_) => {}
-                    Err(_) => client = None,
-                },
-                None => {
-                    if !went_down {
-                        ctx.progress("reboot-wait", "down: rebooting for the new config");
-                    }
-                    went_down = true;
-                }
-            }
-            if start.elapsed() >= s.stuck_after {
-                return Err(StepError::stuck(format!(
-                    "the node did not reboot within {} of the apply{}",
-                    crate::duration::format_duration(start.elapsed()),
-                    if went_down { " (it went down but came back with the same boot time)" } else { "" }
-                ))
-                .with_hint("Talos took the config but has not rebooted: check the node's console; the rollout stopped so no other node goes down"));
-            }
-            tokio::time::sleep(s.poll_interval.min(Duration::from_millis(250))).await;
-        }
-    })
-    .await
 }
 
 /// Wait until etcd is healthy with every control plane a member, bounded
