@@ -120,7 +120,10 @@ async fn reboot_rollout_takes_one_control_plane_down_at_a_time_and_waits_for_eve
         let node = apply.node(n);
         assert_eq!(node["status"], "ok", "{node:#}");
         assert_eq!(node["facts"]["new_config"], true, "{node:#}");
-        assert!(text(&node["summary"]).contains("rebooted"), "{node:#}");
+        let seen = apply.events("progress").iter().any(|e| {
+            e["node"] == *n && text(&e["message"]).contains("rebooted as the apply asked")
+        });
+        assert!(seen, "no reboot seen for {n}: {}", apply.dump());
     }
     let rollout = &apply.report()["details"]["rollout"];
     assert_eq!(rollout["bootstrapped"], true, "{rollout:#}");
