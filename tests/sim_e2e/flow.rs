@@ -247,8 +247,7 @@ async fn bootstrap_rules_and_one_etcd_cluster() {
     }
     // Its container runtime up too: Talos answers "not available yet" before that.
     env.wait("w1", "worker apid and cri", |s| {
-        s.mode == NodeMode::Configured
-            && !s.unmet_conditions.iter().any(|(_, r)| r.contains("cri"))
+        s.mode == NodeMode::Configured && !s.unmet_conditions.iter().any(|(_, r)| r.contains("cri"))
     })
     .await;
 
