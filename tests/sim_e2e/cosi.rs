@@ -272,7 +272,10 @@ async fn kind_watch_with_bootstrap_contents() {
         "{created:?}"
     );
     // The etcd service changes as the boot goes on.
-    while !kubelet_running {
+    if kubelet_running {
+        return;
+    }
+    loop {
         let r = within("update", stream.message()).await.unwrap().unwrap();
         let e = &r.event[0];
         if e.event_type == EventType::Updated as i32
