@@ -11,6 +11,7 @@ mod discover;
 mod docs;
 mod pipelines;
 mod reliability;
+mod rollout;
 mod secrets;
 mod smoke;
 mod watch;
