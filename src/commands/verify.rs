@@ -155,7 +155,7 @@ pub async fn verify_nodes(
         let access = access.clone();
         let settings = settings.clone();
         let cps = cps.clone();
-        async move { wait_node(&ctx, &access, &node, &settings, &cps).await }
+        async move { watch_node(&ctx, &access, &node, &settings, &cps).await }
     })
     .await;
     Report::new(command, outcomes, session.elapsed(), None)
@@ -209,9 +209,18 @@ impl ControlPlanes {
         }
     }
 
+    /// Nothing known about the control planes.
+    fn none() -> Self {
+        ControlPlanes {
+            endpoints: Vec::new(),
+            configs: Vec::new(),
+            checked: tokio::sync::Mutex::new((None, false)),
+        }
+    }
+
     /// Why `node`, a worker, may stay closed until bootstrap.
     fn trustd_wait(&self, node: &PlannedNode) -> Option<String> {
-        if node.is_control_plane() {
+        if node.is_control_plane() || self.configs.is_empty() {
             return None;
         }
         let cps: Vec<(std::net::IpAddr, &[u8])> = self
@@ -262,8 +271,20 @@ fn node_watch(node: &PlannedNode, settings: &WaitSettings, cps: &ControlPlanes) 
     }
 }
 
+/// Wait for one node on its own (a rollout's step): as [`verify_nodes`]
+/// does, without the other control planes' configs, so a worker is not
+/// taken to wait for trustd.
+pub async fn wait_node(
+    ctx: &Arc<NodeCtx>,
+    access: &Access,
+    node: &PlannedNode,
+    settings: &WaitSettings,
+) -> Result<Done, StepError> {
+    watch_node(ctx, access, node, settings, &ControlPlanes::none()).await
+}
+
 /// Wait for one node. Runs as one observing step (cut at once by Ctrl-C).
-async fn wait_node(
+async fn watch_node(
     ctx: &Arc<NodeCtx>,
     access: &Access,
     node: &PlannedNode,
