@@ -19,3 +19,4 @@ pub mod pipeline;
 pub mod proto;
 pub mod sim;
 pub mod talos;
+pub mod usage;

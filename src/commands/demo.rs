@@ -82,7 +82,10 @@ pub async fn run(session: &Session, args: DemoArgs) -> Result<Exit, CommandError
     };
     let stuck_after = Duration::from_secs_f64((60.0 * args.time_scale).max(5.0));
 
+    let demo_started = std::time::Instant::now();
     let mut worst = Exit::Success;
+    // Each command's report is a stage of the demo's; the demo ends with one.
+    session.output.begin_stages();
     let stage = |name: &str| {
         session.restart_clock();
         session.output.finish();
@@ -158,6 +161,7 @@ pub async fn run(session: &Session, args: DemoArgs) -> Result<Exit, CommandError
     }
 
     session.output.finish();
+    let last = session.output.end_stages();
     let summary = if worst == Exit::Success {
         format!(
             "\nDemo complete. Left in {}:\n  kubeconfig        {}\n  talconfig.yaml    {}\n  talosconfig       {}\nThe simulated nodes stop with this command; `talstrap sim` keeps a fleet running to try the commands by hand.",
@@ -173,7 +177,18 @@ pub async fn run(session: &Session, args: DemoArgs) -> Result<Exit, CommandError
             dir.display()
         )
     };
-    session.output.text(&summary);
     fleet.shutdown().await;
-    Ok(worst)
+    if session.output.config().format != crate::cli::OutputFormat::Json {
+        session.output.text(&summary);
+        return Ok(worst);
+    }
+    let nodes = last.map(|r| r.nodes).unwrap_or_default();
+    let report = crate::output::Report::new("demo", nodes, demo_started.elapsed(), Some(worst))
+        .with_messages(vec![summary.trim().to_string()])
+        .with_details(serde_json::json!({
+            "dir": dir.display().to_string(),
+            "kubeconfig": (worst == Exit::Success).then(|| kubeconfig.display().to_string()),
+        }));
+    session.output.report(&report);
+    Ok(report.exit())
 }

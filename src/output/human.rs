@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -11,8 +12,25 @@ use super::{OutputConfig, OutputSink, Report, render_report_text};
 use crate::duration::format_duration;
 use crate::pipeline::{Event, EventSink, NodeRef, NodeStatus, StepStatus};
 
+/// `cp1 (127.0.0.11)`, or just the address when the node has no other
+/// name (discover).
 fn label(node: &NodeRef) -> String {
-    format!("{} ({})", node.node, node.ip)
+    if node.node == node.ip.to_string() {
+        node.node.clone()
+    } else {
+        format!("{} ({})", node.node, node.ip)
+    }
+}
+
+/// The first line of a run: `apply: 5 nodes, up to 2 at a time`, or `all at
+/// once` when the limit is no limit (waiting watches every node at once).
+fn run_words(command: &str, nodes: usize, parallel: usize) -> String {
+    let s = if nodes == 1 { "" } else { "s" };
+    if parallel >= nodes {
+        format!("{command}: {nodes} node{s}, all at once")
+    } else {
+        format!("{command}: {nodes} node{s}, up to {parallel} at a time")
+    }
 }
 
 fn status_mark(status: NodeStatus) -> &'static str {
@@ -55,6 +73,8 @@ fn step_words(
 pub(super) struct PlainSink {
     cfg: OutputConfig,
     out: Mutex<std::io::Stdout>,
+    /// Everything for people goes to stderr (stdout carries data).
+    to_stderr: AtomicBool,
 }
 
 impl PlainSink {
@@ -62,14 +82,23 @@ impl PlainSink {
         PlainSink {
             cfg,
             out: Mutex::new(std::io::stdout()),
+            to_stderr: AtomicBool::new(false),
+        }
+    }
+
+    fn write(&self, text: &str) {
+        if self.to_stderr.load(Ordering::Relaxed) {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "{text}");
+            let _ = err.flush();
+        } else if let Ok(mut out) = self.out.lock() {
+            let _ = write!(out, "{text}");
+            let _ = out.flush();
         }
     }
 
     fn line(&self, text: &str) {
-        if let Ok(mut out) = self.out.lock() {
-            let _ = writeln!(out, "{text}");
-            let _ = out.flush();
-        }
+        self.write(&format!("{text}\n"));
     }
 }
 
@@ -82,10 +111,7 @@ impl EventSink for PlainSink {
                 nodes,
                 parallel,
             } if !quiet => {
-                self.line(&format!(
-                    "{command}: {nodes} node{}, up to {parallel} at a time",
-                    if nodes == 1 { "" } else { "s" }
-                ));
+                self.line(&run_words(&command, nodes, parallel));
             }
             Event::StepStarted { node, step } if self.cfg.verbose > 0 && !quiet => {
                 self.line(&format!("[{}] {step}: started", label(&node)));
@@ -154,15 +180,15 @@ impl EventSink for PlainSink {
 impl OutputSink for PlainSink {
     fn report(&self, report: &Report) {
         self.line("");
-        let text = render_report_text(report, &self.cfg);
-        if let Ok(mut out) = self.out.lock() {
-            let _ = write!(out, "{text}");
-            let _ = out.flush();
-        }
+        self.write(&render_report_text(report, &self.cfg));
     }
 
     fn text(&self, text: &str) {
         self.line(text);
+    }
+
+    fn people_to_stderr(&self) {
+        self.to_stderr.store(true, Ordering::Relaxed);
     }
 }
 
@@ -173,6 +199,8 @@ fn new_multi() -> MultiProgress {
 /// Live per-node lines on a terminal (stderr), summary table on stdout.
 pub(super) struct LiveSink {
     cfg: OutputConfig,
+    /// The summary and text go to stderr too (stdout carries data).
+    to_stderr: AtomicBool,
     multi: Mutex<MultiProgress>,
     bars: Mutex<HashMap<String, ProgressBar>>,
     style: ProgressStyle,
@@ -186,6 +214,7 @@ impl LiveSink {
                 .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ");
         LiveSink {
             cfg,
+            to_stderr: AtomicBool::new(false),
             multi: Mutex::new(new_multi()),
             bars: Mutex::new(HashMap::new()),
             style,
@@ -216,6 +245,18 @@ impl LiveSink {
             let _ = m.println(text);
         }
     }
+
+    fn write(&self, text: &str) {
+        if self.to_stderr.load(Ordering::Relaxed) {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "{text}");
+            let _ = err.flush();
+        } else {
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "{text}");
+            let _ = out.flush();
+        }
+    }
 }
 
 impl EventSink for LiveSink {
@@ -225,10 +266,12 @@ impl EventSink for LiveSink {
                 command,
                 nodes,
                 parallel,
-            } => self.println(&format!(
-                "{command}: {nodes} node{}, up to {parallel} at a time",
-                if nodes == 1 { "" } else { "s" }
-            )),
+            } => {
+                // A new run (apply --wait's wait, the demo's next stage):
+                // its nodes get fresh live lines below the finished ones.
+                self.finish();
+                self.println(&run_words(&command, nodes, parallel));
+            }
             Event::StepStarted { node, step } => {
                 if let Some(pb) = self.bar(&node) {
                     pb.set_message(format!("{step} …"));
@@ -306,17 +349,16 @@ impl EventSink for LiveSink {
 impl OutputSink for LiveSink {
     fn report(&self, report: &Report) {
         self.finish();
-        let text = render_report_text(report, &self.cfg);
-        let mut out = std::io::stdout();
-        let _ = write!(out, "{text}");
-        let _ = out.flush();
+        self.write(&render_report_text(report, &self.cfg));
     }
 
     fn text(&self, text: &str) {
         self.finish();
-        let mut out = std::io::stdout();
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
+        self.write(&format!("{text}\n"));
+    }
+
+    fn people_to_stderr(&self) {
+        self.to_stderr.store(true, Ordering::Relaxed);
     }
 
     /// Freeze every line where it is and hand the terminal back: finished

@@ -11,5 +11,8 @@ mod discover;
 mod docs;
 mod pipelines;
 mod reliability;
+mod schema;
+mod habits;
+mod dropins;
 mod secrets;
 mod smoke;
