@@ -288,15 +288,20 @@ pub struct InventoryArgs {
 
     /// topf's topf.yaml instead of talconfig.yaml: nodes (host, ip, role)
     /// from it, their configs from `topf render` output (--config-dir)
-    #[arg(long, env = "TALSTRAP_TOPF", value_name = "FILE", conflicts_with = "talconfig")]
+    #[arg(
+        long,
+        env = "TALSTRAP_TOPF",
+        value_name = "FILE",
+        conflicts_with = "talconfig"
+    )]
     pub topf: Option<PathBuf>,
 
     /// talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files
     /// are decrypted with `sops -d` (repeatable; replaces the defaults)
     /// [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml,
     /// in the current directory and next to talconfig.yaml]
-    /// (No short flag: `-e` is talosctl's --endpoints, answered with an
-    /// explanation.)
+    // No short flag: `-e` is talosctl's --endpoints, answered with an
+    // explanation (see GlobalArgs::endpoints).
     #[arg(long = "env-file", value_name = "FILE")]
     pub env_files: Vec<PathBuf>,
 

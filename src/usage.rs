@@ -28,7 +28,11 @@ fn takes_value(arg: &Arg) -> bool {
 }
 
 /// Finds the definition of `--long` or `-s` among `args`.
-fn find<'a>(args: impl Iterator<Item = &'a Arg>, long: Option<&str>, short: Option<char>) -> Option<&'a Arg> {
+fn find<'a>(
+    args: impl Iterator<Item = &'a Arg>,
+    long: Option<&str>,
+    short: Option<char>,
+) -> Option<&'a Arg> {
     let mut args = args;
     args.find(|a| match (long, short) {
         (Some(l), _) => {
@@ -143,13 +147,17 @@ pub fn talosctl_habit(global: &GlobalArgs) -> Option<String> {
 /// talosctl (and talhelper gencommand) subcommands → what does it here.
 fn talosctl_command(name: &str) -> Option<&'static str> {
     Some(match name {
-        "apply-config" => "`talstrap apply` sends each node its config (add --wait to wait until ready)",
+        "apply-config" => {
+            "`talstrap apply` sends each node its config (add --wait to wait until ready)"
+        }
         "health" => "`talstrap verify` waits for every node and explains stuck ones",
         "kubeconfig" => {
             "`talstrap bootstrap --kubeconfig PATH` fetches it (an already bootstrapped \
              cluster is not bootstrapped again)"
         }
-        "gencommand" | "genconfig" => "talstrap reads what `talhelper genconfig` writes: run that first",
+        "gencommand" | "genconfig" => {
+            "talstrap reads what `talhelper genconfig` writes: run that first"
+        }
         "get" | "disks" => "`talstrap preflight` shows each node's mode, stage, version and disks",
         _ => return None,
     })
@@ -193,7 +201,10 @@ fn command_word(argv: &[OsString]) -> String {
 /// line on stdout with `-o json`; returns the exit code.
 pub fn usage_error(err: clap::Error, argv: &[OsString]) -> i32 {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
         let _ = err.print();
         return 0;
     }
@@ -201,9 +212,14 @@ pub fn usage_error(err: clap::Error, argv: &[OsString]) -> i32 {
         Some(ContextValue::String(s)) => Some(s.clone()),
         _ => None,
     };
-    let message = match typed.as_deref().and_then(|t| talosctl_command(t).map(|h| (t, h))) {
+    let message = match typed
+        .as_deref()
+        .and_then(|t| talosctl_command(t).map(|h| (t, h)))
+    {
         Some((typed, hint)) => {
-            format!("`{typed}` is not a talstrap command: {hint}.\n\nFor more information, try '--help'.")
+            format!(
+                "`{typed}` is not a talstrap command: {hint}.\n\nFor more information, try '--help'."
+            )
         }
         None => err.render().to_string(),
     };
@@ -241,7 +257,8 @@ pub fn man_page(sub: Option<&str>) -> Result<Vec<u8>, String> {
             .cloned()
             .ok_or_else(|| format!("no man page for {name:?}: not a talstrap subcommand"))?,
     };
-    let man = clap_mangen::Man::new(cmd.clone()).source(format!("talstrap {}", env!("CARGO_PKG_VERSION")));
+    let man = clap_mangen::Man::new(cmd.clone())
+        .source(format!("talstrap {}", env!("CARGO_PKG_VERSION")));
     let mut page = Vec::new();
     man.render(&mut page).map_err(|e| e.to_string())?;
     let page = String::from_utf8_lossy(&page).into_owned();
@@ -263,7 +280,10 @@ fn with_value_names(page: &str, cmd: &Command) -> String {
         return page.to_string();
     };
     let mut line = line.to_string();
-    for arg in cmd.get_arguments().filter(|a| !a.is_hide_set() && !a.is_positional()) {
+    for arg in cmd
+        .get_arguments()
+        .filter(|a| !a.is_hide_set() && !a.is_positional())
+    {
         let (Some(long), Some(names)) = (arg.get_long(), arg.get_value_names()) else {
             continue;
         };
@@ -271,7 +291,11 @@ fn with_value_names(page: &str, cmd: &Command) -> String {
         let with = format!(
             "\\fB\\-\\-{}\\fR \\fI{}\\fR]",
             roff_escape(long),
-            names.iter().map(|n| roff_escape(n)).collect::<Vec<_>>().join(" ")
+            names
+                .iter()
+                .map(|n| roff_escape(n))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         line = line.replacen(&needle, &with, 1);
     }
@@ -280,11 +304,23 @@ fn with_value_names(page: &str, cmd: &Command) -> String {
 
 /// Variables read besides the `TALSTRAP_*` one of each flag.
 const OTHER_ENVIRONMENT: &[(&str, &str)] = &[
-    ("TALOSCONFIG", "talosconfig to use when --talosconfig is not given, as for talosctl."),
-    ("TALOS_HOME", "Directory whose config file is the talosconfig when neither --talosconfig nor TALOSCONFIG is set (default ~/.talos)."),
+    (
+        "TALOSCONFIG",
+        "talosconfig to use when --talosconfig is not given, as for talosctl.",
+    ),
+    (
+        "TALOS_HOME",
+        "Directory whose config file is the talosconfig when neither --talosconfig nor TALOSCONFIG is set (default ~/.talos).",
+    ),
     ("NO_COLOR", "When set and not empty, no colours."),
-    ("COLUMNS", "Width of tables and help (default: the terminal's)."),
-    ("RUST_LOG", "Log filter for stderr (overrides -v/-q), e.g. talstrap=debug."),
+    (
+        "COLUMNS",
+        "Width of tables and help (default: the terminal's).",
+    ),
+    (
+        "RUST_LOG",
+        "Log filter for stderr (overrides -v/-q), e.g. talstrap=debug.",
+    ),
 ];
 
 fn with_environment_and_exit_status(page: &str, cmd: &Command) -> String {
@@ -297,11 +333,21 @@ fn with_environment_and_exit_status(page: &str, cmd: &Command) -> String {
         if !seen.insert(var.to_string()) {
             continue;
         }
-        let flag = arg.get_long().map(|l| format!("\\-\\-{}", roff_escape(l))).unwrap_or_default();
-        env.push_str(&format!(".TP\n\\fB{}\\fR\nSame as \\fB{flag}\\fR.\n", roff_escape(var)));
+        let flag = arg
+            .get_long()
+            .map(|l| format!("\\-\\-{}", roff_escape(l)))
+            .unwrap_or_default();
+        env.push_str(&format!(
+            ".TP\n\\fB{}\\fR\nSame as \\fB{flag}\\fR.\n",
+            roff_escape(var)
+        ));
     }
     for (var, what) in OTHER_ENVIRONMENT {
-        env.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", roff_escape(var), roff_escape(what)));
+        env.push_str(&format!(
+            ".TP\n\\fB{}\\fR\n{}\n",
+            roff_escape(var),
+            roff_escape(what)
+        ));
     }
     let exit = ".SH \"EXIT STATUS\"\n\
         .TP\n\\fB0\\fR\nSuccess: every node reached its goal (already done counts).\n\
@@ -328,7 +374,7 @@ pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "talstrap", &mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
+    let text = without_hidden(&String::from_utf8_lossy(&out));
     let text = match shell {
         clap_complete::Shell::Bash => bash_nodes(&text),
         clap_complete::Shell::Zsh => zsh_nodes(&text),
@@ -338,9 +384,45 @@ pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
     text.into_bytes()
 }
 
+/// Words of hidden flags and commands clap_complete still lists: talosctl's
+/// -e/--endpoints and -i/--insecure (accepted only to explain them) and the
+/// `__complete-nodes` helper are not offered.
+const HIDDEN_ABOUT: [&str; 3] = [
+    "accepted only to be answered with an explanation",
+    "answered with an explanation (the mode is detected",
+    "Node names for shell completion",
+];
+
+fn without_hidden(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if HIDDEN_ABOUT.iter().any(|h| line.contains(h)) {
+            continue;
+        }
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("opts=\"") {
+            let kept: Vec<&str> = line
+                .split(' ')
+                .filter(|w| {
+                    !matches!(
+                        *w,
+                        "-e" | "-i" | "--endpoints" | "--insecure" | "__complete-nodes"
+                    )
+                })
+                .collect();
+            out.push_str(&kept.join(" "));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// bash: after `--nodes`/`-n`, the words come from `__complete-nodes`,
 /// given the --talconfig/--topf already typed.
-const BASH_NODES: &str = r#"COMPREPLY=($(compgen -W "$(_talstrap_nodes "${COMP_WORDS[@]}")" -- "${cur}"))"#;
+const BASH_NODES: &str =
+    r#"COMPREPLY=($(compgen -W "$(_talstrap_nodes "${COMP_WORDS[@]}")" -- "${cur}"))"#;
 
 const BASH_HELPER: &str = r#"
 _talstrap_nodes() {
@@ -397,7 +479,9 @@ fn zsh_nodes(text: &str) -> String {
     // clap writes the value part of -n/--nodes as `:NODE:_default`.
     let mut out = String::with_capacity(text.len() + 512);
     for line in text.lines() {
-        if (line.contains("'*-n+[") || line.contains("'*--nodes=[")) && line.contains(":NODE:_default'") {
+        if (line.contains("'*-n+[") || line.contains("'*--nodes=["))
+            && line.contains(":NODE:_default'")
+        {
             out.push_str(&line.replace(":NODE:_default'", ":NODE:_talstrap_nodes'"));
         } else {
             out.push_str(line);
@@ -432,19 +516,34 @@ mod tests {
     }
 
     fn joined(v: Vec<OsString>) -> String {
-        v.iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
+        v.iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     #[test]
     fn subcommand_flags_before_the_subcommand_move_after_it() {
         let cases = [
             ("talstrap -n cp1 verify", "talstrap verify -n cp1"),
-            ("talstrap --talosconfig F preflight", "talstrap preflight --talosconfig F"),
-            ("talstrap --talosconfig=F -o json apply --wait", "talstrap -o json apply --talosconfig=F --wait"),
-            ("talstrap -ncp1 --role worker verify --phase auto", "talstrap verify -ncp1 --role worker --phase auto"),
+            (
+                "talstrap --talosconfig F preflight",
+                "talstrap preflight --talosconfig F",
+            ),
+            (
+                "talstrap --talosconfig=F -o json apply --wait",
+                "talstrap -o json apply --talosconfig=F --wait",
+            ),
+            (
+                "talstrap -ncp1 --role worker verify --phase auto",
+                "talstrap verify -ncp1 --role worker --phase auto",
+            ),
             // Already in place, or unknown: untouched.
             ("talstrap verify -n cp1", "talstrap verify -n cp1"),
-            ("talstrap -o json --timeout 5m verify", "talstrap -o json --timeout 5m verify"),
+            (
+                "talstrap -o json --timeout 5m verify",
+                "talstrap -o json --timeout 5m verify",
+            ),
             ("talstrap --bogus x verify", "talstrap --bogus x verify"),
             ("talstrap -n cp1 nosuch", "talstrap -n cp1 nosuch"),
             ("talstrap -n cp1", "talstrap -n cp1"),
@@ -457,11 +556,17 @@ mod tests {
     #[test]
     fn reordered_command_lines_parse() {
         use clap::Parser;
-        let cli = Cli::try_parse_from(normalize_args(argv("talstrap -n cp1 --talosconfig F verify"))).unwrap();
+        let cli = Cli::try_parse_from(normalize_args(argv(
+            "talstrap -n cp1 --talosconfig F verify",
+        )))
+        .unwrap();
         match cli.command {
             crate::cli::Command::Verify(v) => {
                 assert_eq!(v.inventory.nodes, vec!["cp1"]);
-                assert_eq!(v.inventory.talosconfig.as_deref(), Some(std::path::Path::new("F")));
+                assert_eq!(
+                    v.inventory.talosconfig.as_deref(),
+                    Some(std::path::Path::new("F"))
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -476,9 +581,13 @@ mod tests {
             "talstrap apply --insecure",
             "talstrap -i apply",
         ] {
-            let cli = Cli::try_parse_from(normalize_args(argv(line))).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let cli = Cli::try_parse_from(normalize_args(argv(line)))
+                .unwrap_or_else(|e| panic!("{line}: {e}"));
             let msg = talosctl_habit(&cli.global).unwrap_or_else(|| panic!("{line}: no answer"));
-            assert!(msg.contains("-n/--nodes") || msg.contains("detects per node"), "{msg}");
+            assert!(
+                msg.contains("-n/--nodes") || msg.contains("detects per node"),
+                "{msg}"
+            );
         }
         let cli = Cli::try_parse_from(argv("talstrap preflight")).unwrap();
         assert!(talosctl_habit(&cli.global).is_none());
@@ -486,19 +595,40 @@ mod tests {
 
     #[test]
     fn json_is_detected_in_every_spelling() {
-        for line in ["t -o json x", "t --output json", "t --output=json", "t -ojson", "t -o=json"] {
+        for line in [
+            "t -o json x",
+            "t --output json",
+            "t --output=json",
+            "t -ojson",
+            "t -o=json",
+        ] {
             assert!(wants_json(&argv(line)), "{line}");
         }
         for line in ["t -o human", "t x", "t -- -o json", "t -o json -o human"] {
-            assert!(!wants_json(&argv(line)) || std::env::var("TALSTRAP_OUTPUT").is_ok(), "{line}");
+            assert!(
+                !wants_json(&argv(line)) || std::env::var("TALSTRAP_OUTPUT").is_ok(),
+                "{line}"
+            );
         }
     }
 
     #[test]
     fn talosctl_commands_point_to_ours() {
-        assert!(talosctl_command("apply-config").unwrap().contains("talstrap apply"));
-        assert!(talosctl_command("health").unwrap().contains("talstrap verify"));
-        assert!(talosctl_command("kubeconfig").unwrap().contains("--kubeconfig"));
+        assert!(
+            talosctl_command("apply-config")
+                .unwrap()
+                .contains("talstrap apply")
+        );
+        assert!(
+            talosctl_command("health")
+                .unwrap()
+                .contains("talstrap verify")
+        );
+        assert!(
+            talosctl_command("kubeconfig")
+                .unwrap()
+                .contains("--kubeconfig")
+        );
         assert!(talosctl_command("aply").is_none());
     }
 
@@ -511,13 +641,20 @@ mod tests {
         assert!(page.contains("\\fB\\-\\-nodes\\fR \\fINODE\\fR]"), "{page}");
         assert!(page.contains("\\fB130\\fR"), "{page}");
         let top = String::from_utf8(man_page(None).unwrap()).unwrap();
-        assert!(top.contains(".SH \"EXIT STATUS\"") && top.contains("TALOSCONFIG"), "{top}");
+        assert!(
+            top.contains(".SH \"EXIT STATUS\"") && top.contains("TALOSCONFIG"),
+            "{top}"
+        );
         assert!(man_page(Some("nosuch")).is_err());
     }
 
     #[test]
     fn completion_scripts_complete_nodes_from_the_talconfig() {
-        for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Zsh, clap_complete::Shell::Fish] {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
             let s = String::from_utf8(completion_script(shell)).unwrap();
             assert!(s.contains("talstrap __complete-nodes"), "{shell}: {s}");
         }
@@ -525,8 +662,31 @@ mod tests {
         // Every --nodes/-n case of every subcommand uses the helper.
         let cases = bash.matches("--nodes)").count();
         assert!(cases >= 4, "{cases}");
-        assert_eq!(bash.matches("_talstrap_nodes \"${COMP_WORDS[@]}\"").count(), bash.matches("--nodes)").count() + bash.matches("\n                -n)").count());
+        assert_eq!(
+            bash.matches("_talstrap_nodes \"${COMP_WORDS[@]}\"").count(),
+            bash.matches("--nodes)").count() + bash.matches("\n                -n)").count()
+        );
         let zsh = String::from_utf8(completion_script(clap_complete::Shell::Zsh)).unwrap();
         assert!(!zsh.contains(":NODE:_default"), "{zsh}");
+        // Hidden flags are not offered.
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let s = String::from_utf8(completion_script(shell)).unwrap();
+            // bash keeps inert `--endpoints)` value arms; what it offers is `opts`.
+            let offered: String = match shell {
+                clap_complete::Shell::Bash => s
+                    .lines()
+                    .filter(|l| l.trim_start().starts_with("opts="))
+                    .collect(),
+                _ => s.clone(),
+            };
+            assert!(HIDDEN_ABOUT.iter().all(|h| !offered.contains(h)), "{shell}");
+            if shell == clap_complete::Shell::Bash {
+                assert!(!offered.contains("--insecure") && !offered.contains("--endpoints"));
+            }
+        }
     }
 }

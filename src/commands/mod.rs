@@ -36,9 +36,10 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Discover(args) => discover::run(&session, args).await,
         Command::Sim(args) => sim::run(&session, args).await,
         Command::Demo(args) => demo::run(&session, args).await,
-        Command::Completions { shell } => {
-            write_stdout(&crate::usage::completion_script(shell), "the completion script")
-        }
+        Command::Completions { shell } => write_stdout(
+            &crate::usage::completion_script(shell),
+            "the completion script",
+        ),
         Command::Man { subcommand } => match crate::usage::man_page(subcommand.as_deref()) {
             Ok(page) => write_stdout(&page, "the man page"),
             Err(e) => Err(CommandError::input(e)),
@@ -73,6 +74,8 @@ fn write_stdout(bytes: &[u8], what: &str) -> Result<Exit, CommandError> {
     match out.write_all(bytes).and_then(|()| out.flush()) {
         Ok(()) => Ok(Exit::Success),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Success),
-        Err(e) => Err(CommandError::Runtime(anyhow::anyhow!("writing {what}: {e}"))),
+        Err(e) => Err(CommandError::Runtime(anyhow::anyhow!(
+            "writing {what}: {e}"
+        ))),
     }
 }

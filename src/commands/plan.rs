@@ -189,7 +189,10 @@ fn talhelper_talosconfig(inventory: &Inventory) -> Option<PathBuf> {
         }
         // cluster-template: `topf talosconfig > talosconfig` next to topf.yaml.
         inventory::InventorySource::Topf { path, .. } => {
-            let p = path.parent().unwrap_or(std::path::Path::new(".")).join("talosconfig");
+            let p = path
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("talosconfig");
             p.exists().then_some(p)
         }
         _ => None,

@@ -96,8 +96,9 @@ pub async fn run(session: &Session, args: SimArgs) -> Result<Exit, CommandError>
     match args.layout {
         SimLayout::Talhelper => print!("{}", crate::sim::cli::guide(&fleet)),
         SimLayout::Topf => {
-            let files = write_topf_layout(fleet.paths())
-                .map_err(|e| CommandError::Runtime(anyhow::anyhow!("writing the topf layout: {e}")))?;
+            let files = write_topf_layout(fleet.paths()).map_err(|e| {
+                CommandError::Runtime(anyhow::anyhow!("writing the topf layout: {e}"))
+            })?;
             print!("{}", topf_guide(&fleet, &files));
         }
     }
@@ -131,9 +132,20 @@ pub fn write_topf_layout(cluster: &crate::sim::GeneratedCluster) -> std::io::Res
         cluster.cluster_name, cluster.endpoint
     );
     for n in &cluster.nodes {
-        let role = if n.control_plane { "control-plane" } else { "worker" };
-        let _ = write!(topf, "  - host: {}\n    ip: {}\n    role: {role}\n", n.hostname, n.ip);
-        copy_private(&n.config_path, &rendered.join(format!("{}.yaml", n.hostname)))?;
+        let role = if n.control_plane {
+            "control-plane"
+        } else {
+            "worker"
+        };
+        let _ = write!(
+            topf,
+            "  - host: {}\n    ip: {}\n    role: {role}\n",
+            n.hostname, n.ip
+        );
+        copy_private(
+            &n.config_path,
+            &rendered.join(format!("{}.yaml", n.hostname)),
+        )?;
     }
     let topf_path = dir.join("topf.yaml");
     std::fs::write(&topf_path, topf)?;
@@ -164,7 +176,11 @@ fn copy_private(from: &std::path::Path, to: &std::path::Path) -> std::io::Result
 
 fn topf_guide(fleet: &crate::sim::Fleet, files: &TopfFiles) -> String {
     let port = fleet.port();
-    let dir = files.topf.parent().unwrap_or(std::path::Path::new(".")).display();
+    let dir = files
+        .topf
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .display();
     format!(
         "talstrap sim: {} simulated Talos nodes on loopback, port {port}, in a topf layout\n\
          cluster files in {dir}\n  topf.yaml    {}\n  rendered     {}\n  talosconfig  {}\n\n\

@@ -35,7 +35,13 @@ pub fn from_node_flags(flags: &[String]) -> Result<Inventory, InputError> {
             Some(b) => b.clone(),
             None => {
                 let b = super::read::read_config_source(&path).map_err(|source| {
-                    InputError::for_node(&ip.to_string(), InputError::Io { path: path.clone(), source })
+                    InputError::for_node(
+                        &ip.to_string(),
+                        InputError::Io {
+                            path: path.clone(),
+                            source,
+                        },
+                    )
                 })?;
                 read.insert(path.clone(), b.clone());
                 b

@@ -132,7 +132,10 @@ mod tests {
     fn pipes_are_read_bounded_and_never_hang() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("cfg");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(made.success());
         // No writer at all: empty, at once.
         assert_eq!(read_config_source(&fifo).unwrap(), b"");

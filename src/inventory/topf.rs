@@ -32,13 +32,22 @@ fn invalid(path: &Path, field: String, reason: impl Into<String>) -> InputError 
     }
 }
 
-fn string_field(path: &Path, v: &Value, key: &str, field: &str) -> Result<Option<String>, InputError> {
+fn string_field(
+    path: &Path,
+    v: &Value,
+    key: &str,
+    field: &str,
+) -> Result<Option<String>, InputError> {
     match v.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(x) => match scalar_string(x) {
             Ok(Some(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
             Ok(_) => Ok(None),
-            Err(kind) => Err(invalid(path, field.to_string(), format!("expected a string, found {kind}"))),
+            Err(kind) => Err(invalid(
+                path,
+                field.to_string(),
+                format!("expected a string, found {kind}"),
+            )),
         },
     }
 }
@@ -63,7 +72,11 @@ pub(crate) struct TopfFile {
 pub(crate) fn parse(path: &Path, text: &str) -> Result<TopfFile, InputError> {
     let root = parse_single(path, text)?;
     if !root.is_mapping() {
-        return Err(invalid(path, "(top level)".into(), format!("expected a mapping, found {}", kind_of(&root))));
+        return Err(invalid(
+            path,
+            "(top level)".into(),
+            format!("expected a mapping, found {}", kind_of(&root)),
+        ));
     }
     let required = |key: &str| -> Result<String, InputError> {
         string_field(path, &root, key, key)?.ok_or_else(|| InputError::MissingField {
@@ -77,10 +90,18 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<TopfFile, InputError> {
     let list = match root.get("nodes") {
         Some(Value::Sequence(s)) if !s.is_empty() => s,
         Some(Value::Sequence(_)) | None | Some(Value::Null) => {
-            return Err(invalid(path, "nodes".into(), "no nodes: topf.yaml must list at least one"));
+            return Err(invalid(
+                path,
+                "nodes".into(),
+                "no nodes: topf.yaml must list at least one",
+            ));
         }
         Some(other) => {
-            return Err(invalid(path, "nodes".into(), format!("expected a list, found {}", kind_of(other))));
+            return Err(invalid(
+                path,
+                "nodes".into(),
+                format!("expected a list, found {}", kind_of(other)),
+            ));
         }
     };
     let mut nodes = Vec::with_capacity(list.len());
@@ -89,17 +110,27 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<TopfFile, InputError> {
     for (i, n) in list.iter().enumerate() {
         let at = |f: &str| format!("nodes[{i}].{f}");
         if !n.is_mapping() {
-            return Err(invalid(path, format!("nodes[{i}]"), format!("expected a mapping, found {}", kind_of(n))));
+            return Err(invalid(
+                path,
+                format!("nodes[{i}]"),
+                format!("expected a mapping, found {}", kind_of(n)),
+            ));
         }
-        let host = string_field(path, n, "host", &at("host"))?.ok_or_else(|| InputError::MissingField {
-            path: path.to_path_buf(),
-            field: at("host"),
+        let host = string_field(path, n, "host", &at("host"))?.ok_or_else(|| {
+            InputError::MissingField {
+                path: path.to_path_buf(),
+                field: at("host"),
+            }
         })?;
         let role = match string_field(path, n, "role", &at("role"))?.as_deref() {
             Some("control-plane" | "controlplane") => Role::ControlPlane,
             Some("worker") => Role::Worker,
             Some(other) => {
-                return Err(invalid(path, at("role"), format!("{other:?}: expected control-plane or worker")));
+                return Err(invalid(
+                    path,
+                    at("role"),
+                    format!("{other:?}: expected control-plane or worker"),
+                ));
             }
             None => {
                 return Err(InputError::MissingField {
@@ -121,10 +152,18 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<TopfFile, InputError> {
             })?,
         };
         if ip.is_unspecified() || ip.is_multicast() {
-            return Err(invalid(path, at("ip"), format!("{ip} is not a node address")));
+            return Err(invalid(
+                path,
+                at("ip"),
+                format!("{ip} is not a node address"),
+            ));
         }
         if let Some(first) = seen_ip.insert(ip, host.clone()) {
-            return Err(invalid(path, at("ip"), format!("{ip} is also the address of {first}")));
+            return Err(invalid(
+                path,
+                at("ip"),
+                format!("{ip} is also the address of {first}"),
+            ));
         }
         if seen_host.insert(host.to_ascii_lowercase(), ()).is_some() {
             return Err(invalid(path, at("host"), format!("{host} is listed twice")));
@@ -174,10 +213,17 @@ pub fn load_topf(path: &Path, config_dir: Option<&Path>) -> Result<Inventory, In
                 });
             }
             Err(source) => {
-                return Err(InputError::for_node(&n.host, InputError::Io { path: config_path, source }));
+                return Err(InputError::for_node(
+                    &n.host,
+                    InputError::Io {
+                        path: config_path,
+                        source,
+                    },
+                ));
             }
         };
-        let mut config = MachineConfig::parse(&config_path, bytes).map_err(|e| InputError::for_node(&n.host, e))?;
+        let mut config = MachineConfig::parse(&config_path, bytes)
+            .map_err(|e| InputError::for_node(&n.host, e))?;
         if config.role() != n.role {
             return Err(InputError::for_node(
                 &n.host,
@@ -186,7 +232,11 @@ pub fn load_topf(path: &Path, config_dir: Option<&Path>) -> Result<Inventory, In
                     "role".into(),
                     format!(
                         "topf.yaml says {} but {} has machine.type {} (render again: `topf render -o {}`)",
-                        if n.role == Role::ControlPlane { "control-plane" } else { "worker" },
+                        if n.role == Role::ControlPlane {
+                            "control-plane"
+                        } else {
+                            "worker"
+                        },
                         config_path.display(),
                         config.machine_type,
                         dir.display()
@@ -227,7 +277,9 @@ pub fn completion_names(talconfig: Option<&Path>, topf: Option<&Path>) -> Vec<St
     let (path, host_key, ip_key) = match (topf, talconfig) {
         (Some(t), _) => (t.to_path_buf(), "host", "ip"),
         (None, Some(t)) => (t.to_path_buf(), "hostname", "ipAddress"),
-        (None, None) if Path::new("talconfig.yaml").exists() => ("talconfig.yaml".into(), "hostname", "ipAddress"),
+        (None, None) if Path::new("talconfig.yaml").exists() => {
+            ("talconfig.yaml".into(), "hostname", "ipAddress")
+        }
         (None, None) => ("topf.yaml".into(), "host", "ip"),
     };
     let Ok(bytes) = super::read::read_input_file(&path) else {
@@ -237,12 +289,22 @@ pub fn completion_names(talconfig: Option<&Path>, topf: Option<&Path>) -> Vec<St
         return Vec::new();
     };
     let mut names = Vec::new();
-    for n in root.get("nodes").and_then(Value::as_sequence).into_iter().flatten() {
+    for n in root
+        .get("nodes")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+    {
         if let Some(h) = n.get(host_key).and_then(Value::as_str) {
             names.push(h.to_string());
         }
         if let Some(ips) = n.get(ip_key).and_then(Value::as_str) {
-            names.extend(ips.split(',').map(str::trim).filter(|s| s.parse::<IpAddr>().is_ok()).map(String::from));
+            names.extend(
+                ips.split(',')
+                    .map(str::trim)
+                    .filter(|s| s.parse::<IpAddr>().is_ok())
+                    .map(String::from),
+            );
         }
     }
     names.retain(|n| !n.contains('$') && !n.chars().any(char::is_whitespace));
@@ -285,8 +347,16 @@ nodes:
         assert_eq!(
             t.nodes,
             vec![
-                TopfNode { host: "cp1.home.arpa".into(), ip: "127.0.61.11".parse().unwrap(), role: Role::ControlPlane },
-                TopfNode { host: "w1".into(), ip: "127.0.61.21".parse().unwrap(), role: Role::Worker },
+                TopfNode {
+                    host: "cp1.home.arpa".into(),
+                    ip: "127.0.61.11".parse().unwrap(),
+                    role: Role::ControlPlane
+                },
+                TopfNode {
+                    host: "w1".into(),
+                    ip: "127.0.61.21".parse().unwrap(),
+                    role: Role::Worker
+                },
             ]
         );
     }
@@ -294,20 +364,50 @@ nodes:
     #[test]
     fn bad_topf_files_name_the_field() {
         let cases = [
-            (TOPF_YAML.replace("role: worker", "role: master"), "nodes[1].role"),
-            (TOPF_YAML.replace("    ip: 127.0.61.21\n", ""), "nodes[1].ip"),
-            (TOPF_YAML.replace("127.0.61.21", "127.0.61.11"), "nodes[1].ip"),
-            (TOPF_YAML.replace("clusterEndpoint: https://k8s.home.arpa:6443\n", ""), "clusterEndpoint"),
-            (TOPF_YAML.replace("  - host: w1\n", "  - hostname: w1\n"), "nodes[1].host"),
-            ("clusterName: x\nclusterEndpoint: https://a:6443\nnodes: []\n".to_string(), "nodes"),
+            (
+                TOPF_YAML.replace("role: worker", "role: master"),
+                "nodes[1].role",
+            ),
+            (
+                TOPF_YAML.replace("    ip: 127.0.61.21\n", ""),
+                "nodes[1].ip",
+            ),
+            (
+                TOPF_YAML.replace("127.0.61.21", "127.0.61.11"),
+                "nodes[1].ip",
+            ),
+            (
+                TOPF_YAML.replace("clusterEndpoint: https://k8s.home.arpa:6443\n", ""),
+                "clusterEndpoint",
+            ),
+            (
+                TOPF_YAML.replace("  - host: w1\n", "  - hostname: w1\n"),
+                "nodes[1].host",
+            ),
+            (
+                "clusterName: x\nclusterEndpoint: https://a:6443\nnodes: []\n".to_string(),
+                "nodes",
+            ),
             ("- a\n".to_string(), "(top level)"),
         ];
         for (text, field) in cases {
-            let err = parse(Path::new("topf.yaml"), &text).unwrap_err().to_string();
-            assert!(err.contains(field) && err.contains("topf.yaml"), "{field}: {err}");
+            let err = parse(Path::new("topf.yaml"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(field) && err.contains("topf.yaml"),
+                "{field}: {err}"
+            );
         }
         // A host that is an address needs no ip.
-        let t = parse(Path::new("t"), &TOPF_YAML.replace("  - host: w1\n    ip: 127.0.61.21\n", "  - host: 127.0.61.21\n")).unwrap();
+        let t = parse(
+            Path::new("t"),
+            &TOPF_YAML.replace(
+                "  - host: w1\n    ip: 127.0.61.21\n",
+                "  - host: 127.0.61.21\n",
+            ),
+        )
+        .unwrap();
         assert_eq!(t.nodes[1].ip.to_string(), "127.0.61.21");
     }
 
@@ -316,10 +416,16 @@ nodes:
         let dir = tempfile::tempdir().unwrap();
         let topf = dir.path().join("topf.yaml");
         std::fs::write(&topf, TOPF_YAML).unwrap();
-        assert_eq!(completion_names(None, Some(&topf)), vec!["cp1.home.arpa", "127.0.61.11", "w1", "127.0.61.21"]);
+        assert_eq!(
+            completion_names(None, Some(&topf)),
+            vec!["cp1.home.arpa", "127.0.61.11", "w1", "127.0.61.21"]
+        );
         let tal = dir.path().join("talconfig.yaml");
         std::fs::write(&tal, "nodes:\n  - hostname: a\n    ipAddress: \"127.0.0.5, 127.0.0.6\"\n  - hostname: b\n    ipAddress: ${B_IP}\n").unwrap();
-        assert_eq!(completion_names(Some(&tal), None), vec!["a", "127.0.0.5", "127.0.0.6", "b"]);
+        assert_eq!(
+            completion_names(Some(&tal), None),
+            vec!["a", "127.0.0.5", "127.0.0.6", "b"]
+        );
         assert!(completion_names(Some(&dir.path().join("missing.yaml")), None).is_empty());
     }
 }

@@ -22,6 +22,15 @@ fn label(node: &NodeRef) -> String {
     }
 }
 
+/// `text` cut to `width` columns with an ellipsis, so a cut line says so.
+fn fit(text: &str, width: usize) -> String {
+    if console::measure_text_width(text) <= width {
+        text.to_string()
+    } else {
+        console::truncate_str(text, width, "…").into_owned()
+    }
+}
+
 /// The first line of a run: `apply: 5 nodes, up to 2 at a time`, or `all at
 /// once` when the limit is no limit (waiting watches every node at once).
 fn run_words(command: &str, nodes: usize, parallel: usize) -> String {
@@ -329,12 +338,16 @@ impl EventSink for LiveSink {
                         ProgressStyle::with_template("{prefix:<30} {wide_msg}")
                             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                     );
-                    pb.finish_with_message(format!(
+                    let line = format!(
                         "{} {}: {}{err}",
                         status_mark(outcome.status),
                         outcome.status.label(),
                         outcome.summary
-                    ));
+                    );
+                    // The prefix takes 30 columns and a space; the full
+                    // error stays in the summary table.
+                    let room = (self.cfg.width as usize).saturating_sub(31);
+                    pb.finish_with_message(fit(&line, room));
                 }
             }
             Event::Warning { node, message } => match node {
@@ -377,5 +390,84 @@ impl OutputSink for LiveSink {
         if let Ok(mut m) = self.multi.lock() {
             *m = new_multi();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_end_in_an_ellipsis_within_the_width() {
+        let line = "✗ failed: apply: the node refused the config: invalid machine.install.disk";
+        let cut = fit(line, 40);
+        assert_eq!(console::measure_text_width(&cut), 40, "{cut}");
+        assert!(
+            cut.ends_with('…') && cut.starts_with("✗ failed: apply"),
+            "{cut}"
+        );
+        assert_eq!(fit("✓ ok: ready", 40), "✓ ok: ready");
+    }
+
+    fn outcome(node: &NodeRef) -> crate::pipeline::NodeOutcome {
+        crate::pipeline::NodeOutcome {
+            node: node.clone(),
+            status: NodeStatus::Ok,
+            summary: "applied".into(),
+            attempts: 1,
+            duration_ms: 1,
+            steps: Vec::new(),
+            error: None,
+            hint: None,
+            warnings: Vec::new(),
+            facts: serde_json::Map::new(),
+        }
+    }
+
+    /// apply --wait: after the apply run finished a node's line, the wait
+    /// run gives it a new, live (spinning, timed) line instead of updating
+    /// the finished one, which never redraws.
+    #[test]
+    fn a_new_run_gets_live_lines_again() {
+        let sink = LiveSink::new(OutputConfig::plain());
+        let node = NodeRef::new("cp1", "127.0.0.1".parse().unwrap(), None);
+        let run = |command: &str| Event::RunStarted {
+            command: command.into(),
+            nodes: 1,
+            parallel: 1,
+        };
+        sink.emit(run("apply"));
+        sink.emit(Event::StepStarted {
+            node: node.clone(),
+            step: "apply".into(),
+        });
+        sink.emit(Event::NodeFinished {
+            outcome: Box::new(outcome(&node)),
+        });
+        assert!(sink.bar(&node).unwrap().is_finished());
+        sink.emit(run("apply --wait"));
+        sink.emit(Event::StepStarted {
+            node: node.clone(),
+            step: "verify".into(),
+        });
+        let bar = sink.bar(&node).unwrap();
+        assert!(!bar.is_finished(), "the wait shows a live line");
+        assert_eq!(bar.message(), "verify …");
+    }
+
+    #[test]
+    fn labels_and_run_lines_read_well() {
+        let ip = "127.0.0.5".parse().unwrap();
+        assert_eq!(label(&NodeRef::new("127.0.0.5", ip, None)), "127.0.0.5");
+        assert_eq!(label(&NodeRef::new("cp1", ip, None)), "cp1 (127.0.0.5)");
+        assert_eq!(
+            run_words("apply", 5, 2),
+            "apply: 5 nodes, up to 2 at a time"
+        );
+        assert_eq!(
+            run_words("apply --wait", 5, 512),
+            "apply --wait: 5 nodes, all at once"
+        );
+        assert_eq!(run_words("verify", 1, 512), "verify: 1 node, all at once");
     }
 }

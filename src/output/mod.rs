@@ -123,7 +123,8 @@ impl Output {
 
     /// Back to one report per run; returns the last stage's report.
     pub fn end_stages(&self) -> Option<Report> {
-        self.staged.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.staged
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         self.last.lock().ok().and_then(|mut l| l.take())
     }
 

@@ -83,6 +83,9 @@ struct Recorded {
     warnings: Vec<String>,
     facts: serde_json::Map<String, serde_json::Value>,
     hint: Option<String>,
+    /// The latest progress message: what an interrupted or timed-out node
+    /// was last seen doing.
+    last_seen: Option<String>,
 }
 
 /// Whether Ctrl-C may cut a step's attempt in flight.
@@ -150,10 +153,14 @@ impl NodeCtx {
 
     /// Progress message within a step (stage changes while waiting, ...).
     pub fn progress(&self, step: &str, message: impl Into<String>) {
+        let message = message.into();
+        if let Ok(mut r) = self.record.lock() {
+            r.last_seen = Some(message.clone());
+        }
         self.run.emit(Event::Progress {
             node: self.node.clone(),
             step: step.to_string(),
-            message: message.into(),
+            message,
         });
     }
 
@@ -421,14 +428,7 @@ impl NodeCtx {
                     _ => NodeStatus::Failed,
                 };
                 let step = rec.steps.last().map(|s| s.name.clone());
-                let summary = match (status, step) {
-                    (NodeStatus::Interrupted, Some(step)) => format!("interrupted during {step}"),
-                    (NodeStatus::Interrupted, None) => "interrupted before starting".to_string(),
-                    (NodeStatus::TimedOut, Some(step)) => format!("deadline reached during {step}"),
-                    (NodeStatus::TimedOut, None) => "deadline reached before starting".to_string(),
-                    (_, Some(step)) => format!("{step} failed"),
-                    (_, None) => "failed".to_string(),
-                };
+                let summary = stop_summary(status, step.as_deref(), rec.last_seen.as_deref());
                 (status, summary, Some(e))
             }
         };
@@ -447,6 +447,22 @@ impl NodeCtx {
             warnings: rec.warnings,
             facts: rec.facts,
         }
+    }
+}
+
+/// One line for a node that did not reach its goal: the step it was in and,
+/// when stopped from outside (Ctrl-C, deadline), the last state seen.
+fn stop_summary(status: NodeStatus, step: Option<&str>, last_seen: Option<&str>) -> String {
+    let seen = last_seen
+        .map(|s| format!(", last seen: {s}"))
+        .unwrap_or_default();
+    match (status, step) {
+        (NodeStatus::Interrupted, Some(step)) => format!("interrupted during {step}{seen}"),
+        (NodeStatus::Interrupted, None) => "interrupted before starting".to_string(),
+        (NodeStatus::TimedOut, Some(step)) => format!("deadline reached during {step}{seen}"),
+        (NodeStatus::TimedOut, None) => "deadline reached before starting".to_string(),
+        (_, Some(step)) => format!("{step} failed"),
+        (_, None) => "failed".to_string(),
     }
 }
 
@@ -512,6 +528,7 @@ where
                                 warnings: r.warnings.clone(),
                                 facts: r.facts.clone(),
                                 hint: r.hint.clone(),
+                                last_seen: r.last_seen.clone(),
                             })
                             .unwrap_or_default(),
                     ),
@@ -539,6 +556,30 @@ where
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn stopped_nodes_keep_the_last_state_seen() {
+        assert_eq!(
+            stop_summary(NodeStatus::Interrupted, Some("verify"), Some("installing")),
+            "interrupted during verify, last seen: installing"
+        );
+        assert_eq!(
+            stop_summary(
+                NodeStatus::TimedOut,
+                Some("verify"),
+                Some("booting (services: etcd)")
+            ),
+            "deadline reached during verify, last seen: booting (services: etcd)"
+        );
+        assert_eq!(
+            stop_summary(NodeStatus::Interrupted, Some("apply"), None),
+            "interrupted during apply"
+        );
+        assert_eq!(
+            stop_summary(NodeStatus::Failed, Some("apply"), Some("x")),
+            "apply failed"
+        );
+    }
     use super::*;
     use crate::pipeline::events::RecordingSink;
     use std::net::{IpAddr, Ipv4Addr};

@@ -22,30 +22,62 @@ async fn topf_cluster_goes_through_apply_bootstrap_and_verify() {
     let rendered = files.rendered.display().to_string();
     let port = c.fleet.port().to_string();
     let base = |cmd: &str| -> Vec<String> {
-        [cmd, "--topf", &topf, "--config-dir", &rendered, "--port", &port, "-o", "json"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        [
+            cmd,
+            "--topf",
+            &topf,
+            "--config-dir",
+            &rendered,
+            "--port",
+            &port,
+            "-o",
+            "json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     };
-    let run = |args: Vec<String>| async move {
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        crate::support::run_bin(&refs, &[], Some(c.tmp.path())).await
+    let home = c.tmp.path().to_path_buf();
+    let run = |args: Vec<String>| {
+        let home = home.clone();
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            crate::support::run_bin(&refs, &[], Some(&home)).await
+        }
     };
     let r = run(base("preflight")).await;
     assert_eq!(r.code, 0, "{}", r.dump());
     assert_eq!(r.node("cp1")["role"], "controlplane");
     assert_eq!(r.node("w1")["role"], "worker");
-    let r = run(base("apply").into_iter().chain(["--wait".to_string()]).collect()).await;
+    let r = run(base("apply")
+        .into_iter()
+        .chain(["--wait".to_string()])
+        .collect())
+    .await;
     assert_eq!(r.code, 0, "{}", r.dump());
     // The talosconfig beside topf.yaml (`topf talosconfig > talosconfig`)
     // is found without --talosconfig.
     let kubeconfig = c.tmp.path().join("kubeconfig").display().to_string();
-    let r = run(base("bootstrap").into_iter().chain(["--kubeconfig".to_string(), kubeconfig]).collect()).await;
+    let r = run(base("bootstrap")
+        .into_iter()
+        .chain(["--kubeconfig".to_string(), kubeconfig])
+        .collect())
+    .await;
     assert_eq!(r.code, 0, "{}", r.dump());
     // The done-when line: verify --topf topf.yaml --config-dir rendered, run
     // where the files are.
     let mut cmd = crate::support::command(
-        &["verify", "--topf", "topf.yaml", "--config-dir", "rendered", "--port", &port, "-o", "json"],
+        &[
+            "verify",
+            "--topf",
+            "topf.yaml",
+            "--config-dir",
+            "rendered",
+            "--port",
+            &port,
+            "-o",
+            "json",
+        ],
         &[],
         Some(c.tmp.path()),
     );
@@ -64,7 +96,11 @@ async fn topf_cluster_goes_through_apply_bootstrap_and_verify() {
     std::fs::remove_file(files.rendered.join("w1.yaml")).unwrap();
     let r = run(base("verify")).await;
     assert_eq!(r.code, 2, "{}", r.dump());
-    assert!(r.stderr.contains("w1") && r.stderr.contains("topf render"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("w1") && r.stderr.contains("topf render"),
+        "{}",
+        r.stderr
+    );
 }
 
 fn just_on_path() -> Option<PathBuf> {
@@ -112,7 +148,10 @@ async fn just(root: &Path, port: u16, args: &[&str]) -> crate::support::Run {
 async fn just_module_bootstraps_a_topf_repository_and_runs_day_two_recipes() {
     if just_on_path().is_none() {
         // .ci/run installs just (PyPI rust-just); elsewhere say why this is skipped.
-        assert!(std::env::var_os("CI").is_none(), "just is not installed in CI");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "just is not installed in CI"
+        );
         eprintln!("skipped: `just` is not on PATH (pip install rust-just)");
         return;
     }
@@ -122,19 +161,41 @@ async fn just_module_bootstraps_a_topf_repository_and_runs_day_two_recipes() {
     // The repository: justfile at the root, the module beside topf.yaml.
     let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("talstrap.just");
     std::fs::copy(&module, c.dir().join("talstrap.just")).unwrap();
-    std::fs::write(root.join("justfile"), "mod talstrap 'cluster/talstrap.just'\n").unwrap();
+    std::fs::write(
+        root.join("justfile"),
+        "mod talstrap 'cluster/talstrap.just'\n",
+    )
+    .unwrap();
     let bin_dir = root.join("bin");
     std::fs::create_dir_all(&bin_dir).unwrap();
     let calls = root.join("topf-calls");
     let stub = bin_dir.join("topf");
-    std::fs::write(&stub, format!("#!/bin/sh\necho \"$PWD $*\" >> '{}'\n", calls.display())).unwrap();
+    std::fs::write(
+        &stub,
+        format!("#!/bin/sh\necho \"$PWD $*\" >> '{}'\n", calls.display()),
+    )
+    .unwrap();
     std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
     let port = c.fleet.port();
 
     let list = just(root, port, &["--list", "talstrap"]).await;
     assert_eq!(list.code, 0, "{}", list.dump());
-    for recipe in ["bootstrap", "render", "preflight", "apply", "apply-node node", "diff", "verify", "[bootstrap]", "[talos]"] {
-        assert!(list.stdout.contains(recipe), "just --list lacks {recipe:?}:\n{}", list.stdout);
+    for recipe in [
+        "bootstrap",
+        "render",
+        "preflight",
+        "apply",
+        "apply-node node",
+        "diff",
+        "verify",
+        "[bootstrap]",
+        "[talos]",
+    ] {
+        assert!(
+            list.stdout.contains(recipe),
+            "just --list lacks {recipe:?}:\n{}",
+            list.stdout
+        );
     }
 
     let run = just(root, port, &["talstrap", "bootstrap"]).await;
@@ -145,7 +206,10 @@ async fn just_module_bootstraps_a_topf_repository_and_runs_day_two_recipes() {
         "{rendered}"
     );
     let kubeconfig = root.join("kubeconfig");
-    let mode = std::fs::metadata(&kubeconfig).expect("kubeconfig written").permissions().mode();
+    let mode = std::fs::metadata(&kubeconfig)
+        .expect("kubeconfig written")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     assert!(run.stdout.contains("bootstrap"), "{}", run.dump());
 
@@ -161,5 +225,9 @@ async fn just_module_bootstraps_a_topf_repository_and_runs_day_two_recipes() {
         let run = just(root, port, &args).await;
         assert_eq!(run.code, 0, "{args:?}: {}", run.dump());
     }
-    assert_eq!(c.fleet.stats(c.ip("cp1").parse().unwrap()).applies_accepted, 1, "cp1 got its config twice");
+    assert_eq!(
+        c.fleet.stats(c.ip("cp1").parse().unwrap()).applies_accepted,
+        1,
+        "cp1 got its config twice"
+    );
 }

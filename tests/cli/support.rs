@@ -107,14 +107,17 @@ impl Run {
 const REPORT_SCHEMA_ID: &str = "https://talstrap.invalid/schema/report-v1.json";
 
 fn schema_file(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schema")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// A validator for `schema/<name>`, with report-v1.json resolvable by its id.
 pub fn schema_validator(name: &str) -> jsonschema::Validator {
-    static REGISTRY: std::sync::OnceLock<jsonschema::Registry<'static>> = std::sync::OnceLock::new();
+    static REGISTRY: std::sync::OnceLock<jsonschema::Registry<'static>> =
+        std::sync::OnceLock::new();
     let registry = REGISTRY.get_or_init(|| {
         jsonschema::Registry::new()
             .add(REPORT_SCHEMA_ID, schema_file("report-v1.json"))
