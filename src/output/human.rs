@@ -173,7 +173,7 @@ impl EventSink for PlainSink {
                     label(&outcome.node),
                     status_mark(outcome.status),
                     outcome.status.label(),
-                    outcome.summary
+                    super::summary_words(&outcome)
                 ));
             }
             Event::Warning { node, message } => match node {
@@ -342,7 +342,7 @@ impl EventSink for LiveSink {
                         "{} {}: {}{err}",
                         status_mark(outcome.status),
                         outcome.status.label(),
-                        outcome.summary
+                        super::summary_words(&outcome)
                     );
                     // The prefix takes 30 columns and a space; the full
                     // error stays in the summary table.

@@ -74,6 +74,19 @@ fn terminal_width() -> Option<u16> {
         .or_else(|| console::Term::stdout().size_checked().map(|(_, w)| w))
 }
 
+/// A node's summary as people read it: with the state it was last seen in
+/// when Ctrl-C or the deadline stopped it ("…, last seen: installing").
+pub(crate) fn summary_words(o: &crate::pipeline::NodeOutcome) -> String {
+    match o
+        .facts
+        .get(crate::pipeline::LAST_SEEN)
+        .and_then(|v| v.as_str())
+    {
+        Some(seen) => format!("{}, last seen: {seen}", o.summary),
+        None => o.summary.clone(),
+    }
+}
+
 /// The output of one command run: an event sink while it runs, a report at the end.
 pub struct Output {
     config: OutputConfig,

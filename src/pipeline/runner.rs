@@ -428,10 +428,18 @@ impl NodeCtx {
                     _ => NodeStatus::Failed,
                 };
                 let step = rec.steps.last().map(|s| s.name.clone());
-                let summary = stop_summary(status, step.as_deref(), rec.last_seen.as_deref());
+                let summary = stop_summary(status, step.as_deref());
                 (status, summary, Some(e))
             }
         };
+        // A node stopped from outside (Ctrl-C, deadline) keeps what it was
+        // last seen doing ("installing").
+        let mut facts = rec.facts;
+        if matches!(status, NodeStatus::Interrupted | NodeStatus::TimedOut)
+            && let Some(seen) = rec.last_seen
+        {
+            facts.insert(LAST_SEEN.into(), serde_json::Value::String(seen));
+        }
         // The hint is reported once, on the outcome (not again inside the error).
         let mut error = error;
         let hint = error.as_mut().and_then(|e| e.hint.take()).or(rec.hint);
@@ -445,21 +453,21 @@ impl NodeCtx {
             error,
             hint,
             warnings: rec.warnings,
-            facts: rec.facts,
+            facts,
         }
     }
 }
 
-/// One line for a node that did not reach its goal: the step it was in and,
-/// when stopped from outside (Ctrl-C, deadline), the last state seen.
-fn stop_summary(status: NodeStatus, step: Option<&str>, last_seen: Option<&str>) -> String {
-    let seen = last_seen
-        .map(|s| format!(", last seen: {s}"))
-        .unwrap_or_default();
+/// The fact naming the last state an interrupted or timed-out node was
+/// seen in ("installing"): shown with its summary, kept in the report.
+pub const LAST_SEEN: &str = "last_seen";
+
+/// One line for a node that did not reach its goal: the step it was in.
+fn stop_summary(status: NodeStatus, step: Option<&str>) -> String {
     match (status, step) {
-        (NodeStatus::Interrupted, Some(step)) => format!("interrupted during {step}{seen}"),
+        (NodeStatus::Interrupted, Some(step)) => format!("interrupted during {step}"),
         (NodeStatus::Interrupted, None) => "interrupted before starting".to_string(),
-        (NodeStatus::TimedOut, Some(step)) => format!("deadline reached during {step}{seen}"),
+        (NodeStatus::TimedOut, Some(step)) => format!("deadline reached during {step}"),
         (NodeStatus::TimedOut, None) => "deadline reached before starting".to_string(),
         (_, Some(step)) => format!("{step} failed"),
         (_, None) => "failed".to_string(),
@@ -560,25 +568,32 @@ mod tests {
     #[test]
     fn stopped_nodes_keep_the_last_state_seen() {
         assert_eq!(
-            stop_summary(NodeStatus::Interrupted, Some("verify"), Some("installing")),
-            "interrupted during verify, last seen: installing"
+            stop_summary(NodeStatus::Interrupted, Some("verify")),
+            "interrupted during verify"
         );
         assert_eq!(
-            stop_summary(
-                NodeStatus::TimedOut,
-                Some("verify"),
-                Some("booting (services: etcd)")
-            ),
-            "deadline reached during verify, last seen: booting (services: etcd)"
-        );
-        assert_eq!(
-            stop_summary(NodeStatus::Interrupted, Some("apply"), None),
-            "interrupted during apply"
-        );
-        assert_eq!(
-            stop_summary(NodeStatus::Failed, Some("apply"), Some("x")),
+            stop_summary(NodeStatus::Failed, Some("apply")),
             "apply failed"
         );
+        let ctx = |_: ()| {
+            NodeCtx::new(
+                NodeRef::new("cp1", IpAddr::V4(Ipv4Addr::LOCALHOST), None),
+                RunContext::new(Arc::new(crate::pipeline::NullSink)),
+            )
+        };
+        let stopped = ctx(());
+        stopped.progress("verify", "installing");
+        let stopped =
+            stopped.into_outcome(Err(StepError::new(ErrorKind::Interrupted, "interrupted")));
+        assert_eq!(stopped.facts[LAST_SEEN], "installing");
+        let late = ctx(());
+        late.progress("verify", "booting");
+        let late = late.into_outcome(Err(StepError::new(ErrorKind::Deadline, "deadline")));
+        assert_eq!(late.facts[LAST_SEEN], "booting");
+        let failed = ctx(());
+        failed.progress("verify", "installing");
+        let failed = failed.into_outcome(Err(StepError::permanent("boom")));
+        assert!(!failed.facts.contains_key(LAST_SEEN));
     }
     use super::*;
     use crate::pipeline::events::RecordingSink;
