@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::GlobalArgs;
 use crate::exit::Exit;
-use crate::output::{Output, OutputConfig};
+use crate::output::{Output, OutputConfig, stdout};
 use crate::pipeline::{RetryPolicy, RunContext};
 
 /// A command-level failure (not a node's): decides the exit code.
@@ -125,10 +125,25 @@ impl Session {
     /// reading stdout sees why the run ended).
     pub fn finish(&self, command: &str, result: Result<Exit, CommandError>) -> Exit {
         self.output.finish();
+        let exit = self.finish_result(command, result);
+        match crate::output::stdout::failure() {
+            // The report never reached its reader: a run that went well is
+            // not reported as such.
+            Some(why) => {
+                stdout::error_line(&format!(
+                    "error: writing to stdout failed ({why}): the output of this run is incomplete"
+                ));
+                exit.max(Exit::NodeFailure)
+            }
+            None => exit,
+        }
+    }
+
+    fn finish_result(&self, command: &str, result: Result<Exit, CommandError>) -> Exit {
         match result {
             Ok(exit) => exit,
             Err(err) => {
-                eprintln!("error: {err}");
+                stdout::error_line(&format!("error: {err}"));
                 let exit = err.exit(self.cancel.is_cancelled());
                 if self.output.config().format == crate::cli::OutputFormat::Json {
                     let report =
@@ -164,10 +179,10 @@ fn spawn_signal_handler(cancel: CancellationToken) {
                 return;
             }
             if SEEN.swap(true, Ordering::SeqCst) {
-                eprintln!("\ninterrupted again: exiting now");
+                stdout::error_line("\ninterrupted again: exiting now");
                 std::process::exit(Exit::Interrupted.code());
             }
-            eprintln!("\ninterrupt: finishing requests already sent, starting nothing new (Ctrl-C again to exit now)");
+            stdout::error_line("\ninterrupt: finishing requests already sent, starting nothing new (Ctrl-C again to exit now)");
             cancel.cancel();
         }
     });

@@ -80,11 +80,11 @@ pub async fn run(session: &Session, args: SimArgs) -> Result<Exit, CommandError>
                     session.port()
                 )))
             })?;
-            eprintln!(
+            crate::output::stdout::error_line(&format!(
                 "note: port {} is busy; the fleet uses port {}",
                 session.port(),
                 f.port()
-            );
+            ));
             f
         }
         Err(e) => {
@@ -93,9 +93,9 @@ pub async fn run(session: &Session, args: SimArgs) -> Result<Exit, CommandError>
             ));
         }
     };
-    print!("{}", crate::sim::cli::guide(&fleet));
+    crate::output::stdout::write(crate::sim::cli::guide(&fleet).as_bytes());
     cancel.cancelled().await;
     fleet.shutdown().await;
-    println!("talstrap sim: stopped");
+    crate::output::stdout::line("talstrap sim: stopped");
     Ok(Exit::Success)
 }

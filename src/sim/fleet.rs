@@ -234,10 +234,11 @@ impl Fleet {
     /// Writes the cluster, starts every node and returns once every powered
     /// node listens as its state says (maintenance or apid).
     pub async fn start(spec: FleetSpec) -> anyhow::Result<Fleet> {
-        anyhow::ensure!(
-            spec.control_planes + spec.workers > 0,
-            "a fleet needs at least one node"
-        );
+        let total = spec
+            .control_planes
+            .checked_add(spec.workers)
+            .ok_or_else(|| anyhow::anyhow!("{} control planes and {} workers: too many nodes", spec.control_planes, spec.workers))?;
+        anyhow::ensure!(total > 0, "a fleet needs at least one node");
         anyhow::ensure!(
             spec.time_scale.is_finite() && spec.time_scale >= 0.0,
             "time scale must be a finite, non-negative number"
@@ -251,7 +252,7 @@ impl Fleet {
         let endpoint = u32::from(subnet.broadcast()) - 1;
         let room = (endpoint - base - 11) as usize;
         anyhow::ensure!(
-            spec.control_planes + spec.workers <= room,
+            total <= room,
             "at most {room} simulated nodes fit in {subnet}"
         );
         let hostnames = spec.hostnames();
