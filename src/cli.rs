@@ -178,6 +178,9 @@ const DEMO_EXAMPLES: &str = concat!(
   # Faster, keeping the files and the kubeconfig in ./demo
   talstrap demo --time-scale 0.2 --dir ./demo
 
+  # Keep the throwaway cluster in its temp dir to look at it afterwards
+  talstrap demo --keep
+
   # How failures look: an install that fails on one node
   talstrap demo --scenario examples/scenarios/install-fails.yaml"#
 );
@@ -463,7 +466,9 @@ pub enum Command {
     /// commands with the real output against it: preflight with a server-side
     /// dry run, apply --wait, bootstrap (etcd, every control plane joined,
     /// kubeconfig) and a last verify. The cluster files and the kubeconfig stay
-    /// in --dir; the simulated nodes stop when the demo ends.
+    /// in --dir; without it they go to a private temp directory that is
+    /// removed at the end unless --keep is given. The simulated nodes stop
+    /// when the demo ends.
     ///
     /// demo uses loopback addresses only and touches no real node. With
     /// --scenario, injected faults show how talstrap reports failures.
@@ -703,9 +708,14 @@ pub struct SimArgs {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where to leave the cluster files and the kubeconfig [default: a new
-    /// directory under the temp dir]
+    /// private directory under the temp dir, removed at the end]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+
+    /// Keep the temp directory (cluster files, keys, kubeconfig) instead of
+    /// removing it when the demo ends
+    #[arg(long)]
+    pub keep: bool,
 
     /// Multiply every simulated duration (1: a few seconds per install or
     /// reboot; 0.1: ten times faster)

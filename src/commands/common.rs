@@ -1,6 +1,7 @@
 //! What every command shares: output, the run context (parallelism,
 //! deadline, retry policy), Ctrl-C handling and the error → exit mapping.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio_util::sync::CancellationToken;
@@ -9,6 +10,8 @@ use crate::cli::GlobalArgs;
 use crate::exit::Exit;
 use crate::output::{Output, OutputConfig, stdout};
 use crate::pipeline::{RetryPolicy, RunContext};
+
+use super::plan::Plan;
 
 /// A command-level failure (not a node's): decides the exit code.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +110,35 @@ impl Session {
 
     pub fn deadline(&self) -> Option<tokio::time::Instant> {
         self.deadline
+    }
+
+    /// Loads and validates the inputs ([`Plan::build`]) on a blocking
+    /// thread, within `--timeout` and until Ctrl-C: a `sops -d` that never
+    /// returns, or a slow disk, cannot hold the command past either. When
+    /// the command gives up, the loader is told to stop (and kills `sops`).
+    pub async fn plan(
+        &self,
+        inv: &crate::cli::InventoryArgs,
+        pacing: &crate::cli::PacingArgs,
+    ) -> Result<Plan, CommandError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (inv, pacing, port, flag) = (inv.clone(), pacing.clone(), self.port(), stop.clone());
+        let load = tokio::task::spawn_blocking(move || Plan::build_until(&inv, &pacing, port, flag));
+        let deadline = async {
+            match self.deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let gave_up = tokio::select! {
+            done = load => {
+                return done.map_err(|e| CommandError::Runtime(anyhow::anyhow!("loading the inputs: {e}")))?;
+            }
+            () = deadline => "--timeout reached while reading the inputs (talconfig, env files, machine configs, talosconfig)",
+            () = self.cancel.cancelled() => "interrupted while reading the inputs",
+        };
+        stop.store(true, Ordering::SeqCst);
+        Err(CommandError::deadline(format!("{gave_up}; no node was contacted")))
     }
 
     /// The run context for a pipeline.

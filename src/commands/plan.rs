@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use crate::cli::{InventoryArgs, PacingArgs, RoleArg};
 use crate::inventory::{self, Filter, Inventory, LoadOptions, NodeEntry, Role};
@@ -72,7 +73,18 @@ impl Plan {
         pacing: &PacingArgs,
         port: u16,
     ) -> Result<Plan, CommandError> {
-        let inventory = load_inventory(inv)?;
+        Self::build_until(inv, pacing, port, Arc::new(AtomicBool::new(false)))
+    }
+
+    /// [`Plan::build`] that gives up (killing a running `sops -d`) once
+    /// `stop` is set: see `Session::plan`.
+    pub(crate) fn build_until(
+        inv: &InventoryArgs,
+        pacing: &PacingArgs,
+        port: u16,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Plan, CommandError> {
+        let inventory = load_inventory_until(inv, stop)?;
         let filter = Filter {
             nodes: inv.nodes.clone(),
             role: inv.role.map(|r| match r {
@@ -125,6 +137,10 @@ impl Plan {
 
 /// The talconfig layout, or `--node IP=FILE` flags.
 pub fn load_inventory(inv: &InventoryArgs) -> Result<Inventory, CommandError> {
+    load_inventory_until(inv, Arc::new(AtomicBool::new(false)))
+}
+
+fn load_inventory_until(inv: &InventoryArgs, stop: Arc<AtomicBool>) -> Result<Inventory, CommandError> {
     if !inv.node_configs.is_empty() {
         if inv.talconfig.is_some() {
             return Err(CommandError::input(
@@ -147,7 +163,8 @@ pub fn load_inventory(inv: &InventoryArgs) -> Result<Inventory, CommandError> {
         config_dir: inv.config_dir.clone(),
         env_files: inv.env_files.clone(),
     };
-    inventory::load_talconfig(&opts).map_err(CommandError::input)
+    let env = inventory::Environment::process().with_stop(stop);
+    inventory::load_talconfig_in(&opts, &env).map_err(CommandError::input)
 }
 
 /// talosctl's lookup order, with talhelper's `clusterconfig/talosconfig` after

@@ -7,16 +7,35 @@ use crate::exit::Exit;
 
 use super::{CommandError, Session};
 
-/// A fresh directory for throwaway cluster files.
+/// A fresh directory for throwaway cluster files (keys included): a random
+/// name under the temp dir, created new (never an existing path or a
+/// symlink someone planted) with mode 0700.
 pub fn fresh_dir(prefix: &str) -> Result<PathBuf, CommandError> {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default();
-    let dir = std::env::temp_dir().join(format!("{prefix}-{}-{stamp}", std::process::id()));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| CommandError::Runtime(anyhow::anyhow!("creating {}: {e}", dir.display())))?;
-    Ok(dir)
+    use std::os::unix::fs::DirBuilderExt as _;
+    let tmp = std::env::temp_dir();
+    let mut last = None;
+    for _ in 0..8 {
+        let mut b = [0u8; 8];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+            .map_err(|_| CommandError::Runtime(anyhow::anyhow!("no randomness for a temp dir name")))?;
+        let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let dir = tmp.join(format!("{prefix}-{name}"));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => {
+                return Err(CommandError::Runtime(anyhow::anyhow!(
+                    "creating {}: {e}",
+                    dir.display()
+                )));
+            }
+        }
+    }
+    Err(CommandError::Runtime(anyhow::anyhow!(
+        "creating a directory under {}: {}",
+        tmp.display(),
+        last.map(|e| e.to_string()).unwrap_or_default()
+    )))
 }
 
 /// Parse `--subnet`: a /16../24 inside 127.0.0.0/8 (the simulator only binds loopback).
@@ -44,7 +63,7 @@ pub async fn run(session: &Session, args: SimArgs) -> Result<Exit, CommandError>
     }
     let subnet = loopback_subnet(args.subnet.as_deref())?;
     if let Some(s) = &args.scenario
-        && !s.is_file()
+        && !s.exists()
     {
         return Err(CommandError::input(format!(
             "scenario file {} does not exist",
@@ -68,6 +87,7 @@ pub async fn run(session: &Session, args: SimArgs) -> Result<Exit, CommandError>
     let mut spec = sim_args
         .fleet_spec()
         .map_err(|e| CommandError::input(format!("{e:#}")))?;
+    spec.check().map_err(CommandError::input)?;
     let fleet = match crate::sim::Fleet::start(spec.clone()).await {
         Ok(f) => f,
         Err(first) if sim_args.port != 0 => {

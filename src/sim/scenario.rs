@@ -295,6 +295,9 @@ pub struct Scenario {
     pub nodes: BTreeMap<String, NodeFaults>,
     #[serde(default)]
     pub disks: BTreeMap<String, Vec<DiskDef>>,
+    /// Where the scenario came from, for messages (the file's path).
+    #[serde(skip)]
+    pub origin: String,
 }
 
 impl Scenario {
@@ -303,10 +306,13 @@ impl Scenario {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        yaml_serde::from_str(text).map_err(|e| ScenarioError::Parse {
-            path: origin.to_string(),
-            message: e.to_string(),
-        })
+        let mut scenario: Scenario =
+            yaml_serde::from_str(text).map_err(|e| ScenarioError::Parse {
+                path: origin.to_string(),
+                message: e.to_string(),
+            })?;
+        scenario.origin = origin.to_string();
+        Ok(scenario)
     }
 
     /// Reads and parses a scenario file.
@@ -389,12 +395,21 @@ fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::
     }
     match Option::<Raw>::deserialize(d)? {
         None => Ok(None),
-        Some(Raw::Num(n)) => checked_secs(n, &n.to_string())
+        Some(Raw::Num(n)) => checked_secs(n, &short_number(n))
             .map(Some)
             .map_err(serde::de::Error::custom),
         Some(Raw::Text(t)) => parse_duration(&t)
             .map(Some)
             .map_err(serde::de::Error::custom),
+    }
+}
+
+/// `1e20`, not twenty digits; `1.5` as is.
+fn short_number(n: f64) -> String {
+    if n.is_finite() && n.abs() < 1e6 {
+        n.to_string()
+    } else {
+        format!("{n:e}")
     }
 }
 
