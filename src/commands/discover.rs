@@ -175,7 +175,7 @@ fn discover_access(args: &DiscoverArgs) -> Result<Access, CommandError> {
     let path = if args.talosconfig.is_some() || env_set {
         Some(talosconfig::locate(args.talosconfig.as_deref()).map_err(CommandError::input)?)
     } else {
-        talosconfig::locate(None).ok()
+        talosconfig::locate_optional().map_err(CommandError::input)?
     };
     let tc = match path {
         Some(p) => Some(Arc::new(
