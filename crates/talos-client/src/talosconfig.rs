@@ -464,7 +464,9 @@ fn existing(path: PathBuf, via: &'static str) -> Result<PathBuf, TalosconfigErro
 
 /// An I/O error in words; a symlink loop says so (the OS text is terse).
 fn describe_io(e: &std::io::Error) -> String {
-    if e.raw_os_error() == Some(libc::ELOOP) {
+    // ELOOP: 40 on Linux, 62 on the BSDs and macOS.
+    const ELOOP: i32 = if cfg!(target_os = "linux") { 40 } else { 62 };
+    if e.raw_os_error() == Some(ELOOP) {
         "a symlink loop (the link points back at itself)".to_string()
     } else {
         e.to_string()
