@@ -1116,6 +1116,36 @@ pub(crate) mod tests {
         assert_eq!(load(&bom, None).unwrap().context_name, "home");
     }
 
+    /// The key as Talos writes it: PKCS#8 v1 (seed only) under
+    /// `ED25519 PRIVATE KEY`, re-wrapped from rcgen's v2 document.
+    fn as_talos_v1(v2_pem: &str) -> String {
+        let body: String = v2_pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = base64::engine::general_purpose::STANDARD.decode(body).unwrap();
+        assert_eq!(der[4], 1, "rcgen writes v2");
+        let mut v1 = vec![0x30, 0x2e, 0x02, 0x01, 0x00];
+        v1.extend_from_slice(&der[5..48]);
+        format!(
+            "-----BEGIN ED25519 PRIVATE KEY-----\n{}\n-----END ED25519 PRIVATE KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(v1)
+        )
+    }
+
+    #[test]
+    fn ed25519_keys_in_pkcs8_v1_and_v2_both_load() {
+        let pki = Pki::new("talos");
+        let (crt, key_v2) = client_cert(&pki, &["os:admin"]);
+        let key_v1 = as_talos_v1(&key_v2);
+        for key in [&key_v2, &key_v1] {
+            let cfg = parse(Path::new("/x/t"), &talosconfig_yaml(&pki.ca_pem, &crt, key), None)
+                .unwrap();
+            crate::tls::secure_config(&cfg.credentials).unwrap();
+        }
+        // A v1 key of another certificate is still caught.
+        let (_, other_v2) = client_cert(&pki, &["os:admin"]);
+        let e = err_of(&talosconfig_yaml(&pki.ca_pem, &crt, &as_talos_v1(&other_v2)), None);
+        assert!(matches!(e, TalosconfigError::KeyMismatch { .. }), "{e}");
+    }
+
     #[test]
     fn omni_context_without_a_client_certificate_says_what_it_lacks() {
         let omni = "context: omni\ncontexts:\n  omni:\n    endpoints:\n      - https://omni.example.com\n    auth:\n      siderov1:\n        identity: someone@example.com\n    cluster: home\n";
