@@ -9,6 +9,8 @@ mod bootstrap;
 mod client;
 mod discover;
 mod docs;
+mod inputs;
+mod inventory;
 mod pipelines;
 mod reliability;
 mod secrets;

@@ -27,11 +27,8 @@ use crate::disksel::DiskFacts;
 /// Problems reading a scenario.
 #[derive(Debug, Error)]
 pub enum ScenarioError {
-    #[error("cannot read scenario {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot read scenario {path}: {cause}")]
+    Read { path: String, cause: std::io::Error },
     #[error("scenario {path}: {message}")]
     Parse { path: String, message: String },
     #[error("scenario {path}: node {hostname:?} is not part of the fleet (nodes: {known})")]
@@ -317,9 +314,9 @@ impl Scenario {
 
     /// Reads and parses a scenario file.
     pub fn from_file(path: &Path) -> Result<Self, ScenarioError> {
-        let text = read_scenario_file(path).map_err(|source| ScenarioError::Read {
+        let text = read_scenario_file(path).map_err(|cause| ScenarioError::Read {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         Self::from_yaml(&text, &path.display().to_string())
     }
