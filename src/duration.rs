@@ -67,10 +67,7 @@ fn bounded(text: &str, max_secs: u64) -> Result<Duration, String> {
     let d = parse_duration(text)?;
     let max = Duration::from_secs(max_secs);
     if d < MIN_FLAG {
-        return Err(format!(
-            "{} is too short: use at least 1ms",
-            text.trim()
-        ));
+        return Err(format!("{} is too short: use at least 1ms", text.trim()));
     }
     if d > max {
         return Err(format!(
@@ -112,7 +109,11 @@ pub(crate) fn wait(text: &str) -> Result<Duration, String> {
 /// `--resend-after`: 0 (resend at once, a deliberate choice) to 7 days.
 pub(crate) fn resend_window(text: &str) -> Result<Duration, String> {
     let d = parse_duration(text)?;
-    if d.is_zero() { Ok(d) } else { bounded(text, 7 * DAY) }
+    if d.is_zero() {
+        Ok(d)
+    } else {
+        bounded(text, 7 * DAY)
+    }
 }
 
 /// Short human form: `850ms`, `12.3s`, `4m05s`, `1h02m`.
@@ -155,7 +156,13 @@ mod tests {
 
     #[test]
     fn flag_durations_refuse_zero_and_absurd_values() {
-        for parse in [command_timeout, connect_timeout, rpc_timeout, interval, wait] {
+        for parse in [
+            command_timeout,
+            connect_timeout,
+            rpc_timeout,
+            interval,
+            wait,
+        ] {
             for zero in ["0", "0s", "0ms", "0.0001s", "0h0m"] {
                 let err = parse(zero).unwrap_err();
                 assert!(err.contains("too short"), "{zero:?}: {err}");

@@ -123,7 +123,8 @@ impl Session {
     ) -> Result<Plan, CommandError> {
         let stop = Arc::new(AtomicBool::new(false));
         let (inv, pacing, port, flag) = (inv.clone(), pacing.clone(), self.port(), stop.clone());
-        let load = tokio::task::spawn_blocking(move || Plan::build_until(&inv, &pacing, port, flag));
+        let load =
+            tokio::task::spawn_blocking(move || Plan::build_until(&inv, &pacing, port, flag));
         let deadline = async {
             match self.deadline {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -138,7 +139,9 @@ impl Session {
             () = self.cancel.cancelled() => "interrupted while reading the inputs",
         };
         stop.store(true, Ordering::SeqCst);
-        Err(CommandError::deadline(format!("{gave_up}; no node was contacted")))
+        Err(CommandError::deadline(format!(
+            "{gave_up}; no node was contacted"
+        )))
     }
 
     /// The run context for a pipeline.

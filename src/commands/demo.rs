@@ -180,7 +180,11 @@ async fn run_in(
     let summary = if throwaway {
         format!(
             "\nDemo {} (exit {}). Its cluster files and kubeconfig in {} are removed now; pass --keep or --dir DIR to keep them, or run `talstrap sim` for a fleet that keeps running.",
-            if worst == Exit::Success { "complete" } else { "stopped early" },
+            if worst == Exit::Success {
+                "complete"
+            } else {
+                "stopped early"
+            },
             worst.code(),
             dir.display()
         )

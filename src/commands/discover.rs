@@ -132,7 +132,8 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
     } else {
         None
     };
-    let report = Report::new("discover", outcomes, session.elapsed(), overall).with_details(details);
+    let report =
+        Report::new("discover", outcomes, session.elapsed(), overall).with_details(details);
     let skeleton_text = args.skeleton.then(|| {
         if maintenance.is_empty() {
             "# no maintenance-mode nodes found: no talconfig skeleton to print".to_string()

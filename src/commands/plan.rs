@@ -378,7 +378,10 @@ mod tests {
         let opts = LoadOptions::new(talos.join("talconfig.yaml"));
         let cwd = root.path();
         // Neither exists: the usual default, nothing to say.
-        assert_eq!(pick_config_dir(&opts, cwd), (talos.join("clusterconfig"), None));
+        assert_eq!(
+            pick_config_dir(&opts, cwd),
+            (talos.join("clusterconfig"), None)
+        );
         // Only ./clusterconfig (talhelper run from the repository root).
         std::fs::create_dir_all(cwd.join("clusterconfig")).unwrap();
         let (dir, note) = pick_config_dir(&opts, cwd);
@@ -391,7 +394,10 @@ mod tests {
         assert!(note.unwrap().contains("exists too and was not used"));
         // talconfig.yaml in the working directory: one candidate only.
         let opts = LoadOptions::new(cwd.join("talconfig.yaml"));
-        assert_eq!(pick_config_dir(&opts, cwd), (cwd.join("clusterconfig"), None));
+        assert_eq!(
+            pick_config_dir(&opts, cwd),
+            (cwd.join("clusterconfig"), None)
+        );
     }
 
     #[test]

@@ -16,8 +16,9 @@ pub fn fresh_dir(prefix: &str) -> Result<PathBuf, CommandError> {
     let mut last = None;
     for _ in 0..8 {
         let mut b = [0u8; 8];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-            .map_err(|_| CommandError::Runtime(anyhow::anyhow!("no randomness for a temp dir name")))?;
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).map_err(|_| {
+            CommandError::Runtime(anyhow::anyhow!("no randomness for a temp dir name"))
+        })?;
         let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
         let dir = tmp.join(format!("{prefix}-{name}"));
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {

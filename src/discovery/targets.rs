@@ -469,7 +469,12 @@ mod tests {
 
     #[test]
     fn the_cap_counts_every_range_together_and_overlaps_once() {
-        let four = ["127.1.0.0/16", "127.2.0.0/16", "127.3.0.0/16", "127.4.0.0/16"];
+        let four = [
+            "127.1.0.0/16",
+            "127.2.0.0/16",
+            "127.3.0.0/16",
+            "127.4.0.0/16",
+        ];
         let err = parse_targets(&args(&four), false).unwrap_err();
         assert_eq!(
             err,
@@ -481,12 +486,20 @@ mod tests {
         assert!(err.to_string().contains("--allow-large-scan"), "{err}");
         assert_eq!(parse_targets(&args(&four), true).unwrap().len(), 262_136);
         // Overlaps and repeats count once: a /16 and pieces of it pass.
-        let same = ["127.1.0.0/16", "127.1.0.0/17", "127.1.128.0/24", "127.1.0.0/16"];
+        let same = [
+            "127.1.0.0/16",
+            "127.1.0.0/17",
+            "127.1.128.0/24",
+            "127.1.0.0/16",
+        ];
         assert_eq!(parse(&same).len(), 65_534);
         // Two halves of the cap pass; one address more does not.
         assert_eq!(parse(&["fd00::/113", "fd00::8000/113"]).len(), 65_536);
         let err = parse_targets(&args(&["fd00::/112", "fd00::1:0"]), false).unwrap_err();
-        assert!(matches!(err, TargetError::TooLargeTogether { ranges: 2, .. }), "{err}");
+        assert!(
+            matches!(err, TargetError::TooLargeTogether { ranges: 2, .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -115,6 +115,10 @@ mod tests {
         write_to(&mut sink, b"b\n");
         assert_eq!(sink, b"a\n", "nothing written after the failure");
         write_to(&mut Failing(io::ErrorKind::BrokenPipe), b"x");
-        assert_eq!(failure(), Some(why), "the first failure is the one reported");
+        assert_eq!(
+            failure(),
+            Some(why),
+            "the first failure is the one reported"
+        );
     }
 }

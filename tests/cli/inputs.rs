@@ -60,7 +60,11 @@ fn assert_no_panic(run: &Run) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completions_and_man_page_into_a_closed_pipe_end_quietly() {
     let home = tempfile::tempdir().unwrap();
-    for args in [&["completions", "bash"][..], &["completions", "zsh"], &["man"]] {
+    for args in [
+        &["completions", "bash"][..],
+        &["completions", "zsh"],
+        &["man"],
+    ] {
         let run = run_with_stdout(args, closed_pipe(), home.path()).await;
         assert_no_panic(&run);
         assert_eq!(run.code, 0, "{args:?}\n{}", run.dump());
@@ -143,7 +147,11 @@ async fn discover_stops_at_the_deadline_with_exit_3_and_what_it_scanned() {
     .await;
     assert_eq!(run.code, 3, "{}", run.dump());
     // A million refused connects one at a time take far longer than this.
-    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
     let scan = scan_details(&run);
     assert_eq!(scan["deadline_reached"], true, "{}", run.dump());
     assert_eq!(scan["interrupted"], false);
@@ -222,20 +230,38 @@ async fn timeout_covers_a_sops_that_never_returns() {
     let c = cluster(1, 1, None).await;
     let bin = hanging_sops(c.tmp.path());
     let talenv = c.tmp.path().join("talenv.sops.yaml");
-    std::fs::write(&talenv, "X: ENC[AES256_GCM,data:xx]\nsops:\n  version: 3.9.0\n").unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    std::fs::write(
+        &talenv,
+        "X: ENC[AES256_GCM,data:xx]\nsops:\n  version: 3.9.0\n",
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let mut args: Vec<String> = vec!["preflight".into()];
     args.extend(c.target_args());
     args.extend(["-e".into(), talenv.display().to_string()]);
-    args.extend(["--timeout".into(), "1500ms".into(), "-o".into(), "json".into()]);
+    args.extend([
+        "--timeout".into(),
+        "1500ms".into(),
+        "-o".into(),
+        "json".into(),
+    ]);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let before = c.fleet.total_connections();
     let started = Instant::now();
     let run = c.run_env(&refs, &[("PATH", &path)]).await;
     assert_eq!(run.code, 3, "{}", run.dump());
-    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
     assert!(
-        run.stderr.contains("--timeout reached while reading the inputs"),
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        run.stderr
+            .contains("--timeout reached while reading the inputs"),
         "{}",
         run.dump()
     );
@@ -248,7 +274,11 @@ async fn timeout_covers_a_sops_that_never_returns() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(!alive(pid.trim()), "sops (pid {}) was left running", pid.trim());
+    assert!(
+        !alive(pid.trim()),
+        "sops (pid {}) was left running",
+        pid.trim()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,7 +301,13 @@ async fn sim_input_errors_exit_2_with_the_message_once() {
     .await;
     assert_eq!(run.code, 2, "{}", run.dump());
     assert_eq!(run.stderr.matches("cp9").count(), 1, "{}", run.dump());
-    assert_eq!(run.stderr.lines().filter(|l| l.starts_with("error:")).count(), 1);
+    assert_eq!(
+        run.stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .count(),
+        1
+    );
 }
 
 /// The demo directory named last in the output.
@@ -295,9 +331,18 @@ async fn demo_temp_dir_is_private_unpredictable_and_removed_unless_kept() {
     let gone = demo_dir(&run.stdout);
     assert!(gone.starts_with(tmp.path()), "{}", gone.display());
     assert!(!gone.exists(), "{} was left behind", gone.display());
-    assert!(run.stdout.contains("are removed now; pass --keep"), "{}", run.dump());
+    assert!(
+        run.stdout.contains("are removed now; pass --keep"),
+        "{}",
+        run.dump()
+    );
 
-    let run = run_bin(&["demo", "--time-scale", "0.05", "--keep"], &env, Some(tmp.path())).await;
+    let run = run_bin(
+        &["demo", "--time-scale", "0.05", "--keep"],
+        &env,
+        Some(tmp.path()),
+    )
+    .await;
     assert_eq!(run.code, 0, "{}", run.dump());
     let kept = demo_dir(&run.stdout);
     let mode = std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777;

@@ -167,7 +167,10 @@ impl Fix {
         let mut doc: Value = yaml_serde::from_str(&text).unwrap();
         let name = doc["context"].as_str().unwrap().to_string();
         edit(doc["contexts"][name.as_str()].as_mapping_mut().unwrap());
-        let p = self.file("talosconfig", yaml_serde::to_string(&doc).unwrap().as_bytes());
+        let p = self.file(
+            "talosconfig",
+            yaml_serde::to_string(&doc).unwrap().as_bytes(),
+        );
         self.with_talosconfig_path(&p)
     }
 
@@ -283,16 +286,32 @@ fn flag_cases(f: &Fix, out: &mut Cases) {
         }
     }
     let counts: &[(&str, &str, &[&str])] = &[
-        ("preflight", "--parallel", &["0", "-1", "4097", "1e3", "x", "18446744073709551616"]),
+        (
+            "preflight",
+            "--parallel",
+            &["0", "-1", "4097", "1e3", "x", "18446744073709551616"],
+        ),
         ("preflight", "--attempts", &["0", "1001", "-3", "many"]),
         ("preflight", "--port", &["0", "65536", "-1", "http"]),
         ("discover", "--window", &["0", "65537", "-5", "lots"]),
-        ("sim", "--workers", &["18446744073709551615", "4097", "-1", "two"]),
+        (
+            "sim",
+            "--workers",
+            &["18446744073709551615", "4097", "-1", "two"],
+        ),
         ("sim", "--control-planes", &["0", "65", "-1"]),
         ("demo", "--workers", &["18446744073709551615", "4097"]),
         ("demo", "--control-planes", &["0", "65"]),
-        ("sim", "--time-scale", &["1e300", "0", "-1", "inf", "NaN", "0.0001", "1001", "fast"]),
-        ("demo", "--time-scale", &["1e300", "0", "-1", "inf", "NaN", "0.0001", "1001"]),
+        (
+            "sim",
+            "--time-scale",
+            &["1e300", "0", "-1", "inf", "NaN", "0.0001", "1001", "fast"],
+        ),
+        (
+            "demo",
+            "--time-scale",
+            &["1e300", "0", "-1", "inf", "NaN", "0.0001", "1001"],
+        ),
     ];
     for (cmd, flag, values) in counts {
         for v in *values {
@@ -314,7 +333,11 @@ fn flag_cases(f: &Fix, out: &mut Cases) {
     let mut bootstrap_quorum = |v: &str| {
         let mut a = f.base("bootstrap");
         a.extend(strings(&["--auto", &format!("--quorum={v}")]));
-        out.add("counts and factors", format!("bootstrap --auto --quorum {v}"), a);
+        out.add(
+            "counts and factors",
+            format!("bootstrap --auto --quorum {v}"),
+            a,
+        );
     };
     for v in ["0", "65", "x"] {
         bootstrap_quorum(v);
@@ -330,7 +353,11 @@ fn flag_cases(f: &Fix, out: &mut Cases) {
     let mut a = f.base("verify");
     a.extend(strings(&["--phase", "later"]));
     out.add("enum flags", "verify --phase later", a);
-    out.add("enum flags", "completions tcsh", strings(&["completions", "tcsh"]));
+    out.add(
+        "enum flags",
+        "completions tcsh",
+        strings(&["completions", "tcsh"]),
+    );
     for (var, v) in [
         ("TALSTRAP_PARALLEL", "0"),
         ("TALSTRAP_TIMEOUT", "0"),
@@ -372,21 +399,55 @@ fn talconfig_cases(f: &Fix, out: &mut Cases) {
     add("malformed YAML", b"clusterName: [unclosed\n".to_vec());
     add("tab indentation", good.replace("  ", "\t").into_bytes());
     add("nodes: []", replaced_nodes(&good, "nodes: []\n"));
-    add("no nodes field", good.split("nodes:").next().unwrap().as_bytes().to_vec());
+    add(
+        "no nodes field",
+        good.split("nodes:").next().unwrap().as_bytes().to_vec(),
+    );
     add("nodes is a string", replaced_nodes(&good, "nodes: cp1\n"));
-    add("nodes is a mapping", replaced_nodes(&good, "nodes: {cp1: {}}\n"));
-    add("node without hostname", replaced("- hostname: cp1\n", "- \n"));
-    add("node without ipAddress", replaced(&format!("  ipAddress: {cp1}\n"), ""));
-    for ip in ["0.0.0.0", "255.255.255.255", "224.0.0.1", "::", "ff02::1", "10.0.0.300", "cp1.example.com", "", "127.0.0.1,"] {
+    add(
+        "nodes is a mapping",
+        replaced_nodes(&good, "nodes: {cp1: {}}\n"),
+    );
+    add(
+        "node without hostname",
+        replaced("- hostname: cp1\n", "- \n"),
+    );
+    add(
+        "node without ipAddress",
+        replaced(&format!("  ipAddress: {cp1}\n"), ""),
+    );
+    for ip in [
+        "0.0.0.0",
+        "255.255.255.255",
+        "224.0.0.1",
+        "::",
+        "ff02::1",
+        "10.0.0.300",
+        "cp1.example.com",
+        "",
+        "127.0.0.1,",
+    ] {
         add(
             &format!("ipAddress {ip:?}"),
-            replaced(&format!("ipAddress: {cp1}"), &format!("ipAddress: \"{ip}\"")),
+            replaced(
+                &format!("ipAddress: {cp1}"),
+                &format!("ipAddress: \"{ip}\""),
+            ),
         );
     }
-    add("duplicate IP", replaced(&format!("ipAddress: {w1}"), &format!("ipAddress: {cp1}")));
-    add("duplicate hostname", replaced("hostname: w1", "hostname: cp1"));
+    add(
+        "duplicate IP",
+        replaced(&format!("ipAddress: {w1}"), &format!("ipAddress: {cp1}")),
+    );
+    add(
+        "duplicate hostname",
+        replaced("hostname: w1", "hostname: cp1"),
+    );
     for h in ["-cp1", "cp_1", "a..b", "cp1-"] {
-        add(&format!("hostname {h:?}"), replaced("hostname: cp1", &format!("hostname: \"{h}\"")));
+        add(
+            &format!("hostname {h:?}"),
+            replaced("hostname: cp1", &format!("hostname: \"{h}\"")),
+        );
     }
     for ep in ["http://10.0.0.1:6443", "not a url", "https://", ""] {
         add(
@@ -404,11 +465,35 @@ fn talconfig_cases(f: &Fix, out: &mut Cases) {
                 .into_bytes(),
         );
     }
-    add("controlPlane: maybe", replaced("controlPlane: true", "controlPlane: maybe"));
-    add("unset ${VAR}", replaced(&format!("ipAddress: {cp1}"), "ipAddress: ${TALSTRAP_TEST_UNSET_VAR}"));
-    add("controlPlane contradicts the config", replaced("controlPlane: true", "controlPlane: false"));
-    add("filenameTmpl leaving the config dir", replaced("  installDisk:", "  filenameTmpl: ../../../../etc/passwd\n  installDisk:"));
-    add("filenameTmpl with an unknown field", replaced("  installDisk:", "  filenameTmpl: \"{{ .Nope }}\"\n  installDisk:"));
+    add(
+        "controlPlane: maybe",
+        replaced("controlPlane: true", "controlPlane: maybe"),
+    );
+    add(
+        "unset ${VAR}",
+        replaced(
+            &format!("ipAddress: {cp1}"),
+            "ipAddress: ${TALSTRAP_TEST_UNSET_VAR}",
+        ),
+    );
+    add(
+        "controlPlane contradicts the config",
+        replaced("controlPlane: true", "controlPlane: false"),
+    );
+    add(
+        "filenameTmpl leaving the config dir",
+        replaced(
+            "  installDisk:",
+            "  filenameTmpl: ../../../../etc/passwd\n  installDisk:",
+        ),
+    );
+    add(
+        "filenameTmpl with an unknown field",
+        replaced(
+            "  installDisk:",
+            "  filenameTmpl: \"{{ .Nope }}\"\n  installDisk:",
+        ),
+    );
     add("two documents", format!("{good}\n---\n{good}").into_bytes());
     add("not UTF-8", [good.as_bytes(), b"\n# \xff\xfe\n"].concat());
     add("binary garbage", (0u8..=255).cycle().take(4096).collect());
@@ -419,7 +504,10 @@ fn talconfig_cases(f: &Fix, out: &mut Cases) {
         h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\ni: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n\
         clusterName: *i\nnodes: []\n";
     add("YAML bomb (billion laughs)", laughs.as_bytes().to_vec());
-    add("deep nesting", format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes());
+    add(
+        "deep nesting",
+        format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
+    );
 
     let mut path_case = |what: &str, p: String| {
         out.add("talconfig.yaml path", what, f.talconfig_path(&p));
@@ -456,26 +544,49 @@ fn machine_config_cases(f: &Fix, out: &mut Cases) {
         out.add("machine configs", what, f.with_node_config("w1", &body));
     };
     add("empty", Vec::new());
-    add("malformed YAML", b"version: v1alpha1\nmachine: [\n".to_vec());
-    add("no v1alpha1 document", b"apiVersion: v1alpha1\nkind: HostnameConfig\nhostname: w1\n".to_vec());
+    add(
+        "malformed YAML",
+        b"version: v1alpha1\nmachine: [\n".to_vec(),
+    );
+    add(
+        "no v1alpha1 document",
+        b"apiVersion: v1alpha1\nkind: HostnameConfig\nhostname: w1\n".to_vec(),
+    );
     add("a list", b"- 1\n".to_vec());
     add("not UTF-8", [good.as_bytes(), b"\n# \xff\n"].concat());
-    add("machine.type unknown", good.replacen("type: worker", "type: captain", 1).into_bytes());
-    add("two v1alpha1 documents", format!("{good}\n---\n{good}").into_bytes());
-    add("install.disk not a path", good.replacen("machine:\n", "machine:\n  install:\n    disk: 12\n", 1).into_bytes());
+    add(
+        "machine.type unknown",
+        good.replacen("type: worker", "type: captain", 1)
+            .into_bytes(),
+    );
+    add(
+        "two v1alpha1 documents",
+        format!("{good}\n---\n{good}").into_bytes(),
+    );
+    add(
+        "install.disk not a path",
+        good.replacen("machine:\n", "machine:\n  install:\n    disk: 12\n", 1)
+            .into_bytes(),
+    );
     let mut flag = |what: &str, v: String| out.add("--node flags", what, f.node_flag(&v));
     let cfg = f.file("w1.yaml", good.as_bytes());
-    flag("no '='", format!("{}", f.ip("w1")));
+    flag("no '='", f.ip("w1"));
     flag("a name instead of an IP", format!("w1={cfg}"));
     flag("0.0.0.0", format!("0.0.0.0={cfg}"));
     flag("255.255.255.255", format!("255.255.255.255={cfg}"));
     flag("multicast", format!("239.1.2.3={cfg}"));
     flag("empty path", format!("{}=", f.ip("w1")));
-    flag("missing file", format!("{}={}", f.ip("w1"), s(&f.new_dir().join("nope.yaml"))));
+    flag(
+        "missing file",
+        format!("{}={}", f.ip("w1"), s(&f.new_dir().join("nope.yaml"))),
+    );
     flag("a FIFO", format!("{}={}", f.ip("w1"), f.fifo()));
     flag("100 MiB", format!("{}={}", f.ip("w1"), f.big()));
     flag("a directory", format!("{}={}", f.ip("w1"), s(&f.new_dir())));
-    flag("a symlink loop", format!("{}={}", f.ip("w1"), f.symlink_loop()));
+    flag(
+        "a symlink loop",
+        format!("{}={}", f.ip("w1"), f.symlink_loop()),
+    );
     let mut a = f.node_flag(&format!("{}={cfg}", f.ip("w1")));
     a.extend(strings(&["--node", &format!("{}={cfg}", f.ip("w1"))]));
     out.add("--node flags", "the same IP twice", a);
@@ -529,7 +640,10 @@ fn talosconfig_cases(f: &Fix, out: &mut Cases) {
     text("no contexts", b"context: a\n");
     text("contexts is a list", b"context: a\ncontexts: [a]\n");
     text("no current context", b"contexts:\n  a: {}\n");
-    text("unknown current context", b"context: b\ncontexts:\n  a: {}\n");
+    text(
+        "unknown current context",
+        b"context: b\ncontexts:\n  a: {}\n",
+    );
     text("context not a mapping", b"context: a\ncontexts:\n  a: 1\n");
     text("not UTF-8", b"context: a\n\xff\xfe\n");
     text(
@@ -550,25 +664,46 @@ fn talosconfig_cases(f: &Fix, out: &mut Cases) {
         };
         edit(format!("{field} missing"), None);
         edit(format!("{field} empty"), Some(String::new()));
-        edit(format!("{field} not base64"), Some("!!!not base64!!!".into()));
-        edit(format!("{field} base64 of junk"), Some(b64(b"hello, not PEM")));
+        edit(
+            format!("{field} not base64"),
+            Some("!!!not base64!!!".into()),
+        );
+        edit(
+            format!("{field} base64 of junk"),
+            Some(b64(b"hello, not PEM")),
+        );
         edit(
             format!("{field} PEM of garbage"),
-            Some(b64(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")),
+            Some(b64(
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            )),
         );
     }
     let other = talstrap::sim::pki::new_talos_ca().unwrap();
     let other_admin = talstrap::sim::pki::issue_client_cert(&other, &["os:admin"]).unwrap();
     let args = f.talosconfig_edited(|ctx| {
-        ctx.insert("key".into(), Value::String(b64(other_admin.key_pem.as_bytes())));
+        ctx.insert(
+            "key".into(),
+            Value::String(b64(other_admin.key_pem.as_bytes())),
+        );
     });
     out.add("talosconfig contents", "key of another certificate", args);
     let args = f.talosconfig_edited(|ctx| {
         ctx.insert("ca".into(), Value::String(b64(other.cert_pem.as_bytes())));
-        ctx.insert("crt".into(), Value::String(b64(other_admin.cert_pem.as_bytes())));
-        ctx.insert("key".into(), Value::String(b64(other_admin.key_pem.as_bytes())));
+        ctx.insert(
+            "crt".into(),
+            Value::String(b64(other_admin.cert_pem.as_bytes())),
+        );
+        ctx.insert(
+            "key".into(),
+            Value::String(b64(other_admin.key_pem.as_bytes())),
+        );
     });
-    out.add("talosconfig contents", "another cluster's talosconfig", args);
+    out.add(
+        "talosconfig contents",
+        "another cluster's talosconfig",
+        args,
+    );
     let mut a = f.base("preflight");
     a.extend(strings(&["--context", "production"]));
     out.add("talosconfig contents", "--context that does not exist", a);
@@ -599,19 +734,37 @@ fn scenario_cases(f: &Fix, out: &mut Cases) {
         ("unknown fault", "nodes:\n  cp1: { explode: true }\n"),
         ("unknown top-level field", "faults: {}\n"),
         ("latency 1e20", "nodes:\n  cp1: { latency: 1e20 }\n"),
-        ("latency 99999999999999999999h", "nodes:\n  cp1: { latency: 99999999999999999999h }\n"),
+        (
+            "latency 99999999999999999999h",
+            "nodes:\n  cp1: { latency: 99999999999999999999h }\n",
+        ),
         ("latency .inf", "nodes:\n  cp1: { latency: .inf }\n"),
         ("latency .nan", "nodes:\n  cp1: { latency: .nan }\n"),
         ("latency -1", "nodes:\n  cp1: { latency: -1 }\n"),
         ("latency soon", "nodes:\n  cp1: { latency: soon }\n"),
-        ("time_not_synced_for .inf", "nodes:\n  cp1: { time_not_synced_for: .inf }\n"),
+        (
+            "time_not_synced_for .inf",
+            "nodes:\n  cp1: { time_not_synced_for: .inf }\n",
+        ),
         ("timing install 1e300", "timing: { install: 1e300 }\n"),
         ("timing join 400d", "timing: { join: 9600h }\n"),
         ("timing with an unknown stage", "timing: { coffee: 1s }\n"),
-        ("stuck_in an unknown stage", "nodes:\n  cp1: { stuck_in: lunch }\n"),
-        ("flaky without a count", "nodes:\n  cp1: { flaky: { method: Version } }\n"),
-        ("disk size garbage", "disks:\n  cp1: [ { dev_path: /dev/sda, size: huge } ]\n"),
-        ("disk size with an operator", "disks:\n  cp1: [ { dev_path: /dev/sda, size: \">= 1TB\" } ]\n"),
+        (
+            "stuck_in an unknown stage",
+            "nodes:\n  cp1: { stuck_in: lunch }\n",
+        ),
+        (
+            "flaky without a count",
+            "nodes:\n  cp1: { flaky: { method: Version } }\n",
+        ),
+        (
+            "disk size garbage",
+            "disks:\n  cp1: [ { dev_path: /dev/sda, size: huge } ]\n",
+        ),
+        (
+            "disk size with an operator",
+            "disks:\n  cp1: [ { dev_path: /dev/sda, size: \">= 1TB\" } ]\n",
+        ),
         ("malformed YAML", "nodes: [\n"),
         ("a list", "- 1\n"),
     ];
@@ -637,7 +790,14 @@ fn scenario_cases(f: &Fix, out: &mut Cases) {
             strings(&["sim", "--scenario", &p, "--dir", &s(&d.join("c"))]),
         );
     }
-    for subnet in ["10.0.0.0/24", "127.0.0.0/8", "127.0.0.0/25", "garbage", "::1/120", "127.0.0.0/33"] {
+    for subnet in [
+        "10.0.0.0/24",
+        "127.0.0.0/8",
+        "127.0.0.0/25",
+        "garbage",
+        "::1/120",
+        "127.0.0.0/33",
+    ] {
         let d = f.new_dir();
         out.add(
             "simulator flags",
@@ -656,26 +816,38 @@ fn scenario_cases(f: &Fix, out: &mut Cases) {
 fn discover_cases(f: &Fix, out: &mut Cases) {
     let cp1 = f.ip("cp1");
     let o: Vec<&str> = cp1.split('.').collect();
-    let net16 = |third: u32| format!("{}.{}.{third}.0/16", o[0], (o[1].parse::<u32>().unwrap() + third) % 256);
+    let net16 = |third: u32| {
+        format!(
+            "{}.{}.{third}.0/16",
+            o[0],
+            (o[1].parse::<u32>().unwrap() + third) % 256
+        )
+    };
     let sets: Vec<(String, Vec<String>)> = vec![
         ("prefix /33".into(), vec![format!("{cp1}/33")]),
         ("not an address".into(), vec!["node.example".into()]),
         ("empty argument".into(), vec![String::new()]),
         ("a bare comma".into(), vec![",".into()]),
-        ("a /8 without --allow-large-scan".into(), vec!["127.0.0.0/8".into()]),
+        (
+            "a /8 without --allow-large-scan".into(),
+            vec!["127.0.0.0/8".into()],
+        ),
         ("::/0".into(), vec!["::/0".into()]),
         ("IPv6 zone id".into(), vec!["fe80::1%eth0".into()]),
         ("a dash range".into(), vec![format!("{cp1}-20")]),
         ("prefix not a number".into(), vec![format!("{cp1}/x")]),
         (
             "four /16 together".into(),
-            (0..4).map(|i| net16(i)).collect(),
+            (0..4).map(&net16).collect(),
         ),
         (
             "two /16 in one argument".into(),
             vec![format!("{},{}", net16(0), net16(1))],
         ),
-        ("a valid /30 next to a bad one".into(), vec![format!("{cp1}/30"), "bad".into()]),
+        (
+            "a valid /30 next to a bad one".into(),
+            vec![format!("{cp1}/30"), "bad".into()],
+        ),
     ];
     for (what, targets) in sets {
         let mut a = vec!["discover".to_string()];
@@ -695,23 +867,55 @@ fn command_cases(f: &Fix, out: &mut Cases) {
         out.add("command combinations", what, a);
     };
     add("bootstrap", "bootstrap -n on a worker", &["-n", "w1"]);
-    add("bootstrap", "bootstrap --auto -n cp1", &["--auto", "-n", "cp1"]);
+    add(
+        "bootstrap",
+        "bootstrap --auto -n cp1",
+        &["--auto", "-n", "cp1"],
+    );
     add("bootstrap", "--force without --kubeconfig", &["--force"]);
     add("bootstrap", "--quorum without --auto", &["--quorum", "1"]);
-    add("bootstrap", "--cidr without --auto", &["--cidr", "127.0.0.0/30"]);
-    add("bootstrap", "--auto --cidr /33", &["--auto", "--cidr", "127.0.0.0/33", "--quorum", "1"]);
+    add(
+        "bootstrap",
+        "--cidr without --auto",
+        &["--cidr", "127.0.0.0/30"],
+    );
+    add(
+        "bootstrap",
+        "--auto --cidr /33",
+        &["--auto", "--cidr", "127.0.0.0/33", "--quorum", "1"],
+    );
     add("apply", "apply --dry-run --wait", &["--dry-run", "--wait"]);
     add("preflight", "-n unknown node", &["-n", "cp9"]);
-    add("preflight", "--role matching nothing", &["--role", "worker", "-n", "cp1"]);
+    add(
+        "preflight",
+        "--role matching nothing",
+        &["--role", "worker", "-n", "cp1"],
+    );
     add("preflight", "unknown flag", &["--frobnicate"]);
     add("preflight", "-v with -q", &["-v", "-q"]);
     let existing = f.file("kubeconfig", b"apiVersion: v1\n");
-    add("bootstrap", "--kubeconfig exists, no --force", &["--kubeconfig", &existing]);
+    add(
+        "bootstrap",
+        "--kubeconfig exists, no --force",
+        &["--kubeconfig", &existing],
+    );
     let missing_dir = s(&f.new_dir().join("no/such/dir/kubeconfig"));
-    add("bootstrap", "--kubeconfig in a missing directory", &["--kubeconfig", &missing_dir]);
+    add(
+        "bootstrap",
+        "--kubeconfig in a missing directory",
+        &["--kubeconfig", &missing_dir],
+    );
     out.add("command combinations", "no subcommand", Vec::new());
-    out.add("command combinations", "unknown subcommand", strings(&["frobnicate"]));
-    out.add("command combinations", "discover without a target", strings(&["discover"]));
+    out.add(
+        "command combinations",
+        "unknown subcommand",
+        strings(&["frobnicate"]),
+    );
+    out.add(
+        "command combinations",
+        "discover without a target",
+        strings(&["discover"]),
+    );
 
     let mut env_file = |what: &str, p: String| {
         let mut a = f.base("preflight");
@@ -722,7 +926,10 @@ fn command_cases(f: &Fix, out: &mut Cases) {
     env_file("a directory", s(&f.new_dir()));
     env_file("a FIFO", f.fifo());
     env_file("100 MiB", f.big());
-    env_file("malformed line", f.file("talenv.yaml", b"this is not a variable\n"));
+    env_file(
+        "malformed line",
+        f.file("talenv.yaml", b"this is not a variable\n"),
+    );
     env_file("not UTF-8", f.file("talenv.yaml", b"A: \xff\n"));
     let sops = f.file(
         "talenv.sops.yaml",
@@ -776,7 +983,10 @@ fn render(tally: &Tally) -> String {
     );
     let mut sum = [0usize; 4];
     for (cat, n) in tally {
-        t.push_str(&format!("| {cat} | {} | {} | {} | {} |\n", n[0], n[1], n[2], n[3]));
+        t.push_str(&format!(
+            "| {cat} | {} | {} | {} | {} |\n",
+            n[0], n[1], n[2], n[3]
+        ));
         for i in 0..4 {
             sum[i] += n[i];
         }
@@ -862,7 +1072,9 @@ async fn every_bad_input_is_refused_without_panic_hang_or_contact() {
     let (head, rest) = doc
         .split_once(START)
         .expect("RELIABILITY.md has the inventory start marker");
-    let (_, tail) = rest.split_once(END).expect("RELIABILITY.md has the end marker");
+    let (_, tail) = rest
+        .split_once(END)
+        .expect("RELIABILITY.md has the end marker");
     let want = format!("{head}{START}{table}{END}{tail}");
     if want != doc {
         if std::env::var_os("TALSTRAP_WRITE_INVENTORY").is_some() {

@@ -634,7 +634,9 @@ fn check_has_client_certificate(
         Some(Value::Mapping(m)) if m.contains_key("siderov1") => {
             Some("Omni (SideroV1) sign-in, `auth.siderov1`")
         }
-        Some(Value::Mapping(m)) if m.contains_key("basic") => Some("a user name and password, `auth.basic`"),
+        Some(Value::Mapping(m)) if m.contains_key("basic") => {
+            Some("a user name and password, `auth.basic`")
+        }
         _ => None,
     };
     Err(TalosconfigError::NoClientCertificate {
@@ -1097,7 +1099,10 @@ pub(crate) mod tests {
     fn only_a_regular_file_of_bounded_size_is_read() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(made.success());
         // Would block forever if opened for reading.
         let e = load(&fifo, None).unwrap_err();
@@ -1120,7 +1125,9 @@ pub(crate) mod tests {
     /// `ED25519 PRIVATE KEY`, re-wrapped from rcgen's v2 document.
     fn as_talos_v1(v2_pem: &str) -> String {
         let body: String = v2_pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        let der = base64::engine::general_purpose::STANDARD.decode(body).unwrap();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap();
         assert_eq!(der[4], 1, "rcgen writes v2");
         let mut v1 = vec![0x30, 0x2e, 0x02, 0x01, 0x00];
         v1.extend_from_slice(&der[5..48]);
@@ -1136,13 +1143,20 @@ pub(crate) mod tests {
         let (crt, key_v2) = client_cert(&pki, &["os:admin"]);
         let key_v1 = as_talos_v1(&key_v2);
         for key in [&key_v2, &key_v1] {
-            let cfg = parse(Path::new("/x/t"), &talosconfig_yaml(&pki.ca_pem, &crt, key), None)
-                .unwrap();
+            let cfg = parse(
+                Path::new("/x/t"),
+                &talosconfig_yaml(&pki.ca_pem, &crt, key),
+                None,
+            )
+            .unwrap();
             crate::tls::secure_config(&cfg.credentials).unwrap();
         }
         // A v1 key of another certificate is still caught.
         let (_, other_v2) = client_cert(&pki, &["os:admin"]);
-        let e = err_of(&talosconfig_yaml(&pki.ca_pem, &crt, &as_talos_v1(&other_v2)), None);
+        let e = err_of(
+            &talosconfig_yaml(&pki.ca_pem, &crt, &as_talos_v1(&other_v2)),
+            None,
+        );
         assert!(matches!(e, TalosconfigError::KeyMismatch { .. }), "{e}");
     }
 
@@ -1151,14 +1165,25 @@ pub(crate) mod tests {
         let omni = "context: omni\ncontexts:\n  omni:\n    endpoints:\n      - https://omni.example.com\n    auth:\n      siderov1:\n        identity: someone@example.com\n    cluster: home\n";
         let e = err_of(omni, None);
         let text = e.to_string();
-        assert!(matches!(e, TalosconfigError::NoClientCertificate { .. }), "{e}");
-        for want in ["\"crt\" and \"key\" are missing", "Omni (SideroV1)", "auth.siderov1", "context \"omni\""] {
+        assert!(
+            matches!(e, TalosconfigError::NoClientCertificate { .. }),
+            "{e}"
+        );
+        for want in [
+            "\"crt\" and \"key\" are missing",
+            "Omni (SideroV1)",
+            "auth.siderov1",
+            "context \"omni\"",
+        ] {
             assert!(text.contains(want), "{want}: {text}");
         }
         assert!(!text.contains("someone@example.com"), "{text}");
         let bare = "context: a\ncontexts:\n  a:\n    endpoints: [127.0.0.1]\n";
         let e = err_of(bare, None);
-        assert!(matches!(e, TalosconfigError::NoClientCertificate { ref has, .. } if has.is_empty()), "{e}");
+        assert!(
+            matches!(e, TalosconfigError::NoClientCertificate { ref has, .. } if has.is_empty()),
+            "{e}"
+        );
     }
 
     #[test]

@@ -136,7 +136,8 @@ impl FleetSpec {
                 ));
             }
             // Nodes start at .11; the last address before broadcast is the endpoint.
-            let room = (u32::from(subnet.broadcast()) - 1 - u32::from(subnet.network()) - 11) as usize;
+            let room =
+                (u32::from(subnet.broadcast()) - 1 - u32::from(subnet.network()) - 11) as usize;
             if total > room {
                 return Err(format!(
                     "{total} simulated nodes do not fit in {subnet}: at most {room} do"

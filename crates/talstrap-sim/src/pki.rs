@@ -448,9 +448,15 @@ mod tests {
         let admin = issue_client_cert(&ca, &["os:admin"]).unwrap();
         for pem in [&ca.key_pem, &admin.key_pem] {
             let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-            assert!(pem.starts_with("-----BEGIN ED25519 PRIVATE KEY-----\n"), "{}", pem.lines().next().unwrap());
+            assert!(
+                pem.starts_with("-----BEGIN ED25519 PRIVATE KEY-----\n"),
+                "{}",
+                pem.lines().next().unwrap()
+            );
             assert!(pem.ends_with("-----END ED25519 PRIVATE KEY-----\n"));
-            let der = base64::engine::general_purpose::STANDARD.decode(body).unwrap();
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .unwrap();
             // 48 bytes: version 0, the Ed25519 OID, the seed; nothing after.
             assert_eq!(der.len(), 48);
             assert_eq!(&der[..16], &ED25519_PKCS8_V1_PREFIX);

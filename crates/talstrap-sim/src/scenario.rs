@@ -357,7 +357,9 @@ fn read_scenario_file(path: &Path) -> std::io::Result<String> {
         .take(MAX_SCENARIO_BYTES + 1)
         .read_to_string(&mut text)?;
     if text.len() as u64 > MAX_SCENARIO_BYTES {
-        return Err(std::io::Error::other("larger than the 1 MiB a scenario may be"));
+        return Err(std::io::Error::other(
+            "larger than the 1 MiB a scenario may be",
+        ));
     }
     Ok(text)
 }
@@ -516,11 +518,20 @@ disks:
     #[test]
     fn scaling_saturates_instead_of_overflowing() {
         let year = Duration::from_secs_f64(MAX_SCENARIO_SECS);
-        assert_eq!(scale_duration(year, f64::INFINITY), Duration::from_secs_f64(MAX_SCALED_SECS));
-        assert_eq!(scale_duration(year, 1e300), Duration::from_secs_f64(MAX_SCALED_SECS));
+        assert_eq!(
+            scale_duration(year, f64::INFINITY),
+            Duration::from_secs_f64(MAX_SCALED_SECS)
+        );
+        assert_eq!(
+            scale_duration(year, 1e300),
+            Duration::from_secs_f64(MAX_SCALED_SECS)
+        );
         assert_eq!(scale_duration(year, f64::NAN), Duration::ZERO);
         assert_eq!(scale_duration(year, -1.0), Duration::ZERO);
-        assert_eq!(scale_duration(Duration::MAX, 1.0), Duration::from_secs_f64(MAX_SCALED_SECS));
+        assert_eq!(
+            scale_duration(Duration::MAX, 1.0),
+            Duration::from_secs_f64(MAX_SCALED_SECS)
+        );
     }
 
     #[test]
