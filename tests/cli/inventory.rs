@@ -704,6 +704,19 @@ fn talosconfig_cases(f: &Fix, out: &mut Cases) {
         "another cluster's talosconfig",
         args,
     );
+    let ca = f.c.fleet.paths().os_ca();
+    for (what, usages) in [
+        ("client certificate also for server auth", vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth, rcgen::ExtendedKeyUsagePurpose::ServerAuth]),
+        ("client certificate for server auth only", vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth]),
+        ("client certificate without extended key usage", vec![]),
+    ] {
+        let cert = talstrap::sim::pki::issue_client_cert_with(ca, &["os:admin"], &usages).unwrap();
+        let args = f.talosconfig_edited(|ctx| {
+            ctx.insert("crt".into(), Value::String(b64(cert.cert_pem.as_bytes())));
+            ctx.insert("key".into(), Value::String(b64(cert.key_pem.as_bytes())));
+        });
+        out.add("talosconfig contents", what, args);
+    }
     let mut a = f.base("preflight");
     a.extend(strings(&["--context", "production"]));
     out.add("talosconfig contents", "--context that does not exist", a);

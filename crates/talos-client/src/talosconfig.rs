@@ -126,6 +126,13 @@ pub enum TalosconfigError {
         "{origin}: field \"crt\": the client certificate is not valid before {not_before}; check the clock"
     )]
     ClientCertNotYetValid { origin: Origin, not_before: String },
+    #[error(
+        "{origin}: field \"crt\": the client certificate's extended key usage is {found}, but Talos's \
+         apid accepts only a client certificate whose extended key usage is exactly client \
+         authentication and refuses any other during the TLS handshake; use an admin certificate \
+         issued for client authentication only, as `talosctl gen config` and talhelper issue it"
+    )]
+    ClientCertUsage { origin: Origin, found: String },
 }
 
 /// A loaded talosconfig context.
@@ -259,6 +266,7 @@ impl Credentials {
             });
         }
 
+        check_client_usage(origin, &chain)?;
         let key = parse_key(origin, key_pem)?;
         check_key_matches(origin, &chain, &key)?;
 
@@ -272,6 +280,80 @@ impl Credentials {
         })
     }
 }
+
+/// apid checks every non-CA certificate of the client's verified chain:
+/// its extended key usage must be exactly `[ClientAuth]` (Talos v1.12.11
+/// `internal/app/apid/main.go` and v1.13.9/v1.14 `internal/app/apid/service.go`,
+/// `verifyExtKeyUsage`: `slices.Equal(cert.ExtKeyUsage, {ClientAuth})`), so
+/// no extension at all fails too. Go lists only the usages it knows in
+/// `ExtKeyUsage` (unknown OIDs go to `UnknownExtKeyUsage`), so those alone
+/// are not held against the certificate here.
+fn check_client_usage(
+    origin: &Origin,
+    chain: &[CertificateDer<'static>],
+) -> Result<(), TalosconfigError> {
+    for der in chain {
+        let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+            continue; // the leaf parsed already; a broken intermediate fails in TLS
+        };
+        if cert.is_ca() {
+            continue;
+        }
+        let found = match cert.extended_key_usage() {
+            Ok(Some(ext)) => {
+                let e = ext.value;
+                let mut names = Vec::new();
+                for (on, name) in [
+                    (e.any, "any"),
+                    (e.server_auth, "server authentication"),
+                    (e.client_auth, "client authentication"),
+                    (e.code_signing, "code signing"),
+                    (e.email_protection, "e-mail protection"),
+                    (e.time_stamping, "time stamping"),
+                    (e.ocsp_signing, "OCSP signing"),
+                ] {
+                    if on {
+                        names.push(name.to_string());
+                    }
+                }
+                names.extend(
+                    e.other
+                        .iter()
+                        .map(|oid| oid.to_id_string())
+                        .filter(|oid| GO_KNOWN_USAGES.contains(&oid.as_str())),
+                );
+                names
+            }
+            Ok(None) => Vec::new(),
+            Err(_) => vec!["unreadable".to_string()],
+        };
+        if found != ["client authentication"] {
+            let found = if found.is_empty() {
+                "missing".to_string()
+            } else {
+                found.join(" + ")
+            };
+            return Err(TalosconfigError::ClientCertUsage {
+                origin: origin.clone(),
+                found,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Extended key usages Go's crypto/x509 knows beyond the named ones above
+/// (IPsec end system, tunnel, user; Microsoft and Netscape server-gated
+/// crypto; Microsoft commercial and kernel code signing).
+const GO_KNOWN_USAGES: [&str; 7] = [
+    "1.3.6.1.5.5.7.3.5",
+    "1.3.6.1.5.5.7.3.6",
+    "1.3.6.1.5.5.7.3.7",
+    "1.3.6.1.4.1.311.10.3.3",
+    "2.16.840.1.113730.4.1",
+    "1.3.6.1.4.1.311.2.1.22",
+    "1.3.6.1.4.1.311.61.1.1",
+];
 
 fn parse_certs(
     origin: &Origin,
@@ -1158,6 +1240,33 @@ pub(crate) mod tests {
             None,
         );
         assert!(matches!(e, TalosconfigError::KeyMismatch { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_client_certificate_apid_would_refuse_for_its_usage_is_refused_up_front() {
+        use rcgen::ExtendedKeyUsagePurpose as U;
+        let pki = Pki::new("talos");
+        let cases: [(&[U], &str); 4] = [
+            (&[U::ClientAuth, U::ServerAuth], "server authentication + client authentication"),
+            (&[U::ServerAuth], "server authentication"),
+            (&[], "missing"),
+            (&[U::Any], "any"),
+        ];
+        for (usages, found) in cases {
+            let (crt, key) = crate::testkit::client_cert_with_usages(&pki, usages);
+            let e = err_of(&talosconfig_yaml(&pki.ca_pem, &crt, &key), None);
+            assert!(matches!(e, TalosconfigError::ClientCertUsage { .. }), "{usages:?}: {e}");
+            let text = e.to_string();
+            assert!(text.contains(&format!("extended key usage is {found},")), "{text}");
+            assert!(text.contains("exactly client authentication"), "{text}");
+        }
+        // Exactly ClientAuth passes; an OID Go does not know is not counted.
+        let ok: [&[U]; 2] = [&[U::ClientAuth], &[U::ClientAuth, U::Other(vec![1, 3, 6, 1, 4, 1, 99999, 1])]];
+        for usages in ok {
+            let (crt, key) = crate::testkit::client_cert_with_usages(&pki, usages);
+            parse(Path::new("/x/t"), &talosconfig_yaml(&pki.ca_pem, &crt, &key), None)
+                .unwrap_or_else(|e| panic!("{usages:?}: {e}"));
+        }
     }
 
     #[test]
