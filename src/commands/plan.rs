@@ -184,6 +184,14 @@ fn load_inventory_until(
         .map_err(CommandError::input)
 }
 
+/// `p` relative to the working directory when it is under it, for messages.
+fn short_path(p: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| p.strip_prefix(cwd).ok().map(|r| r.display().to_string()))
+        .unwrap_or_else(|| p.display().to_string())
+}
+
 /// Where the machine configs are when `--config-dir` is not given.
 /// talhelper writes `./clusterconfig` relative to the working directory
 /// (`genconfig -o` defaults to it), while talstrap's default is
@@ -356,14 +364,6 @@ fn check_fingerprint(pin: &str) -> Result<(), String> {
             "--cert-fingerprint {text:?}: not base64; give the SPKI SHA-256 fingerprint the node prints on its console (44 characters ending in '=')"
         )),
     }
-}
-
-/// Shorten a path for messages when it is under the current directory.
-pub fn short_path(p: &Path) -> String {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| p.strip_prefix(cwd).ok().map(|r| r.display().to_string()))
-        .unwrap_or_else(|| p.display().to_string())
 }
 
 #[cfg(test)]

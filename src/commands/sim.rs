@@ -15,11 +15,7 @@ pub fn fresh_dir(prefix: &str) -> Result<PathBuf, CommandError> {
     let tmp = std::env::temp_dir();
     let mut last = None;
     for _ in 0..8 {
-        let mut b = [0u8; 8];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).map_err(|_| {
-            CommandError::Runtime(anyhow::anyhow!("no randomness for a temp dir name"))
-        })?;
-        let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let name = format!("{:016x}", unpredictable_u64());
         let dir = tmp.join(format!("{prefix}-{name}"));
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => return Ok(dir),
@@ -37,6 +33,20 @@ pub fn fresh_dir(prefix: &str) -> Result<PathBuf, CommandError> {
         tmp.display(),
         last.map(|e| e.to_string()).unwrap_or_default()
     )))
+}
+
+/// 64 bits no one else can guess: SipHash under the process's random keys
+/// (std seeds them from the OS; each `RandomState` gets new ones).
+fn unpredictable_u64() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish()
 }
 
 /// Parse `--subnet`: a /16../24 inside 127.0.0.0/8 (the simulator only binds loopback).

@@ -387,10 +387,12 @@ fn disk_selector(path: &Path, value: &Value) -> Result<DiskSelector, InputError>
         normalised.insert(k.clone(), v);
     }
     let selector: DiskSelector =
-        yaml_serde::from_value(Value::Mapping(normalised)).map_err(|e| InputError::InvalidField {
-            path: path.to_path_buf(),
-            field: field.into(),
-            reason: e.to_string(),
+        yaml_serde::from_value(Value::Mapping(normalised)).map_err(|e| {
+            InputError::InvalidField {
+                path: path.to_path_buf(),
+                field: field.into(),
+                reason: e.to_string(),
+            }
         })?;
     // The node would refuse the config for a size it cannot read (after
     // the apply was sent): refuse it here, with the same rules.
@@ -558,14 +560,22 @@ pub(crate) mod tests {
     #[test]
     fn an_unreadable_selector_size_is_refused_before_anything_is_sent() {
         for bad in ["lots", ">= ", "4 parsecs", "=> 4GB", "-1GB", "99999EB"] {
-            let text = format!("machine:\n  install:\n    diskSelector:\n      size: '{bad}'\n      type: nvme\ncluster:\n  controlPlane: {{endpoint: 'https://h:6443'}}\n");
+            let text = format!(
+                "machine:\n  install:\n    diskSelector:\n      size: '{bad}'\n      type: nvme\ncluster:\n  controlPlane: {{endpoint: 'https://h:6443'}}\n"
+            );
             let err = MachineConfig::parse(Path::new("/x/w1.yaml"), text.into_bytes()).unwrap_err();
             let msg = err.to_string();
-            assert!(msg.contains("machine.install.diskSelector.size") && msg.contains("/x/w1.yaml"), "{bad}: {msg}");
+            assert!(
+                msg.contains("machine.install.diskSelector.size") && msg.contains("/x/w1.yaml"),
+                "{bad}: {msg}"
+            );
         }
         for good in [">= 400GB", "500000000", "<2TB", "== 1TiB"] {
-            let text = format!("machine:\n  install:\n    diskSelector:\n      size: '{good}'\ncluster:\n  controlPlane: {{endpoint: 'https://h:6443'}}\n");
-            MachineConfig::parse(Path::new("/x/w1.yaml"), text.into_bytes()).unwrap_or_else(|e| panic!("{good}: {e}"));
+            let text = format!(
+                "machine:\n  install:\n    diskSelector:\n      size: '{good}'\ncluster:\n  controlPlane: {{endpoint: 'https://h:6443'}}\n"
+            );
+            MachineConfig::parse(Path::new("/x/w1.yaml"), text.into_bytes())
+                .unwrap_or_else(|e| panic!("{good}: {e}"));
         }
     }
 

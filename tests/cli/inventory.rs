@@ -706,8 +706,17 @@ fn talosconfig_cases(f: &Fix, out: &mut Cases) {
     );
     let ca = f.c.fleet.paths().os_ca();
     for (what, usages) in [
-        ("client certificate also for server auth", vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth, rcgen::ExtendedKeyUsagePurpose::ServerAuth]),
-        ("client certificate for server auth only", vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth]),
+        (
+            "client certificate also for server auth",
+            vec![
+                rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+                rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            ],
+        ),
+        (
+            "client certificate for server auth only",
+            vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth],
+        ),
         ("client certificate without extended key usage", vec![]),
     ] {
         let cert = talstrap::sim::pki::issue_client_cert_with(ca, &["os:admin"], &usages).unwrap();
@@ -849,10 +858,7 @@ fn discover_cases(f: &Fix, out: &mut Cases) {
         ("IPv6 zone id".into(), vec!["fe80::1%eth0".into()]),
         ("a dash range".into(), vec![format!("{cp1}-20")]),
         ("prefix not a number".into(), vec![format!("{cp1}/x")]),
-        (
-            "four /16 together".into(),
-            (0..4).map(&net16).collect(),
-        ),
+        ("four /16 together".into(), (0..4).map(&net16).collect()),
         (
             "two /16 in one argument".into(),
             vec![format!("{},{}", net16(0), net16(1))],

@@ -1247,7 +1247,10 @@ pub(crate) mod tests {
         use rcgen::ExtendedKeyUsagePurpose as U;
         let pki = Pki::new("talos");
         let cases: [(&[U], &str); 4] = [
-            (&[U::ClientAuth, U::ServerAuth], "server authentication + client authentication"),
+            (
+                &[U::ClientAuth, U::ServerAuth],
+                "server authentication + client authentication",
+            ),
             (&[U::ServerAuth], "server authentication"),
             (&[], "missing"),
             (&[U::Any], "any"),
@@ -1255,17 +1258,30 @@ pub(crate) mod tests {
         for (usages, found) in cases {
             let (crt, key) = crate::testkit::client_cert_with_usages(&pki, usages);
             let e = err_of(&talosconfig_yaml(&pki.ca_pem, &crt, &key), None);
-            assert!(matches!(e, TalosconfigError::ClientCertUsage { .. }), "{usages:?}: {e}");
+            assert!(
+                matches!(e, TalosconfigError::ClientCertUsage { .. }),
+                "{usages:?}: {e}"
+            );
             let text = e.to_string();
-            assert!(text.contains(&format!("extended key usage is {found},")), "{text}");
+            assert!(
+                text.contains(&format!("extended key usage is {found},")),
+                "{text}"
+            );
             assert!(text.contains("exactly client authentication"), "{text}");
         }
         // Exactly ClientAuth passes; an OID Go does not know is not counted.
-        let ok: [&[U]; 2] = [&[U::ClientAuth], &[U::ClientAuth, U::Other(vec![1, 3, 6, 1, 4, 1, 99999, 1])]];
+        let ok: [&[U]; 2] = [
+            &[U::ClientAuth],
+            &[U::ClientAuth, U::Other(vec![1, 3, 6, 1, 4, 1, 99999, 1])],
+        ];
         for usages in ok {
             let (crt, key) = crate::testkit::client_cert_with_usages(&pki, usages);
-            parse(Path::new("/x/t"), &talosconfig_yaml(&pki.ca_pem, &crt, &key), None)
-                .unwrap_or_else(|e| panic!("{usages:?}: {e}"));
+            parse(
+                Path::new("/x/t"),
+                &talosconfig_yaml(&pki.ca_pem, &crt, &key),
+                None,
+            )
+            .unwrap_or_else(|e| panic!("{usages:?}: {e}"));
         }
     }
 

@@ -93,7 +93,12 @@ pub(crate) fn client_cert_with_validity(
     not_before: (i32, u8, u8),
     not_after: (i32, u8, u8),
 ) -> (String, String) {
-    client_cert_full(pki, roles, (not_before, not_after), &[ExtendedKeyUsagePurpose::ClientAuth])
+    client_cert_full(
+        pki,
+        roles,
+        (not_before, not_after),
+        &[ExtendedKeyUsagePurpose::ClientAuth],
+    )
 }
 
 /// A client certificate with chosen extended key usages (empty: none).
