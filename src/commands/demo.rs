@@ -132,6 +132,8 @@ async fn run_in(
                 dry_run: false,
                 wait: true,
                 stuck_after,
+                max_unavailable: 1,
+                allow_degraded_etcd: false,
             },
         )
         .await?;

@@ -13,6 +13,7 @@ mod inputs;
 mod inventory;
 mod pipelines;
 mod reliability;
+mod rollout;
 mod secrets;
 mod smoke;
 mod watch;
