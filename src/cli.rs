@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::duration::parse_duration;
+use crate::duration;
 
 /// Take Talos Linux nodes from maintenance mode to a bootstrapped, verified
 /// cluster
@@ -181,6 +181,9 @@ const DEMO_EXAMPLES: &str = concat!(
   # Faster, keeping the files and the kubeconfig in ./demo
   talstrap demo --time-scale 0.2 --dir ./demo
 
+  # Keep the throwaway cluster in its temp dir to look at it afterwards
+  talstrap demo --keep
+
   # How failures look: an install that fails on one node
   talstrap demo --scenario examples/scenarios/install-fails.yaml"#
 );
@@ -203,6 +206,25 @@ const MAN_EXAMPLES: &str = concat!(
   talstrap man | man -l -
   talstrap man apply | man -l -"#
 );
+
+/// Most simulated control planes (`--control-planes`).
+const MAX_SIM_CONTROL_PLANES: u64 = 64;
+/// Most simulated workers (`--workers`); a /16 subnet holds about 65,000 nodes,
+/// but every node is a listener and a task in one process.
+const MAX_SIM_WORKERS: u64 = 4096;
+
+/// `--time-scale`: a finite factor from 0.001 (a thousand times faster) to
+/// 1000. Outside that, simulated durations round to nothing or to centuries.
+fn time_scale(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number (e.g. 0.1 or 2)"))?;
+    if !(0.001..=1000.0).contains(&v) {
+        return Err(format!("{text} is outside 0.001 to 1000"));
+    }
+    Ok(v)
+}
 
 /// Output format of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -242,7 +264,7 @@ pub struct GlobalArgs {
     pub no_color: bool,
 
     /// Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]
-    #[arg(long, global = true, value_parser = parse_duration, env = "TALSTRAP_TIMEOUT",
+    #[arg(long, global = true, value_parser = duration::command_timeout, env = "TALSTRAP_TIMEOUT",
           value_name = "DURATION")]
     pub timeout: Option<Duration>,
 
@@ -341,8 +363,10 @@ pub struct InventoryArgs {
     pub context: Option<String>,
 
     /// Pin maintenance-mode nodes: the SPKI SHA-256 fingerprint a node must
-    /// present, as its console prints it (repeatable) [default: not checked,
-    /// like talosctl --insecure]
+    /// present, as its console prints it (repeatable). Pins go stale: Talos
+    /// re-issues the certificate with a new key at every boot, on address,
+    /// hostname or time changes, and every 12 h [default: not checked, like
+    /// talosctl --insecure]
     #[arg(
         long = "cert-fingerprint",
         value_name = "BASE64",
@@ -357,12 +381,12 @@ pub struct InventoryArgs {
 #[command(next_help_heading = "Timing and retries")]
 pub struct PacingArgs {
     /// Timeout of one TCP connect
-    #[arg(long, value_parser = parse_duration, default_value = "3s", env = "TALSTRAP_CONNECT_TIMEOUT",
+    #[arg(long, value_parser = duration::connect_timeout, default_value = "3s", env = "TALSTRAP_CONNECT_TIMEOUT",
           value_name = "DURATION")]
     pub connect_timeout: Duration,
 
     /// Timeout of one API call (one attempt)
-    #[arg(long, value_parser = parse_duration, default_value = "15s", env = "TALSTRAP_RPC_TIMEOUT",
+    #[arg(long, value_parser = duration::rpc_timeout, default_value = "15s", env = "TALSTRAP_RPC_TIMEOUT",
           value_name = "DURATION")]
     pub rpc_timeout: Duration,
 
@@ -373,12 +397,12 @@ pub struct PacingArgs {
     pub attempts: u32,
 
     /// First retry delay; it doubles each attempt, with jitter, up to 30s
-    #[arg(long, value_parser = parse_duration, default_value = "1s", env = "TALSTRAP_RETRY_DELAY",
+    #[arg(long, value_parser = duration::interval, default_value = "1s", env = "TALSTRAP_RETRY_DELAY",
           value_name = "DURATION")]
     pub retry_delay: Duration,
 
     /// How often a node's state is read when it cannot be watched
-    #[arg(long, value_parser = parse_duration, default_value = "2s", env = "TALSTRAP_POLL_INTERVAL",
+    #[arg(long, value_parser = duration::interval, default_value = "2s", env = "TALSTRAP_POLL_INTERVAL",
           value_name = "DURATION")]
     pub poll_interval: Duration,
 }
@@ -410,6 +434,16 @@ pub enum Command {
     /// node configured by another CA is refused. A connection dropped by the
     /// node's reboot right after the request counts as sent; verify (or
     /// --wait) confirms it.
+    ///
+    /// On a bootstrapped cluster a change that reboots nodes (--mode reboot,
+    /// or auto when Talos cannot apply it live) rolls out: control planes one
+    /// at a time, each seen rebooting, back ready and etcd healthy with every
+    /// member before the next; then workers, --max-unavailable at a time. A
+    /// failed node or Ctrl-C stops the rollout before the next node, and the
+    /// report names the nodes that have the new config. A cluster whose etcd
+    /// is already degraded is refused unless --allow-degraded-etcd. Changes
+    /// that apply live, and every node before bootstrap, go in parallel.
+    /// --dry-run shows each node's change per document, secrets redacted.
     ///
     /// Only transient errors are retried (unavailable, refused, reset, timed
     /// out, another apply in progress). A rejected config, a permission error
@@ -490,7 +524,9 @@ pub enum Command {
     /// commands with the real output against it: preflight with a server-side
     /// dry run, apply --wait, bootstrap (etcd, every control plane joined,
     /// kubeconfig) and a last verify. The cluster files and the kubeconfig stay
-    /// in --dir; the simulated nodes stop when the demo ends.
+    /// in --dir; without it they go to a private temp directory that is
+    /// removed at the end unless --keep is given. The simulated nodes stop
+    /// when the demo ends.
     ///
     /// demo uses loopback addresses only and touches no real node. With
     /// --scenario, injected faults show how talstrap reports failures.
@@ -570,7 +606,7 @@ pub struct ApplyArgs {
 
     /// With --mode try: how long the new config stays before Talos rolls it
     /// back
-    #[arg(long, value_parser = parse_duration, default_value = "1m", value_name = "DURATION")]
+    #[arg(long, value_parser = duration::wait, default_value = "1m", value_name = "DURATION")]
     pub try_timeout: Duration,
 
     /// Show per node what would change; change nothing
@@ -581,9 +617,26 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub wait: bool,
 
+    /// On a bootstrapped cluster, how many workers a change that reboots
+    /// them may take down at once (control planes always go one at a
+    /// time). 1 by default: talstrap does not drain nodes or read
+    /// PodDisruptionBudgets, so rebooting more workers together can take
+    /// every replica of a workload down; raise it for large pools
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10000),
+          env = "TALSTRAP_MAX_UNAVAILABLE", value_name = "N")]
+    pub max_unavailable: u32,
+
+    /// Start a rollout that reboots nodes even though etcd is already
+    /// degraded (a control plane down, unhealthy or missing from the member
+    /// list). Risky: rebooting another control plane of a degraded cluster
+    /// can lose etcd quorum, and the Kubernetes API with it, until both are
+    /// back
+    #[arg(long, env = "TALSTRAP_ALLOW_DEGRADED_ETCD")]
+    pub allow_degraded_etcd: bool,
+
     /// With --wait: a node whose stage and unmet conditions stay unchanged
     /// this long is reported stuck
-    #[arg(long, value_parser = parse_duration, default_value = "5m", env = "TALSTRAP_STUCK_AFTER",
+    #[arg(long, value_parser = duration::wait, default_value = "5m", env = "TALSTRAP_STUCK_AFTER",
           value_name = "DURATION")]
     pub stuck_after: Duration,
 
@@ -615,7 +668,7 @@ pub struct VerifyArgs {
 
     /// A node whose stage and unmet conditions stay unchanged this long is
     /// reported stuck
-    #[arg(long, value_parser = parse_duration, default_value = "5m", env = "TALSTRAP_STUCK_AFTER",
+    #[arg(long, value_parser = duration::wait, default_value = "5m", env = "TALSTRAP_STUCK_AFTER",
           value_name = "DURATION")]
     pub stuck_after: Duration,
 
@@ -650,7 +703,7 @@ pub struct BootstrapArgs {
     pub wait_members: bool,
 
     /// How long etcd may take to become healthy after the bootstrap
-    #[arg(long, value_parser = parse_duration, default_value = "10m", value_name = "DURATION")]
+    #[arg(long, value_parser = duration::wait, default_value = "10m", value_name = "DURATION")]
     pub etcd_timeout: Duration,
 
     /// Write the admin kubeconfig to this file (atomically, mode 0600)
@@ -664,7 +717,7 @@ pub struct BootstrapArgs {
 
     /// After a Bootstrap request that may have been accepted, send no other
     /// for this long
-    #[arg(long, value_parser = parse_duration, default_value = "5m", env = "TALSTRAP_RESEND_AFTER",
+    #[arg(long, value_parser = duration::resend_window, default_value = "5m", env = "TALSTRAP_RESEND_AFTER",
           value_name = "DURATION")]
     pub resend_after: Duration,
 
@@ -683,12 +736,13 @@ pub struct DiscoverArgs {
     pub cidrs: Vec<String>,
 
     /// Timeout of one TCP connect in the scan
-    #[arg(long, value_parser = parse_duration, default_value = "1s", env = "TALSTRAP_CONNECT_TIMEOUT",
+    #[arg(long, value_parser = duration::connect_timeout, default_value = "1s", env = "TALSTRAP_CONNECT_TIMEOUT",
           value_name = "DURATION")]
     pub connect_timeout: Duration,
 
     /// Connects in flight at once [default: sized from the open-file limit]
-    #[arg(long, env = "TALSTRAP_WINDOW", value_name = "N")]
+    #[arg(long, env = "TALSTRAP_WINDOW", value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65536))]
     pub window: Option<usize>,
 
     /// Allow ranges larger than /16
@@ -716,11 +770,13 @@ pub struct DiscoverArgs {
 #[derive(Debug, Args)]
 pub struct SimArgs {
     /// Simulated control planes (cp1, cp2, …)
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(long, default_value_t = 3, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_SIM_CONTROL_PLANES))]
     pub control_planes: usize,
 
     /// Simulated workers (w1, w2, …)
-    #[arg(long, default_value_t = 2, value_name = "N")]
+    #[arg(long, default_value_t = 2, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=MAX_SIM_WORKERS))]
     pub workers: usize,
 
     /// Where to write the throwaway cluster: talconfig.yaml and clusterconfig/
@@ -739,7 +795,7 @@ pub struct SimArgs {
 
     /// Multiply every simulated duration (1: a few seconds per install or
     /// reboot; 0.1: ten times faster)
-    #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR", value_parser = time_scale)]
     pub time_scale: f64,
 
     /// Files to write: talhelper's (talconfig.yaml, clusterconfig/) or
@@ -761,21 +817,28 @@ pub enum SimLayout {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where to leave the cluster files and the kubeconfig [default: a new
-    /// directory under the temp dir]
+    /// private directory under the temp dir, removed at the end]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
+    /// Keep the temp directory (cluster files, keys, kubeconfig) instead of
+    /// removing it when the demo ends
+    #[arg(long)]
+    pub keep: bool,
+
     /// Multiply every simulated duration (1: a few seconds per install or
     /// reboot; 0.1: ten times faster)
-    #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR", value_parser = time_scale)]
     pub time_scale: f64,
 
     /// Simulated control planes (cp1, cp2, …)
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(long, default_value_t = 3, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_SIM_CONTROL_PLANES))]
     pub control_planes: usize,
 
     /// Simulated workers (w1, w2, …)
-    #[arg(long, default_value_t = 2, value_name = "N")]
+    #[arg(long, default_value_t = 2, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=MAX_SIM_WORKERS))]
     pub workers: usize,
 
     /// Scenario file (YAML) with faults, to see how failures are reported

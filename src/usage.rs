@@ -235,7 +235,7 @@ pub fn usage_error(err: clap::Error, argv: &[OsString]) -> i32 {
         )
         .with_messages(vec![format!("error: {first}")]);
         if let Ok(line) = serde_json::to_string(&report) {
-            let _ = writeln!(std::io::stdout(), "{line}");
+            crate::output::stdout::line(&line);
         }
     }
     Exit::Input.code()

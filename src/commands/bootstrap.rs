@@ -28,7 +28,7 @@ use crate::talos::{ErrorClass, NodeClient, ServiceStatus};
 use super::cluster::{EtcdView, etcd_views, not_yet_configured};
 use super::election::{Election, ElectionSettings, elect_leader};
 use super::nodeops::{talos_err, talos_err_retry_precondition};
-use super::plan::{Access, Endpoint, Plan};
+use super::plan::{Access, Endpoint};
 use super::secret_file::{check_writable, write_secret_file};
 use super::{CommandError, Session};
 
@@ -79,7 +79,7 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
             super::plan::build_access(tc, &args.inventory.cert_fingerprints, &args.pacing)?;
         (access, Vec::new(), Vec::new(), Vec::new())
     } else {
-        let plan = Plan::build(&args.inventory, &args.pacing, session.port())?;
+        let plan = session.plan(&args.inventory, &args.pacing).await?;
         let cps: Vec<Endpoint> = plan.control_planes.iter().map(|n| n.endpoint()).collect();
         let selected: Vec<_> = plan.nodes.clone();
         (plan.access, cps, selected, plan.warnings)
@@ -438,7 +438,7 @@ async fn send_bootstrap(
                 ctx.end_step_ok("bootstrap", calls, started, Some("accepted".into()));
                 return Ok(());
             }
-            Err(e) if e.code() == Some(tonic::Code::AlreadyExists) => {
+            Err(e) if e.already_exists() => {
                 let detail = if unanswered == 0 {
                     "etcd data already present (bootstrapped or joined before): not bootstrapping again"
                 } else {
@@ -448,7 +448,7 @@ async fn send_bootstrap(
                 ctx.end_step_ok("bootstrap", calls, started, Some(detail.into()));
                 return Ok(());
             }
-            Err(e) if outcome_unknown(&e) => {
+            Err(e) if e.reply_may_be_lost() => {
                 // The request may have reached the node: do not resend for a while;
                 // etcd starting is the proof it was taken.
                 unanswered += 1;
@@ -503,29 +503,6 @@ async fn send_bootstrap(
             }
         }
     }
-}
-
-/// Whether a failed Bootstrap may still have been carried out: no answer in
-/// time (our deadline, or the server's own deadline, which some gRPC servers
-/// report as Cancelled), or the connection dropped after the request could
-/// have been sent. A refused connection or a status the node chose to send
-/// (Unavailable, Aborted, ...) means it was not.
-fn outcome_unknown(e: &crate::talos::TalosError) -> bool {
-    matches!(
-        e.code(),
-        Some(tonic::Code::DeadlineExceeded | tonic::Code::Cancelled)
-    ) || is_reply_lost(e)
-}
-
-/// A transport failure after the request could have been sent.
-fn is_reply_lost(e: &crate::talos::TalosError) -> bool {
-    let m = e.to_string().to_lowercase();
-    e.class() == ErrorClass::Retryable
-        && (m.contains("reset")
-            || m.contains("broken pipe")
-            || m.contains("eof")
-            || m.contains("closed")
-            || m.contains("h2 protocol"))
 }
 
 async fn etcd_starts_within(

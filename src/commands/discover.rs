@@ -53,16 +53,26 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
         connect_timeout: args.connect_timeout,
         window,
         deadline: session.deadline(),
+        cancel: session.cancel.clone(),
     };
     let scanned = scan(&targets, &opts, None).await;
+    let stopped = scan_stopped(&scanned);
     sink.emit(Event::Info {
         message: format!(
-            "phase 1: {} open of {} scanned in {} ({} refused, {} timed out); identifying the open ones",
+            "phase 1: {} open of {} scanned in {} ({} refused, {} timed out); {}",
             scanned.open.len(),
             scanned.scanned,
             crate::duration::format_duration(scanned.elapsed),
             scanned.refused,
-            scanned.timed_out
+            scanned.timed_out,
+            match stopped {
+                Some(why) => format!(
+                    "{why} after {} of {} addresses: the rest were not scanned",
+                    scanned.scanned,
+                    targets.len()
+                ),
+                None => "identifying the open ones".to_string(),
+            }
         ),
     });
 
@@ -105,6 +115,8 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
             "window": window,
             "connect_timeout_ms": args.connect_timeout.as_millis() as u64,
             "port": port,
+            "deadline_reached": scanned.deadline_reached,
+            "interrupted": scanned.interrupted,
         }
     });
     let maintenance: Vec<skeleton::MaintenanceHost> = outcomes
@@ -116,6 +128,15 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
             disks: disk_facts.remove(&o.node.ip).unwrap_or_default(),
         })
         .collect();
+    // A scan cut short is not a success, even when every host it reached
+    // was identified: the rest of the range was never looked at.
+    let overall = if scanned.interrupted {
+        Some(Exit::Interrupted)
+    } else if scanned.deadline_reached {
+        Some(Exit::Deadline)
+    } else {
+        None
+    };
     let skeleton_text = args
         .skeleton
         .then(|| skeleton::render_nodes_skeleton(&maintenance));
@@ -124,13 +145,25 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
         // JSON: the skeleton is part of the one report.
         details["skeleton"] = serde_json::Value::String(t.clone());
     }
-    let report = Report::new("discover", outcomes, session.elapsed(), None).with_details(details);
+    let report =
+        Report::new("discover", outcomes, session.elapsed(), overall).with_details(details);
     session.output.report(&report);
     if !json && let Some(t) = &skeleton_text {
         // People: the table went to stderr, the YAML alone to stdout.
         session.output.data(t);
     }
     Ok(report.exit())
+}
+
+/// Why the scan stopped before the end, in words (None: it did not).
+fn scan_stopped(scanned: &crate::discovery::ScanResult) -> Option<&'static str> {
+    if scanned.interrupted {
+        Some("interrupted (Ctrl-C)")
+    } else if scanned.deadline_reached {
+        Some("stopped by --timeout")
+    } else {
+        None
+    }
 }
 
 fn discover_access(args: &DiscoverArgs) -> Result<Access, CommandError> {
@@ -149,7 +182,7 @@ fn discover_access(args: &DiscoverArgs) -> Result<Access, CommandError> {
     } else if talhelper.is_file() {
         Some(talhelper.to_path_buf())
     } else {
-        talosconfig::locate(None).ok()
+        talosconfig::locate_optional().map_err(CommandError::input)?
     };
     let tc = match path {
         Some(p) => Some(Arc::new(
@@ -186,11 +219,11 @@ async fn identify(
         .await?;
     ctx.fact("mode", mode_word(&mode));
     match mode {
-        NodeMode::Unreachable { reason } => {
+        NodeMode::Unreachable { reason, .. } => {
             Ok(Done::Warning(format!("gone since the scan ({reason})")))
         }
         NodeMode::NotTalos { reason } => Ok(Done::Skipped(format!("not Talos: {reason}"))),
-        NodeMode::Maintenance { fingerprint } => {
+        NodeMode::Maintenance { fingerprint, .. } => {
             ctx.fact("fingerprint", &fingerprint);
             let c =
                 NodeClient::connect_maintenance(addr, access.maintenance.clone(), &access.timeouts)

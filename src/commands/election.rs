@@ -56,7 +56,7 @@ async fn inspect(access: &Access, ep: &Endpoint) -> (Candidate, String) {
     let creds = access.talosconfig.as_ref().map(|t| t.credentials.clone());
     let mode = probe(ep.addr, creds.as_deref(), &access.timeouts).await;
     let note = match mode {
-        NodeMode::Unreachable { reason } => format!("unreachable ({reason})"),
+        NodeMode::Unreachable { reason, .. } => format!("unreachable ({reason})"),
         NodeMode::NotTalos { reason } => format!("not Talos ({reason})"),
         NodeMode::Maintenance { .. } => {
             cand.reachable = true;
@@ -115,7 +115,7 @@ async fn candidates(
         port: es.port,
         connect_timeout: std::time::Duration::from_secs(1),
         window: crate::discovery::rlimit::window_for(soft),
-        deadline: None,
+        ..ScanOptions::default()
     };
     let result = scan(&targets, &opts, None).await;
     Ok(result

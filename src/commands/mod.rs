@@ -15,6 +15,7 @@ pub mod preflight;
 pub mod secret_file;
 pub mod sim;
 pub mod verify;
+pub mod watch;
 
 pub use common::{CommandError, Session};
 
@@ -67,15 +68,10 @@ fn command_name(cmd: &Command) -> &'static str {
     }
 }
 
-/// Generated text on stdout; a closed pipe (`| head`) is not an error.
-fn write_stdout(bytes: &[u8], what: &str) -> Result<Exit, CommandError> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => Ok(Exit::Success),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Success),
-        Err(e) => Err(CommandError::Runtime(anyhow::anyhow!(
-            "writing {what}: {e}"
-        ))),
-    }
+/// Generated text on stdout.
+fn write_stdout(bytes: &[u8], _what: &str) -> Result<Exit, CommandError> {
+    // A closed pipe ends quietly, any other failure is reported at the end
+    // (see output::stdout).
+    crate::output::stdout::write(bytes);
+    Ok(Exit::Success)
 }

@@ -2,7 +2,6 @@
 //! line-oriented text when stdout is not a terminal (CI logs, pipes).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -78,10 +77,20 @@ fn step_words(
     }
 }
 
+/// Text for people: on stdout, or on stderr once stdout carries data.
+fn write_for_people(to_stderr: &AtomicBool, text: &str) {
+    if to_stderr.load(Ordering::Relaxed) {
+        let mut err = std::io::stderr().lock();
+        let _ = std::io::Write::write_all(&mut err, text.as_bytes());
+        let _ = std::io::Write::flush(&mut err);
+    } else {
+        super::stdout::write(text.as_bytes());
+    }
+}
+
 /// Plain lines on stdout, one per event worth a line.
 pub(super) struct PlainSink {
     cfg: OutputConfig,
-    out: Mutex<std::io::Stdout>,
     /// Everything for people goes to stderr (stdout carries data).
     to_stderr: AtomicBool,
 }
@@ -90,20 +99,12 @@ impl PlainSink {
     pub(super) fn new(cfg: OutputConfig) -> Self {
         PlainSink {
             cfg,
-            out: Mutex::new(std::io::stdout()),
             to_stderr: AtomicBool::new(false),
         }
     }
 
     fn write(&self, text: &str) {
-        if self.to_stderr.load(Ordering::Relaxed) {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "{text}");
-            let _ = err.flush();
-        } else if let Ok(mut out) = self.out.lock() {
-            let _ = write!(out, "{text}");
-            let _ = out.flush();
-        }
+        write_for_people(&self.to_stderr, text);
     }
 
     fn line(&self, text: &str) {
@@ -256,15 +257,7 @@ impl LiveSink {
     }
 
     fn write(&self, text: &str) {
-        if self.to_stderr.load(Ordering::Relaxed) {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "{text}");
-            let _ = err.flush();
-        } else {
-            let mut out = std::io::stdout().lock();
-            let _ = write!(out, "{text}");
-            let _ = out.flush();
-        }
+        write_for_people(&self.to_stderr, text);
     }
 }
 

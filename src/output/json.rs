@@ -8,16 +8,12 @@
 //! `run_started` they belong to (`apply --wait` has two runs: `apply`, then
 //! `apply --wait`). Free text for people becomes an `info` event.
 
-use std::io::Write;
-use std::sync::Mutex;
-
 use serde::Serialize;
 
 use super::{OutputSink, Report};
 use crate::pipeline::{Event, EventSink};
 
 pub(super) struct JsonSink {
-    out: Mutex<std::io::Stdout>,
     started: std::time::Instant,
     /// The `command` of the latest `run_started`.
     run: Mutex<Option<String>>,
@@ -50,7 +46,6 @@ struct StageLine<'a> {
 impl JsonSink {
     pub(super) fn new() -> Self {
         JsonSink {
-            out: Mutex::new(std::io::stdout()),
             started: std::time::Instant::now(),
             run: Mutex::new(None),
         }
@@ -61,10 +56,8 @@ impl JsonSink {
     }
 
     fn line(&self, value: &impl Serialize) {
-        if let (Ok(text), Ok(mut out)) = (serde_json::to_string(value), self.out.lock()) {
-            // A closed pipe (e.g. `| head`) must not crash the run.
-            let _ = writeln!(out, "{text}");
-            let _ = out.flush();
+        if let Ok(text) = serde_json::to_string(value) {
+            super::stdout::line(&text);
         }
     }
 }

@@ -11,6 +11,7 @@
 mod human;
 mod json;
 mod report;
+pub(crate) mod stdout;
 mod table;
 
 use std::io::IsTerminal;
@@ -50,18 +51,6 @@ impl OutputConfig {
             quiet,
             verbose,
             width: if stdout_tty { width } else { 120 },
-        }
-    }
-
-    /// Settings for tests and non-interactive use: plain lines, no colour.
-    pub fn plain() -> Self {
-        OutputConfig {
-            format: OutputFormat::Human,
-            live: false,
-            color: false,
-            quiet: false,
-            verbose: 0,
-            width: 100,
         }
     }
 }
@@ -175,9 +164,7 @@ impl Output {
     /// Data for stdout as it is (YAML a user redirects to a file).
     pub fn data(&self, text: &str) {
         self.sink.finish();
-        let mut out = std::io::stdout().lock();
-        let _ = std::io::Write::write_all(&mut out, text.as_bytes());
-        let _ = std::io::Write::flush(&mut out);
+        stdout::write(text.as_bytes());
     }
 
     pub fn finish(&self) {

@@ -5,11 +5,12 @@
 //! seconds in the demo.
 //!
 //! ```yaml
-//! timing: { install: 3s, reboot: 2s, boot: 2s, etcd_start: 1s, join: 1.5s, apiserver: 1.5s, worker_join: 2s }
+//! timing: { install: 3s, reboot: 2s, boot: 2s, etcd_start: 1s, join: 1.5s, apiserver: 1.5s, worker_join: 2s, shutdown: 200ms }
 //! nodes:
 //!   cp2: { unreachable: true }
 //!   cp1: { flaky: { method: ApplyConfiguration, count: 2 }, latency: 200ms }
 //!   w1:  { stuck_in: booting }
+//!   w2:  { clock_step: { after: 1s, by: 2h }, cert_refresh_every: 5s }
 //! disks:
 //!   cp1: [ { dev_path: /dev/sda, size: 500GB, transport: sata, rotational: false } ]
 //! ```
@@ -27,11 +28,8 @@ use crate::disksel::DiskFacts;
 /// Problems reading a scenario.
 #[derive(Debug, Error)]
 pub enum ScenarioError {
-    #[error("cannot read scenario {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot read scenario {path}: {cause}")]
+    Read { path: String, cause: std::io::Error },
     #[error("scenario {path}: {message}")]
     Parse { path: String, message: String },
     #[error("scenario {path}: node {hostname:?} is not part of the fleet (nodes: {known})")]
@@ -57,6 +55,9 @@ pub struct Timing {
     pub apiserver: Duration,
     /// From a control plane API server being up until a worker is ready.
     pub worker_join: Duration,
+    /// From an apply (or Reboot) that reboots the node until it goes down:
+    /// Talos stops its services (and drains the node) first.
+    pub shutdown: Duration,
 }
 
 impl Default for Timing {
@@ -69,6 +70,7 @@ impl Default for Timing {
             join: Duration::from_millis(1500),
             apiserver: Duration::from_millis(1500),
             worker_join: Duration::from_secs(2),
+            shutdown: Duration::from_millis(200),
         }
     }
 }
@@ -85,13 +87,41 @@ impl Timing {
             join: f(self.join),
             apiserver: f(self.apiserver),
             worker_join: f(self.worker_join),
+            shutdown: f(self.shutdown),
         }
     }
 }
 
-/// `d × scale`, never negative.
+/// Longest duration a scenario may give (a year): longer ones are typos,
+/// and keeping every scaled duration far from the clock's limits means no
+/// `Instant + Duration` in the simulator can overflow.
+pub const MAX_SCENARIO_SECS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// Longest scaled duration: a year at the largest `--time-scale` (1000).
+const MAX_SCALED_SECS: f64 = MAX_SCENARIO_SECS * 1000.0;
+
+/// `d × scale`, never negative, never longer than [`MAX_SCALED_SECS`], and
+/// zero for a scale that is not a number.
 pub fn scale_duration(d: Duration, scale: f64) -> Duration {
-    Duration::from_secs_f64((d.as_secs_f64() * scale).max(0.0))
+    let secs = d.as_secs_f64() * scale;
+    if secs.is_nan() {
+        return Duration::ZERO;
+    }
+    Duration::from_secs_f64(secs.clamp(0.0, MAX_SCALED_SECS))
+}
+
+/// A scenario duration in seconds, checked: finite, not negative, at most
+/// [`MAX_SCENARIO_SECS`]. `text` is what the file said, for the message.
+fn checked_secs(secs: f64, text: &str) -> Result<Duration, String> {
+    if secs.is_nan() || secs < 0.0 {
+        return Err(format!("invalid duration {text}: must be zero or more"));
+    }
+    if secs > MAX_SCENARIO_SECS {
+        return Err(format!(
+            "duration {text} is longer than a year (365 days), the most a scenario may give"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Optional overrides of [`Timing`].
@@ -112,6 +142,8 @@ pub struct TimingOverrides {
     pub apiserver: Option<Duration>,
     #[serde(default, deserialize_with = "opt_duration")]
     pub worker_join: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub shutdown: Option<Duration>,
 }
 
 impl TimingOverrides {
@@ -125,6 +157,7 @@ impl TimingOverrides {
             join: self.join.unwrap_or(base.join),
             apiserver: self.apiserver.unwrap_or(base.apiserver),
             worker_join: self.worker_join.unwrap_or(base.worker_join),
+            shutdown: self.shutdown.unwrap_or(base.shutdown),
         }
     }
 }
@@ -205,9 +238,67 @@ pub struct NodeFaults {
     /// No listener until `Fleet::power_on`.
     #[serde(default)]
     pub powered_off: bool,
+    /// Powered off at the start, switched on by the fleet after this long
+    /// (scaled): a machine added to a running cluster.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub power_on_after: Option<Duration>,
     /// Starts already configured with its generated config.
     #[serde(default)]
     pub configured: bool,
+    /// In maintenance, the certificate is re-issued (new key, same boot) this
+    /// often (scaled), as Talos does every 12 h and on address, hostname or
+    /// time changes.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub cert_refresh_every: Option<Duration>,
+    /// NTP steps the wall clock after each boot: the boot time the node
+    /// reports moves although it did not reboot.
+    #[serde(default)]
+    pub clock_step: Option<ClockStep>,
+}
+
+/// `clock_step: { after: 1s, by: 2h, count: 1 }`: `after` (scaled) into each
+/// boot, and again every `after` until `count` steps happened, the clock
+/// jumps by `by` (signed; not scaled: it is a wall-clock amount).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockStep {
+    #[serde(deserialize_with = "duration")]
+    pub after: Duration,
+    #[serde(rename = "by", deserialize_with = "signed_secs")]
+    pub by_secs: i64,
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    opt_duration(d)?.ok_or_else(|| serde::de::Error::custom("a duration is required"))
+}
+
+/// Whole seconds, signed: `-2h`, `90s`, `3600`.
+fn signed_secs<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Num(i64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Num(n) => Ok(n),
+        Raw::Text(t) => {
+            let (sign, rest) = match t.trim().strip_prefix('-') {
+                Some(rest) => (-1, rest.to_string()),
+                None => (1, t.trim().trim_start_matches('+').to_string()),
+            };
+            let d = parse_duration(&rest).map_err(serde::de::Error::custom)?;
+            i64::try_from(d.as_secs())
+                .map(|s| sign * s)
+                .map_err(|_| serde::de::Error::custom(format!("clock step {t:?} is too large")))
+        }
+    }
 }
 
 /// One disk in a scenario's `disks:` section.
@@ -268,6 +359,9 @@ pub struct Scenario {
     pub nodes: BTreeMap<String, NodeFaults>,
     #[serde(default)]
     pub disks: BTreeMap<String, Vec<DiskDef>>,
+    /// Where the scenario came from, for messages (the file's path).
+    #[serde(skip)]
+    pub origin: String,
 }
 
 impl Scenario {
@@ -276,17 +370,20 @@ impl Scenario {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        yaml_serde::from_str(text).map_err(|e| ScenarioError::Parse {
-            path: origin.to_string(),
-            message: e.to_string(),
-        })
+        let mut scenario: Scenario =
+            yaml_serde::from_str(text).map_err(|e| ScenarioError::Parse {
+                path: origin.to_string(),
+                message: e.to_string(),
+            })?;
+        scenario.origin = origin.to_string();
+        Ok(scenario)
     }
 
     /// Reads and parses a scenario file.
     pub fn from_file(path: &Path) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        let text = read_scenario_file(path).map_err(|cause| ScenarioError::Read {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         Self::from_yaml(&text, &path.display().to_string())
     }
@@ -311,6 +408,29 @@ impl Scenario {
     }
 }
 
+/// Largest scenario file read (they are a few lines).
+const MAX_SCENARIO_BYTES: u64 = 1024 * 1024;
+
+/// Reads a scenario: only a regular file (a FIFO would block, a device never
+/// end) of at most [`MAX_SCENARIO_BYTES`], as UTF-8.
+fn read_scenario_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_SCENARIO_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SCENARIO_BYTES {
+        return Err(std::io::Error::other(
+            "larger than the 1 MiB a scenario may be",
+        ));
+    }
+    Ok(text)
+}
+
 /// Parses `3s`, `200ms`, `1.5s`, `2m`, `1h`, `500us` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -329,7 +449,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => value * 3600.0,
         other => return Err(format!("invalid duration unit {other:?} in {text:?}")),
     };
-    Ok(Duration::from_secs_f64(secs))
+    checked_secs(secs, &format!("{text:?}"))
 }
 
 fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -341,11 +461,21 @@ fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::
     }
     match Option::<Raw>::deserialize(d)? {
         None => Ok(None),
-        Some(Raw::Num(n)) if n >= 0.0 => Ok(Some(Duration::from_secs_f64(n))),
-        Some(Raw::Num(n)) => Err(serde::de::Error::custom(format!("negative duration {n}"))),
+        Some(Raw::Num(n)) => checked_secs(n, &short_number(n))
+            .map(Some)
+            .map_err(serde::de::Error::custom),
         Some(Raw::Text(t)) => parse_duration(&t)
             .map(Some)
             .map_err(serde::de::Error::custom),
+    }
+}
+
+/// `1e20`, not twenty digits; `1.5` as is.
+fn short_number(n: f64) -> String {
+    if n.is_finite() && n.abs() < 1e6 {
+        n.to_string()
+    } else {
+        format!("{n:e}")
     }
 }
 
@@ -410,6 +540,19 @@ disks:
         assert!(s.faults("w2").flaky[0].covers("/machine.MachineService/Version"));
         assert!(!s.faults("w2").flaky[0].covers("/machine.MachineService/Hostname"));
         assert_eq!(s.faults("nobody"), NodeFaults::default());
+        let s2 = Scenario::from_yaml(
+            "nodes:\n  cp1: { cert_refresh_every: 300ms, clock_step: { after: 1s, by: -2h } }\n  w1: { clock_step: { after: 2s, by: 90, count: 3 } }\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let cp1 = s2.faults("cp1");
+        assert_eq!(cp1.cert_refresh_every, Some(Duration::from_millis(300)));
+        let step = cp1.clock_step.unwrap();
+        assert_eq!(
+            (step.after, step.by_secs, step.count),
+            (Duration::from_secs(1), -7200, 1)
+        );
+        assert_eq!(s2.faults("w1").clock_step.unwrap().count, 3);
         let d: DiskFacts = s.disks["cp1"][0].clone().into();
         assert_eq!(d.size, 500_000_000_000);
         assert_eq!(d.model, "Samsung SSD");
@@ -428,6 +571,47 @@ disks:
         let s = Scenario::from_yaml("nodes:\n  cp9: { unreachable: true }\n", "s.yaml").unwrap();
         let err = s.check_hostnames(&["cp1".into()], "s.yaml").unwrap_err();
         assert!(err.to_string().contains("cp9"), "{err}");
+    }
+
+    #[test]
+    fn huge_or_non_finite_durations_are_refused_not_panicked_on() {
+        for bad in [
+            "latency: 1e20",
+            "latency: 99999999999999999999h",
+            "latency: .inf",
+            "latency: .nan",
+            "latency: -1",
+            "time_not_synced_for: .inf",
+            "latency: 366d",
+            "latency: 8761h",
+        ] {
+            let text = format!("nodes:\n  cp1: {{ {bad} }}\n");
+            let err = Scenario::from_yaml(&text, "s.yaml").unwrap_err();
+            assert!(err.to_string().contains("s.yaml"), "{bad}: {err}");
+        }
+        let err = Scenario::from_yaml("timing: { install: 1e300 }\n", "s.yaml").unwrap_err();
+        assert!(err.to_string().contains("longer than a year"), "{err}");
+        let ok = Scenario::from_yaml("timing: { join: 100000s }\n", "s.yaml").unwrap();
+        assert_eq!(ok.timing.join, Some(Duration::from_secs(100_000)));
+    }
+
+    #[test]
+    fn scaling_saturates_instead_of_overflowing() {
+        let year = Duration::from_secs_f64(MAX_SCENARIO_SECS);
+        assert_eq!(
+            scale_duration(year, f64::INFINITY),
+            Duration::from_secs_f64(MAX_SCALED_SECS)
+        );
+        assert_eq!(
+            scale_duration(year, 1e300),
+            Duration::from_secs_f64(MAX_SCALED_SECS)
+        );
+        assert_eq!(scale_duration(year, f64::NAN), Duration::ZERO);
+        assert_eq!(scale_duration(year, -1.0), Duration::ZERO);
+        assert_eq!(
+            scale_duration(Duration::MAX, 1.0),
+            Duration::from_secs_f64(MAX_SCALED_SECS)
+        );
     }
 
     #[test]
