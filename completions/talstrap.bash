@@ -181,7 +181,7 @@ _talstrap() {
             return 0
             ;;
         talstrap__subcmd__apply)
-            opts="-m -n -o -v -q -h -V --mode --try-timeout --dry-run --wait --stuck-after --talconfig --config-dir --topf --env-file --node --nodes --role --talosconfig --context --cert-fingerprint --connect-timeout --rpc-timeout --attempts --retry-delay --poll-interval --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
+            opts="-m -n -o -v -q -h -V --mode --try-timeout --dry-run --wait --max-unavailable --allow-degraded-etcd --stuck-after --talconfig --config-dir --topf --env-file --node --nodes --role --talosconfig --context --cert-fingerprint --connect-timeout --rpc-timeout --attempts --retry-delay --poll-interval --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -196,6 +196,10 @@ _talstrap() {
                     return 0
                     ;;
                 --try-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-unavailable)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -471,7 +475,7 @@ _talstrap() {
             return 0
             ;;
         talstrap__subcmd__demo)
-            opts="-o -v -q -h -V --dir --time-scale --control-planes --workers --scenario --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
+            opts="-o -v -q -h -V --dir --keep --time-scale --control-planes --workers --scenario --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -157,7 +157,9 @@ fn load_inventory_until(
             .map_err(CommandError::input);
     }
     if let Some(topf) = &inv.topf {
-        return inventory::load_topf(topf, inv.config_dir.as_deref()).map_err(CommandError::input);
+        return inventory::load_topf(topf, inv.config_dir.as_deref())
+            .map(|i| (i, None))
+            .map_err(CommandError::input);
     }
     let talconfig = inv
         .talconfig
@@ -168,6 +170,7 @@ fn load_inventory_until(
         let topf = PathBuf::from("topf.yaml");
         if topf.exists() {
             return inventory::load_topf(&topf, inv.config_dir.as_deref())
+                .map(|i| (i, None))
                 .map_err(CommandError::input);
         }
         return Err(CommandError::input(

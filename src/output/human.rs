@@ -422,7 +422,14 @@ mod tests {
     /// the finished one, which never redraws.
     #[test]
     fn a_new_run_gets_live_lines_again() {
-        let sink = LiveSink::new(OutputConfig::plain());
+        let sink = LiveSink::new(OutputConfig {
+            format: crate::cli::OutputFormat::Human,
+            live: true,
+            color: false,
+            quiet: false,
+            verbose: 0,
+            width: 80,
+        });
         let node = NodeRef::new("cp1", "127.0.0.1".parse().unwrap(), None);
         let run = |command: &str| Event::RunStarted {
             command: command.into(),

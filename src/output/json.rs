@@ -8,6 +8,8 @@
 //! `run_started` they belong to (`apply --wait` has two runs: `apply`, then
 //! `apply --wait`). Free text for people becomes an `info` event.
 
+use std::sync::Mutex;
+
 use serde::Serialize;
 
 use super::{OutputSink, Report};

@@ -570,7 +570,7 @@ mod tests {
         let ctx = |_: ()| {
             NodeCtx::new(
                 NodeRef::new("cp1", IpAddr::V4(Ipv4Addr::LOCALHOST), None),
-                RunContext::new(Arc::new(crate::pipeline::NullSink)),
+                RunContext::new(Arc::new(RecordingSink::default())),
             )
         };
         let stopped = ctx(());
