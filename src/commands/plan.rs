@@ -147,10 +147,16 @@ fn load_inventory_until(
     stop: Arc<AtomicBool>,
 ) -> Result<(Inventory, Option<String>), CommandError> {
     if !inv.node_configs.is_empty() {
-        if inv.talconfig.is_some() || inv.topf.is_some() {
-            return Err(CommandError::input(
-                "--node IP=FILE cannot be combined with --talconfig or --topf: give the nodes one way",
-            ));
+        if let Some(other) = [
+            (inv.talconfig.is_some(), "--talconfig"),
+            (inv.topf.is_some(), "--topf"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+        {
+            return Err(CommandError::input(format!(
+                "--node IP=FILE and {other} cannot be combined: give the nodes one way"
+            )));
         }
         return inventory::from_node_flags(&inv.node_configs)
             .map(|i| (i, None))

@@ -139,21 +139,20 @@ mod tests {
         assert!(made.success());
         // No writer at all: empty, at once.
         assert_eq!(read_config_source(&fifo).unwrap(), b"");
-        // A writer that takes its time.
-        let f2 = fifo.clone();
+        // A writer that takes its time: its end is open before the read
+        // starts (O_RDWR opens a FIFO without waiting for a reader), so the
+        // read must wait for the data and the close, however the threads run.
+        let w = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&fifo)
+            .unwrap();
         let writer = std::thread::spawn(move || {
-            let mut w = std::fs::OpenOptions::new().write(true).open(&f2).unwrap();
+            let mut w = w;
             std::thread::sleep(std::time::Duration::from_millis(50));
             std::io::Write::write_all(&mut w, b"machine: {}\n").unwrap();
         });
-        // Wait until the writer has the FIFO open, else the read sees EOF.
-        let mut got = Vec::new();
-        for _ in 0..200 {
-            got = read_config_source(&fifo).unwrap();
-            if !got.is_empty() {
-                break;
-            }
-        }
+        let got = read_config_source(&fifo).unwrap();
         writer.join().unwrap();
         assert_eq!(got, b"machine: {}\n");
         // Too much is refused.
