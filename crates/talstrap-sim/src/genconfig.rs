@@ -539,6 +539,7 @@ fn fmt_host(ip: IpAddr) -> String {
 
 /// Writes a talosconfig for `cluster` (endpoints = control planes, nodes =
 /// all) trusting `ca_pem`, with `client` as its credentials.
+#[cfg(feature = "testing")]
 fn write_talosconfig(
     cluster: &GeneratedCluster,
     ca_pem: &str,
