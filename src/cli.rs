@@ -676,6 +676,11 @@ pub struct SimArgs {
     /// reboot; 0.1: ten times faster)
     #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
     pub time_scale: f64,
+
+    /// Talos release to simulate: 1.12, 1.13 or 1.14 (or a full tag such as
+    /// v1.13.3); nodes can differ per scenario (`talos_version` per node)
+    #[arg(long, default_value = "1.14", value_name = "VERSION")]
+    pub talos_version: String,
 }
 
 #[derive(Debug, Args)]
@@ -684,6 +689,11 @@ pub struct DemoArgs {
     /// directory under the temp dir]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+
+    /// Talos release to simulate: 1.12, 1.13 or 1.14 (or a full tag such as
+    /// v1.13.3); nodes can differ per scenario (`talos_version` per node)
+    #[arg(long, default_value = "1.14", value_name = "VERSION")]
+    pub talos_version: String,
 
     /// Multiply every simulated duration (1: a few seconds per install or
     /// reboot; 0.1: ten times faster)

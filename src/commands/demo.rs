@@ -24,6 +24,8 @@ pub async fn run(session: &Session, args: DemoArgs) -> Result<Exit, CommandError
     if args.control_planes == 0 {
         return Err(CommandError::input("--control-planes must be at least 1"));
     }
+    let talos_version = crate::sim::version::resolve(&args.talos_version)
+        .map_err(|e| CommandError::input(format!("--talos-version: {e}")))?;
     let dir = match args.dir {
         Some(d) => {
             std::fs::create_dir_all(&d)
@@ -42,6 +44,7 @@ pub async fn run(session: &Session, args: DemoArgs) -> Result<Exit, CommandError
     let mut spec =
         crate::sim::FleetSpec::new(args.control_planes, args.workers, dir.join("cluster"));
     spec.time_scale = args.time_scale;
+    spec.talos_version = talos_version;
     spec.port = 0;
     if let Some(s) = &args.scenario {
         spec.scenario = crate::sim::Scenario::from_file(s)

@@ -14,6 +14,7 @@ pub mod plan;
 pub mod preflight;
 pub mod secret_file;
 pub mod sim;
+mod unattended;
 pub mod verify;
 
 pub use common::{CommandError, Session};

@@ -14,6 +14,7 @@ pub mod cosi;
 pub mod fleet;
 pub mod genconfig;
 pub mod handlers;
+pub mod installdisk;
 pub mod kubeconfig;
 pub mod machineconfig;
 pub mod node;

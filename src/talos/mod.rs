@@ -11,6 +11,7 @@ pub mod error;
 pub mod kubeconfig;
 mod primed;
 pub mod probe;
+mod release;
 mod reply;
 pub mod resources;
 pub mod talosconfig;
@@ -29,6 +30,7 @@ pub use connect::Timeouts;
 pub use error::{ErrorClass, TalosError};
 pub use kubeconfig::{KubeconfigError, extract_kubeconfig};
 pub use probe::{MAINTENANCE_CN, NodeMode, probe};
+pub use release::{Release, version_minor};
 pub use talosconfig::{Credentials, Talosconfig, TalosconfigError, load, locate, locate_with};
 pub use tls::{maintenance_config, secure_config, spki_fingerprint};
 pub use types::{
