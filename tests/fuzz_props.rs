@@ -426,6 +426,7 @@ fn disk() -> impl Strategy<Value = DiskFacts> {
                 rotational,
                 readonly,
                 cdrom,
+                symlinks: Vec::new(),
             },
         )
 }
