@@ -383,13 +383,17 @@ _talstrap() {
             return 0
             ;;
         talstrap__subcmd__demo)
-            opts="-o -v -q -h -V --dir --time-scale --control-planes --workers --scenario --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
+            opts="-o -v -q -h -V --dir --talos-version --time-scale --control-planes --workers --scenario --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --talos-version)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -773,7 +777,7 @@ _talstrap() {
             return 0
             ;;
         talstrap__subcmd__sim)
-            opts="-o -v -q -h -V --control-planes --workers --dir --subnet --scenario --time-scale --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
+            opts="-o -v -q -h -V --control-planes --workers --dir --subnet --scenario --time-scale --talos-version --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -800,6 +804,10 @@ _talstrap() {
                     return 0
                     ;;
                 --time-scale)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --talos-version)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -223,6 +223,7 @@ set edit:completion:arg-completer[talstrap] = {|@words|
             cand --subnet 'Loopback range for the nodes, a /16 to /24 inside 127.0.0.0/8, e.g. 127.0.42.0/24 [default: random 127.x.y.0/24]'
             cand --scenario 'Scenario file (YAML) with faults, timings and disks per node'
             cand --time-scale 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)'
+            cand --talos-version 'Talos release to simulate: 1.12, 1.13 or 1.14 (or a full tag such as v1.13.3); nodes can differ per scenario (`talos_version` per node)'
             cand -o 'How results are shown [default: human]'
             cand --output 'How results are shown [default: human]'
             cand --timeout 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]'
@@ -241,6 +242,7 @@ set edit:completion:arg-completer[talstrap] = {|@words|
         }
         &'talstrap;demo'= {
             cand --dir 'Where to leave the cluster files and the kubeconfig [default: a new directory under the temp dir]'
+            cand --talos-version 'Talos release to simulate: 1.12, 1.13 or 1.14 (or a full tag such as v1.13.3); nodes can differ per scenario (`talos_version` per node)'
             cand --time-scale 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)'
             cand --control-planes 'Simulated control planes (cp1, cp2, …)'
             cand --workers 'Simulated workers (w1, w2, …)'
