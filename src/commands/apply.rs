@@ -24,7 +24,7 @@ use crate::pipeline::{
     Done, ErrorKind, Event, NodeCtx, NodeOutcome, NodeStatus, RetryPolicy, StepError, run_nodes,
 };
 use crate::talos::probe::{NodeMode, probe};
-use crate::talos::{ApplyMode, ApplyResult, NodeClient, TalosError};
+use crate::talos::{ApplyMode, ApplyResult, NodeClient};
 
 use super::nodeops::{connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode};
 use super::plan::{Access, Plan, PlannedNode};
@@ -318,7 +318,7 @@ async fn secure_apply(
                 return Ok(SecureApply::ReplyLost(LostReply::Confirmed));
             }
             Ok(_) => {} // not taken (or staged for the next boot): send again
-            Err(e) if node_down(&e) => return Ok(SecureApply::ReplyLost(LostReply::Rebooting)),
+            Err(e) if e.node_down() => return Ok(SecureApply::ReplyLost(LostReply::Rebooting)),
             Err(e) => return Err(talos_err(e)),
         }
     }
@@ -327,38 +327,16 @@ async fn secure_apply(
         .await
     {
         Ok(r) => Ok(SecureApply::Replied(r)),
-        Err(e) if earlier_lost && rebooting_for_applied_config(&e) => {
+        Err(e) if earlier_lost && e.rebooting_for_applied_config() => {
             Ok(SecureApply::ReplyLost(LostReply::Rebooting))
         }
         Err(e) => {
-            if reply_may_be_lost(&e) {
+            if e.reply_may_be_lost() {
                 maybe_taken.store(true, Ordering::SeqCst);
             }
             Err(talos_err(e))
         }
     }
-}
-
-/// The request may have reached the node although no reply came back.
-fn reply_may_be_lost(e: &TalosError) -> bool {
-    matches!(e, TalosError::Transport { .. } | TalosError::Timeout { .. })
-}
-
-/// Nothing answers: the node is down (rebooting).
-fn node_down(e: &TalosError) -> bool {
-    matches!(
-        e,
-        TalosError::Unreachable { .. }
-            | TalosError::TlsTimeout { .. }
-            | TalosError::Transport { .. }
-    )
-}
-
-/// Talos v1.12.x's refusal of an apply while it reboots for an earlier one.
-fn rebooting_for_applied_config(e: &TalosError) -> bool {
-    e.code() == Some(tonic::Code::FailedPrecondition)
-        && e.message()
-            .contains("already applied and node is rebooting")
 }
 
 /// What the operator should do after `apply --wait`. Bootstrap is only the
@@ -504,47 +482,6 @@ mod tests {
         let c = b"version: v1alpha1\nmachine: {type: controlplane}\n";
         assert!(!same_config(a, c));
         assert!(same_config(a, a));
-    }
-
-    #[test]
-    fn lost_replies_and_reboot_refusals_are_told_apart_from_answers() {
-        let addr: std::net::SocketAddr = "127.0.0.1:50000".parse().unwrap();
-        let dropped = TalosError::Transport {
-            addr,
-            detail: "connection lost: unexpected EOF".into(),
-            class: crate::talos::ErrorClass::Retryable,
-            code: Some(tonic::Code::Unavailable),
-        };
-        let status = |code, message: &str| TalosError::Status {
-            addr,
-            rpc: "ApplyConfiguration",
-            code,
-            message: message.into(),
-        };
-        assert!(reply_may_be_lost(&dropped));
-        assert!(reply_may_be_lost(&TalosError::Timeout {
-            addr,
-            rpc: "ApplyConfiguration",
-            after: std::time::Duration::from_secs(15),
-        }));
-        // A status is an answer: the node did not take the request.
-        assert!(!reply_may_be_lost(&status(
-            tonic::Code::Unavailable,
-            "busy"
-        )));
-        assert!(node_down(&TalosError::Unreachable {
-            addr,
-            reason: "connection refused".into()
-        }));
-        assert!(!node_down(&status(tonic::Code::Unavailable, "busy")));
-        assert!(rebooting_for_applied_config(&status(
-            tonic::Code::FailedPrecondition,
-            "configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot"
-        )));
-        assert!(!rebooting_for_applied_config(&status(
-            tonic::Code::FailedPrecondition,
-            "another apply configuration is already in progress"
-        )));
     }
 
     #[test]

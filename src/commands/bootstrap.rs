@@ -438,7 +438,7 @@ async fn send_bootstrap(
                 ctx.end_step_ok("bootstrap", calls, started, Some("accepted".into()));
                 return Ok(());
             }
-            Err(e) if e.code() == Some(tonic::Code::AlreadyExists) => {
+            Err(e) if e.already_exists() => {
                 let detail = if unanswered == 0 {
                     "etcd data already present (bootstrapped or joined before): not bootstrapping again"
                 } else {
@@ -448,7 +448,7 @@ async fn send_bootstrap(
                 ctx.end_step_ok("bootstrap", calls, started, Some(detail.into()));
                 return Ok(());
             }
-            Err(e) if outcome_unknown(&e) => {
+            Err(e) if e.reply_may_be_lost() => {
                 // The request may have reached the node: do not resend for a while;
                 // etcd starting is the proof it was taken.
                 unanswered += 1;
@@ -503,29 +503,6 @@ async fn send_bootstrap(
             }
         }
     }
-}
-
-/// Whether a failed Bootstrap may still have been carried out: no answer in
-/// time (our deadline, or the server's own deadline, which some gRPC servers
-/// report as Cancelled), or the connection dropped after the request could
-/// have been sent. A refused connection or a status the node chose to send
-/// (Unavailable, Aborted, ...) means it was not.
-fn outcome_unknown(e: &crate::talos::TalosError) -> bool {
-    matches!(
-        e.code(),
-        Some(tonic::Code::DeadlineExceeded | tonic::Code::Cancelled)
-    ) || is_reply_lost(e)
-}
-
-/// A transport failure after the request could have been sent.
-fn is_reply_lost(e: &crate::talos::TalosError) -> bool {
-    let m = e.to_string().to_lowercase();
-    e.class() == ErrorClass::Retryable
-        && (m.contains("reset")
-            || m.contains("broken pipe")
-            || m.contains("eof")
-            || m.contains("closed")
-            || m.contains("h2 protocol"))
 }
 
 async fn etcd_starts_within(

@@ -352,7 +352,7 @@ pub async fn wait_node(
                                     if watch_supported {
                                         match c.watch_machine_status().await {
                                             Ok(s) => watch = Some(s),
-                                            Err(e) if e.code() == Some(tonic::Code::Unimplemented) => watch_supported = false,
+                                            Err(e) if e.unimplemented() => watch_supported = false,
                                             Err(_) => {}
                                         }
                                     }
@@ -401,7 +401,7 @@ pub async fn wait_node(
                             if settings.applied_now { pause = pause.min(Duration::from_millis(250)); }
                             t.note(ctx, "in maintenance mode, waiting for it to take its config".into());
                         }
-                        NodeMode::Unreachable { reason } => {
+                        NodeMode::Unreachable { ref reason } => {
                             t.left_maintenance = true;
                             let since = *t.unreachable_since.get_or_insert_with(Instant::now);
                             if since.elapsed() >= settings.stuck_after {
@@ -411,7 +411,7 @@ pub async fn wait_node(
                                 ))
                                 .with_hint("the node did not come back: it may have crashed during install or reboot, or its address changed (DHCP). Check its console"));
                             }
-                            let why = if reason.contains("refused") { "connection refused" } else { "no answer" };
+                            let why = if mode.refused() { "connection refused" } else { "no answer" };
                             pause = pause.min(Duration::from_millis(250));
                             t.note(ctx, format!("down ({why}): installing or rebooting"));
                         }

@@ -31,7 +31,7 @@ pub(crate) mod testkit;
 
 pub use client::{ChannelKind, NodeClient};
 pub use connect::Timeouts;
-pub use error::{ErrorClass, TalosError};
+pub use error::{Cause, ErrorClass, TalosError, TrustKind};
 pub use kubeconfig::{KubeconfigError, extract_kubeconfig};
 pub use probe::{MAINTENANCE_CN, NodeMode, probe};
 pub use release::{Release, version_minor};

@@ -52,6 +52,22 @@ pub enum NodeMode {
     },
 }
 
+impl NodeMode {
+    /// TCP connected but the TLS handshake never finished: a hung node or
+    /// a listener that does not speak TLS.
+    pub fn tls_hung(&self) -> bool {
+        matches!(self, NodeMode::NotTalos { reason } if reason.starts_with(TLS_HUNG))
+    }
+
+    /// The TCP connection was actively refused (nothing listens there), as
+    /// opposed to a connect that got no answer.
+    pub fn refused(&self) -> bool {
+        matches!(self, NodeMode::Unreachable { reason } if reason.to_ascii_lowercase().contains("refused"))
+    }
+}
+
+const TLS_HUNG: &str = "TLS handshake did not finish within";
+
 /// Probes one address. Never panics, never retries.
 pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) -> NodeMode {
     let tcp = match tcp_connect(addr, t.connect).await {
@@ -79,7 +95,7 @@ pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) 
     let handshake = match outcome {
         Err(_) => {
             return NodeMode::NotTalos {
-                reason: format!("TLS handshake did not finish within {:?}", t.tls),
+                reason: format!("{TLS_HUNG} {:?}", t.tls),
             };
         }
         Ok(Err(e)) => Err(chain_text(&e)),
