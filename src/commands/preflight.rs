@@ -91,18 +91,7 @@ async fn preflight_node(
                 .await?;
             ctx.fact("version", version.as_deref().unwrap_or("v1.9 or older"));
             if let Some(v) = &version {
-                let unknown = kinds_unknown_to(&node.entry, v);
-                if !unknown.is_empty() {
-                    return Err(StepError::new(
-                        ErrorKind::Input,
-                        format!(
-                            "{}: documents this node's Talos {v} does not know: {}; it would refuse the config",
-                            node.entry.config_path.display(),
-                            unknown.join(", ")
-                        ),
-                    )
-                    .with_hint("generate the config for the Talos version the node runs (talhelper: talosVersion), or boot a newer image"));
-                }
+                check_kinds(&node.entry, v)?;
             }
             let disks = ctx
                 .step("disks", |_| {
@@ -353,6 +342,23 @@ fn unattended_install_disk(
         chosen: first.dev_path.clone(),
         warnings,
     })
+}
+
+/// Refuses a config with document kinds the node's release does not know.
+fn check_kinds(entry: &NodeEntry, version: &str) -> Result<(), StepError> {
+    let unknown = kinds_unknown_to(entry, version);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(StepError::new(
+        ErrorKind::Input,
+        format!(
+            "{}: documents this node's Talos {version} does not know: {}; it would refuse the config",
+            entry.config_path.display(),
+            unknown.join(", ")
+        ),
+    )
+    .with_hint("generate the config for the Talos version the node runs (talhelper: talosVersion), or boot a newer image"))
 }
 
 /// Document kinds in `entry`'s config that a node on `version` does not

@@ -205,7 +205,10 @@ mod tests {
         assert!(names("disk.size > 10u * TB").is_empty());
         // No implicit cdrom/read-only exclusion.
         assert_eq!(names("disk.size < 1u * GB"), ["/dev/sr0"]);
-        assert_eq!(names(r#"glob("/dev/s*", disk.dev_path)"#), ["/dev/sda", "/dev/sr0"]);
+        assert_eq!(
+            names(r#"glob("/dev/s*", disk.dev_path)"#),
+            ["/dev/sda", "/dev/sr0"]
+        );
         assert_eq!(names("!system_disk && disk.rotational").len(), 0);
     }
 

@@ -172,66 +172,12 @@ impl MachineConfig {
             Some(v) => Some(disk_selector(path, v)?),
         };
 
-        let unattended_match = match layout.doc("UnattendedInstallConfig") {
-            Some(doc) => Some(
-                opt_string(path, doc, &["provisioning", "diskSelector", "match"])?.ok_or_else(
-                    || InputError::InvalidField {
-                        path: path.to_path_buf(),
-                        field: "UnattendedInstallConfig provisioning.diskSelector.match".into(),
-                        reason: "is required (a CEL expression over `disk`)".into(),
-                    },
-                )?,
-            ),
-            None => None,
-        };
-        if unattended_match.is_some() && get(v1, &["machine", "install"]).is_some_and(|v| !v.is_null()) {
-            return Err(InputError::InvalidField {
-                path: path.to_path_buf(),
-                field: "machine.install".into(),
-                reason: "cannot be combined with an UnattendedInstallConfig document (Talos: UnattendedInstallConfig config is incompatible with v1alpha1 config (.machine.install)); keep one of them"
-                    .into(),
-            });
-        }
-        // v1.14 moves the name and endpoint to KubeClusterConfig; read it first.
-        let kube_cluster = layout.doc("KubeClusterConfig");
-        let (cluster_name, endpoint, endpoint_field) = match kube_cluster {
-            Some(doc) => (
-                opt_string(path, doc, &["clusterName"])?,
-                opt_string(path, doc, &["endpoint"])?,
-                "KubeClusterConfig endpoint",
-            ),
-            None => (
-                opt_string(path, v1, &["cluster", "clusterName"])?,
-                opt_string(path, v1, &["cluster", "controlPlane", "endpoint"])?,
-                "cluster.controlPlane.endpoint",
-            ),
-        };
-        match &endpoint {
-            Some(url) => {
-                check_endpoint(url).map_err(|reason| InputError::InvalidField {
-                    path: path.to_path_buf(),
-                    field: endpoint_field.into(),
-                    reason,
-                })?;
-            }
-            None => warnings.push(format!(
-                "{endpoint_field} is not set; Talos will reject this config"
-            )),
-        }
-        let flannel_configured = layout.doc("KubeFlannelCNIConfig").is_some()
-            || match get(v1, &["cluster", "network"]) {
-                None | Some(Value::Null) => false,
-                Some(net) => get(net, &["cni", "name"])
-                    .and_then(Value::as_str)
-                    .is_none_or(|n| n == "flannel"),
-            };
-        for (kind, _) in &layout.extra {
-            if !super::config_kinds::known(kind) {
-                warnings.push(format!(
-                    "unknown document kind {kind:?}: no Talos release from v1.12 to v1.14 knows it, and a node rejects the config"
-                ));
-            }
-        }
+        let DocumentFacts {
+            unattended_match,
+            cluster_name,
+            endpoint,
+            flannel_configured,
+        } = document_facts(path, v1, &layout, &mut warnings)?;
 
         let os_ca_crt_pem = match opt_string(path, v1, &["machine", "ca", "crt"])? {
             Some(b64) => Some(decode_ca_cert(path, &b64)?),
@@ -300,6 +246,93 @@ impl MachineConfig {
     pub fn role(&self) -> Role {
         self.machine_type.role()
     }
+}
+
+/// What the v1.12–v1.14 documents say beside v1alpha1: the v1.14
+/// UnattendedInstallConfig selector, the cluster name and endpoint
+/// (KubeClusterConfig first, then the legacy fields), whether Flannel is
+/// configured, and warnings for document kinds no release knows.
+struct DocumentFacts {
+    unattended_match: Option<String>,
+    cluster_name: Option<String>,
+    endpoint: Option<String>,
+    flannel_configured: bool,
+}
+
+fn document_facts(
+    path: &Path,
+    v1: &Value,
+    layout: &Layout<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<DocumentFacts, InputError> {
+    let unattended_match = match layout.doc("UnattendedInstallConfig") {
+        Some(doc) => Some(
+            opt_string(path, doc, &["provisioning", "diskSelector", "match"])?.ok_or_else(
+                || InputError::InvalidField {
+                    path: path.to_path_buf(),
+                    field: "UnattendedInstallConfig provisioning.diskSelector.match".into(),
+                    reason: "is required (a CEL expression over `disk`)".into(),
+                },
+            )?,
+        ),
+        None => None,
+    };
+    if unattended_match.is_some() && get(v1, &["machine", "install"]).is_some_and(|v| !v.is_null())
+    {
+        return Err(InputError::InvalidField {
+            path: path.to_path_buf(),
+            field: "machine.install".into(),
+            reason: "cannot be combined with an UnattendedInstallConfig document (Talos: UnattendedInstallConfig config is incompatible with v1alpha1 config (.machine.install)); keep one of them"
+                .into(),
+        });
+    }
+    // v1.14 moves the name and endpoint to KubeClusterConfig; read it first.
+    let kube_cluster = layout.doc("KubeClusterConfig");
+    let (cluster_name, endpoint, endpoint_field) = match kube_cluster {
+        Some(doc) => (
+            opt_string(path, doc, &["clusterName"])?,
+            opt_string(path, doc, &["endpoint"])?,
+            "KubeClusterConfig endpoint",
+        ),
+        None => (
+            opt_string(path, v1, &["cluster", "clusterName"])?,
+            opt_string(path, v1, &["cluster", "controlPlane", "endpoint"])?,
+            "cluster.controlPlane.endpoint",
+        ),
+    };
+    match &endpoint {
+        Some(url) => {
+            check_endpoint(url).map_err(|reason| InputError::InvalidField {
+                path: path.to_path_buf(),
+                field: endpoint_field.into(),
+                reason,
+            })?;
+        }
+        None => warnings.push(format!(
+            "{endpoint_field} is not set; Talos will reject this config"
+        )),
+    }
+    let flannel_configured = layout.doc("KubeFlannelCNIConfig").is_some()
+        || match get(v1, &["cluster", "network"]) {
+            None | Some(Value::Null) => false,
+            Some(net) => get(net, &["cni", "name"])
+                .and_then(Value::as_str)
+                .is_none_or(|n| n == "flannel"),
+        };
+    for (kind, _) in &layout.extra {
+        if !super::config_kinds::known(kind) {
+            warnings.push(format!(
+                "unknown document kind {kind:?}: no Talos release from v1.12 to v1.14 knows it, and a node rejects the config"
+            ));
+        }
+    }
+
+    Ok(DocumentFacts {
+        unattended_match,
+        cluster_name,
+        endpoint,
+        flannel_configured,
+    })
 }
 
 struct Layout<'a> {

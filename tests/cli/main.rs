@@ -13,3 +13,4 @@ mod pipelines;
 mod reliability;
 mod secrets;
 mod smoke;
+mod versions;

@@ -62,7 +62,9 @@ impl fmt::Display for Release {
 
 /// The minor of a Talos 1.x tag (`v1.13.9` → 13).
 pub fn version_minor(tag: &str) -> Option<u32> {
-    Release::parse(tag).filter(|r| r.major == 1).map(|r| r.minor)
+    Release::parse(tag)
+        .filter(|r| r.major == 1)
+        .map(|r| r.minor)
 }
 
 #[cfg(test)]
@@ -89,7 +91,13 @@ mod tests {
 
     #[test]
     fn behaviours_by_release() {
-        let v = |t| Release::parse(t).unwrap_or(Release { major: 0, minor: 0, patch: 0 });
+        let v = |t| {
+            Release::parse(t).unwrap_or(Release {
+                major: 0,
+                minor: 0,
+                patch: 0,
+            })
+        };
         assert!(!v("v1.13.9").apply_never_reboots());
         assert!(v("v1.14.0-rc.1").apply_never_reboots());
         assert!(!v("v1.12.11").maintenance_in_apid());

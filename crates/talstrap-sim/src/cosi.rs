@@ -131,13 +131,11 @@ pub fn check_access(
         .iter()
         .find(|t| t.name.to_lowercase() == lower)
         .copied();
-    let Some(t) =
-        known.filter(|t| match t.name {
-            VERSIONS => version::at_least(&node.id.talos_version, 1, 10),
-            UNATTENDED_INSTALL => version::unattended_install(&node.id.talos_version),
-            _ => true,
-        })
-    else {
+    let Some(t) = known.filter(|t| match t.name {
+        VERSIONS => version::at_least(&node.id.talos_version, 1, 10),
+        UNATTENDED_INSTALL => version::unattended_install(&node.id.talos_version),
+        _ => true,
+    }) else {
         return Err(Status::permission_denied(format!(
             "resource type {type_name:?} is not supported"
         )));
@@ -372,6 +370,33 @@ fn disk_content(d: &crate::disksel::DiskFacts) -> Content {
     Content { id, yaml, proto }
 }
 
+/// `UnattendedInstallStatuses.runtime.talos.dev/unattended-install`, while
+/// the node has an UnattendedInstallConfig.
+fn unattended_content(st: &NodeState) -> Option<Content> {
+    let u = st.unattended.as_ref()?;
+    let mut yaml = String::new();
+    if !u.image.is_empty() {
+        yaml.push_str(&format!("image: {}\n", scalar(&u.image)));
+    }
+    // `omitempty`: pending (0) is not printed.
+    if u.phase != super::state::InstallPhase::Pending {
+        yaml.push_str(&format!("phase: {}\n", u.phase.as_str()));
+    }
+    if !u.error.is_empty() {
+        yaml.push_str(&format!("error: {}\n", scalar(&u.error)));
+    }
+    Some(Content {
+        id: "unattended-install".to_string(),
+        yaml,
+        proto: defs::UnattendedInstallStatusSpec {
+            image: u.image.clone(),
+            phase: u.phase.proto(),
+            error: u.error.clone(),
+        }
+        .encode_to_vec(),
+    })
+}
+
 /// Every resource of type `t` the node has right now.
 pub fn contents(node: &SimNode, t: &TypeDef) -> Vec<Content> {
     let st = node.lock();
@@ -402,34 +427,7 @@ pub fn contents(node: &SimNode, t: &TypeDef) -> Vec<Content> {
             .encode_to_vec(),
         }],
         DISKS => node.id.disks.iter().map(disk_content).collect(),
-        UNATTENDED_INSTALL => st
-            .unattended
-            .as_ref()
-            .map(|u| {
-                let mut yaml = String::new();
-                if !u.image.is_empty() {
-                    yaml.push_str(&format!("image: {}\n", scalar(&u.image)));
-                }
-                // `omitempty`: pending (0) is not printed.
-                if u.phase != super::state::InstallPhase::Pending {
-                    yaml.push_str(&format!("phase: {}\n", u.phase.as_str()));
-                }
-                if !u.error.is_empty() {
-                    yaml.push_str(&format!("error: {}\n", scalar(&u.error)));
-                }
-                Content {
-                    id: "unattended-install".to_string(),
-                    yaml,
-                    proto: defs::UnattendedInstallStatusSpec {
-                        image: u.image.clone(),
-                        phase: u.phase.proto(),
-                        error: u.error.clone(),
-                    }
-                    .encode_to_vec(),
-                }
-            })
-            .into_iter()
-            .collect(),
+        UNATTENDED_INSTALL => unattended_content(&st).into_iter().collect(),
         SYSTEM_DISKS => match (&st.installed_disk, configured) {
             (Some(dev), true) => {
                 let id = dev.trim_start_matches("/dev/").to_string();

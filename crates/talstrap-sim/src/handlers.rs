@@ -364,7 +364,12 @@ fn maintenance_check(
 ) -> Result<Option<(MachineConfig, Vec<String>)>, Status> {
     let v = &node.id.talos_version;
     // v1.12.11: only AUTO, REBOOT and TRY; v1.13+: every mode.
-    if !apid && !matches!(Mode::try_from(req.mode), Ok(Mode::Auto | Mode::Reboot | Mode::Try)) {
+    if !apid
+        && !matches!(
+            Mode::try_from(req.mode),
+            Ok(Mode::Auto | Mode::Reboot | Mode::Try)
+        )
+    {
         return Err(Status::unimplemented(format!(
             "apply configuration --mode='{}' is not supported in maintenance mode",
             mode_name(req.mode).to_lowercase().replace('_', "-")
@@ -385,9 +390,9 @@ fn maintenance_check(
             (false, false) => {
                 Status::invalid_argument(format!("configuration validation failed: {text}"))
             }
-            (false, true) => Status::invalid_argument(format!(
-                "runtime configuration validation failed: {text}"
-            )),
+            (false, true) => {
+                Status::invalid_argument(format!("runtime configuration validation failed: {text}"))
+            }
         }
     };
     let cfg = match machineconfig::parse(&req.data, v) {
@@ -398,7 +403,10 @@ fn maintenance_check(
         }
         Err(ConfigError::NoV1Alpha1) if apid => return Ok(None),
         Err(ConfigError::NoV1Alpha1) => {
-            return Err(invalid(&["machine instructions are required".to_string()], false));
+            return Err(invalid(
+                &["machine instructions are required".to_string()],
+                false,
+            ));
         }
         Err(ConfigError::Invalid(errs)) => return Err(invalid(&errs, false)),
     };
@@ -432,7 +440,10 @@ fn maintenance_reply(
         };
     }
     let (mode, mut details) = match Mode::try_from(req.mode) {
-        Ok(Mode::Try) => (Mode::Try, "Applied configuration without a reboot".to_string()),
+        Ok(Mode::Try) => (
+            Mode::Try,
+            "Applied configuration without a reboot".to_string(),
+        ),
         Ok(Mode::Staged) => (
             Mode::Staged,
             "Staged configuration to be applied after the next reboot".to_string(),
@@ -447,7 +458,8 @@ fn maintenance_reply(
             .map(machineconfig::diff_from_empty)
             .filter(|d| !d.is_empty())
             .unwrap_or_else(|| "No changes.".to_string());
-        details = format!("Dry run summary:\n{details} (skipped in dry-run).\nConfig diff:\n\n{diff}");
+        details =
+            format!("Dry run summary:\n{details} (skipped in dry-run).\nConfig diff:\n\n{diff}");
     } else if mode == Mode::Try {
         let timeout = req
             .try_mode_timeout
@@ -538,23 +550,7 @@ async fn apply(
         }
     };
     let v14 = version::reboot_mode_removed(&node.id.talos_version);
-    let requested = match Mode::try_from(req.mode) {
-        Ok(m) => m,
-        Err(_) if v14 => {
-            return Err(Status::invalid_argument(format!(
-                "incorrect mode '{}' specified for the apply config call",
-                req.mode
-            )));
-        }
-        Err(_) => Mode::Reboot,
-    };
-    // Talos v1.14.0-rc.1 srv `ApplyConfiguration`: REBOOT (also an unset
-    // mode, which is 0) is refused on a configured node, before validation.
-    if v14 && requested == Mode::Reboot {
-        return Err(Status::unimplemented(
-            "the REBOOT mode is not supported, please use AUTO or NO_REBOOT modes instead",
-        ));
-    }
+    let requested = configured_mode(req.mode, v14)?;
     let warnings = machineconfig::validate(&new, false, &node.id.talos_version)
         .map_err(|errs| Status::invalid_argument(machineconfig::multierror(&errs)))?;
     let current: Arc<MachineConfig> = node
@@ -662,6 +658,23 @@ async fn apply(
             mode_details: details + &reason,
         }],
     })
+}
+
+/// The requested mode of a configured apply. Talos v1.14.0-rc.1 srv
+/// `ApplyConfiguration`: REBOOT (also an unset mode, which is 0) is refused
+/// before validation, and an unknown number is InvalidArgument; earlier
+/// releases treat an unknown number as REBOOT.
+fn configured_mode(mode: i32, v14: bool) -> Result<Mode, Status> {
+    match Mode::try_from(mode) {
+        Ok(Mode::Reboot) if v14 => Err(Status::unimplemented(
+            "the REBOOT mode is not supported, please use AUTO or NO_REBOOT modes instead",
+        )),
+        Ok(m) => Ok(m),
+        Err(_) if v14 => Err(Status::invalid_argument(format!(
+            "incorrect mode '{mode}' specified for the apply config call"
+        ))),
+        Err(_) => Ok(Mode::Reboot),
+    }
 }
 
 /// The reply leaves before the reboot starts.

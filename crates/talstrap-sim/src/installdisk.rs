@@ -331,7 +331,8 @@ mod tests {
 
     #[test]
     fn legacy_selectors_become_talos_expressions() {
-        let sel: Value = yaml_serde::from_str("size: '>= 400GB'\nmodel: Samsung*\ntype: ssd\n").unwrap();
+        let sel: Value =
+            yaml_serde::from_str("size: '>= 400GB'\nmodel: Samsung*\ntype: ssd\n").unwrap();
         assert_eq!(
             legacy_expression(&sel).unwrap(),
             "disk.size >= 400000000000u && glob(\"Samsung*\", disk.model) && disk.transport != \"\" && !disk.rotational && !disk.readonly && !disk.cdrom"

@@ -38,4 +38,4 @@ pub use genconfig::{ClusterSpec, GeneratedCluster, InstallTarget, NodeSpec, gene
 #[cfg(feature = "testing")]
 pub use genconfig::{foreign_talosconfig, reader_talosconfig, role_talosconfig};
 pub use scenario::{NodeFaults, Scenario, Timing};
-pub use state::{EtcdService, NodeMode, NodeSnapshot, NodeStats, Role, Stage};
+pub use state::{EtcdService, InstallPhase, NodeMode, NodeSnapshot, NodeStats, Role, Stage};

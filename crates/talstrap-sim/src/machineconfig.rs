@@ -12,9 +12,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 use yaml_serde::Value;
 
+use super::installdisk::{self, DiskMatcher};
 use super::state::Role;
 use super::version;
-use super::installdisk::{self, DiskMatcher};
 use crate::disksel::DiskFacts;
 
 /// Document kinds Talos v1.9 registers besides v1alpha1.
@@ -298,6 +298,48 @@ fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// What the v1.14 documents say: the UnattendedInstallConfig, and the
+/// cluster name and endpoint (KubeClusterConfig first, Talos v1.14.0-rc.1
+/// pkg/machinery/config/types/k8s/cluster.go; else the v1alpha1 fields).
+fn v1_14_facts(v1: &Value, others: &[Value]) -> (Option<UnattendedInstall>, String, String) {
+    let doc = |kind: &str| {
+        others
+            .iter()
+            .find(|d| d.get("kind").and_then(Value::as_str) == Some(kind))
+    };
+    let unattended = doc("UnattendedInstallConfig").map(|d| UnattendedInstall {
+        disk_match: d["provisioning"]["diskSelector"]["match"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        image: d["installer"]["image"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        reboot: d["reboot"].as_bool(),
+    });
+    let kube_cluster = doc("KubeClusterConfig");
+    let from_kube = |key: &str| {
+        kube_cluster
+            .and_then(|d| d[key].as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let endpoint = from_kube("endpoint").unwrap_or_else(|| {
+        v1["cluster"]["controlPlane"]["endpoint"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    });
+    let cluster_name = from_kube("clusterName").unwrap_or_else(|| {
+        v1["cluster"]["clusterName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    });
+    (unattended, cluster_name, endpoint)
+}
+
 /// Decodes a machine config stream as Talos's config loader does, for a
 /// node running `talos_version`.
 pub fn parse(raw: &[u8], talos_version: &str) -> Result<MachineConfig, ConfigError> {
@@ -358,40 +400,7 @@ pub fn parse(raw: &[u8], talos_version: &str) -> Result<MachineConfig, ConfigErr
         .or_else(|| machine["network"]["hostname"].as_str())
         .filter(|h| !h.is_empty())
         .map(str::to_string);
-    let doc = |kind: &str| {
-        others
-            .iter()
-            .find(|d| d.get("kind").and_then(Value::as_str) == Some(kind))
-    };
-    let unattended = doc("UnattendedInstallConfig").map(|d| UnattendedInstall {
-        disk_match: d["provisioning"]["diskSelector"]["match"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        image: d["installer"]["image"].as_str().unwrap_or_default().to_string(),
-        reboot: d["reboot"].as_bool(),
-    });
-    // v1.14: KubeClusterConfig carries the endpoint and cluster name
-    // (Talos v1.14.0-rc.1 pkg/machinery/config/types/k8s/cluster.go).
-    let kube_cluster = doc("KubeClusterConfig");
-    let from_kube = |key: &str| {
-        kube_cluster
-            .and_then(|d| d[key].as_str())
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let endpoint = from_kube("endpoint").unwrap_or_else(|| {
-        v1["cluster"]["controlPlane"]["endpoint"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    });
-    let cluster_name = from_kube("clusterName").unwrap_or_else(|| {
-        v1["cluster"]["clusterName"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    });
+    let (unattended, cluster_name, endpoint) = v1_14_facts(&v1, &others);
     Ok(MachineConfig {
         has_etcd_ca: v1["cluster"]["etcd"]["ca"]["crt"]
             .as_str()

@@ -306,7 +306,11 @@ impl Scenario {
 
     /// The Talos tag `hostname` runs: its own `talos_version`, else `fleet`.
     pub fn talos_version(&self, hostname: &str, fleet: &str) -> Result<String, ScenarioError> {
-        match self.nodes.get(hostname).and_then(|f| f.talos_version.as_deref()) {
+        match self
+            .nodes
+            .get(hostname)
+            .and_then(|f| f.talos_version.as_deref())
+        {
             None => Ok(fleet.to_string()),
             Some(v) => super::version::resolve(v).map_err(|message| ScenarioError::Parse {
                 path: "scenario".to_string(),
