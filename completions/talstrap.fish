@@ -54,7 +54,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l role -d 
 worker\t''"
 complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l talosconfig -d 'talosconfig with the admin client certificate [default: $TALOSCONFIG, else clusterconfig/talosconfig, else $TALOS_HOME/config or ~/.talos/config]' -r -F
 complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l context -d 'talosconfig context [default: the file\'s current context]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l cert-fingerprint -d 'Pin maintenance-mode nodes: the SPKI SHA-256 fingerprint a node must present, as its console prints it (repeatable) [default: not checked, like talosctl --insecure]' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l cert-fingerprint -d 'Pin maintenance-mode nodes: the SPKI SHA-256 fingerprint a node must present, as its console prints it (repeatable). Pins go stale: Talos re-issues the certificate with a new key at every boot, on address, hostname or time changes, and every 12 h [default: not checked, like talosctl --insecure]' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l connect-timeout -d 'Timeout of one TCP connect' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l rpc-timeout -d 'Timeout of one API call (one attempt)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l attempts -d 'Attempts per step on transient errors (unavailable, refused, reset, timed out); other errors are never retried' -r
@@ -78,6 +78,7 @@ reboot\t'Apply, then reboot'
 staged\t'Store the config; it takes effect at the next reboot'
 try\t'Apply live, and roll back after --try-timeout unless applied again'"
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l try-timeout -d 'With --mode try: how long the new config stays before Talos rolls it back' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l max-unavailable -d 'On a bootstrapped cluster, how many workers a change that reboots them may take down at once (control planes always go one at a time). 1 by default: talstrap does not drain nodes or read PodDisruptionBudgets, so rebooting more workers together can take every replica of a workload down; raise it for large pools' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l stuck-after -d 'With --wait: a node whose stage and unmet conditions stay unchanged this long is reported stuck' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l talconfig -d 'talhelper\'s talconfig.yaml [default: ./talconfig.yaml]' -r -F
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l config-dir -d 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml]' -r -F
@@ -88,7 +89,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l role -d 'Wor
 worker\t''"
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l talosconfig -d 'talosconfig with the admin client certificate [default: $TALOSCONFIG, else clusterconfig/talosconfig, else $TALOS_HOME/config or ~/.talos/config]' -r -F
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l context -d 'talosconfig context [default: the file\'s current context]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l cert-fingerprint -d 'Pin maintenance-mode nodes: the SPKI SHA-256 fingerprint a node must present, as its console prints it (repeatable) [default: not checked, like talosctl --insecure]' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l cert-fingerprint -d 'Pin maintenance-mode nodes: the SPKI SHA-256 fingerprint a node must present, as its console prints it (repeatable). Pins go stale: Talos re-issues the certificate with a new key at every boot, on address, hostname or time changes, and every 12 h [default: not checked, like talosctl --insecure]' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l connect-timeout -d 'Timeout of one TCP connect' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l rpc-timeout -d 'Timeout of one API call (one attempt)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l attempts -d 'Attempts per step on transient errors (unavailable, refused, reset, timed out); other errors are never retried' -r
@@ -101,6 +102,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l parallel -d 
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l port -d 'Talos API (apid) port on every node' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l dry-run -d 'Show per node what would change; change nothing'
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l wait -d 'Then wait for the nodes as `talstrap verify` does'
+complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l allow-degraded-etcd -d 'Start a rollout that reboots nodes even though etcd is already degraded (a control plane down, unhealthy or missing from the member list). Risky: rebooting another control plane of a degraded cluster can lose etcd quorum, and the Kubernetes API with it, until both are back'
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -s v -l verbose -d 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -s q -l quiet -d 'Print only errors and the final summary'
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l no-color -d 'No colours (NO_COLOR is honoured too)'
@@ -120,7 +122,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l role -d 'Wo
 worker\t''"
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l talosconfig -d 'talosconfig with the admin client certificate [default: $TALOSCONFIG, else clusterconfig/talosconfig, else $TALOS_HOME/config or ~/.talos/config]' -r -F
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l context -d 'talosconfig context [default: the file\'s current context]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l cert-fingerprint -d 'Pin maintenance-mode nodes: the SPKI SHA-256 fingerprint a node must present, as its console prints it (repeatable) [default: not checked, like talosctl --insecure]' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l cert-fingerprint -d 'Pin maintenance-mode nodes: the SPKI SHA-256 fingerprint a node must present, as its console prints it (repeatable). Pins go stale: Talos re-issues the certificate with a new key at every boot, on address, hostname or time changes, and every 12 h [default: not checked, like talosctl --insecure]' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l connect-timeout -d 'Timeout of one TCP connect' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l rpc-timeout -d 'Timeout of one API call (one attempt)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l attempts -d 'Attempts per step on transient errors (unavailable, refused, reset, timed out); other errors are never retried' -r
@@ -151,7 +153,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l role -d 
 worker\t''"
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l talosconfig -d 'talosconfig with the admin client certificate [default: $TALOSCONFIG, else clusterconfig/talosconfig, else $TALOS_HOME/config or ~/.talos/config]' -r -F
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l context -d 'talosconfig context [default: the file\'s current context]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l cert-fingerprint -d 'Pin maintenance-mode nodes: the SPKI SHA-256 fingerprint a node must present, as its console prints it (repeatable) [default: not checked, like talosctl --insecure]' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l cert-fingerprint -d 'Pin maintenance-mode nodes: the SPKI SHA-256 fingerprint a node must present, as its console prints it (repeatable). Pins go stale: Talos re-issues the certificate with a new key at every boot, on address, hostname or time changes, and every 12 h [default: not checked, like talosctl --insecure]' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l connect-timeout -d 'Timeout of one TCP connect' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l rpc-timeout -d 'Timeout of one API call (one attempt)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l attempts -d 'Attempts per step on transient errors (unavailable, refused, reset, timed out); other errors are never retried' -r

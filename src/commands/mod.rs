@@ -16,6 +16,7 @@ pub mod secret_file;
 pub mod sim;
 mod unattended;
 pub mod verify;
+pub mod watch;
 
 pub use common::{CommandError, Session};
 

@@ -26,7 +26,7 @@ pub fn talos_err(e: TalosError) -> StepError {
     let trust = e.trust_kind();
     if trust == Some(TrustKind::PinMismatch) {
         err = err.with_hint(
-            "the node's maintenance certificate does not match --cert-fingerprint: compare with the fingerprint printed on the node's console (it changes at every boot)",
+            "the node's maintenance certificate does not match --cert-fingerprint: compare with the fingerprint the node's console printed last. Talos re-issues that certificate with a new key at every boot, on an address, hostname or time change (NTP), and every 12 h, so a pin goes stale; pin it just before the apply, or leave pins out",
         );
     } else if kind == ErrorKind::Trust {
         err = err.with_hint(
@@ -78,7 +78,7 @@ pub async fn probe_step(
             async move {
                 let mode = probe(addr, creds.as_deref(), &timeouts).await;
                 match mode {
-                    NodeMode::Unreachable { reason } => Err(StepError::retryable(format!(
+                    NodeMode::Unreachable { reason, .. } => Err(StepError::retryable(format!(
                         "{addr} unreachable: {reason}"
                     ))
                     .with_hint("check that the node is powered on and that this machine can reach its IP on the Talos API port")),

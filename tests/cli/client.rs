@@ -766,7 +766,7 @@ async fn probe_classifies_every_kind_of_peer() {
     let t = probe_timeouts();
 
     // Maintenance: the fingerprint pins the very certificate the node serves.
-    let NodeMode::Maintenance { fingerprint } =
+    let NodeMode::Maintenance { fingerprint, .. } =
         within("probe cp1", probe(addr(&c, "cp1"), Some(&creds), &t)).await
     else {
         panic!("cp1 is in maintenance mode");

@@ -11,6 +11,8 @@ mod discover;
 mod docs;
 mod pipelines;
 mod reliability;
+mod rollout;
 mod secrets;
 mod smoke;
 mod versions;
+mod watch;

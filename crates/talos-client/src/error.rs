@@ -408,7 +408,8 @@ pub(crate) enum TrustFailure {
     NotYetValid { ip: String, not_before: String },
     #[error(
         "server certificate for {ip} has SPKI fingerprint {actual}, which is not one of the \
-         pinned fingerprints"
+         pinned fingerprints (a pin goes stale whenever the node re-issues its maintenance \
+         certificate)"
     )]
     PinMismatch { ip: String, actual: String },
     #[error("server certificate for {ip} was rejected: {detail}")]
