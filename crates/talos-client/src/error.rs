@@ -301,6 +301,13 @@ impl TalosError {
         self.code() == Some(Code::FailedPrecondition)
     }
 
+    /// Talos's refusal of an apply while another one is being processed
+    /// (machined's apply handler, v1.12.9+ / v1.13.3+): someone else is
+    /// changing the node right now.
+    pub fn apply_in_progress(&self) -> bool {
+        self.precondition_failed() && self.message().contains(APPLY_IN_PROGRESS)
+    }
+
     /// Talos's refusal of an apply while it reboots for one it already took
     /// (machined's apply handler, v1.12: "configuration already applied and
     /// node is rebooting"): the earlier request landed.
