@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::duration::parse_duration;
+use crate::duration;
 
 /// Take Talos Linux nodes from maintenance mode to a bootstrapped, verified
 /// cluster
@@ -166,7 +166,10 @@ const SIM_EXAMPLES: &str = concat!(
       --scenario examples/scenarios/flaky.yaml
 
   # In another terminal, against the fleet above
-  talstrap preflight --talconfig /tmp/sim/talconfig.yaml"#
+  talstrap preflight --talconfig /tmp/sim/talconfig.yaml
+
+  # A topf repository instead: topf.yaml and rendered/<host>.yaml
+  talstrap sim --dir /tmp/topf --layout topf"#
 );
 
 const DEMO_EXAMPLES: &str = concat!(
@@ -178,9 +181,50 @@ const DEMO_EXAMPLES: &str = concat!(
   # Faster, keeping the files and the kubeconfig in ./demo
   talstrap demo --time-scale 0.2 --dir ./demo
 
+  # Keep the throwaway cluster in its temp dir to look at it afterwards
+  talstrap demo --keep
+
   # How failures look: an install that fails on one node
   talstrap demo --scenario examples/scenarios/install-fails.yaml"#
 );
+
+const COMPLETIONS_EXAMPLES: &str = concat!(
+    heading!("Examples:"),
+    r#"
+  # bash: load now, or install for every new shell
+  source <(talstrap completions bash)
+  talstrap completions bash > /etc/bash_completion.d/talstrap
+
+  # zsh: a directory on $fpath
+  talstrap completions zsh > ~/.zfunc/_talstrap"#
+);
+
+const MAN_EXAMPLES: &str = concat!(
+    heading!("Examples:"),
+    r#"
+  # Read the page without installing it
+  talstrap man | man -l -
+  talstrap man apply | man -l -"#
+);
+
+/// Most simulated control planes (`--control-planes`).
+const MAX_SIM_CONTROL_PLANES: u64 = 64;
+/// Most simulated workers (`--workers`); a /16 subnet holds about 65,000 nodes,
+/// but every node is a listener and a task in one process.
+const MAX_SIM_WORKERS: u64 = 4096;
+
+/// `--time-scale`: a finite factor from 0.001 (a thousand times faster) to
+/// 1000. Outside that, simulated durations round to nothing or to centuries.
+fn time_scale(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number (e.g. 0.1 or 2)"))?;
+    if !(0.001..=1000.0).contains(&v) {
+        return Err(format!("{text} is outside 0.001 to 1000"));
+    }
+    Ok(v)
+}
 
 /// Output format of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -220,7 +264,7 @@ pub struct GlobalArgs {
     pub no_color: bool,
 
     /// Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]
-    #[arg(long, global = true, value_parser = parse_duration, env = "TALSTRAP_TIMEOUT",
+    #[arg(long, global = true, value_parser = duration::command_timeout, env = "TALSTRAP_TIMEOUT",
           value_name = "DURATION")]
     pub timeout: Option<Duration>,
 
@@ -237,6 +281,17 @@ pub struct GlobalArgs {
     #[arg(long, global = true, default_value_t = 50000, env = "TALSTRAP_PORT",
           value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
+
+    /// talosctl's `-e/--endpoints`: accepted only to be answered with an
+    /// explanation (talstrap never dials endpoints), exit 2.
+    #[arg(long = "endpoints", short = 'e', global = true, hide = true,
+          value_name = "ENDPOINT", num_args = 0..=1, value_delimiter = ',')]
+    pub endpoints: Option<Vec<String>>,
+
+    /// talosctl's `-i/--insecure`: answered with an explanation (the mode is
+    /// detected per node), exit 2.
+    #[arg(long, short = 'i', global = true, hide = true)]
+    pub insecure: bool,
 }
 
 /// Where the nodes and their machine configs come from, and how to reach them.
@@ -248,19 +303,32 @@ pub struct InventoryArgs {
     pub talconfig: Option<PathBuf>,
 
     /// Machine configs written by `talhelper genconfig` [default: clusterconfig/
-    /// next to talconfig.yaml]
+    /// next to talconfig.yaml], or by `topf render -o DIR` with --topf
+    /// [default: output/ next to topf.yaml]
     #[arg(long, env = "TALSTRAP_CONFIG_DIR", value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
+
+    /// topf's topf.yaml instead of talconfig.yaml: nodes (host, ip, role)
+    /// from it, their configs from `topf render` output (--config-dir)
+    #[arg(
+        long,
+        env = "TALSTRAP_TOPF",
+        value_name = "FILE",
+        conflicts_with = "talconfig"
+    )]
+    pub topf: Option<PathBuf>,
 
     /// talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files
     /// are decrypted with `sops -d` (repeatable; replaces the defaults)
     /// [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml,
     /// in the current directory and next to talconfig.yaml]
-    #[arg(long = "env-file", short = 'e', value_name = "FILE")]
+    // No short flag: `-e` is talosctl's --endpoints, answered with an
+    // explanation (see GlobalArgs::endpoints).
+    #[arg(long = "env-file", value_name = "FILE")]
     pub env_files: Vec<PathBuf>,
 
-    /// A node without talconfig.yaml: its address and machine config
-    /// (repeatable)
+    /// A node without talconfig.yaml: its address and machine config; FILE
+    /// may be `-` (stdin) or a pipe such as <(sops -d cp.yaml) (repeatable)
     #[arg(
         long = "node",
         value_name = "IP=FILE",
@@ -313,12 +381,12 @@ pub struct InventoryArgs {
 #[command(next_help_heading = "Timing and retries")]
 pub struct PacingArgs {
     /// Timeout of one TCP connect
-    #[arg(long, value_parser = parse_duration, default_value = "3s", env = "TALSTRAP_CONNECT_TIMEOUT",
+    #[arg(long, value_parser = duration::connect_timeout, default_value = "3s", env = "TALSTRAP_CONNECT_TIMEOUT",
           value_name = "DURATION")]
     pub connect_timeout: Duration,
 
     /// Timeout of one API call (one attempt)
-    #[arg(long, value_parser = parse_duration, default_value = "15s", env = "TALSTRAP_RPC_TIMEOUT",
+    #[arg(long, value_parser = duration::rpc_timeout, default_value = "15s", env = "TALSTRAP_RPC_TIMEOUT",
           value_name = "DURATION")]
     pub rpc_timeout: Duration,
 
@@ -329,12 +397,12 @@ pub struct PacingArgs {
     pub attempts: u32,
 
     /// First retry delay; it doubles each attempt, with jitter, up to 30s
-    #[arg(long, value_parser = parse_duration, default_value = "1s", env = "TALSTRAP_RETRY_DELAY",
+    #[arg(long, value_parser = duration::interval, default_value = "1s", env = "TALSTRAP_RETRY_DELAY",
           value_name = "DURATION")]
     pub retry_delay: Duration,
 
     /// How often a node's state is read when it cannot be watched
-    #[arg(long, value_parser = parse_duration, default_value = "2s", env = "TALSTRAP_POLL_INTERVAL",
+    #[arg(long, value_parser = duration::interval, default_value = "2s", env = "TALSTRAP_POLL_INTERVAL",
           value_name = "DURATION")]
     pub poll_interval: Duration,
 }
@@ -456,7 +524,9 @@ pub enum Command {
     /// commands with the real output against it: preflight with a server-side
     /// dry run, apply --wait, bootstrap (etcd, every control plane joined,
     /// kubeconfig) and a last verify. The cluster files and the kubeconfig stay
-    /// in --dir; the simulated nodes stop when the demo ends.
+    /// in --dir; without it they go to a private temp directory that is
+    /// removed at the end unless --keep is given. The simulated nodes stop
+    /// when the demo ends.
     ///
     /// demo uses loopback addresses only and touches no real node. With
     /// --scenario, injected faults show how talstrap reports failures.
@@ -464,14 +534,31 @@ pub enum Command {
     Demo(DemoArgs),
 
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
-    #[command(hide = true)]
+    ///
+    /// With bash, zsh and fish, `-n/--nodes <TAB>` offers the hostnames and
+    /// addresses of the talconfig.yaml (or --talconfig) in the command line.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
-        #[arg(value_enum)]
+        #[arg(value_enum, value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff)
-    #[command(hide = true)]
-    Man,
+    /// Print a man page (roff): talstrap's, or one subcommand's
+    #[command(after_help = MAN_EXAMPLES)]
+    Man {
+        /// The subcommand whose page to print [default: talstrap's own]
+        #[arg(value_name = "SUBCOMMAND")]
+        subcommand: Option<String>,
+    },
+    /// Node names for shell completion of -n (used by the completion scripts)
+    #[command(name = "__complete-nodes", hide = true)]
+    CompleteNodes {
+        /// talconfig.yaml to read [default: ./talconfig.yaml]
+        #[arg(long, value_name = "FILE")]
+        talconfig: Option<PathBuf>,
+        /// --topf file to read instead
+        #[arg(long, value_name = "FILE")]
+        topf: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -519,7 +606,7 @@ pub struct ApplyArgs {
 
     /// With --mode try: how long the new config stays before Talos rolls it
     /// back
-    #[arg(long, value_parser = parse_duration, default_value = "1m", value_name = "DURATION")]
+    #[arg(long, value_parser = duration::wait, default_value = "1m", value_name = "DURATION")]
     pub try_timeout: Duration,
 
     /// Show per node what would change; change nothing
@@ -549,7 +636,7 @@ pub struct ApplyArgs {
 
     /// With --wait: a node whose stage and unmet conditions stay unchanged
     /// this long is reported stuck
-    #[arg(long, value_parser = parse_duration, default_value = "5m", env = "TALSTRAP_STUCK_AFTER",
+    #[arg(long, value_parser = duration::wait, default_value = "5m", env = "TALSTRAP_STUCK_AFTER",
           value_name = "DURATION")]
     pub stuck_after: Duration,
 
@@ -581,7 +668,7 @@ pub struct VerifyArgs {
 
     /// A node whose stage and unmet conditions stay unchanged this long is
     /// reported stuck
-    #[arg(long, value_parser = parse_duration, default_value = "5m", env = "TALSTRAP_STUCK_AFTER",
+    #[arg(long, value_parser = duration::wait, default_value = "5m", env = "TALSTRAP_STUCK_AFTER",
           value_name = "DURATION")]
     pub stuck_after: Duration,
 
@@ -616,7 +703,7 @@ pub struct BootstrapArgs {
     pub wait_members: bool,
 
     /// How long etcd may take to become healthy after the bootstrap
-    #[arg(long, value_parser = parse_duration, default_value = "10m", value_name = "DURATION")]
+    #[arg(long, value_parser = duration::wait, default_value = "10m", value_name = "DURATION")]
     pub etcd_timeout: Duration,
 
     /// Write the admin kubeconfig to this file (atomically, mode 0600)
@@ -630,7 +717,7 @@ pub struct BootstrapArgs {
 
     /// After a Bootstrap request that may have been accepted, send no other
     /// for this long
-    #[arg(long, value_parser = parse_duration, default_value = "5m", env = "TALSTRAP_RESEND_AFTER",
+    #[arg(long, value_parser = duration::resend_window, default_value = "5m", env = "TALSTRAP_RESEND_AFTER",
           value_name = "DURATION")]
     pub resend_after: Duration,
 
@@ -649,26 +736,29 @@ pub struct DiscoverArgs {
     pub cidrs: Vec<String>,
 
     /// Timeout of one TCP connect in the scan
-    #[arg(long, value_parser = parse_duration, default_value = "1s", env = "TALSTRAP_CONNECT_TIMEOUT",
+    #[arg(long, value_parser = duration::connect_timeout, default_value = "1s", env = "TALSTRAP_CONNECT_TIMEOUT",
           value_name = "DURATION")]
     pub connect_timeout: Duration,
 
     /// Connects in flight at once [default: sized from the open-file limit]
-    #[arg(long, env = "TALSTRAP_WINDOW", value_name = "N")]
+    #[arg(long, env = "TALSTRAP_WINDOW", value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65536))]
     pub window: Option<usize>,
 
     /// Allow ranges larger than /16
     #[arg(long)]
     pub allow_large_scan: bool,
 
-    /// Also print a talconfig.yaml `nodes:` list for the maintenance-mode
-    /// nodes found
+    /// Print a talconfig.yaml `nodes:` list for the maintenance-mode nodes
+    /// found: stdout carries only that YAML (the table goes to stderr), so
+    /// `> nodes.yaml` works; with -o json it is the report's
+    /// details.skeleton
     #[arg(long)]
     pub skeleton: bool,
 
     /// talosconfig to read nodes configured by its CA (version, role, boot
-    /// time, etcd) [default: $TALOSCONFIG, $TALOS_HOME/config or
-    /// ~/.talos/config if one exists]
+    /// time, etcd) [default: $TALOSCONFIG, else clusterconfig/talosconfig,
+    /// else $TALOS_HOME/config or ~/.talos/config, if one exists]
     #[arg(long, env = "TALSTRAP_TALOSCONFIG", value_name = "FILE")]
     pub talosconfig: Option<PathBuf>,
 
@@ -680,11 +770,13 @@ pub struct DiscoverArgs {
 #[derive(Debug, Args)]
 pub struct SimArgs {
     /// Simulated control planes (cp1, cp2, …)
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(long, default_value_t = 3, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_SIM_CONTROL_PLANES))]
     pub control_planes: usize,
 
     /// Simulated workers (w1, w2, …)
-    #[arg(long, default_value_t = 2, value_name = "N")]
+    #[arg(long, default_value_t = 2, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=MAX_SIM_WORKERS))]
     pub workers: usize,
 
     /// Where to write the throwaway cluster: talconfig.yaml and clusterconfig/
@@ -703,28 +795,50 @@ pub struct SimArgs {
 
     /// Multiply every simulated duration (1: a few seconds per install or
     /// reboot; 0.1: ten times faster)
-    #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR", value_parser = time_scale)]
     pub time_scale: f64,
+
+    /// Files to write: talhelper's (talconfig.yaml, clusterconfig/) or
+    /// topf's (topf.yaml, `topf render` output in rendered/, talosconfig)
+    #[arg(long, value_enum, default_value = "talhelper", value_name = "LAYOUT")]
+    pub layout: SimLayout,
+}
+
+/// Which repository layout `sim` writes its cluster files in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimLayout {
+    /// talconfig.yaml and clusterconfig/ (as `talhelper genconfig` writes)
+    Talhelper,
+    /// topf.yaml, rendered/<host>.yaml (as `topf render -o rendered`) and
+    /// talosconfig
+    Topf,
 }
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where to leave the cluster files and the kubeconfig [default: a new
-    /// directory under the temp dir]
+    /// private directory under the temp dir, removed at the end]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
+    /// Keep the temp directory (cluster files, keys, kubeconfig) instead of
+    /// removing it when the demo ends
+    #[arg(long)]
+    pub keep: bool,
+
     /// Multiply every simulated duration (1: a few seconds per install or
     /// reboot; 0.1: ten times faster)
-    #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR", value_parser = time_scale)]
     pub time_scale: f64,
 
     /// Simulated control planes (cp1, cp2, …)
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(long, default_value_t = 3, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_SIM_CONTROL_PLANES))]
     pub control_planes: usize,
 
     /// Simulated workers (w1, w2, …)
-    #[arg(long, default_value_t = 2, value_name = "N")]
+    #[arg(long, default_value_t = 2, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=MAX_SIM_WORKERS))]
     pub workers: usize,
 
     /// Scenario file (YAML) with faults, to see how failures are reported

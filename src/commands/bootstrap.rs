@@ -28,7 +28,7 @@ use crate::talos::{ErrorClass, NodeClient, ServiceStatus};
 use super::cluster::{EtcdView, etcd_views, not_yet_configured};
 use super::election::{Election, ElectionSettings, elect_leader};
 use super::nodeops::{talos_err, talos_err_retry_precondition};
-use super::plan::{Access, Endpoint, Plan};
+use super::plan::{Access, Endpoint};
 use super::secret_file::{check_writable, write_secret_file};
 use super::{CommandError, Session};
 
@@ -79,7 +79,7 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
             super::plan::build_access(tc, &args.inventory.cert_fingerprints, &args.pacing)?;
         (access, Vec::new(), Vec::new(), Vec::new())
     } else {
-        let plan = Plan::build(&args.inventory, &args.pacing, session.port())?;
+        let plan = session.plan(&args.inventory, &args.pacing).await?;
         let cps: Vec<Endpoint> = plan.control_planes.iter().map(|n| n.endpoint()).collect();
         let selected: Vec<_> = plan.nodes.clone();
         (plan.access, cps, selected, plan.warnings)

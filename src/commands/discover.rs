@@ -35,6 +35,11 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
         .unwrap_or_else(|| rlimit::window_for(soft))
         .max(1);
     let port = session.port();
+    let json = session.output.config().format == OutputFormat::Json;
+    if args.skeleton && !json {
+        // `discover --skeleton > nodes.yaml`: stdout carries only YAML.
+        session.output.people_to_stderr();
+    }
     let sink = session.output.events();
     sink.emit(Event::Info {
         message: format!(
@@ -48,16 +53,26 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
         connect_timeout: args.connect_timeout,
         window,
         deadline: session.deadline(),
+        cancel: session.cancel.clone(),
     };
     let scanned = scan(&targets, &opts, None).await;
+    let stopped = scan_stopped(&scanned);
     sink.emit(Event::Info {
         message: format!(
-            "phase 1: {} open of {} scanned in {} ({} refused, {} timed out); identifying the open ones",
+            "phase 1: {} open of {} scanned in {} ({} refused, {} timed out); {}",
             scanned.open.len(),
             scanned.scanned,
             crate::duration::format_duration(scanned.elapsed),
             scanned.refused,
-            scanned.timed_out
+            scanned.timed_out,
+            match stopped {
+                Some(why) => format!(
+                    "{why} after {} of {} addresses: the rest were not scanned",
+                    scanned.scanned,
+                    targets.len()
+                ),
+                None => "identifying the open ones".to_string(),
+            }
         ),
     });
 
@@ -100,6 +115,8 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
             "window": window,
             "connect_timeout_ms": args.connect_timeout.as_millis() as u64,
             "port": port,
+            "deadline_reached": scanned.deadline_reached,
+            "interrupted": scanned.interrupted,
         }
     });
     let maintenance: Vec<skeleton::MaintenanceHost> = outcomes
@@ -111,25 +128,42 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
             disks: disk_facts.remove(&o.node.ip).unwrap_or_default(),
         })
         .collect();
-    let report = Report::new("discover", outcomes, session.elapsed(), None).with_details(details);
-    let skeleton_text = args.skeleton.then(|| {
-        if maintenance.is_empty() {
-            "# no maintenance-mode nodes found: no talconfig skeleton to print".to_string()
-        } else {
-            skeleton::render_nodes_skeleton(&maintenance)
-        }
-    });
-    // JSON consumers read the report as the last line, so the skeleton goes
-    // before it there; people get it after the table, ready to copy.
-    let json = session.output.config().format == OutputFormat::Json;
+    // A scan cut short is not a success, even when every host it reached
+    // was identified: the rest of the range was never looked at.
+    let overall = if scanned.interrupted {
+        Some(Exit::Interrupted)
+    } else if scanned.deadline_reached {
+        Some(Exit::Deadline)
+    } else {
+        None
+    };
+    let skeleton_text = args
+        .skeleton
+        .then(|| skeleton::render_nodes_skeleton(&maintenance));
+    let mut details = details;
     if json && let Some(t) = &skeleton_text {
-        session.output.text(t);
+        // JSON: the skeleton is part of the one report.
+        details["skeleton"] = serde_json::Value::String(t.clone());
     }
+    let report =
+        Report::new("discover", outcomes, session.elapsed(), overall).with_details(details);
     session.output.report(&report);
     if !json && let Some(t) = &skeleton_text {
-        session.output.text(t);
+        // People: the table went to stderr, the YAML alone to stdout.
+        session.output.data(t);
     }
     Ok(report.exit())
+}
+
+/// Why the scan stopped before the end, in words (None: it did not).
+fn scan_stopped(scanned: &crate::discovery::ScanResult) -> Option<&'static str> {
+    if scanned.interrupted {
+        Some("interrupted (Ctrl-C)")
+    } else if scanned.deadline_reached {
+        Some("stopped by --timeout")
+    } else {
+        None
+    }
 }
 
 fn discover_access(args: &DiscoverArgs) -> Result<Access, CommandError> {
@@ -140,10 +174,15 @@ fn discover_access(args: &DiscoverArgs) -> Result<Access, CommandError> {
     };
     // A talosconfig is optional here: without one, configured nodes are reported but not read.
     let env_set = std::env::var_os("TALOSCONFIG").is_some_and(|v| !v.is_empty());
+    // As the other commands look: talhelper's clusterconfig/talosconfig in
+    // the working directory comes after $TALOSCONFIG, before ~/.talos/config.
+    let talhelper = std::path::Path::new("clusterconfig/talosconfig");
     let path = if args.talosconfig.is_some() || env_set {
         Some(talosconfig::locate(args.talosconfig.as_deref()).map_err(CommandError::input)?)
+    } else if talhelper.is_file() {
+        Some(talhelper.to_path_buf())
     } else {
-        talosconfig::locate(None).ok()
+        talosconfig::locate_optional().map_err(CommandError::input)?
     };
     let tc = match path {
         Some(p) => Some(Arc::new(
