@@ -27,7 +27,7 @@ use crate::talos::probe::{NodeMode, probe};
 use crate::talos::{ApplyMode, ApplyResult, NodeClient};
 
 use super::nodeops::{connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode};
-use super::plan::{Access, PlannedNode};
+use super::plan::{Access, Plan, PlannedNode};
 use super::verify::{
     BootIdentity, ExpectReboot, MaintenanceCert, Phase, WaitSettings, decide_phase, verify_nodes,
 };
