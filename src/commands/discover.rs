@@ -193,6 +193,7 @@ fn discover_access(args: &DiscoverArgs) -> Result<Access, CommandError> {
         secure,
         maintenance: tls::maintenance_config(&[]),
         timeouts,
+        first_round: None,
     })
 }
 
