@@ -83,15 +83,19 @@ pub async fn probe_step(
             let first_round = first_round.clone();
             async move {
                 let mode = probe(addr, creds.as_deref(), &timeouts).await;
-                if attempt <= 1
-                    && let Some(round) = &first_round
-                    && round.every_node_refused(ctx, mode.refused()).await
-                {
-                    // Said once for the run (see FirstRound); no retries.
-                    return Err(StepError::permanent(format!(
+                let all_refused = match &first_round {
+                    Some(round) if attempt <= 1 => round.every_node_refused(ctx, mode.refused()).await,
+                    Some(round) => round.verdict() == Some(true) && mode.refused(),
+                    None => false,
+                };
+                if all_refused {
+                    // Said once for the run (see FirstRound), not per node.
+                    let err = StepError::retryable(format!(
                         "{addr} refused the connection: nothing listens on port {}",
                         addr.port()
-                    )));
+                    ));
+                    let whole = first_round.as_ref().is_some_and(|r| r.whole_inventory);
+                    return Err(if whole { err.into_kind(ErrorKind::Permanent) } else { err });
                 }
                 match mode {
                     NodeMode::Unreachable { reason, .. } => Err(StepError::retryable(format!(
@@ -114,6 +118,12 @@ pub async fn probe_step(
 pub struct FirstRound {
     /// Nodes whose first connects decide (those started together, at least 2).
     expected: usize,
+    /// The run covers every node of the inventory: when all refuse, no node
+    /// of the cluster listens on that port, and retrying cannot help. With
+    /// some nodes left out (`-n`, `--role`), those may be up on it while the
+    /// selected ones are still off or rebooting: then it is said once, and
+    /// the retries go on.
+    whole_inventory: bool,
     port: u16,
     state: std::sync::Mutex<RoundState>,
     decided: tokio::sync::Notify,
@@ -134,11 +144,17 @@ impl FirstRound {
     /// `nodes` in the run, `parallel` of them at a time, all on `port`. None
     /// when fewer than two nodes start together: one refusing node may just
     /// be rebooting.
-    pub fn new(nodes: usize, parallel: usize, port: u16) -> Option<std::sync::Arc<Self>> {
+    pub fn new(
+        nodes: usize,
+        parallel: usize,
+        port: u16,
+        whole_inventory: bool,
+    ) -> Option<std::sync::Arc<Self>> {
         let expected = nodes.min(parallel);
         (expected >= 2).then(|| {
             std::sync::Arc::new(FirstRound {
                 expected,
+                whole_inventory,
                 port,
                 state: std::sync::Mutex::new(RoundState::default()),
                 decided: tokio::sync::Notify::new(),
@@ -172,9 +188,14 @@ impl FirstRound {
                 ctx.run().emit(crate::pipeline::Event::Warning {
                     node: None,
                     message: format!(
-                        "every node refused the connection on port {port} ({n} of {n}): nothing listens there. Is --port right? Talos listens on 50000, and `talstrap sim` prints the port of its fleet. (If every node is rebooting, run this again in a minute.)",
+                        "every node refused the connection on port {port} ({n} of {n}): nothing listens there. Is --port right? Talos listens on 50000, and `talstrap sim` prints the port of its fleet. {then}",
                         port = self.port,
-                        n = self.expected
+                        n = self.expected,
+                        then = if self.whole_inventory {
+                            "(If every node is rebooting, run this again in a minute.)"
+                        } else {
+                            "Retrying, in case these nodes are still starting."
+                        }
                     ),
                 });
             }
@@ -196,6 +217,7 @@ impl FirstRound {
             .unwrap_or(false)
     }
 
+    /// True once every node of the first round refused; None before.
     fn verdict(&self) -> Option<bool> {
         self.state.lock().ok().and_then(|s| s.verdict)
     }

@@ -127,7 +127,8 @@ impl Plan {
             check_talosconfig_matches(tc, &inventory)?;
         }
         let mut access = build_access(talosconfig, &inv.cert_fingerprints, pacing)?;
-        access.first_round = super::nodeops::FirstRound::new(nodes.len(), parallel, port);
+        let whole = nodes.len() == inventory.nodes.len();
+        access.first_round = super::nodeops::FirstRound::new(nodes.len(), parallel, port, whole);
         let retry = RetryPolicy {
             attempts: pacing.attempts,
             base: pacing.retry_delay,
