@@ -295,6 +295,13 @@ impl TalosError {
         self.code() == Some(Code::Unimplemented)
     }
 
+    /// The node authenticated us and refused the call for the roles in our
+    /// client certificate (PermissionDenied, Talos's RBAC "not authorized",
+    /// e.g. `os:reader` calling ApplyConfiguration): not a trust problem.
+    pub fn not_authorized(&self) -> bool {
+        self.code() == Some(Code::PermissionDenied)
+    }
+
     /// The node refused the call in its current state (FailedPrecondition):
     /// often "not yet", sometimes "never on this node".
     pub fn precondition_failed(&self) -> bool {
