@@ -225,6 +225,7 @@ set edit:completion:arg-completer[talstrap] = {|@words|
             cand --subnet 'Loopback range for the nodes, a /16 to /24 inside 127.0.0.0/8, e.g. 127.0.42.0/24 [default: random 127.x.y.0/24]'
             cand --scenario 'Scenario file (YAML) with faults, timings and disks per node'
             cand --time-scale 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)'
+            cand --talos-version 'Talos release to simulate: 1.12, 1.13 or 1.14 (or a full tag such as v1.13.3); nodes can differ per scenario (`talos_version` per node)'
             cand --layout 'Files to write: talhelper''s (talconfig.yaml, clusterconfig/) or topf''s (topf.yaml, `topf render` output in rendered/, talosconfig)'
             cand -o 'How results are shown [default: human]'
             cand --output 'How results are shown [default: human]'
@@ -244,6 +245,7 @@ set edit:completion:arg-completer[talstrap] = {|@words|
         }
         &'talstrap;demo'= {
             cand --dir 'Where to leave the cluster files and the kubeconfig [default: a new private directory under the temp dir, removed at the end]'
+            cand --talos-version 'Talos release to simulate: 1.12, 1.13 or 1.14 (or a full tag such as v1.13.3); nodes can differ per scenario (`talos_version` per node)'
             cand --time-scale 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)'
             cand --control-planes 'Simulated control planes (cp1, cp2, …)'
             cand --workers 'Simulated workers (w1, w2, …)'
