@@ -132,6 +132,7 @@ pub async fn run(session: &Session, args: DemoArgs) -> Result<Exit, CommandError
                 cidr: Vec::new(),
                 quorum: None,
                 wait_members: true,
+                allow_unreachable_control_planes: false,
                 etcd_timeout: stuck_after * 2,
                 kubeconfig: Some(kubeconfig.clone()),
                 force: false,

@@ -5,6 +5,7 @@
 //! typed results or a classified [`TalosError`]; it never prints. Retries,
 //! concurrency and reporting belong to the pipeline.
 
+pub mod bootstrap_answer;
 pub mod client;
 pub mod connect;
 pub mod error;
@@ -24,6 +25,7 @@ mod fake_node;
 #[cfg(test)]
 pub(crate) mod testkit;
 
+pub use bootstrap_answer::{BootstrapAnswer, bootstrap_answer};
 pub use client::{ChannelKind, NodeClient};
 pub use connect::Timeouts;
 pub use error::{ErrorClass, TalosError};
