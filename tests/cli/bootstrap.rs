@@ -389,7 +389,10 @@ async fn time_not_in_sync_is_retried_then_bootstraps() {
         ),
     )
     .await;
-    let boot = c.json("bootstrap", &["--wait-members"]).await;
+    // --attempts is honoured as given: enough for the clock to sync.
+    let boot = c
+        .json("bootstrap", &["--wait-members", "--attempts", "12"])
+        .await;
     assert_eq!(boot.code, 0, "{}", boot.dump());
 
     let stats = c.fleet.stats(ip_of(&c, "cp1"));
