@@ -10,12 +10,15 @@
 pub mod cli;
 pub mod commands;
 pub mod discovery;
-pub mod disksel;
 pub mod duration;
 pub mod exit;
 pub mod inventory;
 pub mod output;
 pub mod pipeline;
-pub mod proto;
-pub mod sim;
-pub mod talos;
+
+// The layers below the commands live in their own crates (see Cargo.toml's
+// workspace): the wire types, the Talos client, and the simulator.
+pub use talos_api as proto;
+pub use talos_api::disksel;
+pub use talos_client as talos;
+pub use talstrap_sim as sim;

@@ -90,8 +90,8 @@ pub(crate) fn single<T: Reply>(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::ErrorClass;
     use crate::proto::google::rpc::Status;
-    use crate::talos::ErrorClass;
 
     fn addr() -> SocketAddr {
         "127.9.9.1:50000".parse().unwrap()

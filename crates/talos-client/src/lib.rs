@@ -1,9 +1,13 @@
-//! The Talos protocol layer: talosconfig, TLS (mTLS, maintenance mode,
+//! talstrap's Talos client: talosconfig, TLS (mTLS, maintenance mode,
 //! fingerprint pins), mode probing, and a typed per-node gRPC client.
 //!
 //! Everything here talks to exactly one node address at a time and returns
 //! typed results or a classified [`TalosError`]; it never prints. Retries,
 //! concurrency and reporting belong to the pipeline.
+
+// The wire types and shared domain words, under the names the modules use.
+use talos_api as proto;
+use talos_api::disksel;
 
 pub mod bootstrap_answer;
 pub mod client;

@@ -9,6 +9,11 @@
 //! running); [`services`] and [`handlers`] answer the gRPC calls;
 //! [`scenario`] injects faults; [`cli`] is the `talstrap sim` entry point.
 
+// The simulator depends on the API crate only: never on the client, so a
+// wrong assumption in the client cannot leak into the model of Talos.
+use talos_api as proto;
+use talos_api::disksel;
+
 pub mod cli;
 pub mod cosi;
 pub mod fleet;
@@ -28,9 +33,8 @@ pub mod tls;
 pub mod version;
 
 pub use fleet::{Fleet, FleetSpec, SimNodeInfo, default_disks, random_subnet};
-pub use genconfig::{
-    ClusterSpec, GeneratedCluster, InstallTarget, NodeSpec, foreign_talosconfig, generate_cluster,
-    reader_talosconfig, role_talosconfig,
-};
+pub use genconfig::{ClusterSpec, GeneratedCluster, InstallTarget, NodeSpec, generate_cluster};
+#[cfg(feature = "testing")]
+pub use genconfig::{foreign_talosconfig, reader_talosconfig, role_talosconfig};
 pub use scenario::{NodeFaults, Scenario, Timing};
 pub use state::{EtcdService, NodeMode, NodeSnapshot, NodeStats, Role, Stage};

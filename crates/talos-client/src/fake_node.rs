@@ -23,7 +23,7 @@ use crate::proto::machine::*;
 use crate::proto::storage::storage_service_server::StorageService;
 use crate::proto::storage::{Disk, Disks, DisksResponse};
 use crate::proto::talos::resource::definitions as defs;
-use crate::talos::resources::make_resource;
+use crate::resources::make_resource;
 
 type BoxStream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
 
@@ -152,8 +152,7 @@ impl MachineService for FakeMachine {
         &self,
         _req: Request<()>,
     ) -> Result<Response<Self::KubeconfigStream>, Status> {
-        let archive =
-            crate::talos::kubeconfig::build_unterminated_archive("kubeconfig", KUBECONFIG);
+        let archive = crate::kubeconfig::build_unterminated_archive("kubeconfig", KUBECONFIG);
         // Split in two to check that chunks are concatenated.
         let (a, b) = archive.split_at(archive.len() / 2);
         let chunks = vec![

@@ -594,7 +594,7 @@ fn permission_warning(path: &Path) -> Option<String> {
 #[allow(clippy::unwrap_used)]
 pub(crate) mod tests {
     use super::*;
-    use crate::talos::testkit::{Pki, client_cert, client_cert_with_validity};
+    use crate::testkit::{Pki, client_cert, client_cert_with_validity};
     use std::collections::HashMap;
 
     fn b64(s: &str) -> String {

@@ -537,7 +537,7 @@ fn line_diff(a: &str, b: &str) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::sim::genconfig::{ClusterSpec, InstallTarget, NodeSpec, generate_cluster};
+    use crate::genconfig::{ClusterSpec, InstallTarget, NodeSpec, generate_cluster};
 
     fn generated() -> (tempfile::TempDir, Vec<u8>, Vec<u8>) {
         let tmp = tempfile::tempdir().unwrap();

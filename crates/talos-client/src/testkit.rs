@@ -113,10 +113,9 @@ pub(crate) fn client_cert_with_validity(
 }
 
 /// Admin credentials (talosconfig-style) for `pki`.
-pub(crate) fn admin_credentials(pki: &Pki) -> crate::talos::Credentials {
+pub(crate) fn admin_credentials(pki: &Pki) -> crate::Credentials {
     let (crt, key) = client_cert(pki, &["os:admin"]);
-    crate::talos::Credentials::from_pem(pki.ca_pem.as_bytes(), crt.as_bytes(), key.as_bytes())
-        .unwrap()
+    crate::Credentials::from_pem(pki.ca_pem.as_bytes(), crt.as_bytes(), key.as_bytes()).unwrap()
 }
 
 /// A random `127.x.y.1` so parallel tests never share an address.
@@ -140,7 +139,7 @@ pub(crate) enum ServerTls {
 /// A rustls server config; `tls12_only` forces the TLS 1.2 behaviour of a
 /// rejected client certificate (handshake failure instead of a late alert).
 pub(crate) fn server_config(leaf: &Leaf, tls: ServerTls, tls12_only: bool) -> Arc<ServerConfig> {
-    let provider = crate::talos::tls::provider();
+    let provider = crate::tls::provider();
     let versions: &[&rustls::SupportedProtocolVersion] = if tls12_only {
         &[&rustls::version::TLS12]
     } else {

@@ -515,6 +515,7 @@ fn write_talosconfig(
     write_private(path, text.as_bytes())
 }
 
+#[cfg(feature = "testing")]
 /// Writes a talosconfig for this cluster whose client certificate carries
 /// `roles` (e.g. `["os:reader"]`), signed by the cluster's OS CA.
 pub fn role_talosconfig(
@@ -526,11 +527,13 @@ pub fn role_talosconfig(
     write_talosconfig(cluster, &cluster.os_ca.cert_pem, &client, path)
 }
 
+#[cfg(feature = "testing")]
 /// A talosconfig with the `os:reader` role for this cluster.
 pub fn reader_talosconfig(cluster: &GeneratedCluster, path: &Path) -> anyhow::Result<()> {
     role_talosconfig(cluster, &["os:reader"], path)
 }
 
+#[cfg(feature = "testing")]
 /// A talosconfig from another CA entirely (an admin of some other cluster),
 /// with the same endpoints and nodes, for trust tests.
 pub fn foreign_talosconfig(cluster: &GeneratedCluster, path: &Path) -> anyhow::Result<()> {

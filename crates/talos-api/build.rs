@@ -3,14 +3,14 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
-        "proto/common/common.proto",
-        "proto/machine/machine.proto",
-        "proto/storage/storage.proto",
-        "proto/cosi/resource.proto",
-        "proto/resource/definitions.proto",
+        "../../proto/common/common.proto",
+        "../../proto/machine/machine.proto",
+        "../../proto/storage/storage.proto",
+        "../../proto/cosi/resource.proto",
+        "../../proto/resource/definitions.proto",
     ];
-    println!("cargo:rerun-if-changed=proto");
-    let fds = protox::compile(files, ["proto"])?;
+    println!("cargo:rerun-if-changed=../../proto");
+    let fds = protox::compile(files, ["../../proto"])?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

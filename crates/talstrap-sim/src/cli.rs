@@ -1,10 +1,9 @@
-//! `talstrap sim`: start a simulated fleet, print a short guide (where the
-//! files are, which nodes exist, what to run next), serve until told to
-//! stop, then stop cleanly. Argument parsing lives in the CLI layer; this is
-//! the plain-struct entry point it calls.
+//! What `talstrap sim` needs from the simulator: the fleet its options
+//! describe, and the guide it prints once the fleet is up (where the files
+//! are, which nodes exist, what to run next). Argument parsing, serving and
+//! printing live in talstrap's CLI layer.
 
 use std::fmt::Write as _;
-use std::future::Future;
 use std::path::PathBuf;
 
 use ipnet::Ipv4Net;
@@ -103,17 +102,6 @@ pub fn guide(fleet: &Fleet) -> String {
     out
 }
 
-/// Starts the fleet, prints the guide to stdout, serves until `shutdown`
-/// resolves, then stops every node.
-pub async fn serve(args: SimArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let fleet = Fleet::start(args.fleet_spec()?).await?;
-    print!("{}", guide(&fleet));
-    shutdown.await;
-    fleet.shutdown().await;
-    println!("talstrap sim: stopped");
-    Ok(())
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -142,23 +130,5 @@ mod tests {
         }
         assert!(text.contains("maintenance"));
         fleet.shutdown().await;
-    }
-
-    #[tokio::test]
-    async fn serve_stops_on_signal() {
-        let tmp = tempfile::tempdir().unwrap();
-        let args = SimArgs {
-            control_planes: 1,
-            workers: 0,
-            dir: tmp.path().join("c"),
-            port: 0,
-            subnet: None,
-            scenario: None,
-            time_scale: 0.02,
-        };
-        tokio::time::timeout(std::time::Duration::from_secs(20), serve(args, async {}))
-            .await
-            .unwrap()
-            .unwrap();
     }
 }

@@ -284,7 +284,7 @@ impl ServerCertVerifier for AcceptAnyVerifier {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::talos::testkit::{Pki, client_cert, server_cert};
+    use crate::testkit::{Pki, client_cert, server_cert};
 
     fn trust_text(err: rustls::Error) -> String {
         match err {

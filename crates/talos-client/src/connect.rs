@@ -261,7 +261,7 @@ pub(crate) async fn open_channel(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::talos::testkit::{loopback_ip, refused_addr, silent_server};
+    use crate::testkit::{loopback_ip, refused_addr, silent_server};
 
     #[test]
     fn default_timeouts() {
@@ -281,7 +281,7 @@ mod tests {
         let addr = refused_addr().await;
         let err = dial(
             addr,
-            crate::talos::tls::maintenance_config(&[]),
+            crate::tls::maintenance_config(&[]),
             &Timeouts::default(),
         )
         .await
@@ -300,7 +300,7 @@ mod tests {
         };
         let err = tokio::time::timeout(
             Duration::from_secs(20),
-            dial(addr, crate::talos::tls::maintenance_config(&[]), &t),
+            dial(addr, crate::tls::maintenance_config(&[]), &t),
         )
         .await
         .expect("hang guard")
@@ -315,7 +315,7 @@ mod tests {
     /// "connection lost", whichever TLS version is negotiated.
     #[tokio::test]
     async fn maintenance_dial_to_a_node_that_wants_a_client_cert_is_a_trust_error() {
-        use crate::talos::testkit::{Pki, ServerTls, server_cert, server_config};
+        use crate::testkit::{Pki, ServerTls, server_cert, server_config};
         let pki = Pki::new("talos");
         for tls12_only in [false, true] {
             let ip = loopback_ip();
@@ -330,7 +330,7 @@ mod tests {
                 Duration::from_secs(20),
                 dial(
                     addr,
-                    crate::talos::tls::maintenance_config(&[]),
+                    crate::tls::maintenance_config(&[]),
                     &Timeouts::default(),
                 ),
             )
@@ -354,7 +354,7 @@ mod tests {
     /// the certificate request.
     #[tokio::test]
     async fn pin_mismatch_wins_over_the_certificate_request() {
-        use crate::talos::testkit::{Pki, ServerTls, server_cert, server_config};
+        use crate::testkit::{Pki, ServerTls, server_cert, server_config};
         let pki = Pki::new("talos");
         let ip = loopback_ip();
         let leaf = server_cert(&pki, ip, "cp-1");
@@ -367,7 +367,7 @@ mod tests {
         let pins = ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_string()];
         let err = dial(
             addr,
-            crate::talos::tls::maintenance_config(&pins),
+            crate::tls::maintenance_config(&pins),
             &Timeouts::default(),
         )
         .await
@@ -415,7 +415,7 @@ mod tests {
         let addr = refused_addr().await;
         let err = open_channel(
             addr,
-            crate::talos::tls::maintenance_config(&[]),
+            crate::tls::maintenance_config(&[]),
             &Timeouts::default(),
         )
         .await

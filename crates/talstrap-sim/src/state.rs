@@ -1184,7 +1184,7 @@ impl NodeState {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::sim::genconfig::{ClusterSpec, InstallTarget, NodeSpec, generate_cluster};
+    use crate::genconfig::{ClusterSpec, InstallTarget, NodeSpec, generate_cluster};
 
     struct Fixture {
         _tmp: tempfile::TempDir,
