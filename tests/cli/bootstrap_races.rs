@@ -1,0 +1,231 @@
+//! Exactly one etcd cluster under races and partial views: concurrent
+//! `bootstrap` runs with different targets (one machine, and "different
+//! machines" with separate lock directories), control planes that cannot be
+//! asked (fail closed, and the explicit override), and the one-cluster check
+//! after sending. Clusters are counted from the simulator's own records of
+//! each control plane's etcd membership, an outside view.
+
+use std::time::Duration;
+
+use talstrap::sim::EtcdService;
+
+use crate::support::*;
+
+const CONFIGURED: &str =
+    "nodes: { cp1: { configured: true }, cp2: { configured: true }, cp3: { configured: true } }";
+
+/// Every control plane booted far enough to take a Bootstrap.
+async fn ready(c: &Cluster) {
+    for n in c.fleet.nodes() {
+        if n.role != talstrap::sim::Role::ControlPlane {
+            continue;
+        }
+        let ok = c
+            .fleet
+            .wait_for(n.ip, Duration::from_secs(20), |s| {
+                s.etcd.service == EtcdService::Preparing
+            })
+            .await;
+        assert!(ok.is_some(), "{} never became ready", n.hostname);
+    }
+}
+
+fn bootstrap_args(c: &Cluster, target: Option<&str>) -> Vec<String> {
+    let mut a = vec!["bootstrap".to_string()];
+    a.extend(c.target_args());
+    a.extend(["-o".into(), "json".into(), "--attempts".into(), "3".into()]);
+    if let Some(t) = target {
+        a.extend(["-n".into(), t.into()]);
+    }
+    a
+}
+
+async fn run_in(c: &Cluster, args: &[String], runtime_dir: &std::path::Path) -> Run {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let dir = runtime_dir.display().to_string();
+    c.run_env(&refs, &[("TALSTRAP_RUNTIME_DIR", dir.as_str())])
+        .await
+}
+
+/// Whether a run says it bootstrapped (sent a Bootstrap that was taken).
+fn bootstrapped(run: &Run) -> bool {
+    run.code == 0
+        && run.report()["nodes"]
+            .as_array()
+            .is_some_and(|ns| ns.iter().any(|n| n["status"] == "ok"))
+}
+
+/// One race: two runs at once with different targets. Returns the number of
+/// etcd clusters and whether both runs ended in success.
+async fn race(pair: (Option<&str>, Option<&str>), same_machine: bool) -> (usize, bool, String) {
+    let c = cluster(3, 0, Some(CONFIGURED)).await;
+    ready(&c).await;
+    let a_dir = c.tmp.path().join("rt-a");
+    let b_dir = if same_machine {
+        a_dir.clone()
+    } else {
+        c.tmp.path().join("rt-b")
+    };
+    let (a_args, b_args) = (bootstrap_args(&c, pair.0), bootstrap_args(&c, pair.1));
+    let (a, b) = tokio::join!(run_in(&c, &a_args, &a_dir), run_in(&c, &b_args, &b_dir));
+    let clusters = c.fleet.etcd_clusters();
+    // Never two "bootstrapped": one sent, the other found etcd or failed.
+    assert!(
+        !(bootstrapped(&a) && bootstrapped(&b)),
+        "both runs bootstrapped ({clusters:?}):\nA {}\nB {}",
+        a.dump(),
+        b.dump()
+    );
+    let both_ok = a.code == 0 && b.code == 0;
+    let note = format!("{pair:?} exits {} {}", a.code, b.code);
+    (clusters.len(), both_ok, note)
+}
+
+const PAIRS: [(Option<&str>, Option<&str>); 3] = [
+    (Some("cp1"), Some("cp2")),
+    (None, Some("cp3")),
+    (Some("cp3"), Some("cp2")),
+];
+
+/// Runs on one machine share the cluster lock: one cluster, every trial.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_runs_with_different_targets_on_one_machine_make_one_cluster() {
+    let trials = 12;
+    let mut results = Vec::new();
+    for i in 0..trials {
+        let (n, both_ok, note) = race(PAIRS[i % PAIRS.len()], true).await;
+        assert_eq!(n, 1, "trial {i}: {n} etcd clusters ({note})");
+        assert!(both_ok, "trial {i}: {note}");
+        results.push(n);
+    }
+    eprintln!("one machine: {trials} trials, clusters per trial {results:?}");
+}
+
+/// Runs on "different machines" (separate lock directories) rely on the
+/// settle window of later-ranked targets; whatever happens, never two
+/// clusters with both runs reporting success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_runs_on_different_machines_never_both_succeed_with_two_clusters() {
+    let trials = 12;
+    let mut results = Vec::new();
+    for i in 0..trials {
+        let (n, both_ok, note) = race(PAIRS[i % PAIRS.len()], false).await;
+        assert!(n >= 1, "trial {i}: no cluster ({note})");
+        assert!(
+            n == 1 || !both_ok,
+            "trial {i}: {n} clusters and both runs succeeded ({note})"
+        );
+        results.push(n);
+    }
+    eprintln!("two machines: {trials} trials, clusters per trial {results:?}");
+    assert!(results.iter().all(|n| *n == 1), "clusters per trial: {results:?}");
+}
+
+/// The issue's reproduction: cp2 runs etcd but is silent; cp1 and cp3 are
+/// ready. Bootstrapping cp1 would make a second cluster: refused, exit 1,
+/// nothing sent; the same with `--auto --quorum 2`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_control_plane_with_etcd_is_never_bootstrapped_around() {
+    let c = cluster(
+        3,
+        0,
+        Some(
+            "timing: { join: 100000s }\nnodes: { cp1: { configured: true }, cp2: { already_bootstrapped: true, unreachable: true }, cp3: { configured: true } }",
+        ),
+    )
+    .await;
+    let run = c
+        .json("bootstrap", &["--attempts", "2", "--connect-timeout", "200ms"])
+        .await;
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let node = run.node("cp1");
+    assert_eq!(node["status"], "failed", "{}", run.dump());
+    let err = node["error"]["message"].as_str().unwrap_or_default();
+    assert!(err.contains("cp2") && err.contains("second etcd cluster"), "{err}");
+    let hint = node["hint"].as_str().unwrap_or_default();
+    assert!(hint.contains("--allow-unreachable-control-planes"), "{hint}");
+    let total: u64 = ["cp1", "cp2", "cp3"]
+        .iter()
+        .map(|h| c.fleet.stats(c.ip(h).parse().unwrap()).bootstrap_calls)
+        .sum();
+    assert_eq!(total, 0, "a Bootstrap was sent");
+    assert_eq!(c.fleet.etcd_clusters().len(), 1);
+
+    let auto = c
+        .json(
+            "bootstrap",
+            &["--auto", "--quorum", "2", "--attempts", "2", "--connect-timeout", "200ms"],
+        )
+        .await;
+    assert_ne!(auto.code, 0, "{}", auto.dump());
+    assert_eq!(c.fleet.etcd_clusters().len(), 1, "{}", auto.dump());
+    let total: u64 = ["cp1", "cp2", "cp3"]
+        .iter()
+        .map(|h| c.fleet.stats(c.ip(h).parse().unwrap()).bootstrap_calls)
+        .sum();
+    assert_eq!(total, 0, "--auto --quorum 2 sent a Bootstrap:\n{}", auto.dump());
+}
+
+/// With the override the run bootstraps, says what it risked, and the
+/// one-cluster check says what it could not confirm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_override_bootstraps_and_says_what_it_could_not_check() {
+    let c = cluster(
+        3,
+        0,
+        Some("nodes: { cp1: { configured: true }, cp2: { unreachable: true }, cp3: { configured: true } }"),
+    )
+    .await;
+    ready_cp(&c, "cp1").await;
+    let run = c
+        .json(
+            "bootstrap",
+            &[
+                "--allow-unreachable-control-planes",
+                "--attempts",
+                "2",
+                "--connect-timeout",
+                "200ms",
+            ],
+        )
+        .await;
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let warnings = run.node("cp1")["warnings"].to_string();
+    assert!(warnings.contains("second etcd cluster"), "{warnings}");
+    assert!(warnings.contains("could not confirm"), "{warnings}");
+    assert_eq!(c.fleet.etcd_clusters().len(), 1);
+}
+
+async fn ready_cp(c: &Cluster, host: &str) {
+    let ip = c.ip(host).parse().unwrap();
+    let ok = c
+        .fleet
+        .wait_for(ip, Duration::from_secs(20), |s| {
+            s.etcd.service == EtcdService::Preparing
+        })
+        .await;
+    assert!(ok.is_some(), "{host} never became ready");
+}
+
+/// Two clusters already exist (made behind talstrap's back): bootstrap
+/// fails loudly with the recovery steps, never "already bootstrapped, ok".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_existing_clusters_are_a_loud_failure_with_recovery_steps() {
+    let c = cluster(
+        3,
+        0,
+        Some(
+            "timing: { join: 100000s }\nnodes: { cp1: { already_bootstrapped: true }, cp2: { already_bootstrapped: true }, cp3: { configured: true } }",
+        ),
+    )
+    .await;
+    assert_eq!(c.fleet.etcd_clusters().len(), 2);
+    let run = c.json("bootstrap", &["--attempts", "2"]).await;
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let node = run.node("cp1");
+    let err = node["error"]["message"].as_str().unwrap_or_default();
+    assert!(err.contains("2 etcd clusters"), "{}", run.dump());
+    let hint = node["hint"].as_str().unwrap_or_default();
+    assert!(hint.contains("talosctl") && hint.contains("reset"), "{hint}");
+    assert!(hint.contains("cp2"), "{hint}");
+}
