@@ -229,3 +229,50 @@ async fn two_existing_clusters_are_a_loud_failure_with_recovery_steps() {
     assert!(hint.contains("talosctl") && hint.contains("reset"), "{hint}");
     assert!(hint.contains("cp2"), "{hint}");
 }
+
+/// talhelper clusters often use FQDN hostnames; Talos names each etcd
+/// member by the short hostname. `--wait-members` matches members to nodes
+/// by the IPs in their URLs (short hostname as a fallback) and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fqdn_hostnames_with_wait_members_exit_0() {
+    let c = cluster(3, 0, None).await;
+    let dir = c.dir().to_path_buf();
+    let fqdn = |h: &str| format!("{h}.lab.example.com");
+    let talconfig = std::fs::read_to_string(c.talconfig()).unwrap();
+    let mut rewritten = talconfig.clone();
+    for h in ["cp1", "cp2", "cp3"] {
+        rewritten = rewritten.replace(&format!("hostname: {h}\n"), &format!("hostname: {}\n", fqdn(h)));
+    }
+    assert_ne!(rewritten, talconfig, "talconfig has no hostname lines:\n{talconfig}");
+    std::fs::write(c.talconfig(), rewritten).unwrap();
+    let config_dir = dir.join("clusterconfig");
+    for entry in std::fs::read_dir(&config_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        for h in ["cp1", "cp2", "cp3"] {
+            if let Some(prefix) = name.strip_suffix(&format!("-{h}.yaml")) {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let text = text.replace(&format!("hostname: {h}\n"), &format!("hostname: {}\n", fqdn(h)));
+                assert!(text.contains(&fqdn(h)), "no hostname in {name}");
+                let new = config_dir.join(format!("{prefix}-{}.yaml", fqdn(h)));
+                std::fs::write(&new, text).unwrap();
+                std::fs::remove_file(&path).unwrap();
+            }
+        }
+    }
+    let apply = c.json("apply", &["--wait"]).await;
+    assert_eq!(apply.code, 0, "{}", apply.dump());
+    let boot = c.json("bootstrap", &["--wait-members"]).await;
+    assert_eq!(boot.code, 0, "{}", boot.dump());
+    let node = boot.node(&fqdn("cp1"));
+    let mut members: Vec<String> =
+        serde_json::from_value(node["facts"]["etcd_members"].clone()).unwrap();
+    members.sort();
+    // The members carry Talos's short names, not the talconfig FQDNs.
+    assert_eq!(members, ["cp1", "cp2", "cp3"], "{}", boot.dump());
+    let clusters = c.fleet.etcd_clusters();
+    assert_eq!(clusters.len(), 1);
+    let mut sim_members = clusters[0].clone();
+    sim_members.sort();
+    assert_eq!(sim_members, ["cp1", "cp2", "cp3"]);
+}
