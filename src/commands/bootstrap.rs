@@ -51,6 +51,7 @@ struct Inputs {
     warnings: Vec<String>,
     scan_mode: bool,
     cluster_ca: Option<Vec<u8>>,
+    planned_cps: Vec<super::plan::PlannedNode>,
 }
 
 pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, CommandError> {
@@ -182,6 +183,12 @@ fn settings(
             .as_ref()
             .and_then(|t| t.credentials.ca_certs().first().map(|c| c.as_ref().to_vec()))
             .map(|der| super::cluster_lock::cluster_key(&der)),
+        target_config: inputs
+            .selected
+            .iter()
+            .chain(&inputs.planned_cps)
+            .find(|n| n.node.ip == target.ep.node.ip)
+            .map(|n| n.entry.config_path.clone()),
     }
 }
 
@@ -207,15 +214,28 @@ fn load_inputs(session: &Session, args: &BootstrapArgs) -> Result<Inputs, Comman
             warnings: Vec::new(),
             scan_mode,
             cluster_ca: None,
+            planned_cps: Vec::new(),
         }
     } else {
         let plan = Plan::build(&args.inventory, &args.pacing, session.port())?;
+        if let Some(n) = plan
+            .control_planes
+            .iter()
+            .find(|n| !kubeconfig_file::has_etcd_ca(n.entry.config.raw()))
+        {
+            return Err(CommandError::input(format!(
+                "{}: cluster.etcd.ca is not set in the config of control plane {}: Talos cannot create etcd from it (v1.14 refuses Bootstrap with InvalidArgument); regenerate the configs with the cluster secrets",
+                n.entry.config_path.display(),
+                n.node.node
+            )));
+        }
         let cluster_ca = plan
             .control_planes
             .iter()
             .find_map(|n| kubeconfig_file::cluster_ca_of_config(n.entry.config.raw()));
         Inputs {
             control_planes: plan.control_planes.iter().map(Target::of).collect(),
+            planned_cps: plan.control_planes.clone(),
             selected: plan.nodes.clone(),
             access: plan.access,
             warnings: plan.warnings,

@@ -38,6 +38,8 @@ pub(crate) struct BootstrapSettings {
     pub settle: Duration,
     /// The cluster identity for the local lock (None: no talosconfig CA).
     pub lock_key: Option<String>,
+    /// The target's machine config file, for errors about its content.
+    pub target_config: Option<std::path::PathBuf>,
 }
 
 /// A control plane: where to dial it, and every address it has (etcd
@@ -343,7 +345,13 @@ fn send_failure(f: Failure, last: &str, calls: u32, s: &BootstrapSettings) -> St
         .with_hint("bootstrap a control plane: check controlPlane: true in talconfig.yaml and the node's machine.type"),
         Failure::NoEtcdCa => StepError::new(
             ErrorKind::Input,
-            format!("the node's machine config has no etcd CA (cluster.etcd.ca): {last}"),
+            format!(
+                "the node's machine config has no etcd CA (cluster.etcd.ca){}: {last}",
+                s.target_config
+                    .as_ref()
+                    .map(|p| format!(" (applied from {})", p.display()))
+                    .unwrap_or_default()
+            ),
         )
         .with_hint("regenerate the control plane config with the cluster secrets (talhelper genconfig / talosctl gen config), apply it, then bootstrap"),
         Failure::Refused => StepError::permanent(format!("Bootstrap refused: {last}")),

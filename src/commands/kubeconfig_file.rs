@@ -115,11 +115,25 @@ fn cas_of(yaml: &[u8]) -> Vec<Vec<u8>> {
 
 /// `cluster.ca.crt` (decoded PEM) of a machine config's v1alpha1 document.
 pub(crate) fn cluster_ca_of_config(raw: &[u8]) -> Option<Vec<u8>> {
+    let crt = config_string(raw, &["cluster", "ca", "crt"])?;
+    B64.decode(crt.split_whitespace().collect::<String>()).ok()
+}
+
+/// Whether a control plane config carries the etcd CA (`cluster.etcd.ca.crt`),
+/// without which Talos cannot bootstrap etcd (v1.14 refuses the call).
+pub(crate) fn has_etcd_ca(raw: &[u8]) -> bool {
+    config_string(raw, &["cluster", "etcd", "ca", "crt"]).is_some_and(|c| !c.trim().is_empty())
+}
+
+/// A string field of the first document that has it.
+fn config_string(raw: &[u8], path: &[&str]) -> Option<String> {
     let text = std::str::from_utf8(raw).ok()?;
     yaml_docs(text).find_map(|doc| {
-        let v: yaml_serde::Value = yaml_serde::from_str(doc).ok()?;
-        let crt = v.get("cluster")?.get("ca")?.get("crt")?.as_str()?;
-        B64.decode(crt.split_whitespace().collect::<String>()).ok()
+        let mut v: yaml_serde::Value = yaml_serde::from_str(doc).ok()?;
+        for key in path {
+            v = v.get(key)?.clone();
+        }
+        v.as_str().map(str::to_string)
     })
 }
 
@@ -196,5 +210,7 @@ mod tests {
         );
         assert_eq!(cluster_ca_of_config(raw.as_bytes()).unwrap(), CA1.as_bytes());
         assert_eq!(cluster_ca_of_config(b"machine: {}\n"), None);
+        assert!(!has_etcd_ca(raw.as_bytes()));
+        assert!(has_etcd_ca(b"cluster:\n  etcd:\n    ca:\n      crt: QUJD\n"));
     }
 }

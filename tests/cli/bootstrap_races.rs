@@ -276,3 +276,95 @@ async fn fqdn_hostnames_with_wait_members_exit_0() {
     sim_members.sort();
     assert_eq!(sim_members, ["cp1", "cp2", "cp3"]);
 }
+
+/// A cluster whose nodes run `version` (all configured and booting).
+async fn versioned(version: &str, cps: usize, workers: usize) -> Cluster {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut spec = talstrap::sim::FleetSpec::new(cps, workers, tmp.path().join("cluster"));
+    spec.time_scale = 0.02;
+    spec.port = 0;
+    spec.talos_version = version.into();
+    let mut nodes: Vec<String> = (1..=cps).map(|i| format!("cp{i}: {{ configured: true }}")).collect();
+    nodes.extend((1..=workers).map(|i| format!("w{i}: {{ configured: true }}")));
+    spec.scenario = talstrap::sim::Scenario::from_yaml(
+        &format!("nodes: {{ {} }}", nodes.join(", ")),
+        "test scenario",
+    )
+    .expect("scenario");
+    let fleet = talstrap::sim::Fleet::start(spec).await.expect("fleet start");
+    Cluster { fleet, tmp }
+}
+
+/// Bootstrap that reaches a worker (here: `--node IP=<a control plane
+/// config>` pointing at a worker's address) is answered FailedPrecondition
+/// by v1.12 and Unimplemented by v1.13+: one request, never retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_answered_by_a_worker_is_never_retried() {
+    for version in ["v1.12.11", "v1.13.9"] {
+        let c = versioned(version, 1, 1).await;
+        let w1 = c.ip("w1");
+        let cp_config = c.fleet.paths().dir.join("clusterconfig");
+        let cfg = std::fs::read_dir(&cp_config)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with("-cp1.yaml"))
+            .unwrap();
+        let w1_ip: std::net::IpAddr = w1.parse().unwrap();
+        c.fleet
+            .wait_for(w1_ip, Duration::from_secs(20), |s| s.mode == talstrap::sim::NodeMode::Configured)
+            .await
+            .expect("w1 configured");
+        let node_flag = format!("{w1}={}", cfg.display());
+        let talosconfig = c.talosconfig().display().to_string();
+        let port = c.fleet.port().to_string();
+        let run = c
+            .run(&[
+                "bootstrap", "--node", &node_flag, "--talosconfig", &talosconfig, "--port", &port,
+                "-o", "json", "--attempts", "5",
+            ])
+            .await;
+        assert_eq!(run.code, 1, "{version}: {}", run.dump());
+        let calls = c.fleet.stats(w1_ip).bootstrap_calls;
+        assert_eq!(calls, 1, "{version}: retried a worker's answer:\n{}", run.dump());
+        let err = run.report()["nodes"][0]["error"]["message"].to_string();
+        assert!(err.contains("not a control plane"), "{version}: {err}");
+    }
+}
+
+/// A control plane config without the etcd CA is an input error naming the
+/// file, before any node is contacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_without_etcd_ca_is_refused_up_front() {
+    let c = cluster(1, 0, Some("nodes: { cp1: { configured: true } }")).await;
+    let cfg = std::fs::read_dir(c.dir().join("clusterconfig"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-cp1.yaml"))
+        .unwrap();
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let stripped = strip_etcd_ca(&text);
+    assert_ne!(stripped, text, "no etcd CA found in the generated config");
+    std::fs::write(&cfg, stripped).unwrap();
+    let ip: std::net::IpAddr = c.ip("cp1").parse().unwrap();
+    let before = c.fleet.stats(ip).calls("ServiceList");
+    let run = c.json("bootstrap", &[]).await;
+    assert_eq!(run.code, 2, "{}", run.dump());
+    assert!(run.stderr.contains("cluster.etcd.ca") || run.stdout.contains("cluster.etcd.ca"), "{}", run.dump());
+    assert!(run.stderr.contains("-cp1.yaml") || run.stdout.contains("-cp1.yaml"), "{}", run.dump());
+    assert_eq!(c.fleet.stats(ip).bootstrap_calls, 0);
+    assert_eq!(c.fleet.stats(ip).calls("ServiceList"), before, "a node was contacted");
+}
+
+/// The config without `cluster.etcd` (every document re-serialised).
+fn strip_etcd_ca(text: &str) -> String {
+    text.split("\n---\n")
+        .map(|doc| {
+            let mut v: yaml_serde::Value = yaml_serde::from_str(doc).unwrap();
+            if let Some(c) = v.get_mut("cluster").and_then(|c| c.as_mapping_mut()) {
+                c.remove("etcd");
+            }
+            yaml_serde::to_string(&v).unwrap()
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}

@@ -518,6 +518,19 @@ fn reboot_grace(node: &SimNode) -> Duration {
     ))
 }
 
+/// Bootstrap on a worker: Talos v1.12.11
+/// `internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go`
+/// answers FailedPrecondition; v1.13.9 checks the role with
+/// `internal/app/internal/machinehelper/machinehelper.go` `CheckControlplane`,
+/// which answers Unimplemented.
+fn not_a_control_plane(version: &str) -> Status {
+    if super::version::at_least(version, 1, 13) {
+        Status::unimplemented("bootstrap is only available on control plane nodes")
+    } else {
+        Status::failed_precondition("bootstrap can only be performed on a control plane node")
+    }
+}
+
 async fn bootstrap(node: &Arc<SimNode>, caller: &Caller) -> Result<BootstrapResponse, Status> {
     {
         let mut st = node.lock();
@@ -529,8 +542,15 @@ async fn bootstrap(node: &Arc<SimNode>, caller: &Caller) -> Result<BootstrapResp
             ));
         }
         if st.role(&node.id) != Role::ControlPlane {
-            return Err(Status::failed_precondition(
-                "bootstrap can only be performed on a control plane node",
+            return Err(not_a_control_plane(&node.id.talos_version));
+        }
+        // Talos v1.14.0-rc.1 v1alpha1_server.go Bootstrap: no etcd CA in the
+        // config is InvalidArgument (checked after the role, before time).
+        if super::version::at_least(&node.id.talos_version, 1, 14)
+            && st.config.as_ref().is_some_and(|c| c.v1alpha1["cluster"]["etcd"]["ca"].is_null())
+        {
+            return Err(Status::invalid_argument(
+                "etcd is not configured, bootstrap is not possible",
             ));
         }
         if !st.boot.time_synced {
