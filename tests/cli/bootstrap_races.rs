@@ -101,6 +101,45 @@ async fn concurrent_runs_with_different_targets_on_one_machine_make_one_cluster(
     eprintln!("one machine: {trials} trials, clusters per trial {results:?}");
 }
 
+/// A copy of the talconfig with cp2 listed first, so that its default
+/// target is cp2 (an operator whose inventory is ordered differently).
+fn reordered_talconfig(c: &Cluster) -> String {
+    let text = std::fs::read_to_string(c.talconfig()).unwrap();
+    let mut v: yaml_serde::Value = yaml_serde::from_str(&text).unwrap();
+    let nodes = v.get_mut("nodes").and_then(|n| n.as_sequence_mut()).unwrap();
+    nodes.swap(0, 1);
+    let path = c.talconfig().with_file_name("talconfig-cp2-first.yaml");
+    std::fs::write(&path, yaml_serde::to_string(&v).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+/// Both runs see their target as the first control plane (no settle wait):
+/// on one machine only the cluster lock and the last look under it keep
+/// the second run from sending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_default_runs_with_differently_ordered_inventories_make_one_cluster() {
+    let trials = 8;
+    let mut waited = 0;
+    for i in 0..trials {
+        let c = cluster(3, 0, Some(CONFIGURED)).await;
+        ready(&c).await;
+        let rt = c.tmp.path().join("rt");
+        let a_args = bootstrap_args(&c, None);
+        let mut b_args = bootstrap_args(&c, None);
+        let pos = b_args.iter().position(|a| a == "--talconfig").unwrap();
+        b_args[pos + 1] = reordered_talconfig(&c);
+        let (a, b) = tokio::join!(run_in(&c, &a_args, &rt), run_in(&c, &b_args, &rt));
+        let clusters = c.fleet.etcd_clusters();
+        assert_eq!(clusters.len(), 1, "trial {i}: {clusters:?}\nA {}\nB {}", a.dump(), b.dump());
+        assert!(!(bootstrapped(&a) && bootstrapped(&b)), "trial {i}: both bootstrapped");
+        assert_eq!((a.code, b.code), (0, 0), "trial {i}:\nA {}\nB {}", a.dump(), b.dump());
+        if [&a, &b].iter().any(|r| r.stdout.contains("another bootstrap of this cluster runs on this machine")) {
+            waited += 1;
+        }
+    }
+    eprintln!("reordered inventories, one machine: {trials} trials, one cluster each; the lock was waited for in {waited}");
+}
+
 /// Runs on "different machines" (separate lock directories) rely on the
 /// settle window of later-ranked targets; whatever happens, never two
 /// clusters with both runs reporting success.
