@@ -103,7 +103,8 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
     let access = Arc::new(inputs.access);
     let outcomes = run_nodes(&run, vec![(target.ep.node.clone(), target.clone())], {
         move |ctx, target| {
-            let (access, settings, guard_set) = (access.clone(), settings.clone(), guard_set.clone());
+            let (access, settings, guard_set) =
+                (access.clone(), settings.clone(), guard_set.clone());
             async move { bootstrap_node(&ctx, &access, &target, &guard_set, &settings).await }
         }
     })
@@ -181,7 +182,12 @@ fn settings(
             .access
             .talosconfig
             .as_ref()
-            .and_then(|t| t.credentials.ca_certs().first().map(|c| c.as_ref().to_vec()))
+            .and_then(|t| {
+                t.credentials
+                    .ca_certs()
+                    .first()
+                    .map(|c| c.as_ref().to_vec())
+            })
             .map(|der| super::cluster_lock::cluster_key(&der)),
         target_config: inputs
             .selected
@@ -293,20 +299,22 @@ async fn pick_target(
             allow_large: false,
         };
         let cps: Vec<Endpoint> = inputs.control_planes.iter().map(|c| c.ep.clone()).collect();
-        return Ok(match elect_leader(session, &inputs.access, &cps, &es, details).await? {
-            Election::Leader(ep) => Ok(inputs
-                .control_planes
-                .iter()
-                .find(|c| c.ep.node.ip == ep.node.ip)
-                .cloned()
-                .unwrap_or_else(|| Target::bare(ep))),
-            // Someone already has etcd: the election refused, which means "bootstrapped".
-            Election::AlreadyBootstrapped(reason) => Err((
-                Exit::Success,
-                format!("cluster already bootstrapped: {reason}; no Bootstrap call was made"),
-            )),
-            Election::Unsettled { exit, reason } => Err((exit, reason)),
-        });
+        return Ok(
+            match elect_leader(session, &inputs.access, &cps, &es, details).await? {
+                Election::Leader(ep) => Ok(inputs
+                    .control_planes
+                    .iter()
+                    .find(|c| c.ep.node.ip == ep.node.ip)
+                    .cloned()
+                    .unwrap_or_else(|| Target::bare(ep))),
+                // Someone already has etcd: the election refused, which means "bootstrapped".
+                Election::AlreadyBootstrapped(reason) => Err((
+                    Exit::Success,
+                    format!("cluster already bootstrapped: {reason}; no Bootstrap call was made"),
+                )),
+                Election::Unsettled { exit, reason } => Err((exit, reason)),
+            },
+        );
     }
     if args.inventory.nodes.is_empty() {
         return Ok(Ok(inputs.control_planes[0].clone()));
@@ -390,9 +398,7 @@ pub(crate) async fn bootstrap_node(
     }
 
     Ok(match already {
-        Some(proof) => Done::Skipped(format!(
-            "already bootstrapped: {proof}; no Bootstrap sent"
-        )),
+        Some(proof) => Done::Skipped(format!("already bootstrapped: {proof}; no Bootstrap sent")),
         None => Done::Ok(format!(
             "bootstrapped; etcd healthy{}",
             if s.wait_members {

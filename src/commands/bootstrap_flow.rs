@@ -14,7 +14,7 @@ use crate::pipeline::{ErrorKind, NodeCtx, RetryPolicy, StepError};
 use crate::talos::{ErrorClass, NodeClient, ServiceStatus, bootstrap_answer};
 
 use super::bootstrap_guard::{Verdict, count_clusters, decide, second_cluster_message};
-use super::bootstrap_send::{Failure, Next, Sent, SendPolicy, drive};
+use super::bootstrap_send::{Failure, Next, SendPolicy, Sent, drive};
 use super::cluster::{EtcdView, SecondLook, etcd_view, etcd_views, second_look};
 use super::cluster_lock::{self, LockError};
 use super::kubeconfig_file::{self, KubeconfigPlan};
@@ -204,9 +204,14 @@ pub(crate) async fn send_under_lock(
         Some(key) => Some(take_lock(ctx, key, &target.ep).await?),
         None => None,
     };
-    let verdict =
-        guard_until_answered(ctx, "guard-recheck", access, (guard_set, target.ep.node.ip), s)
-            .await?;
+    let verdict = guard_until_answered(
+        ctx,
+        "guard-recheck",
+        access,
+        (guard_set, target.ep.node.ip),
+        s,
+    )
+    .await?;
     if !matches!(verdict, Verdict::Send { .. }) {
         return Ok(verdict);
     }
@@ -233,7 +238,10 @@ async fn settle(
     );
     while Instant::now() < until {
         if ctx.cancelled() {
-            return Err(StepError::new(ErrorKind::Interrupted, "interrupted before Bootstrap was sent"));
+            return Err(StepError::new(
+                ErrorKind::Interrupted,
+                "interrupted before Bootstrap was sent",
+            ));
         }
         let views = guard_round(access, guard_set, ctx).await;
         if let v @ Verdict::Bootstrapped { .. } = decide(&views, IpAddr::from([0, 0, 0, 0]), true) {
@@ -259,14 +267,17 @@ async fn take_lock(
     cluster_lock::acquire(&dir, key, &note, &ctx.run().cancel, |holder| {
         ctx.progress(
             "guard",
-            format!("another bootstrap of this cluster runs on this machine ({holder}): waiting for it"),
+            format!(
+                "another bootstrap of this cluster runs on this machine ({holder}): waiting for it"
+            ),
         )
     })
     .await
     .map_err(|e| match e {
-        LockError::Cancelled => {
-            StepError::new(ErrorKind::Interrupted, "interrupted before Bootstrap was sent")
-        }
+        LockError::Cancelled => StepError::new(
+            ErrorKind::Interrupted,
+            "interrupted before Bootstrap was sent",
+        ),
         LockError::Unusable(why) => StepError::permanent(format!(
             "cannot take the bootstrap lock of this cluster: {why}"
         ))
@@ -315,7 +326,12 @@ async fn send_bootstrap(
         }
         Err(f) => {
             let last = last_error.lock().map(|l| l.clone()).unwrap_or_default();
-            Err(ctx.end_step("bootstrap", calls, started, send_failure(f, &last, calls, s)))
+            Err(ctx.end_step(
+                "bootstrap",
+                calls,
+                started,
+                send_failure(f, &last, calls, s),
+            ))
         }
     }
 }
@@ -491,7 +507,11 @@ pub(crate) async fn wait_members(
                 let names: Vec<String> = voters.iter().map(|m| m.hostname.clone()).collect();
                 let missing: Vec<&Target> = cps
                     .iter()
-                    .filter(|cp| !voters.iter().any(|m| m.is_node(&cp.addresses, &cp.ep.node.node)))
+                    .filter(|cp| {
+                        !voters
+                            .iter()
+                            .any(|m| m.is_node(&cp.addresses, &cp.ep.node.node))
+                    })
                     .collect();
                 if names.len() != seen {
                     seen = names.len();
@@ -535,10 +555,9 @@ pub(crate) async fn check_clusters(
     ctx.step_with("one-cluster", &RetryPolicy::once(), |_| async {
         let mut delays = s.retry.delays();
         loop {
-            let views = futures_util::future::join_all(
-                guard_set.iter().map(|t| etcd_view(access, &t.ep)),
-            )
-            .await;
+            let views =
+                futures_util::future::join_all(guard_set.iter().map(|t| etcd_view(access, &t.ep)))
+                    .await;
             let c = count_clusters(&views);
             ctx.fact("clusters", &c.clusters);
             if c.clusters.len() > 1 {
@@ -573,7 +592,10 @@ pub(crate) async fn keep_or_write(
     ctx.fact("kubeconfig", path.display().to_string());
     if let KubeconfigPlan::Keep { .. } = plan {
         ctx.fact("kubeconfig_kept", true);
-        ctx.skip_step("kubeconfig", "this cluster's kubeconfig is already there: kept");
+        ctx.skip_step(
+            "kubeconfig",
+            "this cluster's kubeconfig is already there: kept",
+        );
         return Ok(());
     }
     let bytes = ctx

@@ -231,7 +231,10 @@ mod tests {
     #[test]
     fn every_control_plane_without_etcd_means_send() {
         let views = [none("cp1", 1), none("cp2", 2), none("cp3", 3)];
-        assert_eq!(decide(&views, ip(1), false), Verdict::Send { unasked: vec![] });
+        assert_eq!(
+            decide(&views, ip(1), false),
+            Verdict::Send { unasked: vec![] }
+        );
     }
 
     #[test]
@@ -288,8 +291,14 @@ mod tests {
     fn the_target_itself_need_not_answer() {
         // Talos's AlreadyExists guards the target; only the others matter.
         let views = [unreachable("cp1", 1, "timed out"), none("cp2", 2)];
-        assert_eq!(decide(&views, ip(1), false), Verdict::Send { unasked: vec![] });
-        assert!(matches!(decide(&views, ip(2), false), Verdict::Refuse { .. }));
+        assert_eq!(
+            decide(&views, ip(1), false),
+            Verdict::Send { unasked: vec![] }
+        );
+        assert!(matches!(
+            decide(&views, ip(2), false),
+            Verdict::Refuse { .. }
+        ));
     }
 
     #[test]
@@ -301,7 +310,10 @@ mod tests {
         }
         // The override never overrides evidence of etcd.
         let views = [none("cp1", 1), running("cp2", 2, &[(2, 2)])];
-        assert!(matches!(decide(&views, ip(1), true), Verdict::Bootstrapped { .. }));
+        assert!(matches!(
+            decide(&views, ip(1), true),
+            Verdict::Bootstrapped { .. }
+        ));
     }
 
     #[test]
@@ -338,10 +350,7 @@ mod tests {
         let mut joining = none("cp2", 2);
         joining.etcd_state = Some("Starting".into());
         let views = [running("cp1", 1, &[(1, 1), (2, 2)]), joining.clone()];
-        assert_eq!(
-            count_clusters(&views).clusters,
-            vec![vec!["cp1", "cp2"]]
-        );
+        assert_eq!(count_clusters(&views).clusters, vec![vec!["cp1", "cp2"]]);
         // Not listed anywhere: it may be a cluster of its own.
         let views = [running("cp1", 1, &[(1, 1)]), joining];
         let c = count_clusters(&views);

@@ -46,7 +46,9 @@ pub(crate) enum Next {
     /// Bootstrap was taken; the text says how.
     Landed(&'static str),
     /// Watch etcd on the target until `until`; send nothing before.
-    Watch { until: Instant },
+    Watch {
+        until: Instant,
+    },
     /// Send again after this delay.
     SendAfter(Duration),
     Stop(Failure),
@@ -94,9 +96,9 @@ impl SendPolicy {
             Sent::Failed(BootstrapAnswer::AlreadyExists) if self.unanswered == 0 => Next::Landed(
                 "etcd data already present (bootstrapped or joined before): not bootstrapping again",
             ),
-            Sent::Failed(BootstrapAnswer::AlreadyExists) => {
-                Next::Landed("an earlier request was accepted (its reply was lost): etcd data present")
-            }
+            Sent::Failed(BootstrapAnswer::AlreadyExists) => Next::Landed(
+                "an earlier request was accepted (its reply was lost): etcd data present",
+            ),
             Sent::Failed(BootstrapAnswer::MaybeLanded) => {
                 self.unanswered += 1;
                 self.last_maybe = Some(sent_at);
@@ -214,7 +216,11 @@ mod tests {
                 let script = script.clone();
                 async move {
                     sends.lock().unwrap().push(start.elapsed().as_secs());
-                    script.lock().unwrap().next().unwrap_or(Sent::Failed(BootstrapAnswer::MaybeLanded))
+                    script
+                        .lock()
+                        .unwrap()
+                        .next()
+                        .unwrap_or(Sent::Failed(BootstrapAnswer::MaybeLanded))
                 }
             },
             |until| async move {
@@ -311,6 +317,9 @@ mod tests {
             p.on_watch_end(false, t0 + Duration::from_secs(10)),
             Next::Watch { until: t0 + WINDOW }
         );
-        assert_eq!(p.on_watch_end(false, t0 + WINDOW), Next::SendAfter(Duration::ZERO));
+        assert_eq!(
+            p.on_watch_end(false, t0 + WINDOW),
+            Next::SendAfter(Duration::ZERO)
+        );
     }
 }

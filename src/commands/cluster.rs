@@ -160,7 +160,9 @@ impl SecondLook {
             SecondLook::Maintenance => {
                 "in maintenance mode (its config is not applied yet, or it is still installing)"
             }
-            SecondLook::Down => "failed the CA check and is now down (rebooting after its install?)",
+            SecondLook::Down => {
+                "failed the CA check and is now down (rebooting after its install?)"
+            }
             SecondLook::NowOurs => {
                 "failed the CA check a moment ago and now presents our CA (just came up configured)"
             }

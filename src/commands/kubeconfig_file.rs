@@ -91,7 +91,8 @@ fn not_ours(path: &Path, unreadable: bool) -> String {
 
 fn read_cas(path: &Path) -> Result<Vec<Vec<u8>>, String> {
     use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let f =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut bytes = Vec::new();
     f.take(MAX_KUBECONFIG)
         .read_to_end(&mut bytes)
@@ -108,7 +109,11 @@ fn cas_of(yaml: &[u8]) -> Vec<Vec<u8>> {
         .and_then(|c| c.as_sequence())
         .into_iter()
         .flatten()
-        .filter_map(|c| c.get("cluster")?.get("certificate-authority-data")?.as_str())
+        .filter_map(|c| {
+            c.get("cluster")?
+                .get("certificate-authority-data")?
+                .as_str()
+        })
         .filter_map(|b64| B64.decode(b64.split_whitespace().collect::<String>()).ok())
         .collect()
 }
@@ -183,7 +188,10 @@ mod tests {
             KubeconfigPlan::Keep { path: p.clone() }
         );
         let err = plan(&p, false, Some(CA2.as_bytes())).unwrap_err();
-        assert!(err.contains("another cluster") && err.contains("--force"), "{err}");
+        assert!(
+            err.contains("another cluster") && err.contains("--force"),
+            "{err}"
+        );
         assert_eq!(
             plan(&p, true, Some(CA2.as_bytes())).unwrap(),
             KubeconfigPlan::Write {
@@ -199,7 +207,11 @@ mod tests {
         assert!(same_cluster(&p, kubeconfig(CA1).as_bytes()).is_ok());
         assert!(same_cluster(&p, kubeconfig(CA2).as_bytes()).is_err());
         std::fs::write(&p, "not yaml: [").unwrap();
-        assert!(plan(&p, false, Some(CA1.as_bytes())).unwrap_err().contains("not a kubeconfig"));
+        assert!(
+            plan(&p, false, Some(CA1.as_bytes()))
+                .unwrap_err()
+                .contains("not a kubeconfig")
+        );
     }
 
     #[test]
@@ -208,9 +220,14 @@ mod tests {
             "apiVersion: v1alpha1\nkind: HostnameConfig\nhostname: cp1\n---\nversion: v1alpha1\nmachine:\n  type: controlplane\ncluster:\n  ca:\n    crt: {}\n    key: c2VjcmV0\n",
             B64.encode(CA1)
         );
-        assert_eq!(cluster_ca_of_config(raw.as_bytes()).unwrap(), CA1.as_bytes());
+        assert_eq!(
+            cluster_ca_of_config(raw.as_bytes()).unwrap(),
+            CA1.as_bytes()
+        );
         assert_eq!(cluster_ca_of_config(b"machine: {}\n"), None);
         assert!(!has_etcd_ca(raw.as_bytes()));
-        assert!(has_etcd_ca(b"cluster:\n  etcd:\n    ca:\n      crt: QUJD\n"));
+        assert!(has_etcd_ca(
+            b"cluster:\n  etcd:\n    ca:\n      crt: QUJD\n"
+        ));
     }
 }

@@ -30,7 +30,11 @@ pub(crate) fn check_target(path: &Path) -> Result<Existing, String> {
     if text.ends_with('/') || path.file_name().is_none() {
         return Err(format!(
             "{shown} names a directory (it ends with '/' or '..'); give a file path such as {}kubeconfig",
-            if text.ends_with('/') { text.to_string() } else { format!("{text}/") }
+            if text.ends_with('/') {
+                text.to_string()
+            } else {
+                format!("{text}/")
+            }
         ));
     }
     let existing = match std::fs::symlink_metadata(path) {
@@ -230,14 +234,22 @@ mod tests {
         // A FIFO: opening it for writing would block; it must be refused
         // before that, with or without force.
         let fifo = dir.path().join("fifo");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(made.success());
         let err = check_writable(&fifo, true).unwrap_err();
         assert!(err.contains("FIFO"), "{err}");
         assert!(write_secret_file(&fifo, b"x", true).is_err());
         {
             use std::os::unix::fs::FileTypeExt;
-            assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+            assert!(
+                std::fs::symlink_metadata(&fifo)
+                    .unwrap()
+                    .file_type()
+                    .is_fifo()
+            );
         }
 
         // A socket.
@@ -251,7 +263,11 @@ mod tests {
         std::fs::write(&real, b"keep").unwrap();
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        assert!(check_writable(&link, true).unwrap_err().contains("symbolic link"));
+        assert!(
+            check_writable(&link, true)
+                .unwrap_err()
+                .contains("symbolic link")
+        );
         assert!(write_secret_file(&link, b"new", true).is_err());
         assert_eq!(std::fs::read(&real).unwrap(), b"keep");
         let dangling = dir.path().join("dangling");
@@ -262,13 +278,24 @@ mod tests {
         assert!(!dir.path().join("nowhere").exists());
 
         // A directory, and a path with a trailing slash.
-        assert!(check_writable(dir.path(), true).unwrap_err().contains("directory"));
+        assert!(
+            check_writable(dir.path(), true)
+                .unwrap_err()
+                .contains("directory")
+        );
         let slash = format!("{}/sub/", dir.path().display());
-        assert!(check_writable(Path::new(&slash), false).unwrap_err().contains("ends with '/'"));
+        assert!(
+            check_writable(Path::new(&slash), false)
+                .unwrap_err()
+                .contains("ends with '/'")
+        );
 
         // A regular file and nothing are fine.
         assert_eq!(check_target(&real).unwrap(), Existing::Regular);
-        assert_eq!(check_target(&dir.path().join("new")).unwrap(), Existing::Nothing);
+        assert_eq!(
+            check_target(&dir.path().join("new")).unwrap(),
+            Existing::Nothing
+        );
         // No probe or temp files left behind.
         let mut names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()

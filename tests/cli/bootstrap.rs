@@ -505,7 +505,12 @@ async fn bootstrap_before_apply_stops_at_once_with_the_hint() {
         .cloned()
         .unwrap();
     assert_eq!(connect["attempts"], 2, "{}", boot.dump());
-    assert!(node["hint"].as_str().unwrap_or_default().contains("talstrap apply"));
+    assert!(
+        node["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("talstrap apply")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

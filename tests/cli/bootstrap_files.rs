@@ -13,9 +13,16 @@ async fn refused_up_front(c: &Cluster, path: &str, extra: &[&str], needle: &str)
     args.extend_from_slice(extra);
     let run = c.json("bootstrap", &args).await;
     assert_eq!(run.code, 2, "{path}: {}", run.dump());
-    assert_eq!(c.fleet.total_connections(), before, "{path}: a node was contacted");
+    assert_eq!(
+        c.fleet.total_connections(),
+        before,
+        "{path}: a node was contacted"
+    );
     let said = format!("{}{}", run.stdout, run.stderr);
-    assert!(said.contains(needle), "{path}: {needle:?} not said:\n{said}");
+    assert!(
+        said.contains(needle),
+        "{path}: {needle:?} not said:\n{said}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,7 +30,13 @@ async fn only_a_regular_file_or_nothing_is_replaced_even_with_force() {
     let c = cluster(1, 0, Some(READY)).await;
     let dir = c.tmp.path();
     let fifo = dir.join("fifo");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
     let real = dir.join("real");
     std::fs::write(&real, "keep\n").unwrap();
     let link = dir.join("link");
@@ -46,10 +59,26 @@ async fn only_a_regular_file_or_nothing_is_replaced_even_with_force() {
     assert!(!dir.join("nowhere").exists());
     assert_eq!(std::fs::read_to_string(&real).unwrap(), "keep\n");
     // A trailing slash names a directory.
-    refused_up_front(&c, &format!("{}/", dir.join("new").display()), &[], "ends with '/'").await;
+    refused_up_front(
+        &c,
+        &format!("{}/", dir.join("new").display()),
+        &[],
+        "ends with '/'",
+    )
+    .await;
     // A missing directory.
-    refused_up_front(&c, &dir.join("no/such/kubeconfig").display().to_string(), &[], "does not exist").await;
-    assert_eq!(c.fleet.etcd_clusters().len(), 0, "bootstrapped despite bad input");
+    refused_up_front(
+        &c,
+        &dir.join("no/such/kubeconfig").display().to_string(),
+        &[],
+        "does not exist",
+    )
+    .await;
+    assert_eq!(
+        c.fleet.etcd_clusters().len(),
+        0,
+        "bootstrapped despite bad input"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

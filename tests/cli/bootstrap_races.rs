@@ -106,7 +106,10 @@ async fn concurrent_runs_with_different_targets_on_one_machine_make_one_cluster(
 fn reordered_talconfig(c: &Cluster) -> String {
     let text = std::fs::read_to_string(c.talconfig()).unwrap();
     let mut v: yaml_serde::Value = yaml_serde::from_str(&text).unwrap();
-    let nodes = v.get_mut("nodes").and_then(|n| n.as_sequence_mut()).unwrap();
+    let nodes = v
+        .get_mut("nodes")
+        .and_then(|n| n.as_sequence_mut())
+        .unwrap();
     nodes.swap(0, 1);
     let path = c.talconfig().with_file_name("talconfig-cp2-first.yaml");
     std::fs::write(&path, yaml_serde::to_string(&v).unwrap()).unwrap();
@@ -130,14 +133,34 @@ async fn concurrent_default_runs_with_differently_ordered_inventories_make_one_c
         b_args[pos + 1] = reordered_talconfig(&c);
         let (a, b) = tokio::join!(run_in(&c, &a_args, &rt), run_in(&c, &b_args, &rt));
         let clusters = c.fleet.etcd_clusters();
-        assert_eq!(clusters.len(), 1, "trial {i}: {clusters:?}\nA {}\nB {}", a.dump(), b.dump());
-        assert!(!(bootstrapped(&a) && bootstrapped(&b)), "trial {i}: both bootstrapped");
-        assert_eq!((a.code, b.code), (0, 0), "trial {i}:\nA {}\nB {}", a.dump(), b.dump());
-        if [&a, &b].iter().any(|r| r.stdout.contains("another bootstrap of this cluster runs on this machine")) {
+        assert_eq!(
+            clusters.len(),
+            1,
+            "trial {i}: {clusters:?}\nA {}\nB {}",
+            a.dump(),
+            b.dump()
+        );
+        assert!(
+            !(bootstrapped(&a) && bootstrapped(&b)),
+            "trial {i}: both bootstrapped"
+        );
+        assert_eq!(
+            (a.code, b.code),
+            (0, 0),
+            "trial {i}:\nA {}\nB {}",
+            a.dump(),
+            b.dump()
+        );
+        if [&a, &b].iter().any(|r| {
+            r.stdout
+                .contains("another bootstrap of this cluster runs on this machine")
+        }) {
             waited += 1;
         }
     }
-    eprintln!("reordered inventories, one machine: {trials} trials, one cluster each; the lock was waited for in {waited}");
+    eprintln!(
+        "reordered inventories, one machine: {trials} trials, one cluster each; the lock was waited for in {waited}"
+    );
 }
 
 /// Runs on "different machines" (separate lock directories) rely on the
@@ -157,7 +180,10 @@ async fn concurrent_runs_on_different_machines_never_both_succeed_with_two_clust
         results.push(n);
     }
     eprintln!("two machines: {trials} trials, clusters per trial {results:?}");
-    assert!(results.iter().all(|n| *n == 1), "clusters per trial: {results:?}");
+    assert!(
+        results.iter().all(|n| *n == 1),
+        "clusters per trial: {results:?}"
+    );
 }
 
 /// The reproduction: cp2 runs etcd but is silent; cp1 and cp3 are
@@ -174,15 +200,24 @@ async fn a_silent_control_plane_with_etcd_is_never_bootstrapped_around() {
     )
     .await;
     let run = c
-        .json("bootstrap", &["--attempts", "2", "--connect-timeout", "200ms"])
+        .json(
+            "bootstrap",
+            &["--attempts", "2", "--connect-timeout", "200ms"],
+        )
         .await;
     assert_eq!(run.code, 1, "{}", run.dump());
     let node = run.node("cp1");
     assert_eq!(node["status"], "failed", "{}", run.dump());
     let err = node["error"]["message"].as_str().unwrap_or_default();
-    assert!(err.contains("cp2") && err.contains("second etcd cluster"), "{err}");
+    assert!(
+        err.contains("cp2") && err.contains("second etcd cluster"),
+        "{err}"
+    );
     let hint = node["hint"].as_str().unwrap_or_default();
-    assert!(hint.contains("--allow-unreachable-control-planes"), "{hint}");
+    assert!(
+        hint.contains("--allow-unreachable-control-planes"),
+        "{hint}"
+    );
     let total: u64 = ["cp1", "cp2", "cp3"]
         .iter()
         .map(|h| c.fleet.stats(c.ip(h).parse().unwrap()).bootstrap_calls)
@@ -193,7 +228,15 @@ async fn a_silent_control_plane_with_etcd_is_never_bootstrapped_around() {
     let auto = c
         .json(
             "bootstrap",
-            &["--auto", "--quorum", "2", "--attempts", "2", "--connect-timeout", "200ms"],
+            &[
+                "--auto",
+                "--quorum",
+                "2",
+                "--attempts",
+                "2",
+                "--connect-timeout",
+                "200ms",
+            ],
         )
         .await;
     assert_ne!(auto.code, 0, "{}", auto.dump());
@@ -202,7 +245,12 @@ async fn a_silent_control_plane_with_etcd_is_never_bootstrapped_around() {
         .iter()
         .map(|h| c.fleet.stats(c.ip(h).parse().unwrap()).bootstrap_calls)
         .sum();
-    assert_eq!(total, 0, "--auto --quorum 2 sent a Bootstrap:\n{}", auto.dump());
+    assert_eq!(
+        total,
+        0,
+        "--auto --quorum 2 sent a Bootstrap:\n{}",
+        auto.dump()
+    );
 }
 
 /// With the override the run bootstraps, says what it risked, and the
@@ -265,7 +313,10 @@ async fn two_existing_clusters_are_a_loud_failure_with_recovery_steps() {
     let err = node["error"]["message"].as_str().unwrap_or_default();
     assert!(err.contains("2 etcd clusters"), "{}", run.dump());
     let hint = node["hint"].as_str().unwrap_or_default();
-    assert!(hint.contains("talosctl") && hint.contains("reset"), "{hint}");
+    assert!(
+        hint.contains("talosctl") && hint.contains("reset"),
+        "{hint}"
+    );
     assert!(hint.contains("cp2"), "{hint}");
 }
 
@@ -280,9 +331,15 @@ async fn fqdn_hostnames_with_wait_members_exit_0() {
     let talconfig = std::fs::read_to_string(c.talconfig()).unwrap();
     let mut rewritten = talconfig.clone();
     for h in ["cp1", "cp2", "cp3"] {
-        rewritten = rewritten.replace(&format!("hostname: {h}\n"), &format!("hostname: {}\n", fqdn(h)));
+        rewritten = rewritten.replace(
+            &format!("hostname: {h}\n"),
+            &format!("hostname: {}\n", fqdn(h)),
+        );
     }
-    assert_ne!(rewritten, talconfig, "talconfig has no hostname lines:\n{talconfig}");
+    assert_ne!(
+        rewritten, talconfig,
+        "talconfig has no hostname lines:\n{talconfig}"
+    );
     std::fs::write(c.talconfig(), rewritten).unwrap();
     let config_dir = dir.join("clusterconfig");
     for entry in std::fs::read_dir(&config_dir).unwrap() {
@@ -291,7 +348,10 @@ async fn fqdn_hostnames_with_wait_members_exit_0() {
         for h in ["cp1", "cp2", "cp3"] {
             if let Some(prefix) = name.strip_suffix(&format!("-{h}.yaml")) {
                 let text = std::fs::read_to_string(&path).unwrap();
-                let text = text.replace(&format!("hostname: {h}\n"), &format!("hostname: {}\n", fqdn(h)));
+                let text = text.replace(
+                    &format!("hostname: {h}\n"),
+                    &format!("hostname: {}\n", fqdn(h)),
+                );
                 assert!(text.contains(&fqdn(h)), "no hostname in {name}");
                 let new = config_dir.join(format!("{prefix}-{}.yaml", fqdn(h)));
                 std::fs::write(&new, text).unwrap();
@@ -323,14 +383,18 @@ async fn versioned(version: &str, cps: usize, workers: usize) -> Cluster {
     spec.time_scale = 0.02;
     spec.port = 0;
     spec.talos_version = version.into();
-    let mut nodes: Vec<String> = (1..=cps).map(|i| format!("cp{i}: {{ configured: true }}")).collect();
+    let mut nodes: Vec<String> = (1..=cps)
+        .map(|i| format!("cp{i}: {{ configured: true }}"))
+        .collect();
     nodes.extend((1..=workers).map(|i| format!("w{i}: {{ configured: true }}")));
     spec.scenario = talstrap::sim::Scenario::from_yaml(
         &format!("nodes: {{ {} }}", nodes.join(", ")),
         "test scenario",
     )
     .expect("scenario");
-    let fleet = talstrap::sim::Fleet::start(spec).await.expect("fleet start");
+    let fleet = talstrap::sim::Fleet::start(spec)
+        .await
+        .expect("fleet start");
     Cluster { fleet, tmp }
 }
 
@@ -350,7 +414,9 @@ async fn bootstrap_answered_by_a_worker_is_never_retried() {
             .unwrap();
         let w1_ip: std::net::IpAddr = w1.parse().unwrap();
         c.fleet
-            .wait_for(w1_ip, Duration::from_secs(20), |s| s.mode == talstrap::sim::NodeMode::Configured)
+            .wait_for(w1_ip, Duration::from_secs(20), |s| {
+                s.mode == talstrap::sim::NodeMode::Configured
+            })
             .await
             .expect("w1 configured");
         let node_flag = format!("{w1}={}", cfg.display());
@@ -358,13 +424,27 @@ async fn bootstrap_answered_by_a_worker_is_never_retried() {
         let port = c.fleet.port().to_string();
         let run = c
             .run(&[
-                "bootstrap", "--node", &node_flag, "--talosconfig", &talosconfig, "--port", &port,
-                "-o", "json", "--attempts", "5",
+                "bootstrap",
+                "--node",
+                &node_flag,
+                "--talosconfig",
+                &talosconfig,
+                "--port",
+                &port,
+                "-o",
+                "json",
+                "--attempts",
+                "5",
             ])
             .await;
         assert_eq!(run.code, 1, "{version}: {}", run.dump());
         let calls = c.fleet.stats(w1_ip).bootstrap_calls;
-        assert_eq!(calls, 1, "{version}: retried a worker's answer:\n{}", run.dump());
+        assert_eq!(
+            calls,
+            1,
+            "{version}: retried a worker's answer:\n{}",
+            run.dump()
+        );
         let err = run.report()["nodes"][0]["error"]["message"].to_string();
         assert!(err.contains("not a control plane"), "{version}: {err}");
     }
@@ -388,10 +468,22 @@ async fn a_config_without_etcd_ca_is_refused_up_front() {
     let before = c.fleet.stats(ip).calls("ServiceList");
     let run = c.json("bootstrap", &[]).await;
     assert_eq!(run.code, 2, "{}", run.dump());
-    assert!(run.stderr.contains("cluster.etcd.ca") || run.stdout.contains("cluster.etcd.ca"), "{}", run.dump());
-    assert!(run.stderr.contains("-cp1.yaml") || run.stdout.contains("-cp1.yaml"), "{}", run.dump());
+    assert!(
+        run.stderr.contains("cluster.etcd.ca") || run.stdout.contains("cluster.etcd.ca"),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        run.stderr.contains("-cp1.yaml") || run.stdout.contains("-cp1.yaml"),
+        "{}",
+        run.dump()
+    );
     assert_eq!(c.fleet.stats(ip).bootstrap_calls, 0);
-    assert_eq!(c.fleet.stats(ip).calls("ServiceList"), before, "a node was contacted");
+    assert_eq!(
+        c.fleet.stats(ip).calls("ServiceList"),
+        before,
+        "a node was contacted"
+    );
 }
 
 /// The config without `cluster.etcd` (every document re-serialised).

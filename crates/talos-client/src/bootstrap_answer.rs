@@ -46,7 +46,9 @@ pub fn bootstrap_answer(e: &TalosError) -> BootstrapAnswer {
         Some(Code::Unimplemented) if message.contains("control plane") => {
             BootstrapAnswer::NotControlPlane
         }
-        Some(Code::FailedPrecondition) if message.contains("only be performed on a control plane") => {
+        Some(Code::FailedPrecondition)
+            if message.contains("only be performed on a control plane") =>
+        {
             BootstrapAnswer::NotControlPlane
         }
         Some(Code::InvalidArgument) if message.contains("etcd is not configured") => {
@@ -91,8 +93,16 @@ mod tests {
     fn every_talos_answer_has_its_meaning() {
         use BootstrapAnswer::*;
         let cases = [
-            (Code::AlreadyExists, "etcd data directory is not empty", AlreadyExists),
-            (Code::FailedPrecondition, "bootstrap is not available yet", NotYet),
+            (
+                Code::AlreadyExists,
+                "etcd data directory is not empty",
+                AlreadyExists,
+            ),
+            (
+                Code::FailedPrecondition,
+                "bootstrap is not available yet",
+                NotYet,
+            ),
             (Code::FailedPrecondition, "time is not in sync yet", NotYet),
             (
                 Code::FailedPrecondition,

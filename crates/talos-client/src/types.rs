@@ -369,7 +369,10 @@ mod tests {
             id: 7,
             hostname: "cp1".into(),
             peer_urls: vec!["https://10.0.0.11:2380".into()],
-            client_urls: vec!["https://10.0.0.11:2379".into(), "https://[fd00::11]:2379".into()],
+            client_urls: vec![
+                "https://10.0.0.11:2379".into(),
+                "https://[fd00::11]:2379".into(),
+            ],
             is_learner: false,
         };
         let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();

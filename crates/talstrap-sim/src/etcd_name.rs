@@ -17,7 +17,10 @@ use super::machineconfig::MachineConfig;
 /// The etcd member name of a node with config `cfg` and address `ip`;
 /// `identity` stands in for Talos's random node ID (`cluster.Identity`).
 pub fn member_name(cfg: Option<&MachineConfig>, ip: IpAddr, identity: &str) -> String {
-    if let Some(h) = cfg.and_then(|c| c.hostname.as_deref()).filter(|h| !h.is_empty()) {
+    if let Some(h) = cfg
+        .and_then(|c| c.hostname.as_deref())
+        .filter(|h| !h.is_empty())
+    {
         return h.split('.').next().unwrap_or(h).to_string();
     }
     let stable = cfg.is_some_and(|c| {
@@ -72,7 +75,10 @@ mod tests {
         assert_eq!(address_name(ip), "talos-10-0-0-11");
         assert_eq!(address_name("fd00::11".parse().unwrap()), "talos-fd0011");
         let a = stable_name("node-a");
-        assert!(a.starts_with("talos-") && a.len() == "talos-xxx-yyy".len(), "{a}");
+        assert!(
+            a.starts_with("talos-") && a.len() == "talos-xxx-yyy".len(),
+            "{a}"
+        );
         assert_eq!(a, stable_name("node-a"));
         assert_ne!(a, stable_name("node-b"));
         assert_eq!(member_name(None, ip, "x"), "talos-10-0-0-11");

@@ -547,7 +547,10 @@ async fn bootstrap(node: &Arc<SimNode>, caller: &Caller) -> Result<BootstrapResp
         // Talos v1.14.0-rc.1 v1alpha1_server.go Bootstrap: no etcd CA in the
         // config is InvalidArgument (checked after the role, before time).
         if super::version::at_least(&node.id.talos_version, 1, 14)
-            && st.config.as_ref().is_some_and(|c| c.v1alpha1["cluster"]["etcd"]["ca"].is_null())
+            && st
+                .config
+                .as_ref()
+                .is_some_and(|c| c.v1alpha1["cluster"]["etcd"]["ca"].is_null())
         {
             return Err(Status::invalid_argument(
                 "etcd is not configured, bootstrap is not possible",
