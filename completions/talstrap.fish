@@ -54,7 +54,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l role -d 
 worker\t''"
 complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l talosconfig -d 'talosconfig with the admin client certificate [default: $TALOSCONFIG, else clusterconfig/talosconfig, else $TALOS_HOME/config or ~/.talos/config]' -r -F
 complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l context -d 'talosconfig context [default: the file\'s current context]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l cert-fingerprint -d 'Pin maintenance-mode nodes: the SPKI SHA-256 fingerprint a node must present, as its console prints it (repeatable) [default: not checked, like talosctl --insecure]' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l cert-fingerprint -d 'Pin maintenance-mode nodes: the SPKI SHA-256 fingerprint a node must present, as its console prints it (repeatable). Pins go stale: Talos re-issues the certificate with a new key at every boot, on address, hostname or time changes, and every 12 h [default: not checked, like talosctl --insecure]' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l connect-timeout -d 'Timeout of one TCP connect' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l rpc-timeout -d 'Timeout of one API call (one attempt)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l attempts -d 'Attempts per step on transient errors (unavailable, refused, reset, timed out); other errors are never retried' -r
@@ -88,7 +88,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l role -d 'Wor
 worker\t''"
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l talosconfig -d 'talosconfig with the admin client certificate [default: $TALOSCONFIG, else clusterconfig/talosconfig, else $TALOS_HOME/config or ~/.talos/config]' -r -F
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l context -d 'talosconfig context [default: the file\'s current context]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l cert-fingerprint -d 'Pin maintenance-mode nodes: the SPKI SHA-256 fingerprint a node must present, as its console prints it (repeatable) [default: not checked, like talosctl --insecure]' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l cert-fingerprint -d 'Pin maintenance-mode nodes: the SPKI SHA-256 fingerprint a node must present, as its console prints it (repeatable). Pins go stale: Talos re-issues the certificate with a new key at every boot, on address, hostname or time changes, and every 12 h [default: not checked, like talosctl --insecure]' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l connect-timeout -d 'Timeout of one TCP connect' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l rpc-timeout -d 'Timeout of one API call (one attempt)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l attempts -d 'Attempts per step on transient errors (unavailable, refused, reset, timed out); other errors are never retried' -r
@@ -120,7 +120,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l role -d 'Wo
 worker\t''"
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l talosconfig -d 'talosconfig with the admin client certificate [default: $TALOSCONFIG, else clusterconfig/talosconfig, else $TALOS_HOME/config or ~/.talos/config]' -r -F
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l context -d 'talosconfig context [default: the file\'s current context]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l cert-fingerprint -d 'Pin maintenance-mode nodes: the SPKI SHA-256 fingerprint a node must present, as its console prints it (repeatable) [default: not checked, like talosctl --insecure]' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l cert-fingerprint -d 'Pin maintenance-mode nodes: the SPKI SHA-256 fingerprint a node must present, as its console prints it (repeatable). Pins go stale: Talos re-issues the certificate with a new key at every boot, on address, hostname or time changes, and every 12 h [default: not checked, like talosctl --insecure]' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l connect-timeout -d 'Timeout of one TCP connect' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l rpc-timeout -d 'Timeout of one API call (one attempt)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l attempts -d 'Attempts per step on transient errors (unavailable, refused, reset, timed out); other errors are never retried' -r
@@ -151,7 +151,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l role -d 
 worker\t''"
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l talosconfig -d 'talosconfig with the admin client certificate [default: $TALOSCONFIG, else clusterconfig/talosconfig, else $TALOS_HOME/config or ~/.talos/config]' -r -F
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l context -d 'talosconfig context [default: the file\'s current context]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l cert-fingerprint -d 'Pin maintenance-mode nodes: the SPKI SHA-256 fingerprint a node must present, as its console prints it (repeatable) [default: not checked, like talosctl --insecure]' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l cert-fingerprint -d 'Pin maintenance-mode nodes: the SPKI SHA-256 fingerprint a node must present, as its console prints it (repeatable). Pins go stale: Talos re-issues the certificate with a new key at every boot, on address, hostname or time changes, and every 12 h [default: not checked, like talosctl --insecure]' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l connect-timeout -d 'Timeout of one TCP connect' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l rpc-timeout -d 'Timeout of one API call (one attempt)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l attempts -d 'Attempts per step on transient errors (unavailable, refused, reset, timed out); other errors are never retried' -r

@@ -295,8 +295,10 @@ pub struct InventoryArgs {
     pub context: Option<String>,
 
     /// Pin maintenance-mode nodes: the SPKI SHA-256 fingerprint a node must
-    /// present, as its console prints it (repeatable) [default: not checked,
-    /// like talosctl --insecure]
+    /// present, as its console prints it (repeatable). Pins go stale: Talos
+    /// re-issues the certificate with a new key at every boot, on address,
+    /// hostname or time changes, and every 12 h [default: not checked, like
+    /// talosctl --insecure]
     #[arg(
         long = "cert-fingerprint",
         value_name = "BASE64",

@@ -24,11 +24,13 @@ use crate::pipeline::{
     Done, ErrorKind, Event, NodeCtx, NodeOutcome, NodeStatus, RetryPolicy, StepError, run_nodes,
 };
 use crate::talos::probe::{NodeMode, probe};
-use crate::talos::{ApplyMode, ApplyResult, NodeClient, TalosError};
+use crate::talos::{ApplyMode, ApplyResult, NodeClient};
 
 use super::nodeops::{connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode};
 use super::plan::{Access, Plan, PlannedNode};
-use super::verify::{Phase, WaitSettings, decide_phase, verify_nodes};
+use super::verify::{
+    BootIdentity, ExpectReboot, MaintenanceCert, Phase, WaitSettings, decide_phase, verify_nodes,
+};
 use super::{CommandError, Session};
 
 fn mode_of(arg: ApplyModeArg) -> ApplyMode {
@@ -115,6 +117,7 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
         poll_interval: args.pacing.poll_interval,
         applied_now: true,
         sent_in_maintenance: sent_in_maintenance(&outcomes),
+        expect_reboot: expected_reboots(&outcomes),
     };
     let verified = verify_nodes(session, &plan, &to_verify, settings, "apply --wait").await;
     let mut merged = Vec::with_capacity(outcomes.len());
@@ -160,10 +163,16 @@ async fn apply_node(
     }
     let data = Arc::new(node.entry.config.raw().to_vec());
     match mode {
-        NodeMode::Maintenance { fingerprint } => {
+        NodeMode::Maintenance {
+            fingerprint,
+            ca_key_id,
+        } => {
             // Lets verify tell a failed install (the node comes back with
-            // a new maintenance certificate) from a node still leaving.
+            // a certificate from a new boot's CA) from a node still leaving.
             ctx.fact(MAINTENANCE_FINGERPRINT, &fingerprint);
+            if let Some(ca) = &ca_key_id {
+                ctx.fact(MAINTENANCE_CA, ca);
+            }
             if s.mode != ApplyMode::Auto && s.mode != ApplyMode::Try && s.mode != ApplyMode::Reboot
             {
                 ctx.warn(format!(
@@ -213,6 +222,13 @@ async fn apply_node(
                     async move { c.machine_config().await.map_err(talos_err) }
                 })
                 .await?;
+            // The boot the config goes to, so that verify can see the reboot.
+            if let Ok(stat) = client.system_stat().await {
+                ctx.fact(BOOT_TIME_BEFORE, stat.boot_time);
+                if let Ok(Some(id)) = client.boot_id().await {
+                    ctx.fact(BOOT_ID_BEFORE, id);
+                }
+            }
             if let Some(current) = current
                 && same_config(&current, &data)
             {
@@ -249,10 +265,13 @@ async fn apply_node(
                             "sent; the reply was lost, and the node now runs this config",
                             "applied over mTLS (reply lost; the node runs this config)",
                         ),
-                        LostReply::Rebooting => (
-                            "sent; the connection dropped as the node went down to reboot (verify confirms)",
-                            "sent over mTLS (reply lost to the reboot; verify confirms)",
-                        ),
+                        LostReply::Rebooting => {
+                            ctx.fact(EXPECT_REBOOT, true);
+                            (
+                                "sent; the connection dropped as the node went down to reboot (verify confirms)",
+                                "sent over mTLS (reply lost to the reboot; verify confirms)",
+                            )
+                        }
                     };
                     ctx.amend_last_step(crate::pipeline::StepStatus::Ok, detail);
                     return Ok(Done::Ok(summary.into()));
@@ -262,6 +281,9 @@ async fn apply_node(
                 ctx.warn(format!("node: {w}"));
             }
             ctx.fact("applied_mode", result.mode.to_string());
+            if result.mode == ApplyMode::Reboot {
+                ctx.fact(EXPECT_REBOOT, true);
+            }
             if !result.mode_details.is_empty() {
                 ctx.fact(
                     "mode_details",
@@ -318,7 +340,7 @@ async fn secure_apply(
                 return Ok(SecureApply::ReplyLost(LostReply::Confirmed));
             }
             Ok(_) => {} // not taken (or staged for the next boot): send again
-            Err(e) if node_down(&e) => return Ok(SecureApply::ReplyLost(LostReply::Rebooting)),
+            Err(e) if e.node_down() => return Ok(SecureApply::ReplyLost(LostReply::Rebooting)),
             Err(e) => return Err(talos_err(e)),
         }
     }
@@ -327,38 +349,16 @@ async fn secure_apply(
         .await
     {
         Ok(r) => Ok(SecureApply::Replied(r)),
-        Err(e) if earlier_lost && rebooting_for_applied_config(&e) => {
+        Err(e) if earlier_lost && e.rebooting_for_applied_config() => {
             Ok(SecureApply::ReplyLost(LostReply::Rebooting))
         }
         Err(e) => {
-            if reply_may_be_lost(&e) {
+            if e.reply_may_be_lost() {
                 maybe_taken.store(true, Ordering::SeqCst);
             }
             Err(talos_err(e))
         }
     }
-}
-
-/// The request may have reached the node although no reply came back.
-fn reply_may_be_lost(e: &TalosError) -> bool {
-    matches!(e, TalosError::Transport { .. } | TalosError::Timeout { .. })
-}
-
-/// Nothing answers: the node is down (rebooting).
-fn node_down(e: &TalosError) -> bool {
-    matches!(
-        e,
-        TalosError::Unreachable { .. }
-            | TalosError::TlsTimeout { .. }
-            | TalosError::Transport { .. }
-    )
-}
-
-/// Talos v1.12.x's refusal of an apply while it reboots for an earlier one.
-fn rebooting_for_applied_config(e: &TalosError) -> bool {
-    e.code() == Some(tonic::Code::FailedPrecondition)
-        && e.message()
-            .contains("already applied and node is rebooting")
 }
 
 /// What the operator should do after `apply --wait`. Bootstrap is only the
@@ -383,15 +383,53 @@ fn next_steps(phase: Phase, not_ready: usize) -> Vec<String> {
 /// Fact: SPKI fingerprint of the maintenance certificate the config went to.
 const MAINTENANCE_FINGERPRINT: &str = "fingerprint";
 
-/// Node name → maintenance fingerprint, for the nodes that were sent their
-/// config in maintenance mode in this run.
-fn sent_in_maintenance(outcomes: &[NodeOutcome]) -> HashMap<String, String> {
+/// Fact: key id of the per-boot CA that issued that certificate.
+const MAINTENANCE_CA: &str = "maintenance_ca";
+/// Facts: the boot a configured node's config was sent to.
+const BOOT_TIME_BEFORE: &str = "boot_time_before";
+const BOOT_ID_BEFORE: &str = "boot_id_before";
+/// Fact: the apply reboots the node (the reply said so, or the reboot cut it).
+const EXPECT_REBOOT: &str = "expect_reboot";
+
+/// Node name → the maintenance certificate, for the nodes that were sent
+/// their config in maintenance mode in this run.
+fn sent_in_maintenance(outcomes: &[NodeOutcome]) -> HashMap<String, MaintenanceCert> {
     outcomes
         .iter()
         .filter(|o| o.status.is_success() && o.facts.get("insecure") == Some(&Value::Bool(true)))
         .filter_map(|o| {
             let f = o.facts.get(MAINTENANCE_FINGERPRINT)?.as_str()?;
-            Some((o.node.node.clone(), f.to_string()))
+            let ca = o.facts.get(MAINTENANCE_CA).and_then(Value::as_str);
+            Some((
+                o.node.node.clone(),
+                MaintenanceCert {
+                    fingerprint: f.to_string(),
+                    ca_key_id: ca.map(str::to_string),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Node name → the reboot its apply asked for, with the boot it was sent to.
+fn expected_reboots(outcomes: &[NodeOutcome]) -> HashMap<String, ExpectReboot> {
+    outcomes
+        .iter()
+        .filter(|o| o.status.is_success() && o.facts.get(EXPECT_REBOOT) == Some(&Value::Bool(true)))
+        .map(|o| {
+            let since = o
+                .facts
+                .get(BOOT_TIME_BEFORE)
+                .and_then(Value::as_u64)
+                .map(|boot_time| BootIdentity {
+                    boot_time,
+                    boot_id: o
+                        .facts
+                        .get(BOOT_ID_BEFORE)
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                });
+            (o.node.node.clone(), ExpectReboot { since })
         })
         .collect()
 }
@@ -507,47 +545,6 @@ mod tests {
     }
 
     #[test]
-    fn lost_replies_and_reboot_refusals_are_told_apart_from_answers() {
-        let addr: std::net::SocketAddr = "127.0.0.1:50000".parse().unwrap();
-        let dropped = TalosError::Transport {
-            addr,
-            detail: "connection lost: unexpected EOF".into(),
-            class: crate::talos::ErrorClass::Retryable,
-            code: Some(tonic::Code::Unavailable),
-        };
-        let status = |code, message: &str| TalosError::Status {
-            addr,
-            rpc: "ApplyConfiguration",
-            code,
-            message: message.into(),
-        };
-        assert!(reply_may_be_lost(&dropped));
-        assert!(reply_may_be_lost(&TalosError::Timeout {
-            addr,
-            rpc: "ApplyConfiguration",
-            after: std::time::Duration::from_secs(15),
-        }));
-        // A status is an answer: the node did not take the request.
-        assert!(!reply_may_be_lost(&status(
-            tonic::Code::Unavailable,
-            "busy"
-        )));
-        assert!(node_down(&TalosError::Unreachable {
-            addr,
-            reason: "connection refused".into()
-        }));
-        assert!(!node_down(&status(tonic::Code::Unavailable, "busy")));
-        assert!(rebooting_for_applied_config(&status(
-            tonic::Code::FailedPrecondition,
-            "configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot"
-        )));
-        assert!(!rebooting_for_applied_config(&status(
-            tonic::Code::FailedPrecondition,
-            "another apply configuration is already in progress"
-        )));
-    }
-
-    #[test]
     fn bootstrap_is_the_next_step_only_when_every_node_is_ready() {
         assert_eq!(
             next_steps(Phase::PreBootstrap, 0),
@@ -606,6 +603,43 @@ mod tests {
         ];
         let sent = sent_in_maintenance(&outcomes);
         assert_eq!(sent.len(), 1, "{sent:?}");
-        assert_eq!(sent["cp1"], "AAA");
+        assert_eq!(sent["cp1"].fingerprint, "AAA");
+        assert_eq!(sent["cp1"].ca_key_id, None);
+    }
+
+    #[test]
+    fn a_reboot_is_expected_where_the_apply_said_so_with_the_boot_it_left() {
+        let outcomes = vec![
+            outcome(
+                "cp1",
+                NodeStatus::Ok,
+                serde_json::json!({"expect_reboot": true, "boot_time_before": 1000, "boot_id_before": "b0"}),
+            ),
+            outcome(
+                "cp2",
+                NodeStatus::Ok,
+                serde_json::json!({"expect_reboot": true}),
+            ),
+            outcome(
+                "w1",
+                NodeStatus::Ok,
+                serde_json::json!({"boot_time_before": 5}),
+            ),
+            outcome(
+                "w2",
+                NodeStatus::Failed,
+                serde_json::json!({"expect_reboot": true}),
+            ),
+        ];
+        let e = expected_reboots(&outcomes);
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert_eq!(
+            e["cp1"].since,
+            Some(BootIdentity {
+                boot_time: 1000,
+                boot_id: Some("b0".into())
+            })
+        );
+        assert_eq!(e["cp2"].since, None);
     }
 }

@@ -188,7 +188,7 @@ fn settings(
                     .first()
                     .map(|c| c.as_ref().to_vec())
             })
-            .map(|der| super::cluster_lock::cluster_key(&der)),
+            .and_then(|der| super::cluster_lock::cluster_key(&der)),
         target_config: inputs
             .selected
             .iter()

@@ -2,7 +2,7 @@
 //! on the same machine never send Bootstrap to two different control planes.
 //!
 //! The lock is `flock(2)` on a file named after the cluster identity (the
-//! SHA-256 of the talosconfig's CA certificate) in a private runtime
+//! SHA-256 of the talosconfig CA's public key) in a private runtime
 //! directory: `$TALSTRAP_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/talstrap`, else
 //! `/tmp/talstrap-<uid>` (created mode 0700, refused when another user owns
 //! it or it is a symbolic link). The kernel drops the lock when the process
@@ -58,13 +58,20 @@ fn current_uid() -> Option<u32> {
     }
 }
 
-/// The cluster identity: hex SHA-256 of the CA certificate (DER), shortened.
-pub(crate) fn cluster_key(ca_der: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, ca_der);
-    digest.as_ref()[..12]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// The cluster identity: the SHA-256 fingerprint of the CA certificate's
+/// public key, in a file-name-safe alphabet (None when it does not parse).
+pub(crate) fn cluster_key(ca_der: &[u8]) -> Option<String> {
+    let fp = crate::talos::spki_fingerprint(ca_der).ok()?;
+    Some(
+        fp.trim_end_matches('=')
+            .chars()
+            .map(|c| match c {
+                '/' => '_',
+                '+' => '-',
+                c => c,
+            })
+            .collect(),
+    )
 }
 
 /// Create (0700) or check the runtime directory: ours, a directory, no link.

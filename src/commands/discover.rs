@@ -180,11 +180,11 @@ async fn identify(
         .await?;
     ctx.fact("mode", mode_word(&mode));
     match mode {
-        NodeMode::Unreachable { reason } => {
+        NodeMode::Unreachable { reason, .. } => {
             Ok(Done::Warning(format!("gone since the scan ({reason})")))
         }
         NodeMode::NotTalos { reason } => Ok(Done::Skipped(format!("not Talos: {reason}"))),
-        NodeMode::Maintenance { fingerprint } => {
+        NodeMode::Maintenance { fingerprint, .. } => {
             ctx.fact("fingerprint", &fingerprint);
             let c =
                 NodeClient::connect_maintenance(addr, access.maintenance.clone(), &access.timeouts)

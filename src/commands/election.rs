@@ -56,7 +56,7 @@ async fn inspect(access: &Access, ep: &Endpoint) -> (Candidate, String) {
     let creds = access.talosconfig.as_ref().map(|t| t.credentials.clone());
     let mode = probe(ep.addr, creds.as_deref(), &access.timeouts).await;
     let note = match mode {
-        NodeMode::Unreachable { reason } => format!("unreachable ({reason})"),
+        NodeMode::Unreachable { reason, .. } => format!("unreachable ({reason})"),
         NodeMode::NotTalos { reason } => format!("not Talos ({reason})"),
         NodeMode::Maintenance { .. } => {
             cand.reachable = true;

@@ -20,6 +20,7 @@ pub mod preflight;
 pub mod secret_file;
 pub mod sim;
 pub mod verify;
+pub mod watch;
 
 pub use common::{CommandError, Session};
 

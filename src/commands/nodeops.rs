@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use crate::disksel::DiskFacts;
 use crate::pipeline::{ErrorKind, NodeCtx, StepError};
 use crate::talos::probe::{NodeMode, probe};
-use crate::talos::{ErrorClass, NodeClient, TalosError};
+use crate::talos::{ErrorClass, NodeClient, TalosError, TrustKind};
 
 use super::plan::{Access, PlannedNode};
 
@@ -20,13 +20,13 @@ pub fn talos_err(e: TalosError) -> StepError {
         ErrorClass::Input => ErrorKind::Input,
     };
     let mut err = StepError::new(kind, e.to_string());
-    if let Some(code) = e.code() {
-        err = err.with_code(format!("{code:?}"));
+    if let Some(code) = e.code_name() {
+        err = err.with_code(code);
     }
-    let pinned = err.message.contains("fingerprint");
-    if kind == ErrorKind::Trust && pinned {
+    let trust = e.trust_kind();
+    if trust == Some(TrustKind::PinMismatch) {
         err = err.with_hint(
-            "the node's maintenance certificate does not match --cert-fingerprint: compare with the fingerprint printed on the node's console (it changes at every boot)",
+            "the node's maintenance certificate does not match --cert-fingerprint: compare with the fingerprint the node's console printed last. Talos re-issues that certificate with a new key at every boot, on an address, hostname or time change (NTP), and every 12 h, so a pin goes stale; pin it just before the apply, or leave pins out",
         );
     } else if kind == ErrorKind::Trust {
         err = err.with_hint(
@@ -38,7 +38,7 @@ pub fn talos_err(e: TalosError) -> StepError {
 
 /// Same as [`talos_err`], but also retry `FailedPrecondition` (node not ready yet).
 pub fn talos_err_retry_precondition(e: TalosError) -> StepError {
-    let precondition = e.code() == Some(tonic::Code::FailedPrecondition);
+    let precondition = e.precondition_failed();
     let err = talos_err(e);
     if precondition {
         err.into_kind(ErrorKind::Retryable)
@@ -78,7 +78,7 @@ pub async fn probe_step(
             async move {
                 let mode = probe(addr, creds.as_deref(), &timeouts).await;
                 match mode {
-                    NodeMode::Unreachable { reason } => Err(StepError::retryable(format!(
+                    NodeMode::Unreachable { reason, .. } => Err(StepError::retryable(format!(
                         "{addr} unreachable: {reason}"
                     ))
                     .with_hint("check that the node is powered on and that this machine can reach its IP on the Talos API port")),
@@ -95,8 +95,7 @@ pub async fn probe_step(
 pub fn unusable_mode(mode: &NodeMode, access: &Access) -> Option<StepError> {
     match mode {
         NodeMode::NotTalos { reason } => {
-            let silent = reason.contains("did not finish within");
-            let hint = if silent {
+            let hint = if mode.tls_hung() {
                 "the address accepts TCP connections but never completes a TLS handshake: the node may be hung (power-cycle it), or another service listens there"
             } else {
                 "something else answers on this address and port: check the IP in talconfig.yaml and --port"

@@ -3,7 +3,7 @@
 //! before any node is contacted.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::cli::{InventoryArgs, PacingArgs, RoleArg};
@@ -285,14 +285,6 @@ fn check_fingerprint(pin: &str) -> Result<(), String> {
             "--cert-fingerprint {text:?}: not base64; give the SPKI SHA-256 fingerprint the node prints on its console (44 characters ending in '=')"
         )),
     }
-}
-
-/// Shorten a path for messages when it is under the current directory.
-pub fn short_path(p: &Path) -> String {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| p.strip_prefix(cwd).ok().map(|r| r.display().to_string()))
-        .unwrap_or_else(|| p.display().to_string())
 }
 
 #[cfg(test)]

@@ -8,8 +8,6 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
-
 use crate::cli::PreflightArgs;
 use crate::disksel::{self, DiskFacts};
 use crate::exit::Exit;
@@ -71,7 +69,7 @@ async fn preflight_node(
         return Err(err);
     }
     match mode {
-        NodeMode::Maintenance { fingerprint } => {
+        NodeMode::Maintenance { fingerprint, .. } => {
             ctx.fact("fingerprint", &fingerprint);
             let client = ctx
                 .step("connect", |_| connect_maintenance(access, node))
@@ -277,9 +275,4 @@ pub fn evaluate_install_disk(
             listing()
         ),
     ))
-}
-
-/// For the report's details.
-pub fn details_for(disks: &[DiskFacts]) -> serde_json::Value {
-    json!(disks.iter().map(describe_disk).collect::<Vec<_>>())
 }

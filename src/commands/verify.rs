@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use tokio::time::Instant;
 
 use crate::cli::{PhaseArg, VerifyArgs};
@@ -23,22 +24,17 @@ use crate::exit::Exit;
 use crate::output::Report;
 use crate::pipeline::{Done, ErrorKind, Event, NodeCtx, RetryPolicy, StepError, run_nodes};
 use crate::talos::probe::{NodeMode, probe};
-use crate::talos::{MachineStatus, NodeClient, Stage};
+use crate::talos::{ErrorClass, MachineStatus, NodeClient, TalosError};
 
 use super::cluster::cluster_bootstrapped;
 use super::nodeops::{connect_secure, talos_err, unusable_mode};
 use super::plan::{Access, Plan, PlannedNode};
+pub use super::watch::{BootIdentity, ExpectReboot, MaintenanceCert, Phase};
+use super::watch::{Failure, NodeWatch, Observation, Verdict, Watch};
 use super::{CommandError, Session};
 
 /// Nodes watched at once by verify (unless --serial).
 pub const WATCH_PARALLEL: usize = 512;
-
-/// Which state the nodes should reach.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    PreBootstrap,
-    PostBootstrap,
-}
 
 /// How a node is waited for.
 #[derive(Debug, Clone)]
@@ -48,11 +44,14 @@ pub struct WaitSettings {
     pub poll_interval: Duration,
     /// The config was sent in this run: seeing maintenance again means the install failed.
     pub applied_now: bool,
-    /// Node name → SPKI fingerprint of the maintenance certificate its config
-    /// was sent to. Talos creates that certificate afresh at every boot, so
-    /// a different one means the node rebooted back into maintenance (the
-    /// install failed), even when verify never saw it go down.
-    pub sent_in_maintenance: HashMap<String, String>,
+    /// Node name → the maintenance certificate its config was sent to. A
+    /// certificate from another CA (Talos makes one per boot) means the node
+    /// rebooted back into maintenance (the install failed), even when verify
+    /// never saw it go down; a new certificate from the same CA is a refresh.
+    pub sent_in_maintenance: HashMap<String, MaintenanceCert>,
+    /// Node name → a reboot the apply asked for, which must be seen before
+    /// the node counts as ready.
+    pub expect_reboot: HashMap<String, ExpectReboot>,
 }
 
 pub async fn run(session: &Session, args: VerifyArgs) -> Result<Exit, CommandError> {
@@ -74,6 +73,7 @@ pub async fn run(session: &Session, args: VerifyArgs) -> Result<Exit, CommandErr
         poll_interval: args.pacing.poll_interval,
         applied_now: false,
         sent_in_maintenance: HashMap::new(),
+        expect_reboot: HashMap::new(),
     };
     let report = verify_nodes(session, &plan, &plan.nodes, settings, "verify").await;
     session.output.report(&report);
@@ -135,18 +135,6 @@ pub async fn verify_nodes(
     Report::new(command, outcomes, session.elapsed(), None)
 }
 
-const NOT_READY_WITHOUT_CNI: &str = "running; Kubernetes node NotReady until a CNI is installed";
-
-/// After bootstrap, a node whose only unmet condition is its Kubernetes
-/// node readiness is as far as it can get when the cluster has no CNI yet
-/// (`cni: none`, the usual homelab setup that installs Cilium afterwards).
-fn waits_only_for_a_cni(status: &MachineStatus, phase: Phase) -> bool {
-    phase == Phase::PostBootstrap
-        && status.stage == Stage::Running
-        && !status.unmet.is_empty()
-        && status.unmet.iter().all(|c| c.name == "nodeReady")
-}
-
 /// `cluster.network.cni.name: none` in the node's v1alpha1 document.
 pub fn config_has_no_cni(raw: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(raw) else {
@@ -169,119 +157,17 @@ pub fn config_has_no_cni(raw: &[u8]) -> bool {
     false
 }
 
-/// What the node looks like relative to the goal.
-fn goal_reached(status: &MachineStatus, control_plane: bool, phase: Phase) -> Option<String> {
-    if status.stage == Stage::Running && status.ready {
-        return Some("running, ready".into());
-    }
-    if phase == Phase::PostBootstrap {
-        return None;
-    }
-    // Before bootstrap only what depends on etcd (and the Kubernetes API it
-    // carries) may be missing.
-    let etcd_only = |reason: &str| {
-        reason
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .all(|s| s.starts_with("etcd") || s.starts_with("kubelet"))
-    };
-    let waits_on_cluster = status.unmet.iter().all(|c| match c.name.as_str() {
-        "services" => etcd_only(&c.reason),
-        "staticPods" | "nodeReady" => true,
-        _ => false,
-    });
-    if !waits_on_cluster {
-        return None;
-    }
-    match (control_plane, status.stage) {
-        (true, Stage::Booting) => status
-            .unmet
-            .iter()
-            .any(|c| c.name == "services" && c.reason.contains("etcd"))
-            .then(|| "ready for bootstrap".into()),
-        (false, Stage::Booting | Stage::Running) if !status.unmet.is_empty() => {
-            Some("waiting for the control plane".into())
-        }
-        _ => None,
-    }
-}
-
-fn describe(status: &MachineStatus) -> String {
-    if status.unmet.is_empty() {
-        format!(
-            "{}{}",
-            status.stage,
-            if status.ready { ", ready" } else { "" }
-        )
-    } else {
-        let conds: Vec<String> = status
-            .unmet
-            .iter()
-            .map(|c| format!("{}: {}", c.name, c.reason))
-            .collect();
-        format!("{} ({})", status.stage, conds.join("; "))
-    }
-}
-
-/// A hint that matches why a node stopped moving.
-fn stuck_hint(status: &MachineStatus, control_plane: bool, phase: Phase) -> String {
-    for c in &status.unmet {
-        match c.name.as_str() {
-            "time" => return "time is not in sync: make sure the node reaches its NTP servers (machine.time.servers)".into(),
-            "network" => return format!("network is not ready ({}): check addresses, routes and nameservers in the node's config", c.reason),
-            "services" if c.reason.contains("etcd") && control_plane && phase == Phase::PostBootstrap => {
-                return "etcd is not running on this control plane: it may not have joined yet; check `talstrap bootstrap` ran and the other control planes are reachable".into()
-            }
-            "services" => return format!("services not up: {}; see `talosctl services` / `talosctl logs` on the node", c.reason),
-            "nodeReady" if phase == Phase::PostBootstrap => {
-                return "the Kubernetes node is not Ready: with `cni: none` nodes stay NotReady until a CNI is installed".into()
-            }
-            _ => {}
-        }
-    }
-    match status.stage {
-        Stage::Installing => "the install makes no progress: check the console; the installer image must be reachable".into(),
-        Stage::Booting if phase == Phase::PostBootstrap => "still booting after the bootstrap: check `talstrap bootstrap` succeeded".into(),
-        _ => format!("stage {} has not changed: check the node's console", status.stage),
-    }
-}
-
-/// How long a state that may be a passing moment (maintenance right after
-/// an apply, a handshake cut by a reboot) must last before it counts.
-fn transient_grace(settings: &WaitSettings) -> Duration {
-    (settings.poll_interval * 5).min(settings.stuck_after)
-}
-
-/// Whether `node`, in maintenance now, is no longer in the maintenance
-/// session its config was sent to.
-fn rebooted_into_maintenance(settings: &WaitSettings, node: &str, fingerprint: &str) -> bool {
-    settings
-        .sent_in_maintenance
-        .get(node)
-        .is_some_and(|sent_to| sent_to != fingerprint)
-}
-
-struct Tracker {
-    last: Option<(Stage, Vec<(String, String)>)>,
-    last_status: Option<MachineStatus>,
-    last_note: String,
-    since: Instant,
-    boot_time: Option<u64>,
-    reboots: u32,
-    left_maintenance: bool,
-    unreachable_since: Option<Instant>,
-    maintenance_since: Option<Instant>,
-    not_talos_since: Option<Instant>,
-}
-
-impl Tracker {
-    /// Report a state change once, not on every poll.
-    fn note(&mut self, ctx: &NodeCtx, text: String) {
-        if text != self.last_note {
-            ctx.progress("verify", text.clone());
-            self.last_note = text;
-        }
+/// The watch settings of one node.
+fn node_watch(node: &PlannedNode, settings: &WaitSettings) -> NodeWatch {
+    NodeWatch {
+        phase: settings.phase,
+        control_plane: node.is_control_plane(),
+        stuck_after: settings.stuck_after,
+        poll_interval: settings.poll_interval,
+        applied_now: settings.applied_now,
+        sent_to: settings.sent_in_maintenance.get(&node.node.node).cloned(),
+        expect_reboot: settings.expect_reboot.get(&node.node.node).cloned(),
+        cni_none: config_has_no_cni(node.entry.config.raw()),
     }
 }
 
@@ -292,320 +178,217 @@ pub async fn wait_node(
     node: &PlannedNode,
     settings: &WaitSettings,
 ) -> Result<Done, StepError> {
-    let cp = node.is_control_plane();
-    let cni_none = config_has_no_cni(node.entry.config.raw());
-    let summary = ctx
+    let poll = settings.poll_interval;
+    let reached = ctx
         .step_with("verify", &RetryPolicy::once(), |_| async {
-            let mut t = Tracker {
-                last: None,
-                last_status: None,
-                last_note: String::new(),
-                since: Instant::now(),
-                boot_time: None,
-                reboots: 0,
-                left_maintenance: false,
-                unreachable_since: None,
-                maintenance_since: None,
-                not_talos_since: None,
-            };
-            let mut client: Option<NodeClient> = None;
-            let mut watch: Option<futures_util::stream::BoxStream<'static, Result<MachineStatus, crate::talos::TalosError>>> = None;
-            let mut watch_supported = true;
+            let mut watch = Watch::new(node_watch(node, settings), Instant::now());
+            let mut link = Link::default();
             loop {
-                // 1. Get a status: from the watch when there is one, else by polling.
-                let status = match (&client, watch.as_mut()) {
-                    (Some(_), Some(stream)) => {
-                        match tokio::time::timeout(settings.poll_interval, stream.next()).await {
-                            Ok(Some(Ok(s))) => Some(s),
-                            Ok(Some(Err(_))) | Ok(None) => {
-                                watch = None;
-                                None
-                            }
-                            Err(_) => None, // no change within the interval: periodic checks below
-                        }
-                    }
-                    (Some(c), None) => match c.machine_status().await {
-                        Ok(s) => Some(s),
-                        Err(e) if e.class() == crate::talos::ErrorClass::Trust => return Err(talos_err(e)),
-                        Err(_) => {
-                            client = None;
-                            None
-                        }
-                    },
-                    (None, _) => None,
-                };
-
-                if client.is_none() {
-                    // 2. (Re)connect, or find out why we cannot.
-                    let mode = probe(node.addr, access.talosconfig.as_ref().map(|t| &*t.credentials), &access.timeouts).await;
-                    if !matches!(mode, NodeMode::NotTalos { .. }) {
-                        t.not_talos_since = None;
-                    }
-                    let mut pause = settings.poll_interval;
-                    match mode {
-                        NodeMode::Configured { ours: Some(true), .. } | NodeMode::Configured { ours: None, .. } => {
-                            t.left_maintenance = true;
-                            t.maintenance_since = None;
-                            t.unreachable_since = None;
-                            match connect_secure(access, node).await {
-                                Ok(c) => {
-                                    if watch_supported {
-                                        match c.watch_machine_status().await {
-                                            Ok(s) => watch = Some(s),
-                                            Err(e) if e.code() == Some(tonic::Code::Unimplemented) => watch_supported = false,
-                                            Err(_) => {}
-                                        }
-                                    }
-                                    client = Some(c);
-                                    continue; // read the state right away
-                                }
-                                Err(e) if e.kind == ErrorKind::Trust || e.kind == ErrorKind::Input => return Err(e),
-                                Err(_) => {}
-                            }
-                        }
-                        mode @ NodeMode::Configured { ours: Some(false), .. } => {
-                            if let Some(err) = unusable_mode(&mode, access) {
-                                return Err(err);
-                            }
-                        }
-                        mode @ NodeMode::NotTalos { .. } => {
-                            pause = pause.min(Duration::from_millis(250));
-                            // A node going down for a reboot cuts handshakes
-                            // in flight: one failed handshake proves nothing.
-                            // Only a steady non-Talos answer does.
-                            let since = *t.not_talos_since.get_or_insert_with(Instant::now);
-                            if since.elapsed() >= transient_grace(settings)
-                                && let Some(err) = unusable_mode(&mode, access)
-                            {
-                                return Err(err);
-                            }
-                        }
-                        NodeMode::Maintenance { fingerprint } => {
-                            t.unreachable_since = None;
-                            if t.left_maintenance || rebooted_into_maintenance(settings, &node.node.node, &fingerprint) {
-                                return Err(StepError::new(ErrorKind::Stuck, "back in maintenance mode after the config was applied: the install failed")
-                                    .with_hint("Talos could not install: most often machine.install.disk / diskSelector matches no disk. Run `talstrap preflight` for this node to see its disks"));
-                            }
-                            let since = *t.maintenance_since.get_or_insert_with(Instant::now);
-                            // The maintenance service stops right after it takes a config;
-                            // allow a few polls before calling the node unconfigured.
-                            if since.elapsed() >= transient_grace(settings) {
-                                return Err(if settings.applied_now {
-                                    StepError::new(ErrorKind::Stuck, "still in maintenance mode after the apply: the node did not take its config")
-                                        .with_hint("run `talstrap apply` for this node again and check its console")
-                                } else {
-                                    StepError::new(ErrorKind::Permanent, "node is in maintenance mode: it has no config")
-                                        .with_hint("apply its config first: talstrap apply -n <node>")
-                                });
-                            }
-                            if settings.applied_now { pause = pause.min(Duration::from_millis(250)); }
-                            t.note(ctx, "in maintenance mode, waiting for it to take its config".into());
-                        }
-                        NodeMode::Unreachable { reason } => {
-                            t.left_maintenance = true;
-                            let since = *t.unreachable_since.get_or_insert_with(Instant::now);
-                            if since.elapsed() >= settings.stuck_after {
-                                return Err(StepError::stuck(format!(
-                                    "unreachable for {} ({reason})",
-                                    crate::duration::format_duration(since.elapsed())
-                                ))
-                                .with_hint("the node did not come back: it may have crashed during install or reboot, or its address changed (DHCP). Check its console"));
-                            }
-                            let why = if reason.contains("refused") { "connection refused" } else { "no answer" };
-                            pause = pause.min(Duration::from_millis(250));
-                            t.note(ctx, format!("down ({why}): installing or rebooting"));
-                        }
-                    }
-                    tokio::time::sleep(pause).await;
-                    continue;
+                let obs = link.observe(access, node, poll).await?;
+                let sampled = matches!(obs, Observation::Sample { .. });
+                let next = watch.observe(obs, Instant::now());
+                for line in next.notes {
+                    ctx.progress("verify", line);
                 }
-
-                // 3. Boot time: a changed value means the node rebooted. This
-                // call also proves the connection is alive: a watch on a node
-                // that went away can stay silent forever.
-                if let Some(c) = &client {
-                    match c.system_stat().await {
-                        Ok(stat) => {
-                            if let Some(prev) = t.boot_time
-                                && prev != stat.boot_time
-                            {
-                                t.reboots += 1;
-                                ctx.progress("verify", format!("rebooted (boot time {prev} → {})", stat.boot_time));
-                                if t.reboots >= 3 {
-                                    return Err(StepError::stuck(format!("reboot loop: the node rebooted {} times while being watched", t.reboots))
-                                        .with_hint("the node keeps rebooting: check its console for a kernel panic, a failing extension or a bad machine config"));
-                                }
-                            }
-                            t.boot_time = Some(stat.boot_time);
+                match next.verdict {
+                    Verdict::Ready(r) => return Ok(r),
+                    Verdict::Failed(f) => {
+                        if let Some(status) = watch.status() {
+                            ctx.fact("stage", status.stage.to_string());
                         }
-                        Err(e) if e.class() == crate::talos::ErrorClass::Trust => return Err(talos_err(e)),
-                        Err(_) => {
-                            client = None;
-                            watch = None;
-                            continue;
-                        }
+                        return Err(link.step_error(f, access));
                     }
-                }
-
-                // 4. Evaluate the newest status (or the last one when nothing changed).
-                if let Some(status) = status {
-                    t.last_status = Some(status);
-                }
-                if let Some(status) = t.last_status.clone() {
-                    if cni_none && waits_only_for_a_cni(&status, settings.phase) {
-                        ctx.fact("stage", status.stage.to_string());
-                        ctx.fact("ready", false);
-                        ctx.warn("the Kubernetes node stays NotReady until a CNI is installed (cluster.network.cni.name: none): install one (e.g. Cilium) next");
-                        return Ok(NOT_READY_WITHOUT_CNI.to_string());
-                    }
-                    if let Some(done) = goal_reached(&status, cp, settings.phase) {
-                        ctx.fact("stage", status.stage.to_string());
-                        ctx.fact("ready", status.ready);
-                        return Ok(done);
-                    }
-                    let sig = (
-                        status.stage,
-                        status.unmet.iter().map(|c| (c.name.clone(), c.reason.clone())).collect::<Vec<_>>(),
-                    );
-                    if t.last.as_ref() != Some(&sig) {
-                        t.note(ctx, describe(&status));
-                        t.last = Some(sig);
-                        t.since = Instant::now();
-                    } else if t.since.elapsed() >= settings.stuck_after {
-                        ctx.fact("stage", status.stage.to_string());
-                        return Err(StepError::stuck(format!(
-                            "stuck: {} unchanged for {}",
-                            describe(&status),
-                            crate::duration::format_duration(t.since.elapsed())
-                        ))
-                        .with_hint(stuck_hint(&status, cp, settings.phase)));
-                    }
-                }
-                if watch.is_none() && client.is_some() {
-                    tokio::time::sleep(settings.poll_interval).await;
+                    // A watch stream waits for changes by itself.
+                    Verdict::Wait { .. } if sampled && link.stream.is_some() => {}
+                    Verdict::Wait { pause } => tokio::time::sleep(pause).await,
                 }
             }
         })
         .await?;
-    if summary == NOT_READY_WITHOUT_CNI {
-        return Ok(Done::Warning(summary));
+    ctx.fact("stage", reached.stage.to_string());
+    ctx.fact("ready", reached.ready);
+    match reached.warning {
+        Some(w) => {
+            ctx.warn(w);
+            Ok(Done::Warning(reached.summary))
+        }
+        None => Ok(Done::Ok(reached.summary)),
     }
-    Ok(Done::Ok(summary))
+}
+
+type StatusStream = BoxStream<'static, Result<MachineStatus, TalosError>>;
+
+/// The I/O side of a watch: the connection to the node, if any, and the
+/// machine-status stream on it.
+struct Link {
+    client: Option<NodeClient>,
+    stream: Option<StatusStream>,
+    watch_supported: bool,
+    /// The boot id read for this boot time on this connection.
+    boot_id: Option<(u64, Option<String>)>,
+    last_mode: Option<NodeMode>,
+}
+
+impl Default for Link {
+    fn default() -> Self {
+        Link {
+            client: None,
+            stream: None,
+            watch_supported: true,
+            boot_id: None,
+            last_mode: None,
+        }
+    }
+}
+
+impl Link {
+    /// The next observation: a probe while there is no connection, else a
+    /// reading over it.
+    async fn observe(
+        &mut self,
+        access: &Access,
+        node: &PlannedNode,
+        poll: Duration,
+    ) -> Result<Observation, StepError> {
+        match self.client.clone() {
+            None => self.probe(access, node).await,
+            Some(client) => self.sample(&client, poll).await,
+        }
+    }
+
+    async fn probe(
+        &mut self,
+        access: &Access,
+        node: &PlannedNode,
+    ) -> Result<Observation, StepError> {
+        let creds = access.talosconfig.as_ref().map(|t| &*t.credentials);
+        let mode = probe(node.addr, creds, &access.timeouts).await;
+        let obs = match &mode {
+            NodeMode::Configured {
+                ours: Some(true) | None,
+                ..
+            } => match connect_secure(access, node).await {
+                Ok(c) => {
+                    if self.watch_supported {
+                        match c.watch_machine_status().await {
+                            Ok(s) => self.stream = Some(s),
+                            Err(e) if e.unimplemented() => self.watch_supported = false,
+                            Err(_) => {}
+                        }
+                    }
+                    self.client = Some(c);
+                    self.boot_id = None;
+                    Observation::Connected
+                }
+                Err(e) if e.kind == ErrorKind::Trust || e.kind == ErrorKind::Input => {
+                    return Err(e);
+                }
+                // apid answered the probe but not the connection: it is
+                // going down or coming up.
+                Err(e) => Observation::Down {
+                    refused: false,
+                    reason: e.message,
+                },
+            },
+            NodeMode::Configured {
+                ours: Some(false), ..
+            } => {
+                if let Some(err) = unusable_mode(&mode, access) {
+                    return Err(err);
+                }
+                Observation::NotTalos
+            }
+            NodeMode::NotTalos { .. } => Observation::NotTalos,
+            NodeMode::Maintenance {
+                fingerprint,
+                ca_key_id,
+            } => Observation::Maintenance(MaintenanceCert {
+                fingerprint: fingerprint.clone(),
+                ca_key_id: ca_key_id.clone(),
+            }),
+            NodeMode::Unreachable { reason } => Observation::Down {
+                refused: mode.refused(),
+                reason: reason.clone(),
+            },
+        };
+        self.last_mode = Some(mode);
+        Ok(obs)
+    }
+
+    /// The newest status (from the stream, or polled) and the boot. The
+    /// SystemStat call also proves the connection is alive: a watch on a
+    /// node that went away can stay silent forever.
+    async fn sample(
+        &mut self,
+        client: &NodeClient,
+        poll: Duration,
+    ) -> Result<Observation, StepError> {
+        let status = match self.stream.as_mut() {
+            Some(stream) => match tokio::time::timeout(poll, stream.next()).await {
+                Ok(Some(Ok(s))) => Some(s),
+                Ok(Some(Err(_)) | None) => return Ok(self.lost()),
+                Err(_) => None, // no change within the interval
+            },
+            None => match client.machine_status().await {
+                Ok(s) => Some(s),
+                Err(e) if e.class() == ErrorClass::Trust => return Err(talos_err(e)),
+                Err(_) => return Ok(self.lost()),
+            },
+        };
+        let boot_time = match client.system_stat().await {
+            Ok(stat) => stat.boot_time,
+            Err(e) if e.class() == ErrorClass::Trust => return Err(talos_err(e)),
+            Err(_) => return Ok(self.lost()),
+        };
+        // The boot id only needs reading again when the boot time moved.
+        let boot_id = match &self.boot_id {
+            Some((t, id)) if *t == boot_time => id.clone(),
+            _ => match client.boot_id().await {
+                Ok(id) => {
+                    self.boot_id = Some((boot_time, id.clone()));
+                    id
+                }
+                Err(e) if e.class() == ErrorClass::Trust => return Err(talos_err(e)),
+                Err(_) => return Ok(self.lost()),
+            },
+        };
+        Ok(Observation::Sample {
+            status,
+            boot: BootIdentity { boot_time, boot_id },
+        })
+    }
+
+    fn lost(&mut self) -> Observation {
+        self.client = None;
+        self.stream = None;
+        self.boot_id = None;
+        Observation::Lost
+    }
+
+    /// The step error for a failure; a steady non-Talos answer is worded by
+    /// the probe that saw it.
+    fn step_error(&self, f: Failure, access: &Access) -> StepError {
+        if f == Failure::NotTalos
+            && let Some(mode) = &self.last_mode
+            && let Some(err) = unusable_mode(mode, access)
+        {
+            return err;
+        }
+        let (message, hint) = f.message_and_hint();
+        let kind = match f {
+            Failure::NoConfig => ErrorKind::Permanent,
+            _ => ErrorKind::Stuck,
+        };
+        StepError::new(kind, message).with_hint(hint)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::talos::UnmetCondition;
-
-    fn st(stage: Stage, ready: bool, unmet: &[(&str, &str)]) -> MachineStatus {
-        MachineStatus {
-            stage,
-            ready,
-            unmet: unmet
-                .iter()
-                .map(|(n, r)| UnmetCondition {
-                    name: n.to_string(),
-                    reason: r.to_string(),
-                })
-                .collect(),
-        }
-    }
 
     #[test]
-    fn control_plane_waiting_only_for_etcd_is_ready_for_bootstrap() {
-        let s = st(
-            Stage::Booting,
-            false,
-            &[
-                ("services", "etcd not running"),
-                ("staticPods", "kube-apiserver-cp1 pending"),
-                ("nodeReady", "node \"cp1\" status is not available yet"),
-            ],
-        );
-        assert!(goal_reached(&s, true, Phase::PreBootstrap).is_some());
-        assert!(goal_reached(&s, true, Phase::PostBootstrap).is_none());
-    }
-
-    #[test]
-    fn other_unmet_conditions_are_not_ready_for_bootstrap() {
-        let s = st(
-            Stage::Booting,
-            false,
-            &[
-                ("services", "etcd not running"),
-                ("time", "time is not synced"),
-            ],
-        );
-        assert!(goal_reached(&s, true, Phase::PreBootstrap).is_none());
-        let s = st(
-            Stage::Booting,
-            false,
-            &[("services", "etcd not running, apid not healthy")],
-        );
-        assert!(goal_reached(&s, true, Phase::PreBootstrap).is_none());
-        let s = st(Stage::Installing, true, &[]);
-        assert!(goal_reached(&s, true, Phase::PreBootstrap).is_none());
-    }
-
-    #[test]
-    fn running_and_ready_is_always_the_goal() {
-        let s = st(Stage::Running, true, &[]);
-        assert!(goal_reached(&s, false, Phase::PostBootstrap).is_some());
-        assert!(goal_reached(&s, true, Phase::PreBootstrap).is_some());
-        let s = st(
-            Stage::Running,
-            false,
-            &[("nodeReady", "node \"w1\" is not ready")],
-        );
-        assert!(goal_reached(&s, false, Phase::PostBootstrap).is_none());
-    }
-
-    fn wait_settings(sent: &[(&str, &str)]) -> WaitSettings {
-        WaitSettings {
-            phase: Phase::PreBootstrap,
-            stuck_after: Duration::from_secs(300),
-            poll_interval: Duration::from_secs(2),
-            applied_now: true,
-            sent_in_maintenance: sent
-                .iter()
-                .map(|(n, f)| (n.to_string(), f.to_string()))
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn a_new_maintenance_certificate_means_the_node_rebooted() {
-        let s = wait_settings(&[("w1", "AAAA")]);
-        assert!(rebooted_into_maintenance(&s, "w1", "BBBB"));
-        assert!(!rebooted_into_maintenance(&s, "w1", "AAAA"));
-        // Nothing known (plain verify, or configured before this run).
-        assert!(!rebooted_into_maintenance(&s, "w2", "BBBB"));
-    }
-
-    #[test]
-    fn transient_states_get_a_few_polls_but_never_more_than_stuck_after() {
-        let mut s = wait_settings(&[]);
-        assert_eq!(transient_grace(&s), Duration::from_secs(10));
-        s.stuck_after = Duration::from_secs(3);
-        assert_eq!(transient_grace(&s), Duration::from_secs(3));
-    }
-
-    #[test]
-    fn without_a_cni_running_not_ready_is_as_far_as_a_node_gets() {
-        let s = st(
-            Stage::Running,
-            false,
-            &[("nodeReady", "node \"w1\" is not ready")],
-        );
-        assert!(waits_only_for_a_cni(&s, Phase::PostBootstrap));
-        assert!(!waits_only_for_a_cni(&s, Phase::PreBootstrap));
-        let s = st(
-            Stage::Running,
-            false,
-            &[("nodeReady", "x"), ("staticPods", "y")],
-        );
-        assert!(!waits_only_for_a_cni(&s, Phase::PostBootstrap));
+    fn a_config_with_cni_none_is_told_apart() {
         let cfg = b"version: v1alpha1\nmachine: {type: worker}\ncluster:\n  network:\n    cni:\n      name: none\n";
         assert!(config_has_no_cni(cfg));
         let cfg = b"version: v1alpha1\ncluster: {network: {cni: {name: flannel}}}\n";
@@ -613,13 +396,5 @@ mod tests {
         assert!(!config_has_no_cni(
             b"version: v1alpha1\nmachine: {type: worker}\n"
         ));
-    }
-
-    #[test]
-    fn hints_follow_the_cause() {
-        let s = st(Stage::Booting, false, &[("time", "time is not synced")]);
-        assert!(stuck_hint(&s, true, Phase::PreBootstrap).contains("NTP"));
-        let s = st(Stage::Booting, false, &[("services", "etcd not running")]);
-        assert!(stuck_hint(&s, true, Phase::PostBootstrap).contains("etcd"));
     }
 }

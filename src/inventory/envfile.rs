@@ -115,11 +115,6 @@ impl Variables<'_> {
     pub fn files(&self) -> &[PathBuf] {
         &self.files
     }
-
-    /// Names defined by the env files (values are not exposed here).
-    pub fn file_names(&self) -> impl Iterator<Item = &str> {
-        self.from_files.keys().map(String::as_str)
-    }
 }
 
 impl fmt::Debug for Variables<'_> {

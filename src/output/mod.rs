@@ -52,18 +52,6 @@ impl OutputConfig {
             width: if stdout_tty { width } else { 120 },
         }
     }
-
-    /// Settings for tests and non-interactive use: plain lines, no colour.
-    pub fn plain() -> Self {
-        OutputConfig {
-            format: OutputFormat::Human,
-            live: false,
-            color: false,
-            quiet: false,
-            verbose: 0,
-            width: 100,
-        }
-    }
 }
 
 /// `COLUMNS` when set (tests, scripts), else the terminal's own width.

@@ -67,26 +67,21 @@ pub trait EventSink: Send + Sync {
     fn emit(&self, event: Event);
 }
 
-/// A sink that drops everything (library use, tests).
-#[derive(Debug, Default)]
-pub struct NullSink;
-
-impl EventSink for NullSink {
-    fn emit(&self, _event: Event) {}
-}
-
 /// A sink that keeps every event (tests).
+#[cfg(test)]
 #[derive(Debug, Default)]
-pub struct RecordingSink {
+pub(crate) struct RecordingSink {
     events: std::sync::Mutex<Vec<Event>>,
 }
 
+#[cfg(test)]
 impl RecordingSink {
-    pub fn events(&self) -> Vec<Event> {
+    pub(crate) fn events(&self) -> Vec<Event> {
         self.events.lock().map(|e| e.clone()).unwrap_or_default()
     }
 }
 
+#[cfg(test)]
 impl EventSink for RecordingSink {
     fn emit(&self, event: Event) {
         if let Ok(mut e) = self.events.lock() {

@@ -8,7 +8,7 @@ pub mod outcome;
 pub mod retry;
 pub mod runner;
 
-pub use events::{Event, EventSink, NullSink, RecordingSink};
+pub use events::{Event, EventSink};
 pub use outcome::{ErrorKind, NodeOutcome, NodeRef, NodeStatus, StepError, StepRecord, StepStatus};
 pub use retry::RetryPolicy;
 pub use runner::{Done, NodeCtx, RunContext, run_nodes};

@@ -121,14 +121,6 @@ impl NodeCtx {
         }
     }
 
-    /// Read back a fact recorded earlier.
-    pub fn get_fact(&self, key: &str) -> Option<serde_json::Value> {
-        self.record
-            .lock()
-            .ok()
-            .and_then(|r| r.facts.get(key).cloned())
-    }
-
     /// A warning about this node (shown at once and in the report).
     pub fn warn(&self, message: impl Into<String>) {
         let message = message.into();

@@ -15,3 +15,4 @@ mod pipelines;
 mod reliability;
 mod secrets;
 mod smoke;
+mod watch;

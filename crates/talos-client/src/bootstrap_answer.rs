@@ -1,5 +1,5 @@
-//! What a failed Bootstrap call means, decided here (the client's one place
-//! for classifying failures) so the bootstrap command asks a question
+//! What a failed Bootstrap call means, decided here, on top of the client's
+//! classifier (`error.rs`), so the bootstrap command asks one question
 //! instead of reading gRPC codes or error text.
 //!
 //! Talos's Bootstrap handler (v1.12.11 and v1.13.9
@@ -41,8 +41,13 @@ pub enum BootstrapAnswer {
 /// Classify a failed Bootstrap call.
 pub fn bootstrap_answer(e: &TalosError) -> BootstrapAnswer {
     let message = e.message().to_ascii_lowercase();
+    if e.already_exists() {
+        return BootstrapAnswer::AlreadyExists;
+    }
+    if e.reply_may_be_lost() {
+        return BootstrapAnswer::MaybeLanded;
+    }
     match e.code() {
-        Some(Code::AlreadyExists) => BootstrapAnswer::AlreadyExists,
         Some(Code::Unimplemented) if message.contains("control plane") => {
             BootstrapAnswer::NotControlPlane
         }
@@ -55,24 +60,9 @@ pub fn bootstrap_answer(e: &TalosError) -> BootstrapAnswer {
             BootstrapAnswer::NoEtcdCa
         }
         Some(Code::FailedPrecondition) => BootstrapAnswer::NotYet,
-        Some(Code::DeadlineExceeded | Code::Cancelled) => BootstrapAnswer::MaybeLanded,
-        _ if reply_lost(e) => BootstrapAnswer::MaybeLanded,
         _ if e.class() == ErrorClass::Retryable => BootstrapAnswer::NotYet,
         _ => BootstrapAnswer::Refused,
     }
-}
-
-/// A transport failure after the request could have been sent: reset,
-/// broken pipe, EOF, closed stream, HTTP/2 protocol error. A refused
-/// connection or a status the node chose to send means it was not.
-fn reply_lost(e: &TalosError) -> bool {
-    if e.class() != ErrorClass::Retryable || matches!(e, TalosError::Unreachable { .. }) {
-        return false;
-    }
-    let m = e.to_string().to_ascii_lowercase();
-    ["reset", "broken pipe", "eof", "closed", "h2 protocol"]
-        .iter()
-        .any(|w| m.contains(w))
 }
 
 #[cfg(test)]
@@ -132,6 +122,7 @@ mod tests {
             detail: "connection reset by peer".into(),
             class: ErrorClass::Retryable,
             code: Some(Code::Unavailable),
+            cause: crate::error::Cause::Dropped,
         };
         assert_eq!(bootstrap_answer(&lost), MaybeLanded);
         let refused = TalosError::Unreachable {

@@ -351,6 +351,53 @@ impl NodeClient {
         })
     }
 
+    /// The kernel's boot id (`Read /proc/sys/kernel/random/boot_id`, as
+    /// talosctl reads it to see a reboot). `None` when the node does not let
+    /// this client read it: Read is admin-only, and maintenance mode has no
+    /// Read at all.
+    pub async fn boot_id(&self) -> Result<Option<String>, TalosError> {
+        const RPC: &str = "Read";
+        let read = self
+            .bounded(RPC, async {
+                let mut stream = self
+                    .machine()
+                    .read(self.request(
+                        crate::proto::machine::ReadRequest {
+                            path: "/proc/sys/kernel/random/boot_id".into(),
+                        },
+                        true,
+                    )?)
+                    .await
+                    .map_err(|s| self.status(RPC, s))?
+                    .into_inner();
+                let mut payload = Vec::new();
+                while let Some(item) = stream.next().await {
+                    let data = item.map_err(|s| self.status(RPC, s))?;
+                    if let Some(err) = node_error(data.metadata.as_ref(), self.addr, RPC) {
+                        return Err(err);
+                    }
+                    payload.extend_from_slice(&data.bytes);
+                }
+                Ok(payload)
+            })
+            .await;
+        match read {
+            Ok(payload) => {
+                let id = String::from_utf8_lossy(&payload).trim().to_string();
+                Ok((!id.is_empty()).then_some(id))
+            }
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some(tonic::Code::PermissionDenied | tonic::Code::Unimplemented)
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// `Hostname`.
     pub async fn hostname(&self) -> Result<String, TalosError> {
         const RPC: &str = "Hostname";

@@ -26,7 +26,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use super::error::{DialError, ErrorClass, TalosError, chain_text, from_chain};
+use super::error::{Cause, DialError, ErrorClass, TalosError, TrustKind, chain_text, from_chain};
 use super::primed::Primed;
 
 /// Per-phase time limits for one node.
@@ -107,6 +107,7 @@ fn wants_client_cert(addr: SocketAddr) -> TalosError {
             "{addr} asks for a client certificate: it is a configured Talos node (apid, mutual \
              TLS), not in maintenance mode; it needs the talosconfig credentials"
         ),
+        kind: TrustKind::ClientCertRejected,
     }
 }
 
@@ -158,6 +159,7 @@ pub(crate) async fn dial(
                     detail: format!("TLS handshake failed: {}", chain_text(&e)),
                     class: ErrorClass::Permanent,
                     code: None,
+                    cause: Cause::Tls,
                 }),
             );
         }
@@ -173,6 +175,7 @@ pub(crate) async fn dial(
                 .to_string(),
             class: ErrorClass::Permanent,
             code: None,
+            cause: Cause::Protocol,
         });
     }
     tracing::debug!(%addr, "TLS connection established");
@@ -204,6 +207,7 @@ async fn await_server_verdict(
             detail: "the server closed the connection right after the TLS handshake".to_string(),
             class: ErrorClass::Retryable,
             code: Some(tonic::Code::Unavailable),
+            cause: Cause::Refused,
         }),
         Ok(Ok(n)) => {
             head.truncate(n);
@@ -218,6 +222,7 @@ async fn await_server_verdict(
                 ),
                 class: ErrorClass::Retryable,
                 code: Some(tonic::Code::Unavailable),
+                cause: Cause::Refused,
             }),
         ),
     }
@@ -253,6 +258,7 @@ pub(crate) async fn open_channel(
                 detail: format!("cannot open the gRPC channel: {}", chain_text(&e)),
                 class: ErrorClass::Retryable,
                 code: Some(tonic::Code::Unavailable),
+                cause: Cause::Refused,
             })
         })
 }

@@ -35,6 +35,47 @@ pub enum ErrorClass {
     Input,
 }
 
+/// What happened below gRPC, decided once from the error chain (io kinds,
+/// rustls and hyper errors) when the error is made, and kept as data so that
+/// no caller has to read an error's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The connection was refused, or closed while it was being set up
+    /// (before any request went out): nothing was sent.
+    Refused,
+    /// An open connection was reset, closed or hit EOF: a request in
+    /// flight may have reached the node.
+    Dropped,
+    /// An open connection gave no answer in time.
+    TimedOut,
+    /// TLS failed for a reason other than trust (protocol error, alert).
+    Tls,
+    /// The peer does not speak the Talos API (no HTTP/2, garbage), or
+    /// HTTP/2 itself broke.
+    Protocol,
+}
+
+/// Why trust failed, for the hint the operator gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustKind {
+    /// The node's certificate is not signed by the talosconfig CA.
+    ForeignIssuer,
+    /// The node is in maintenance mode (self-signed maintenance certificate).
+    MaintenanceMode,
+    /// The certificate does not name the dialled address.
+    WrongName,
+    /// The certificate has expired or is not valid yet: a clock problem.
+    Clock,
+    /// The maintenance certificate does not match a `--cert-fingerprint` pin.
+    PinMismatch,
+    /// The node refused our client certificate (or wants one we lack).
+    ClientCertRejected,
+    /// The node refused the call for our credentials' roles.
+    Denied,
+    /// Anything else the verifier refused.
+    Other,
+}
+
 /// A failure talking to one Talos node.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TalosError {
@@ -51,7 +92,11 @@ pub enum TalosError {
     /// rejected our client certificate. `detail` is a complete sentence that
     /// names the address and, when known, the issuer.
     #[error("{detail}")]
-    Trust { addr: SocketAddr, detail: String },
+    Trust {
+        addr: SocketAddr,
+        detail: String,
+        kind: TrustKind,
+    },
 
     /// The connection failed below gRPC (reset, EOF, TLS protocol error).
     #[error("{addr}: {detail}")]
@@ -60,6 +105,7 @@ pub enum TalosError {
         detail: String,
         class: ErrorClass,
         code: Option<Code>,
+        cause: Cause,
     },
 
     /// Our own deadline for the call expired.
@@ -156,7 +202,8 @@ impl TalosError {
     /// The gRPC code, when there is one: the node's status (also when it came
     /// inside `metadata.status`), `Unavailable` for connection failures and
     /// `DeadlineExceeded` for our own deadline, as a gRPC client would say.
-    pub fn code(&self) -> Option<Code> {
+    /// Crate-private: callers ask the predicates below instead.
+    pub(crate) fn code(&self) -> Option<Code> {
         match self {
             TalosError::Unreachable { .. } | TalosError::TlsTimeout { .. } => {
                 Some(Code::Unavailable)
@@ -199,6 +246,80 @@ impl TalosError {
         self.class() == ErrorClass::Retryable
     }
 
+    /// The gRPC code's name (`"FailedPrecondition"`), for reports.
+    pub fn code_name(&self) -> Option<String> {
+        self.code().map(|c| format!("{c:?}"))
+    }
+
+    /// The request may have reached the node although no reply came back:
+    /// our deadline expired, the node's own deadline did (some servers say
+    /// Cancelled), or an open connection dropped. A refused connection, a
+    /// TLS failure or a status the node chose to send mean it was not
+    /// carried out. Callers use this to never resend a request that is not
+    /// safe to send twice.
+    pub fn reply_may_be_lost(&self) -> bool {
+        match self {
+            TalosError::Timeout { .. } => true,
+            TalosError::Transport { cause, .. } => {
+                matches!(cause, Cause::Dropped | Cause::TimedOut | Cause::Protocol)
+            }
+            TalosError::Status { code, .. }
+            | TalosError::Node {
+                code: Some(code), ..
+            } => {
+                matches!(code, Code::DeadlineExceeded | Code::Cancelled)
+            }
+            _ => false,
+        }
+    }
+
+    /// Nothing answers at the transport level: the node is down, booting or
+    /// rebooting (as opposed to a node that answered with an error).
+    pub fn node_down(&self) -> bool {
+        matches!(
+            self,
+            TalosError::Unreachable { .. }
+                | TalosError::TlsTimeout { .. }
+                | TalosError::Transport { .. }
+        )
+    }
+
+    /// The node says the thing already exists (Bootstrap: etcd data present).
+    pub fn already_exists(&self) -> bool {
+        self.code() == Some(Code::AlreadyExists)
+    }
+
+    /// The node does not implement the call (older Talos, maintenance mode,
+    /// or a role that does not serve it).
+    pub fn unimplemented(&self) -> bool {
+        self.code() == Some(Code::Unimplemented)
+    }
+
+    /// The node refused the call in its current state (FailedPrecondition):
+    /// often "not yet", sometimes "never on this node".
+    pub fn precondition_failed(&self) -> bool {
+        self.code() == Some(Code::FailedPrecondition)
+    }
+
+    /// Talos's refusal of an apply while it reboots for one it already took
+    /// (machined's apply handler, v1.12: "configuration already applied and
+    /// node is rebooting"): the earlier request landed.
+    pub fn rebooting_for_applied_config(&self) -> bool {
+        self.precondition_failed()
+            && self
+                .message()
+                .contains("already applied and node is rebooting")
+    }
+
+    /// Why trust failed, when it did.
+    pub fn trust_kind(&self) -> Option<TrustKind> {
+        match self {
+            TalosError::Trust { kind, .. } => Some(*kind),
+            _ if self.class() == ErrorClass::Trust => Some(TrustKind::Denied),
+            _ => None,
+        }
+    }
+
     /// The node address this error is about, when there is one.
     pub fn addr(&self) -> Option<SocketAddr> {
         match self {
@@ -225,12 +346,13 @@ impl TalosError {
             if let Some(found) = from_chain(source, addr, Some(rpc)) {
                 return found;
             }
-            if looks_like_dropped_connection(source) {
+            if let Some(cause) = dropped_connection_cause(source) {
                 return TalosError::Transport {
                     addr,
                     detail: format!("{rpc}: connection lost: {}", chain_text(source)),
                     class: ErrorClass::Retryable,
                     code: Some(Code::Unavailable),
+                    cause,
                 };
             }
         }
@@ -286,11 +408,25 @@ pub(crate) enum TrustFailure {
     NotYetValid { ip: String, not_before: String },
     #[error(
         "server certificate for {ip} has SPKI fingerprint {actual}, which is not one of the \
-         pinned fingerprints"
+         pinned fingerprints (a pin goes stale whenever the node re-issues its maintenance \
+         certificate)"
     )]
     PinMismatch { ip: String, actual: String },
     #[error("server certificate for {ip} was rejected: {detail}")]
     Other { ip: String, detail: String },
+}
+
+impl TrustFailure {
+    fn kind(&self) -> TrustKind {
+        match self {
+            TrustFailure::ForeignIssuer { .. } => TrustKind::ForeignIssuer,
+            TrustFailure::MaintenanceMode { .. } => TrustKind::MaintenanceMode,
+            TrustFailure::WrongName { .. } => TrustKind::WrongName,
+            TrustFailure::Expired { .. } | TrustFailure::NotYetValid { .. } => TrustKind::Clock,
+            TrustFailure::PinMismatch { .. } => TrustKind::PinMismatch,
+            TrustFailure::Other { .. } => TrustKind::Other,
+        }
+    }
 }
 
 /// Walks an error's `source()` chain for a cause we recognise.
@@ -312,6 +448,7 @@ pub(crate) fn from_chain(
             return Some(TalosError::Trust {
                 addr,
                 detail: trust.to_string(),
+                kind: trust.kind(),
             });
         }
         if e.is::<tonic::TimeoutExpired>() {
@@ -322,6 +459,7 @@ pub(crate) fn from_chain(
                 detail: format!("{}: deadline expired", rpc.unwrap_or("call")),
                 class: ErrorClass::Retryable,
                 code: Some(Code::DeadlineExceeded),
+                cause: Cause::TimedOut,
             });
         }
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
@@ -350,17 +488,15 @@ pub(crate) fn from_chain(
 /// rebooting, restarting apid, or the network blinked.
 fn from_io_kind(io: &std::io::Error, addr: SocketAddr, rpc: Option<&str>) -> Option<TalosError> {
     use std::io::ErrorKind as K;
-    let retryable = matches!(
-        io.kind(),
-        K::ConnectionRefused
-            | K::ConnectionReset
-            | K::ConnectionAborted
-            | K::BrokenPipe
-            | K::UnexpectedEof
-            | K::TimedOut
-            | K::NotConnected
-    );
-    retryable.then(|| TalosError::Transport {
+    let cause = match io.kind() {
+        K::ConnectionRefused | K::NotConnected => Cause::Refused,
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+            Cause::Dropped
+        }
+        K::TimedOut => Cause::TimedOut,
+        _ => return None,
+    };
+    Some(TalosError::Transport {
         addr,
         detail: match rpc {
             Some(rpc) => format!("{rpc}: connection lost: {io}"),
@@ -368,6 +504,7 @@ fn from_io_kind(io: &std::io::Error, addr: SocketAddr, rpc: Option<&str>) -> Opt
         },
         class: ErrorClass::Retryable,
         code: Some(Code::Unavailable),
+        cause,
     })
 }
 
@@ -396,6 +533,7 @@ fn alert_from_text(text: &str, addr: SocketAddr) -> Option<TalosError> {
         TalosError::Trust {
             addr,
             detail: client_cert_rejected(addr, &name),
+            kind: TrustKind::ClientCertRejected,
         }
     } else {
         TalosError::Transport {
@@ -403,6 +541,7 @@ fn alert_from_text(text: &str, addr: SocketAddr) -> Option<TalosError> {
             detail: format!("TLS failed: received fatal alert {name}"),
             class: ErrorClass::Permanent,
             code: None,
+            cause: Cause::Tls,
         }
     })
 }
@@ -433,11 +572,14 @@ fn is_client_cert_alert(alert: &AlertDescription) -> bool {
 fn from_rustls(err: &rustls::Error, addr: SocketAddr) -> TalosError {
     match err {
         rustls::Error::InvalidCertificate(CertificateError::Other(other)) => {
-            let detail = match other.0.downcast_ref::<TrustFailure>() {
-                Some(trust) => trust.to_string(),
-                None => format!("server certificate for {} was rejected: {other}", addr.ip()),
+            let (detail, kind) = match other.0.downcast_ref::<TrustFailure>() {
+                Some(trust) => (trust.to_string(), trust.kind()),
+                None => (
+                    format!("server certificate for {} was rejected: {other}", addr.ip()),
+                    TrustKind::Other,
+                ),
             };
-            TalosError::Trust { addr, detail }
+            TalosError::Trust { addr, detail, kind }
         }
         rustls::Error::InvalidCertificate(cert) => TalosError::Trust {
             addr,
@@ -446,17 +588,34 @@ fn from_rustls(err: &rustls::Error, addr: SocketAddr) -> TalosError {
                 addr.ip(),
                 describe_cert_error(cert)
             ),
+            kind: cert_error_kind(cert),
         },
         rustls::Error::AlertReceived(alert) if is_client_cert_alert(alert) => TalosError::Trust {
             addr,
             detail: client_cert_rejected(addr, &format!("{alert:?}")),
+            kind: TrustKind::ClientCertRejected,
         },
         other => TalosError::Transport {
             addr,
             detail: format!("TLS failed: {other}"),
             class: ErrorClass::Permanent,
             code: None,
+            cause: Cause::Tls,
         },
+    }
+}
+
+fn cert_error_kind(err: &CertificateError) -> TrustKind {
+    match err {
+        CertificateError::UnknownIssuer => TrustKind::ForeignIssuer,
+        CertificateError::Expired
+        | CertificateError::ExpiredContext { .. }
+        | CertificateError::NotValidYet
+        | CertificateError::NotValidYetContext { .. } => TrustKind::Clock,
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            TrustKind::WrongName
+        }
+        _ => TrustKind::Other,
     }
 }
 
@@ -482,12 +641,13 @@ pub(crate) fn describe_cert_error(err: &CertificateError) -> String {
     }
 }
 
-/// Text-level fallback for drops that surface only as hyper/h2 messages.
-fn looks_like_dropped_connection(err: &(dyn StdError + 'static)) -> bool {
-    const MARKERS: [&str; 8] = [
+/// Text-level fallback for drops that surface only as hyper/h2 messages
+/// (hyper keeps some causes as text only). This is the one place where
+/// error text is read; everything else asks [`TalosError`]'s predicates.
+fn dropped_connection_cause(err: &(dyn StdError + 'static)) -> Option<Cause> {
+    const DROPPED: [&str; 7] = [
         "connection reset",
         "broken pipe",
-        "connection refused",
         "unexpected eof",
         "connection closed",
         "early eof",
@@ -495,7 +655,15 @@ fn looks_like_dropped_connection(err: &(dyn StdError + 'static)) -> bool {
         "operation was canceled",
     ];
     let text = chain_text(err).to_ascii_lowercase();
-    MARKERS.iter().any(|m| text.contains(m))
+    if text.contains("connection refused") {
+        Some(Cause::Refused)
+    } else if DROPPED.iter().any(|m| text.contains(m)) {
+        Some(Cause::Dropped)
+    } else if text.contains("h2 protocol") {
+        Some(Cause::Protocol)
+    } else {
+        None
+    }
 }
 
 /// The messages of an error chain, joined with ": ".
@@ -538,6 +706,112 @@ mod tests {
 
     fn class_of(code: Code, msg: &str) -> ErrorClass {
         TalosError::from_status(tonic::Status::new(code, msg), addr(), "Test").class()
+    }
+
+    #[test]
+    fn lost_replies_and_reboot_refusals_are_told_apart_from_answers() {
+        let addr: std::net::SocketAddr = "127.0.0.1:50000".parse().unwrap();
+        let dropped = TalosError::Transport {
+            addr,
+            detail: "connection lost: unexpected EOF".into(),
+            class: ErrorClass::Retryable,
+            code: Some(Code::Unavailable),
+            cause: Cause::Dropped,
+        };
+        let status = |code, message: &str| TalosError::Status {
+            addr,
+            rpc: "ApplyConfiguration",
+            code,
+            message: message.into(),
+        };
+        assert!(dropped.reply_may_be_lost());
+        assert!(
+            TalosError::Timeout {
+                addr,
+                rpc: "ApplyConfiguration",
+                after: std::time::Duration::from_secs(15),
+            }
+            .reply_may_be_lost()
+        );
+        // A status is an answer: the node did not take the request.
+        assert!(!status(Code::Unavailable, "busy").reply_may_be_lost());
+        assert!(
+            TalosError::Unreachable {
+                addr,
+                reason: "connection refused".into()
+            }
+            .node_down()
+        );
+        assert!(!status(Code::Unavailable, "busy").node_down());
+        assert!(status(
+            Code::FailedPrecondition,
+            "configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot"
+        )
+        .rebooting_for_applied_config());
+        assert!(
+            !status(
+                Code::FailedPrecondition,
+                "another apply configuration is already in progress"
+            )
+            .rebooting_for_applied_config()
+        );
+    }
+
+    #[test]
+    fn a_refused_connection_was_not_sent_and_a_dropped_one_may_have_been() {
+        let addr = addr();
+        let transport = |cause| TalosError::Transport {
+            addr,
+            detail: "x".into(),
+            class: ErrorClass::Retryable,
+            code: Some(Code::Unavailable),
+            cause,
+        };
+        assert!(!transport(Cause::Refused).reply_may_be_lost());
+        assert!(!transport(Cause::Tls).reply_may_be_lost());
+        assert!(transport(Cause::Dropped).reply_may_be_lost());
+        assert!(transport(Cause::TimedOut).reply_may_be_lost());
+        assert!(transport(Cause::Protocol).reply_may_be_lost());
+        for code in [Code::DeadlineExceeded, Code::Cancelled] {
+            let answered =
+                TalosError::from_status(tonic::Status::new(code, "x"), addr, "Bootstrap");
+            assert!(answered.reply_may_be_lost(), "{code:?}");
+        }
+        let refused = TalosError::from_status(
+            tonic::Status::new(Code::Unavailable, "not ready"),
+            addr,
+            "Bootstrap",
+        );
+        assert!(!refused.reply_may_be_lost());
+        let exists = TalosError::from_status(
+            tonic::Status::new(Code::AlreadyExists, "etcd data directory is not empty"),
+            addr,
+            "Bootstrap",
+        );
+        assert!(exists.already_exists() && !exists.unimplemented());
+        assert_eq!(exists.code_name().as_deref(), Some("AlreadyExists"));
+    }
+
+    #[test]
+    fn dropped_connections_known_only_by_text_get_their_cause() {
+        let io = |text: &str| std::io::Error::other(text.to_string());
+        assert_eq!(
+            dropped_connection_cause(&io("tcp connect error: Connection refused (os error 111)")),
+            Some(Cause::Refused)
+        );
+        assert_eq!(
+            dropped_connection_cause(&io("connection reset by peer")),
+            Some(Cause::Dropped)
+        );
+        assert_eq!(
+            dropped_connection_cause(&io("error reading a body from connection: unexpected EOF")),
+            Some(Cause::Dropped)
+        );
+        assert_eq!(
+            dropped_connection_cause(&io("http2 error: h2 protocol error: GOAWAY")),
+            Some(Cause::Protocol)
+        );
+        assert_eq!(dropped_connection_cause(&io("something else")), None);
     }
 
     #[test]

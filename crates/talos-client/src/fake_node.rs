@@ -147,6 +147,11 @@ impl MachineService for FakeMachine {
     }
 
     type KubeconfigStream = BoxStream<Data>;
+    type ReadStream = BoxStream<Data>;
+
+    async fn read(&self, _req: Request<ReadRequest>) -> Result<Response<Self::ReadStream>, Status> {
+        Err(Status::permission_denied("not authorized"))
+    }
 
     async fn kubeconfig(
         &self,

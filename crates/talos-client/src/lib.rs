@@ -32,7 +32,7 @@ pub(crate) mod testkit;
 pub use bootstrap_answer::{BootstrapAnswer, bootstrap_answer};
 pub use client::{ChannelKind, NodeClient};
 pub use connect::Timeouts;
-pub use error::{ErrorClass, TalosError};
+pub use error::{Cause, ErrorClass, TalosError, TrustKind};
 pub use kubeconfig::{KubeconfigError, extract_kubeconfig};
 pub use probe::{MAINTENANCE_CN, NodeMode, probe};
 pub use talosconfig::{Credentials, Talosconfig, TalosconfigError, load, locate, locate_with};

@@ -41,8 +41,15 @@ pub enum NodeMode {
     /// or neither Talos signature.
     NotTalos { reason: String },
     /// Maintenance mode; `fingerprint` is the leaf's SPKI SHA-256 (base64),
-    /// what the node prints on its console.
-    Maintenance { fingerprint: String },
+    /// what the node prints on its console. It changes within one boot (a
+    /// new key on address, hostname or time changes and every 12 h);
+    /// `ca_key_id`, the leaf's authority key id, names the ephemeral CA
+    /// Talos creates once per boot, so it changes only with a reboot.
+    Maintenance {
+        fingerprint: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ca_key_id: Option<String>,
+    },
     /// A configured apid (it asked for a client certificate). `ours`: the
     /// leaf chains to the talosconfig CA (`None` without a talosconfig).
     Configured {
@@ -51,6 +58,22 @@ pub enum NodeMode {
         subject: String,
     },
 }
+
+impl NodeMode {
+    /// TCP connected but the TLS handshake never finished: a hung node or
+    /// a listener that does not speak TLS.
+    pub fn tls_hung(&self) -> bool {
+        matches!(self, NodeMode::NotTalos { reason } if reason.starts_with(TLS_HUNG))
+    }
+
+    /// The TCP connection was actively refused (nothing listens there), as
+    /// opposed to a connect that got no answer.
+    pub fn refused(&self) -> bool {
+        matches!(self, NodeMode::Unreachable { reason } if reason.to_ascii_lowercase().contains("refused"))
+    }
+}
+
+const TLS_HUNG: &str = "TLS handshake did not finish within";
 
 /// Probes one address. Never panics, never retries.
 pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) -> NodeMode {
@@ -79,7 +102,7 @@ pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) 
     let handshake = match outcome {
         Err(_) => {
             return NodeMode::NotTalos {
-                reason: format!("TLS handshake did not finish within {:?}", t.tls),
+                reason: format!("{TLS_HUNG} {:?}", t.tls),
             };
         }
         Ok(Err(e)) => Err(chain_text(&e)),
@@ -127,7 +150,10 @@ pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) 
         .any(|cn| cn.as_str().map(|s| s == MAINTENANCE_CN).unwrap_or(false));
     match (is_maintenance, handshake) {
         (true, Ok(_)) => match spki_fingerprint(leaf) {
-            Ok(fingerprint) => NodeMode::Maintenance { fingerprint },
+            Ok(fingerprint) => NodeMode::Maintenance {
+                fingerprint,
+                ca_key_id: authority_key_id(&cert),
+            },
             Err(e) => NodeMode::NotTalos {
                 reason: e.message(),
             },

@@ -29,6 +29,7 @@ pub const P_KUBECONFIG: &str = "/machine.MachineService/Kubeconfig";
 pub const P_REBOOT: &str = "/machine.MachineService/Reboot";
 pub const P_SERVICES: &str = "/machine.MachineService/ServiceList";
 pub const P_SYSTEMSTAT: &str = "/machine.MachineService/SystemStat";
+pub const P_READ: &str = "/machine.MachineService/Read";
 pub const P_VERSION: &str = "/machine.MachineService/Version";
 pub const P_DISKS: &str = "/storage.StorageService/Disks";
 
@@ -511,11 +512,10 @@ async fn apply(
 }
 
 /// The reply leaves before the reboot starts.
+/// From a reboot being asked for until the node goes down (`timing.shutdown`,
+/// already scaled; never under 20 ms so the reply can leave first).
 fn reboot_grace(node: &SimNode) -> Duration {
-    Duration::from_millis(20).max(scale_duration(
-        Duration::from_millis(200),
-        node.id.time_scale,
-    ))
+    Duration::from_millis(20).max(node.id.timing.shutdown)
 }
 
 /// Bootstrap on a worker: Talos v1.12.11
@@ -746,6 +746,16 @@ fn service_list(node: &Arc<SimNode>) -> ServiceListResponse {
                 })
                 .collect(),
         }],
+    }
+}
+
+/// The one file the simulator can read: this boot's id.
+pub fn read_file(node: &Arc<SimNode>, path: &str) -> Result<Vec<u8>, Status> {
+    match path {
+        "/proc/sys/kernel/random/boot_id" => Ok(format!("{}\n", node.lock().boot_id).into_bytes()),
+        _ => Err(Status::not_found(format!(
+            "open {path}: no such file or directory"
+        ))),
     }
 }
 

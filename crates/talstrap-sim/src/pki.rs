@@ -276,10 +276,10 @@ fn sans(hostname: &str, ips: &[IpAddr], extra: &[String]) -> Vec<SanType> {
     out
 }
 
-/// The maintenance-mode server identity: an ephemeral self-signed Ed25519
-/// CA with an empty subject, and a leaf with CN `maintenance-service.talos.dev`
-/// and SANs `127.0.0.1`, `::1` and the node IP. Returns (leaf, CA) PEMs.
-pub fn maintenance_identity(node_ip: IpAddr) -> Result<(CertAndKey, String), PkiError> {
+/// The ephemeral maintenance CA of one boot: Ed25519, empty subject. Talos
+/// creates it once per boot and never changes it (v1.12.11
+/// internal/app/machined/pkg/controllers/secrets/maintenance_root.go).
+pub fn maintenance_ca() -> Result<CertAndKey, PkiError> {
     let ca_key = ed25519_key()?;
     let mut ca_params = base_params(DistinguishedName::new(), SERVER_VALIDITY);
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -288,14 +288,26 @@ pub fn maintenance_identity(node_ip: IpAddr) -> Result<(CertAndKey, String), Pki
         KeyUsagePurpose::DigitalSignature,
     ];
     let ca_cert = ca_params.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca_params, ca_key);
+    Ok(CertAndKey {
+        cert_pem: ca_cert.pem(),
+        key_pem: ca_key.serialize_pem(),
+    })
+}
 
+/// A maintenance server certificate from the boot's CA, with a new key each
+/// time (v1.12.11 controllers/secrets/maintenance.go re-issues it on SAN or
+/// time changes and every 12 h). Like Go's x509, the leaf names its issuer
+/// by authority key identifier, so the CA (the boot) can be told apart from
+/// the leaf (any re-issue).
+pub fn maintenance_leaf(ca: &CertAndKey, node_ip: IpAddr) -> Result<CertAndKey, PkiError> {
+    let issuer = issuer_from(ca)?;
     let key = ed25519_key()?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "maintenance-service.talos.dev");
     let mut params = base_params(dn, SERVER_VALIDITY);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
     let mut ips = vec![
         IpAddr::from([127, 0, 0, 1]),
         IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
@@ -305,13 +317,10 @@ pub fn maintenance_identity(node_ip: IpAddr) -> Result<(CertAndKey, String), Pki
     }
     params.subject_alt_names = ips.into_iter().map(SanType::IpAddress).collect();
     let leaf = params.signed_by(&key, &issuer)?;
-    Ok((
-        CertAndKey {
-            cert_pem: leaf.pem(),
-            key_pem: key.serialize_pem(),
-        },
-        ca_cert.pem(),
-    ))
+    Ok(CertAndKey {
+        cert_pem: leaf.pem(),
+        key_pem: key.serialize_pem(),
+    })
 }
 
 /// The Kubernetes admin client certificate Talos puts in the kubeconfig:
@@ -467,7 +476,31 @@ mod tests {
 
     #[test]
     fn maintenance_leaf_has_the_maintenance_cn() {
-        let (leaf, _ca) = maintenance_identity("127.9.9.9".parse().unwrap()).unwrap();
+        let ca = maintenance_ca().unwrap();
+        let leaf = maintenance_leaf(&ca, "127.9.9.9".parse().unwrap()).unwrap();
+        let again = maintenance_leaf(&ca, "127.9.9.9".parse().unwrap()).unwrap();
+        assert_ne!(leaf.cert_pem, again.cert_pem, "a re-issue has a new key");
+        let aki = |pem: &str| {
+            let der = parse(pem);
+            let (_, cert) = X509Certificate::from_der(&der).unwrap();
+            cert.extensions()
+                .iter()
+                .find_map(|e| match e.parsed_extension() {
+                    x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(a) => {
+                        a.key_identifier.as_ref().map(|k| k.0.to_vec())
+                    }
+                    _ => None,
+                })
+                .unwrap()
+        };
+        assert_eq!(
+            aki(&leaf.cert_pem),
+            aki(&again.cert_pem),
+            "same boot, same issuer"
+        );
+        let other =
+            maintenance_leaf(&maintenance_ca().unwrap(), "127.9.9.9".parse().unwrap()).unwrap();
+        assert_ne!(aki(&leaf.cert_pem), aki(&other.cert_pem));
         let der = parse(&leaf.cert_pem);
         let (_, cert) = X509Certificate::from_der(&der).unwrap();
         let cn: Vec<_> = cert

@@ -5,11 +5,12 @@
 //! seconds in the demo.
 //!
 //! ```yaml
-//! timing: { install: 3s, reboot: 2s, boot: 2s, etcd_start: 1s, join: 1.5s, apiserver: 1.5s, worker_join: 2s }
+//! timing: { install: 3s, reboot: 2s, boot: 2s, etcd_start: 1s, join: 1.5s, apiserver: 1.5s, worker_join: 2s, shutdown: 200ms }
 //! nodes:
 //!   cp2: { unreachable: true }
 //!   cp1: { flaky: { method: ApplyConfiguration, count: 2 }, latency: 200ms }
 //!   w1:  { stuck_in: booting }
+//!   w2:  { clock_step: { after: 1s, by: 2h }, cert_refresh_every: 5s }
 //! disks:
 //!   cp1: [ { dev_path: /dev/sda, size: 500GB, transport: sata, rotational: false } ]
 //! ```
@@ -57,6 +58,9 @@ pub struct Timing {
     pub apiserver: Duration,
     /// From a control plane API server being up until a worker is ready.
     pub worker_join: Duration,
+    /// From an apply (or Reboot) that reboots the node until it goes down:
+    /// Talos stops its services (and drains the node) first.
+    pub shutdown: Duration,
 }
 
 impl Default for Timing {
@@ -69,6 +73,7 @@ impl Default for Timing {
             join: Duration::from_millis(1500),
             apiserver: Duration::from_millis(1500),
             worker_join: Duration::from_secs(2),
+            shutdown: Duration::from_millis(200),
         }
     }
 }
@@ -85,6 +90,7 @@ impl Timing {
             join: f(self.join),
             apiserver: f(self.apiserver),
             worker_join: f(self.worker_join),
+            shutdown: f(self.shutdown),
         }
     }
 }
@@ -112,6 +118,8 @@ pub struct TimingOverrides {
     pub apiserver: Option<Duration>,
     #[serde(default, deserialize_with = "opt_duration")]
     pub worker_join: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub shutdown: Option<Duration>,
 }
 
 impl TimingOverrides {
@@ -125,6 +133,7 @@ impl TimingOverrides {
             join: self.join.unwrap_or(base.join),
             apiserver: self.apiserver.unwrap_or(base.apiserver),
             worker_join: self.worker_join.unwrap_or(base.worker_join),
+            shutdown: self.shutdown.unwrap_or(base.shutdown),
         }
     }
 }
@@ -208,6 +217,60 @@ pub struct NodeFaults {
     /// Starts already configured with its generated config.
     #[serde(default)]
     pub configured: bool,
+    /// In maintenance, the certificate is re-issued (new key, same boot) this
+    /// often (scaled), as Talos does every 12 h and on address, hostname or
+    /// time changes.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub cert_refresh_every: Option<Duration>,
+    /// NTP steps the wall clock after each boot: the boot time the node
+    /// reports moves although it did not reboot.
+    #[serde(default)]
+    pub clock_step: Option<ClockStep>,
+}
+
+/// `clock_step: { after: 1s, by: 2h, count: 1 }`: `after` (scaled) into each
+/// boot, and again every `after` until `count` steps happened, the clock
+/// jumps by `by` (signed; not scaled: it is a wall-clock amount).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockStep {
+    #[serde(deserialize_with = "duration")]
+    pub after: Duration,
+    #[serde(rename = "by", deserialize_with = "signed_secs")]
+    pub by_secs: i64,
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    opt_duration(d)?.ok_or_else(|| serde::de::Error::custom("a duration is required"))
+}
+
+/// Whole seconds, signed: `-2h`, `90s`, `3600`.
+fn signed_secs<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Num(i64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Num(n) => Ok(n),
+        Raw::Text(t) => {
+            let (sign, rest) = match t.trim().strip_prefix('-') {
+                Some(rest) => (-1, rest.to_string()),
+                None => (1, t.trim().trim_start_matches('+').to_string()),
+            };
+            let d = parse_duration(&rest).map_err(serde::de::Error::custom)?;
+            i64::try_from(d.as_secs())
+                .map(|s| sign * s)
+                .map_err(|_| serde::de::Error::custom(format!("clock step {t:?} is too large")))
+        }
+    }
 }
 
 /// One disk in a scenario's `disks:` section.
@@ -410,6 +473,19 @@ disks:
         assert!(s.faults("w2").flaky[0].covers("/machine.MachineService/Version"));
         assert!(!s.faults("w2").flaky[0].covers("/machine.MachineService/Hostname"));
         assert_eq!(s.faults("nobody"), NodeFaults::default());
+        let s2 = Scenario::from_yaml(
+            "nodes:\n  cp1: { cert_refresh_every: 300ms, clock_step: { after: 1s, by: -2h } }\n  w1: { clock_step: { after: 2s, by: 90, count: 3 } }\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let cp1 = s2.faults("cp1");
+        assert_eq!(cp1.cert_refresh_every, Some(Duration::from_millis(300)));
+        let step = cp1.clock_step.unwrap();
+        assert_eq!(
+            (step.after, step.by_secs, step.count),
+            (Duration::from_secs(1), -7200, 1)
+        );
+        assert_eq!(s2.faults("w1").clock_step.unwrap().count, 3);
         let d: DiskFacts = s.disks["cp1"][0].clone().into();
         assert_eq!(d.size, 500_000_000_000);
         assert_eq!(d.model, "Samsung SSD");

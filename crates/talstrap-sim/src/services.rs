@@ -292,6 +292,7 @@ impl MachineApi {
 #[tonic::async_trait]
 impl MachineService for MachineApi {
     type KubeconfigStream = BoxStream<Data>;
+    type ReadStream = BoxStream<Data>;
 
     async fn apply_configuration(
         &self,
@@ -342,6 +343,40 @@ impl MachineService for MachineApi {
     }
     async fn version(&self, request: Request<()>) -> Result<Response<VersionResponse>, Status> {
         unary_body!(self, request, Version, |_r| Call::Version)
+    }
+
+    /// Only the boot id can be read (`/proc/sys/kernel/random/boot_id`, what
+    /// talosctl reads to see a reboot; v1.12.11
+    /// cmd/talosctl/pkg/talos/action/tracker.go `getBootID`); admin only.
+    async fn read(
+        &self,
+        request: Request<ReadRequest>,
+    ) -> Result<Response<Self::ReadStream>, Status> {
+        let (md, ext, req) = request.into_parts();
+        let path = handlers::P_READ;
+        let node = &self.node;
+        let conn = enter(node, path, &ext).await?;
+        if conn.kind == ListenerKind::Maintenance {
+            return Err(Status::unimplemented("method Read not implemented"));
+        }
+        rbac::authorize(&conn.roles, path)?;
+        let target = match routed(node, &md, path).await? {
+            Route::Local => node.clone(),
+            Route::One(t) if is_local(node, &t) => node.clone(),
+            Route::One(t) => at_target(node, &t, path).await?,
+            Route::Many(_) => {
+                return Err(Status::unimplemented(
+                    "the simulator reads files one node at a time",
+                ));
+            }
+        };
+        let bytes = handlers::read_file(&target, &req.path)?;
+        Ok(Response::new(Box::pin(futures_util::stream::iter([Ok(
+            Data {
+                metadata: None,
+                bytes,
+            },
+        )]))))
     }
 
     async fn kubeconfig(

@@ -410,6 +410,23 @@ impl EtcdRegistry {
     }
 }
 
+/// A random version-4 UUID, as the kernel makes the boot id.
+fn random_uuid() -> String {
+    let mut b = [0u8; 16];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
 /// Far enough in the future to mean "never".
 fn never(now: Instant) -> Instant {
     now + Duration::from_secs(10 * 365 * 24 * 3600)
@@ -427,6 +444,8 @@ pub struct NodeState {
     pub pending: Option<Arc<MachineConfig>>,
     pub installed_disk: Option<String>,
     pub boot_time: u64,
+    /// `/proc/sys/kernel/random/boot_id`: a new random UUID every boot.
+    pub boot_id: String,
     pub boot: Boot,
     pub etcd: Etcd,
     pub apply_busy: bool,
@@ -437,6 +456,21 @@ pub struct NodeState {
     pub stats: NodeStats,
     /// Per-method failures left to inject (`flaky`).
     pub flaky_left: Vec<u32>,
+    /// The maintenance service's CA and certificate of this boot.
+    pub maintenance: Option<MaintenanceTls>,
+    /// The next clock step (`clock_step`) and how many are left after it.
+    pub clock_step_at: Option<Instant>,
+    pub clock_steps_left: u32,
+}
+
+/// The maintenance service's TLS identity within one boot.
+pub struct MaintenanceTls {
+    /// Created once per boot.
+    pub ca: CertAndKey,
+    /// What the listener presents; replaced in place on a re-issue.
+    pub cert: Arc<tls::MaintenanceCert>,
+    /// Scenario `cert_refresh_every`: the next re-issue.
+    pub refresh_at: Option<Instant>,
 }
 
 impl NodeState {
@@ -450,6 +484,7 @@ impl NodeState {
             pending: None,
             installed_disk: None,
             boot_time: 0,
+            boot_id: String::new(),
             boot: Boot::idle(now),
             etcd: Etcd::new(member_id),
             apply_busy: false,
@@ -463,6 +498,9 @@ impl NodeState {
             },
             stats: NodeStats::default(),
             flaky_left: id.faults.flaky.iter().map(|f| f.count).collect(),
+            maintenance: None,
+            clock_step_at: None,
+            clock_steps_left: 0,
         }
     }
 
@@ -704,6 +742,7 @@ impl NodeState {
     fn new_boot_time(&mut self) {
         // Unix seconds, strictly increasing, so every reboot is visible.
         self.boot_time = pki::unix_now().max(self.boot_time + 1);
+        self.boot_id = random_uuid();
     }
 
     /// Power on: boot into maintenance, or into the installed config.
@@ -719,21 +758,101 @@ impl NodeState {
         }
     }
 
-    /// Start in maintenance with a fresh ephemeral certificate.
+    /// Start in maintenance with a fresh ephemeral CA and certificate.
     pub fn enter_maintenance(&mut self, id: &NodeIdent) {
+        let now = Instant::now();
         self.phase = Phase::Maintenance;
         self.new_boot_time();
-        self.boot = Boot::idle(Instant::now());
+        self.arm_clock_steps(id, now);
+        self.boot = Boot::idle(now);
         self.apply_rebooting = false;
-        match pki::maintenance_identity(id.ip)
-            .and_then(|(leaf, ca)| tls::maintenance_config(&leaf, &ca))
-        {
-            Ok(cfg) => self.set_listener(ListenerKind::Maintenance, Some(cfg), StopStyle::Abort),
+        let refresh_at = id
+            .faults
+            .cert_refresh_every
+            .map(|d| now + scale_duration(d, id.time_scale));
+        let built = pki::maintenance_ca().and_then(|ca| {
+            let leaf = pki::maintenance_leaf(&ca, id.ip)?;
+            let cert = tls::MaintenanceCert::new(&leaf, &ca.cert_pem)?;
+            let cfg = tls::maintenance_config(cert.clone())?;
+            Ok((ca, cert, cfg))
+        });
+        match built {
+            Ok((ca, cert, cfg)) => {
+                self.maintenance = Some(MaintenanceTls {
+                    ca,
+                    cert,
+                    refresh_at,
+                });
+                self.set_listener(ListenerKind::Maintenance, Some(cfg), StopStyle::Abort);
+            }
             Err(e) => {
                 tracing::error!(node = %id.hostname, error = %e, "cannot build maintenance TLS");
+                self.maintenance = None;
                 self.set_listener(ListenerKind::None, None, StopStyle::Abort);
             }
         }
+    }
+
+    /// A new maintenance certificate (new key, same boot CA) on the running
+    /// listener: Talos re-issues it on an address, hostname or time change
+    /// and every 12 h (v1.12.11 controllers/secrets/maintenance.go).
+    fn reissue_maintenance_cert(&mut self, id: &NodeIdent) {
+        let Some(m) = &self.maintenance else { return };
+        let result = pki::maintenance_leaf(&m.ca, id.ip)
+            .and_then(|leaf| m.cert.replace(&leaf, &m.ca.cert_pem));
+        if let Err(e) = result {
+            tracing::error!(node = %id.hostname, error = %e, "cannot re-issue the maintenance certificate");
+        }
+    }
+
+    /// Scenario `clock_step`: the first step comes `after` the boot starts.
+    fn arm_clock_steps(&mut self, id: &NodeIdent, now: Instant) {
+        match &id.faults.clock_step {
+            Some(c) if c.count > 0 => {
+                self.clock_step_at = Some(now + scale_duration(c.after, id.time_scale));
+                self.clock_steps_left = c.count;
+            }
+            _ => {
+                self.clock_step_at = None;
+                self.clock_steps_left = 0;
+            }
+        }
+    }
+
+    /// Clock steps and certificate refreshes: they happen within a boot,
+    /// whatever its phase. Returns whether anything changed.
+    fn timed_events(&mut self, id: &NodeIdent, now: Instant) -> bool {
+        let mut changed = false;
+        if let (Some(at), Some(step)) = (self.clock_step_at, &id.faults.clock_step)
+            && now >= at
+        {
+            // A stepped wall clock moves the boot time the kernel reports
+            // (`btime` in /proc/stat is wall clock minus uptime), while the
+            // boot itself goes on. Talos steps the clock from NTP at any
+            // time after boot (v1.12.11 internal/pkg/ntp/ntp.go `adjustTime`).
+            self.boot_time = self.boot_time.saturating_add_signed(step.by_secs);
+            self.clock_steps_left = self.clock_steps_left.saturating_sub(1);
+            self.clock_step_at = (self.clock_steps_left > 0)
+                .then(|| now + scale_duration(step.after, id.time_scale));
+            if matches!(self.phase, Phase::Maintenance) {
+                // The time status is an input of the maintenance certificate.
+                self.reissue_maintenance_cert(id);
+            }
+            changed = true;
+        }
+        if matches!(self.phase, Phase::Maintenance)
+            && let Some(m) = &mut self.maintenance
+            && let Some(at) = m.refresh_at
+            && now >= at
+        {
+            m.refresh_at = id
+                .faults
+                .cert_refresh_every
+                .map(|d| now + scale_duration(d, id.time_scale).max(Duration::from_millis(1)));
+            self.reissue_maintenance_cert(id);
+            changed = true;
+        }
+        changed
     }
 
     /// Begin the boot of an installed node: apid (control planes at once,
@@ -741,6 +860,8 @@ impl NodeState {
     pub fn start_boot(&mut self, id: &NodeIdent, now: Instant) {
         self.phase = Phase::Configured;
         self.new_boot_time();
+        self.arm_clock_steps(id, now);
+        self.maintenance = None;
         self.apply_rebooting = false;
         let time_skew = id
             .faults
@@ -838,6 +959,13 @@ impl NodeState {
         cfg: Arc<MachineConfig>,
     ) {
         self.stats.applies_accepted += 1;
+        // The config names the node's hostname, which is among the
+        // maintenance certificate's SANs: a new certificate (same CA), served
+        // for as long as the maintenance listener stays up (v1.12.11
+        // controllers/secrets/maintenance.go, CertSAN input).
+        if cfg.hostname.is_some() {
+            self.reissue_maintenance_cert(id);
+        }
         self.pending = Some(cfg);
         if id.faults.stuck_in == Some(Stage::Maintenance) {
             return;
@@ -920,6 +1048,9 @@ impl NodeState {
         registry: &mut EtcdRegistry,
     ) -> bool {
         let t = &id.timing;
+        if self.phase != Phase::Off && self.timed_events(id, now) {
+            return true;
+        }
         match self.phase {
             Phase::Off | Phase::Maintenance => false,
             Phase::LeavingMaintenance { at } => {
@@ -1128,6 +1259,12 @@ impl NodeState {
     /// The next instant at which [`NodeState::step`] has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
         let mut d: Vec<Instant> = Vec::new();
+        if self.phase != Phase::Off {
+            d.extend(self.clock_step_at);
+        }
+        if self.phase == Phase::Maintenance {
+            d.extend(self.maintenance.as_ref().and_then(|m| m.refresh_at));
+        }
         match self.phase {
             Phase::Off | Phase::Maintenance => {}
             Phase::LeavingMaintenance { at } => d.push(at),
@@ -1535,6 +1672,44 @@ mod tests {
                 .iter()
                 .any(|(n, r)| n == "services" && r == "etcd not healthy")
         );
+    }
+
+    #[tokio::test]
+    async fn clock_steps_and_certificate_refreshes_happen_within_one_boot() {
+        let id = ident(
+            "cp1",
+            Role::ControlPlane,
+            NodeFaults {
+                clock_step: Some(super::super::scenario::ClockStep {
+                    after: Duration::from_secs(1),
+                    by_secs: 7200,
+                    count: 2,
+                }),
+                cert_refresh_every: Some(Duration::from_secs(5)),
+                ..NodeFaults::default()
+            },
+        );
+        let t0 = Instant::now();
+        let mut st = NodeState::new(&id, t0, 1);
+        st.power_on(&id, t0);
+        let (boot_time, boot_id, generation) =
+            (st.boot_time, st.boot_id.clone(), st.listener.generation);
+        let leaf = st.maintenance.as_ref().unwrap().cert.leaf_der();
+        let mut reg = EtcdRegistry::default();
+        run(
+            &mut st,
+            &id,
+            t0,
+            t0 + Duration::from_secs(20),
+            &FleetView::default(),
+            &mut reg,
+        );
+        assert_eq!(st.boot_time, boot_time + 2 * 7200, "two steps of 2 h");
+        assert_eq!(st.boot_id, boot_id, "same boot");
+        assert_eq!(st.stats.reboots, 0);
+        assert_eq!(st.listener.generation, generation, "the listener stays up");
+        assert_ne!(st.maintenance.as_ref().unwrap().cert.leaf_der(), leaf);
+        assert_eq!(st.stage(&id), Stage::Maintenance);
     }
 
     #[test]

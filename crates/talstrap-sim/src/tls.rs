@@ -59,16 +59,76 @@ fn tls_error(e: rustls::Error) -> PkiError {
     }
 }
 
-/// Server-only TLS with `leaf` (chain: leaf, then `ca_pem`).
-pub fn maintenance_config(leaf: &CertAndKey, ca_pem: &str) -> Result<Arc<ServerConfig>, PkiError> {
+/// The maintenance server's certificate, swapped in place when it is
+/// re-issued: Talos keeps it in an atomic pointer read at each handshake,
+/// so the listener never closes for a refresh (v1.12.11
+/// internal/app/maintenance/provider.go `Update`, `GetCertificate`).
+#[derive(Debug)]
+pub struct MaintenanceCert {
+    current: std::sync::RwLock<Arc<rustls::sign::CertifiedKey>>,
+}
+
+impl MaintenanceCert {
+    /// Serves `leaf` (chain: leaf, then `ca_pem`).
+    pub fn new(leaf: &CertAndKey, ca_pem: &str) -> Result<Arc<Self>, PkiError> {
+        Ok(Arc::new(Self {
+            current: std::sync::RwLock::new(certified(leaf, ca_pem)?),
+        }))
+    }
+
+    /// The leaf presented now (DER).
+    pub fn leaf_der(&self) -> Vec<u8> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .cert
+            .first()
+            .map(|c| c.as_ref().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// Handshakes from now on present `leaf`; open connections keep theirs.
+    pub fn replace(&self, leaf: &CertAndKey, ca_pem: &str) -> Result<(), PkiError> {
+        let next = certified(leaf, ca_pem)?;
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+        Ok(())
+    }
+}
+
+impl rustls::server::ResolvesServerCert for MaintenanceCert {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        )
+    }
+}
+
+fn certified(leaf: &CertAndKey, ca_pem: &str) -> Result<Arc<rustls::sign::CertifiedKey>, PkiError> {
     let mut chain = certs(&leaf.cert_pem, "maintenance certificate")?;
     chain.extend(certs(ca_pem, "maintenance CA")?);
+    let signing = provider()
+        .key_provider
+        .load_private_key(key(&leaf.key_pem)?)
+        .map_err(tls_error)?;
+    Ok(Arc::new(rustls::sign::CertifiedKey::new(chain, signing)))
+}
+
+/// Server-only TLS presenting whatever `cert` holds at each handshake.
+pub fn maintenance_config(cert: Arc<MaintenanceCert>) -> Result<Arc<ServerConfig>, PkiError> {
     let cfg = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(tls_error)?
         .with_no_client_auth()
-        .with_single_cert(chain, key(&leaf.key_pem)?)
-        .map_err(tls_error)?;
+        .with_cert_resolver(cert);
     Ok(finish(cfg))
 }
 

@@ -1,0 +1,1085 @@
+//! verify's watch of one node, as a pure decision core: what was observed
+//! (a probe, a reading over the open connection, a lost connection) and
+//! when, in; the next state and a verdict (keep waiting, ready, failed with
+//! a cause), out. The I/O driver in `verify.rs` turns the node into
+//! [`Observation`]s and the verdicts into step results; every decision is
+//! here, so it is tested with paused time.
+//!
+//! Two kinds of evidence never count on their own:
+//! - a new maintenance certificate: Talos re-issues it within one boot (on
+//!   address, hostname or time changes, every 12 h); only a new issuing CA
+//!   (one per boot) or the node having gone away shows a reboot;
+//! - a new boot time: NTP stepping the clock moves it; a reboot is
+//!   confirmed by a new boot id, or, where the boot id cannot be read, by
+//!   the node having gone away in between.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::duration::format_duration;
+use crate::talos::{MachineStatus, Stage};
+
+/// Which state the nodes should reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    PreBootstrap,
+    PostBootstrap,
+}
+
+/// What identifies one boot of a configured node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootIdentity {
+    /// `SystemStat.boot_time` (Unix seconds, node clock): moves with clock steps.
+    pub boot_time: u64,
+    /// The kernel's boot id, when the node lets us read it (admin only).
+    pub boot_id: Option<String>,
+}
+
+impl BootIdentity {
+    /// Whether `later` is a different boot: `Some(true)` proven, `Some(false)`
+    /// disproven (same boot id), `None` when only the boot time tells (and
+    /// it differs): a clock step or a reboot.
+    fn rebooted(&self, later: &BootIdentity) -> Option<bool> {
+        match (&self.boot_id, &later.boot_id) {
+            (Some(a), Some(b)) => Some(a != b),
+            _ if self.boot_time == later.boot_time => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// The maintenance certificate a node presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintenanceCert {
+    pub fingerprint: String,
+    /// Key id of the per-boot CA that issued it (None if the leaf names none).
+    pub ca_key_id: Option<String>,
+}
+
+/// A reboot verify must see before it may call the node ready: the apply
+/// asked for one (REBOOT mode, or the node answered an AUTO apply with a
+/// reboot). `since` is the boot the config was sent to, when it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectReboot {
+    pub since: Option<BootIdentity>,
+}
+
+/// How one node is watched.
+#[derive(Debug, Clone)]
+pub struct NodeWatch {
+    pub phase: Phase,
+    pub control_plane: bool,
+    pub stuck_after: Duration,
+    pub poll_interval: Duration,
+    /// The config was sent in this run: maintenance again means the install failed.
+    pub applied_now: bool,
+    /// The maintenance certificate the config was sent to (this run).
+    pub sent_to: Option<MaintenanceCert>,
+    pub expect_reboot: Option<ExpectReboot>,
+    /// `cluster.network.cni.name: none`.
+    pub cni_none: bool,
+}
+
+/// One thing the driver saw.
+#[derive(Debug, Clone)]
+pub enum Observation {
+    /// The maintenance service answered.
+    Maintenance(MaintenanceCert),
+    /// Nothing answers: refused (the host is up, the port closed) or silent.
+    Down { refused: bool, reason: String },
+    /// Something answered that is no Talos API (yet).
+    NotTalos,
+    /// An mTLS connection to apid is open (again).
+    Connected,
+    /// The open connection broke, or a call on it failed.
+    Lost,
+    /// A reading over the open connection: the newest status (None when it
+    /// did not change) and the boot.
+    Sample {
+        status: Option<MachineStatus>,
+        boot: BootIdentity,
+    },
+}
+
+/// The node reached the goal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reached {
+    pub summary: String,
+    pub stage: Stage,
+    pub ready: bool,
+    /// Reached as far as the node can get, with a caveat (no CNI yet).
+    pub warning: Option<String>,
+}
+
+/// Why the node will not get there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Back in maintenance after the config was applied.
+    InstallFailed,
+    /// Still in maintenance a while after the apply.
+    NotTaken,
+    /// In maintenance and nothing was applied in this run.
+    NoConfig,
+    /// A steady answer that is no Talos API; the driver words it.
+    NotTalos,
+    Unreachable {
+        after: Duration,
+        reason: String,
+    },
+    RebootLoop {
+        reboots: u32,
+    },
+    /// The apply asked for a reboot that did not come.
+    RebootNotSeen {
+        after: Duration,
+        stage: Stage,
+    },
+    Stuck {
+        status: MachineStatus,
+        after: Duration,
+        hint: String,
+    },
+}
+
+/// What the driver does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Keep watching; look again after `pause` (zero: at once).
+    Wait {
+        pause: Duration,
+    },
+    Ready(Reached),
+    Failed(Failure),
+}
+
+/// A verdict and the progress lines it comes with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Next {
+    pub verdict: Verdict,
+    pub notes: Vec<String>,
+}
+
+/// Re-probe pace while a node is between states (down, leaving maintenance).
+const QUICK: Duration = Duration::from_millis(250);
+
+/// Confirmed reboots, not asked for, that make a reboot loop.
+const REBOOT_LOOP: u32 = 3;
+
+/// The watch of one node.
+#[derive(Debug)]
+pub struct Watch {
+    s: NodeWatch,
+    started: Instant,
+    /// Stage and unmet conditions last seen, and since when.
+    signature: Option<(Stage, Vec<(String, String)>)>,
+    since: Instant,
+    status: Option<MachineStatus>,
+    last_note: String,
+    /// The boot last read, and whether the node went away after that.
+    boot: Option<BootIdentity>,
+    gone_since_boot: bool,
+    reboots: u32,
+    expected_reboot_seen: bool,
+    left_maintenance: bool,
+    last_cert: Option<MaintenanceCert>,
+    unreachable_since: Option<Instant>,
+    maintenance_since: Option<Instant>,
+    not_talos_since: Option<Instant>,
+}
+
+impl Watch {
+    pub fn new(s: NodeWatch, now: Instant) -> Self {
+        let boot = s.expect_reboot.as_ref().and_then(|e| e.since.clone());
+        Self {
+            last_cert: s.sent_to.clone(),
+            s,
+            started: now,
+            signature: None,
+            since: now,
+            status: None,
+            last_note: String::new(),
+            boot,
+            gone_since_boot: false,
+            reboots: 0,
+            expected_reboot_seen: false,
+            left_maintenance: false,
+            unreachable_since: None,
+            maintenance_since: None,
+            not_talos_since: None,
+        }
+    }
+
+    /// The last status read (for facts on a failure).
+    pub fn status(&self) -> Option<&MachineStatus> {
+        self.status.as_ref()
+    }
+
+    /// How long a state that may be a passing moment (maintenance right
+    /// after an apply, a handshake cut by a reboot) must last to count.
+    fn grace(&self) -> Duration {
+        (self.s.poll_interval * 5).min(self.s.stuck_after)
+    }
+
+    fn awaiting_reboot(&self) -> bool {
+        self.s.expect_reboot.is_some() && !self.expected_reboot_seen
+    }
+
+    /// Takes in one observation made at `now`.
+    pub fn observe(&mut self, obs: Observation, now: Instant) -> Next {
+        let mut notes = Vec::new();
+        if !matches!(obs, Observation::NotTalos) {
+            self.not_talos_since = None;
+        }
+        let verdict = match obs {
+            Observation::Maintenance(cert) => self.maintenance(cert, now, &mut notes),
+            Observation::Down { refused, reason } => self.down(refused, reason, now, &mut notes),
+            Observation::NotTalos => {
+                self.gone_since_boot = true;
+                let since = *self.not_talos_since.get_or_insert(now);
+                if now - since >= self.grace() {
+                    Verdict::Failed(Failure::NotTalos)
+                } else {
+                    Verdict::Wait {
+                        pause: self.s.poll_interval.min(QUICK),
+                    }
+                }
+            }
+            Observation::Connected => {
+                self.left_maintenance = true;
+                self.maintenance_since = None;
+                self.unreachable_since = None;
+                Verdict::Wait {
+                    pause: Duration::ZERO,
+                }
+            }
+            Observation::Lost => {
+                self.gone_since_boot = true;
+                Verdict::Wait {
+                    pause: Duration::ZERO,
+                }
+            }
+            Observation::Sample { status, boot } => self.sample(status, boot, now, &mut notes),
+        };
+        Next { verdict, notes }
+    }
+
+    /// Report a state once, not at every poll.
+    fn note(&mut self, notes: &mut Vec<String>, text: String) {
+        if text != self.last_note {
+            self.last_note = text.clone();
+            notes.push(text);
+        }
+    }
+
+    fn maintenance(
+        &mut self,
+        cert: MaintenanceCert,
+        now: Instant,
+        notes: &mut Vec<String>,
+    ) -> Verdict {
+        self.unreachable_since = None;
+        let new_boot = match (&self.last_cert, &cert) {
+            (
+                Some(MaintenanceCert {
+                    ca_key_id: Some(before),
+                    ..
+                }),
+                MaintenanceCert {
+                    ca_key_id: Some(now_ca),
+                    ..
+                },
+            ) => before != now_ca,
+            _ => false,
+        };
+        if self.left_maintenance || (self.s.applied_now && new_boot) {
+            return Verdict::Failed(Failure::InstallFailed);
+        }
+        if let Some(before) = &self.last_cert
+            && before.fingerprint != cert.fingerprint
+        {
+            notes.push(
+                "maintenance certificate re-issued within the same boot (Talos renews it on address, hostname or time changes and every 12 h): not a reboot".into(),
+            );
+        }
+        self.last_cert = Some(cert);
+        let since = *self.maintenance_since.get_or_insert(now);
+        if now - since >= self.grace() {
+            return Verdict::Failed(if self.s.applied_now {
+                Failure::NotTaken
+            } else {
+                Failure::NoConfig
+            });
+        }
+        self.note(
+            notes,
+            "in maintenance mode, waiting for it to take its config".into(),
+        );
+        let pause = if self.s.applied_now {
+            self.s.poll_interval.min(QUICK)
+        } else {
+            self.s.poll_interval
+        };
+        Verdict::Wait { pause }
+    }
+
+    fn down(
+        &mut self,
+        refused: bool,
+        reason: String,
+        now: Instant,
+        notes: &mut Vec<String>,
+    ) -> Verdict {
+        self.left_maintenance = true;
+        self.gone_since_boot = true;
+        let since = *self.unreachable_since.get_or_insert(now);
+        if now - since >= self.s.stuck_after {
+            return Verdict::Failed(Failure::Unreachable {
+                after: now - since,
+                reason,
+            });
+        }
+        let why = if refused {
+            "connection refused"
+        } else {
+            "no answer"
+        };
+        self.note(notes, format!("down ({why}): installing or rebooting"));
+        Verdict::Wait {
+            pause: self.s.poll_interval.min(QUICK),
+        }
+    }
+
+    /// A reading over the open connection: the boot first (a reboot loop
+    /// outranks any status), then the status.
+    fn sample(
+        &mut self,
+        status: Option<MachineStatus>,
+        boot: BootIdentity,
+        now: Instant,
+        notes: &mut Vec<String>,
+    ) -> Verdict {
+        self.unreachable_since = None;
+        if let Some(failure) = self.boot_changed(boot, notes) {
+            return Verdict::Failed(failure);
+        }
+        if let Some(s) = status {
+            self.status = Some(s);
+        }
+        let Some(status) = self.status.clone() else {
+            return Verdict::Wait {
+                pause: self.s.poll_interval,
+            };
+        };
+        if self.awaiting_reboot() {
+            if now - self.started >= self.s.stuck_after {
+                return Verdict::Failed(Failure::RebootNotSeen {
+                    after: now - self.started,
+                    stage: status.stage,
+                });
+            }
+            self.note(
+                notes,
+                format!(
+                    "waiting for the reboot the apply asked for ({})",
+                    describe(&status)
+                ),
+            );
+            return Verdict::Wait {
+                pause: self.s.poll_interval,
+            };
+        }
+        self.judge(status, now, notes)
+    }
+
+    /// Compares `boot` with the boot last read; counts confirmed reboots.
+    fn boot_changed(&mut self, boot: BootIdentity, notes: &mut Vec<String>) -> Option<Failure> {
+        let gone = std::mem::replace(&mut self.gone_since_boot, false);
+        let Some(before) = self.boot.replace(boot.clone()) else {
+            // Nothing to compare with: going away and coming back is all
+            // that shows the asked-for reboot.
+            if gone && self.awaiting_reboot() {
+                self.expected_reboot_seen = true;
+                notes.push("went down and came back, as the apply asked".into());
+            }
+            return None;
+        };
+        let rebooted = match before.rebooted(&boot) {
+            Some(proven) => proven,
+            // Without a boot id, only the node's absence in between confirms it.
+            None => gone,
+        };
+        if !rebooted {
+            if before.boot_time != boot.boot_time {
+                let why = if boot.boot_id.is_some() {
+                    "same boot id"
+                } else {
+                    "the node never went away"
+                };
+                notes.push(format!(
+                    "boot time moved {} → {} ({why}): the clock was stepped (NTP), not a reboot",
+                    before.boot_time, boot.boot_time
+                ));
+            }
+            return None;
+        }
+        let how = match (&before.boot_id, &boot.boot_id) {
+            (Some(_), Some(_)) => "new boot id".to_string(),
+            _ => format!("boot time {} → {}", before.boot_time, boot.boot_time),
+        };
+        if self.awaiting_reboot() {
+            self.expected_reboot_seen = true;
+            notes.push(format!("rebooted as the apply asked ({how})"));
+            return None;
+        }
+        self.reboots += 1;
+        notes.push(format!("rebooted ({how})"));
+        (self.reboots >= REBOOT_LOOP).then_some(Failure::RebootLoop {
+            reboots: self.reboots,
+        })
+    }
+
+    /// The status against the goal: reached, stuck, or still moving.
+    fn judge(&mut self, status: MachineStatus, now: Instant, notes: &mut Vec<String>) -> Verdict {
+        if self.s.cni_none && waits_only_for_a_cni(&status, self.s.phase) {
+            return Verdict::Ready(Reached {
+                summary: NOT_READY_WITHOUT_CNI.into(),
+                stage: status.stage,
+                ready: false,
+                warning: Some("the Kubernetes node stays NotReady until a CNI is installed (cluster.network.cni.name: none): install one (e.g. Cilium) next".into()),
+            });
+        }
+        if let Some(summary) = goal_reached(&status, self.s.control_plane, self.s.phase) {
+            return Verdict::Ready(Reached {
+                summary,
+                stage: status.stage,
+                ready: status.ready,
+                warning: None,
+            });
+        }
+        let sig = (
+            status.stage,
+            status
+                .unmet
+                .iter()
+                .map(|c| (c.name.clone(), c.reason.clone()))
+                .collect::<Vec<_>>(),
+        );
+        if self.signature.as_ref() != Some(&sig) {
+            self.note(notes, describe(&status));
+            self.signature = Some(sig);
+            self.since = now;
+        } else if now - self.since >= self.s.stuck_after {
+            let hint = stuck_hint(&status, self.s.control_plane, self.s.phase);
+            return Verdict::Failed(Failure::Stuck {
+                status,
+                after: now - self.since,
+                hint,
+            });
+        }
+        Verdict::Wait {
+            pause: self.s.poll_interval,
+        }
+    }
+}
+
+impl Failure {
+    /// Message and hint for the report (NotTalos is worded by the driver).
+    pub fn message_and_hint(&self) -> (String, String) {
+        match self {
+            Failure::InstallFailed => (
+                "back in maintenance mode after the config was applied: the install failed".into(),
+                "Talos could not install: most often machine.install.disk / diskSelector matches no disk. Run `talstrap preflight` for this node to see its disks".into(),
+            ),
+            Failure::NotTaken => (
+                "still in maintenance mode after the apply: the node did not take its config".into(),
+                "run `talstrap apply` for this node again and check its console".into(),
+            ),
+            Failure::NoConfig => (
+                "node is in maintenance mode: it has no config".into(),
+                "apply its config first: talstrap apply -n <node>".into(),
+            ),
+            Failure::NotTalos => ("not a Talos API".into(), String::new()),
+            Failure::Unreachable { after, reason } => (
+                format!("unreachable for {} ({reason})", format_duration(*after)),
+                "the node did not come back: it may have crashed during install or reboot, or its address changed (DHCP). Check its console".into(),
+            ),
+            Failure::RebootLoop { reboots } => (
+                format!("reboot loop: the node rebooted {reboots} times while being watched"),
+                "the node keeps rebooting: check its console for a kernel panic, a failing extension or a bad machine config".into(),
+            ),
+            Failure::RebootNotSeen { after, stage } => (
+                format!(
+                    "the reboot the apply asked for did not happen within {} (still {stage}, same boot)",
+                    format_duration(*after)
+                ),
+                "the node took the config but has not rebooted: check its console and `talosctl dmesg`; a change that needs no reboot should be applied with --mode auto or no-reboot; raise --stuck-after if the node drains slowly".into(),
+            ),
+            Failure::Stuck {
+                status,
+                after,
+                hint,
+            } => (
+                format!(
+                    "stuck: {} unchanged for {}",
+                    describe(status),
+                    format_duration(*after)
+                ),
+                hint.clone(),
+            ),
+        }
+    }
+}
+
+/// The summary of a node as far as it gets without a CNI.
+pub const NOT_READY_WITHOUT_CNI: &str =
+    "running; Kubernetes node NotReady until a CNI is installed";
+
+/// After bootstrap, a node whose only unmet condition is its Kubernetes
+/// node readiness is as far as it can get when the cluster has no CNI yet
+/// (`cni: none`, the usual homelab setup that installs Cilium afterwards).
+fn waits_only_for_a_cni(status: &MachineStatus, phase: Phase) -> bool {
+    phase == Phase::PostBootstrap
+        && status.stage == Stage::Running
+        && !status.unmet.is_empty()
+        && status.unmet.iter().all(|c| c.name == "nodeReady")
+}
+
+/// What the node looks like relative to the goal.
+fn goal_reached(status: &MachineStatus, control_plane: bool, phase: Phase) -> Option<String> {
+    if status.stage == Stage::Running && status.ready {
+        return Some("running, ready".into());
+    }
+    if phase == Phase::PostBootstrap {
+        return None;
+    }
+    // Before bootstrap only what depends on etcd (and the Kubernetes API it
+    // carries) may be missing.
+    let etcd_only = |reason: &str| {
+        reason
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .all(|s| s.starts_with("etcd") || s.starts_with("kubelet"))
+    };
+    let waits_on_cluster = status.unmet.iter().all(|c| match c.name.as_str() {
+        "services" => etcd_only(&c.reason),
+        "staticPods" | "nodeReady" => true,
+        _ => false,
+    });
+    if !waits_on_cluster {
+        return None;
+    }
+    match (control_plane, status.stage) {
+        (true, Stage::Booting) => status
+            .unmet
+            .iter()
+            .any(|c| c.name == "services" && c.reason.contains("etcd"))
+            .then(|| "ready for bootstrap".into()),
+        (false, Stage::Booting | Stage::Running) if !status.unmet.is_empty() => {
+            Some("waiting for the control plane".into())
+        }
+        _ => None,
+    }
+}
+
+pub fn describe(status: &MachineStatus) -> String {
+    if status.unmet.is_empty() {
+        format!(
+            "{}{}",
+            status.stage,
+            if status.ready { ", ready" } else { "" }
+        )
+    } else {
+        let conds: Vec<String> = status
+            .unmet
+            .iter()
+            .map(|c| format!("{}: {}", c.name, c.reason))
+            .collect();
+        format!("{} ({})", status.stage, conds.join("; "))
+    }
+}
+
+/// A hint that matches why a node stopped moving.
+fn stuck_hint(status: &MachineStatus, control_plane: bool, phase: Phase) -> String {
+    for c in &status.unmet {
+        match c.name.as_str() {
+            "time" => {
+                return "time is not in sync: make sure the node reaches its NTP servers (machine.time.servers)".into();
+            }
+            "network" => {
+                return format!(
+                    "network is not ready ({}): check addresses, routes and nameservers in the node's config",
+                    c.reason
+                );
+            }
+            "services"
+                if c.reason.contains("etcd") && control_plane && phase == Phase::PostBootstrap =>
+            {
+                return "etcd is not running on this control plane: it may not have joined yet; check `talstrap bootstrap` ran and the other control planes are reachable".into();
+            }
+            "services" => {
+                return format!(
+                    "services not up: {}; see `talosctl services` / `talosctl logs` on the node",
+                    c.reason
+                );
+            }
+            "nodeReady" if phase == Phase::PostBootstrap => {
+                return "the Kubernetes node is not Ready: with `cni: none` nodes stay NotReady until a CNI is installed".into();
+            }
+            _ => {}
+        }
+    }
+    match status.stage {
+        Stage::Installing => {
+            "the install makes no progress: check the console; the installer image must be reachable".into()
+        }
+        Stage::Booting if phase == Phase::PostBootstrap => {
+            "still booting after the bootstrap: check `talstrap bootstrap` succeeded".into()
+        }
+        _ => format!(
+            "stage {} has not changed: check the node's console",
+            status.stage
+        ),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::talos::UnmetCondition;
+
+    fn st(stage: Stage, ready: bool, unmet: &[(&str, &str)]) -> MachineStatus {
+        MachineStatus {
+            stage,
+            ready,
+            unmet: unmet
+                .iter()
+                .map(|(n, r)| UnmetCondition {
+                    name: n.to_string(),
+                    reason: r.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    fn settings() -> NodeWatch {
+        NodeWatch {
+            phase: Phase::PreBootstrap,
+            control_plane: true,
+            stuck_after: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(2),
+            applied_now: false,
+            sent_to: None,
+            expect_reboot: None,
+            cni_none: false,
+        }
+    }
+
+    fn boot(t: u64, id: Option<&str>) -> BootIdentity {
+        BootIdentity {
+            boot_time: t,
+            boot_id: id.map(str::to_string),
+        }
+    }
+
+    fn sample(s: MachineStatus, b: BootIdentity) -> Observation {
+        Observation::Sample {
+            status: Some(s),
+            boot: b,
+        }
+    }
+
+    fn cert(fp: &str, ca: Option<&str>) -> MaintenanceCert {
+        MaintenanceCert {
+            fingerprint: fp.into(),
+            ca_key_id: ca.map(str::to_string),
+        }
+    }
+
+    fn booting() -> MachineStatus {
+        st(Stage::Booting, false, &[("services", "cri not running")])
+    }
+
+    fn ready() -> MachineStatus {
+        st(Stage::Running, true, &[])
+    }
+
+    fn is_wait(n: &Next) -> bool {
+        matches!(n.verdict, Verdict::Wait { .. })
+    }
+
+    #[test]
+    fn control_plane_waiting_only_for_etcd_is_ready_for_bootstrap() {
+        let s = st(
+            Stage::Booting,
+            false,
+            &[
+                ("services", "etcd not running"),
+                ("staticPods", "kube-apiserver-cp1 pending"),
+                ("nodeReady", "node \"cp1\" status is not available yet"),
+            ],
+        );
+        assert!(goal_reached(&s, true, Phase::PreBootstrap).is_some());
+        assert!(goal_reached(&s, true, Phase::PostBootstrap).is_none());
+    }
+
+    #[test]
+    fn other_unmet_conditions_are_not_ready_for_bootstrap() {
+        let s = st(
+            Stage::Booting,
+            false,
+            &[
+                ("services", "etcd not running"),
+                ("time", "time is not synced"),
+            ],
+        );
+        assert!(goal_reached(&s, true, Phase::PreBootstrap).is_none());
+        let s = st(
+            Stage::Booting,
+            false,
+            &[("services", "etcd not running, apid not healthy")],
+        );
+        assert!(goal_reached(&s, true, Phase::PreBootstrap).is_none());
+        let s = st(Stage::Installing, true, &[]);
+        assert!(goal_reached(&s, true, Phase::PreBootstrap).is_none());
+    }
+
+    #[test]
+    fn running_and_ready_is_always_the_goal() {
+        let s = ready();
+        assert!(goal_reached(&s, false, Phase::PostBootstrap).is_some());
+        assert!(goal_reached(&s, true, Phase::PreBootstrap).is_some());
+        let s = st(
+            Stage::Running,
+            false,
+            &[("nodeReady", "node \"w1\" is not ready")],
+        );
+        assert!(goal_reached(&s, false, Phase::PostBootstrap).is_none());
+    }
+
+    #[test]
+    fn without_a_cni_running_not_ready_is_as_far_as_a_node_gets() {
+        let s = st(
+            Stage::Running,
+            false,
+            &[("nodeReady", "node \"w1\" is not ready")],
+        );
+        assert!(waits_only_for_a_cni(&s, Phase::PostBootstrap));
+        assert!(!waits_only_for_a_cni(&s, Phase::PreBootstrap));
+        let s = st(
+            Stage::Running,
+            false,
+            &[("nodeReady", "x"), ("staticPods", "y")],
+        );
+        assert!(!waits_only_for_a_cni(&s, Phase::PostBootstrap));
+    }
+
+    #[test]
+    fn hints_follow_the_cause() {
+        let s = st(Stage::Booting, false, &[("time", "time is not synced")]);
+        assert!(stuck_hint(&s, true, Phase::PreBootstrap).contains("NTP"));
+        let s = st(Stage::Booting, false, &[("services", "etcd not running")]);
+        assert!(stuck_hint(&s, true, Phase::PostBootstrap).contains("etcd"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_maintenance_gets_a_few_polls_but_never_more_than_stuck_after() {
+        let mut s = settings();
+        s.applied_now = true;
+        let t0 = Instant::now();
+        let mut w = Watch::new(s.clone(), t0);
+        assert!(is_wait(
+            &w.observe(Observation::Maintenance(cert("A", Some("ca1"))), t0)
+        ));
+        let n = w.observe(
+            Observation::Maintenance(cert("A", Some("ca1"))),
+            t0 + Duration::from_secs(9),
+        );
+        assert!(is_wait(&n), "{n:?}");
+        let n = w.observe(
+            Observation::Maintenance(cert("A", Some("ca1"))),
+            t0 + Duration::from_secs(10),
+        );
+        assert_eq!(n.verdict, Verdict::Failed(Failure::NotTaken));
+        s.stuck_after = Duration::from_secs(3);
+        let mut w = Watch::new(s, t0);
+        w.observe(Observation::Maintenance(cert("A", None)), t0);
+        let n = w.observe(
+            Observation::Maintenance(cert("A", None)),
+            t0 + Duration::from_secs(3),
+        );
+        assert_eq!(n.verdict, Verdict::Failed(Failure::NotTaken));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_maintenance_ca_means_the_node_rebooted_into_maintenance() {
+        let mut s = settings();
+        s.applied_now = true;
+        s.sent_to = Some(cert("A", Some("ca1")));
+        let t0 = Instant::now();
+        let mut w = Watch::new(s, t0);
+        let n = w.observe(Observation::Maintenance(cert("B", Some("ca2"))), t0);
+        assert_eq!(n.verdict, Verdict::Failed(Failure::InstallFailed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reissued_maintenance_certificate_is_not_a_reboot() {
+        let mut s = settings();
+        s.applied_now = true;
+        s.sent_to = Some(cert("A", Some("ca1")));
+        let t0 = Instant::now();
+        let mut w = Watch::new(s.clone(), t0);
+        let n = w.observe(Observation::Maintenance(cert("B", Some("ca1"))), t0);
+        assert!(is_wait(&n), "{n:?}");
+        assert!(n.notes.iter().any(|l| l.contains("re-issued")), "{n:?}");
+        // A leaf without an issuer key id proves nothing either way.
+        s.sent_to = Some(cert("A", None));
+        let mut w = Watch::new(s.clone(), t0);
+        let n = w.observe(Observation::Maintenance(cert("B", None)), t0);
+        assert!(is_wait(&n), "{n:?}");
+        // Then it leaves maintenance and boots into its config as usual.
+        let n = w.observe(
+            Observation::Down {
+                refused: true,
+                reason: "refused".into(),
+            },
+            t0 + Duration::from_secs(1),
+        );
+        assert!(is_wait(&n));
+        w.observe(Observation::Connected, t0 + Duration::from_secs(2));
+        let n = w.observe(
+            sample(
+                st(Stage::Booting, false, &[("services", "etcd not running")]),
+                boot(100, Some("b1")),
+            ),
+            t0 + Duration::from_secs(2),
+        );
+        assert!(matches!(n.verdict, Verdict::Ready(_)), "{n:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn maintenance_after_the_node_went_away_is_a_failed_install() {
+        let mut s = settings();
+        s.applied_now = true;
+        let t0 = Instant::now();
+        let mut w = Watch::new(s, t0);
+        w.observe(
+            Observation::Down {
+                refused: true,
+                reason: "refused".into(),
+            },
+            t0,
+        );
+        let n = w.observe(
+            Observation::Maintenance(cert("A", None)),
+            t0 + Duration::from_secs(1),
+        );
+        assert_eq!(n.verdict, Verdict::Failed(Failure::InstallFailed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_clock_step_is_not_a_reboot_and_never_a_reboot_loop() {
+        let t0 = Instant::now();
+        // With a boot id: the same id proves the same boot.
+        let mut w = Watch::new(settings(), t0);
+        for i in 0..6u64 {
+            let n = w.observe(
+                sample(booting(), boot(1000 + i * 3600, Some("b1"))),
+                t0 + Duration::from_secs(i),
+            );
+            assert!(is_wait(&n), "{n:?}");
+            if i > 0 {
+                assert!(
+                    n.notes.iter().any(|l| l.contains("clock was stepped")),
+                    "{n:?}"
+                );
+            }
+        }
+        // Without one: the node never went away, so it is a step, not a reboot.
+        let mut w = Watch::new(settings(), t0);
+        for i in 0..6u64 {
+            let n = w.observe(
+                sample(booting(), boot(1000 + i * 3600, None)),
+                t0 + Duration::from_secs(i),
+            );
+            assert!(is_wait(&n), "{n:?}");
+        }
+        // Even after the connection dropped, the same boot id is the same boot.
+        let mut w = Watch::new(settings(), t0);
+        w.observe(sample(booting(), boot(1000, Some("b1"))), t0);
+        for i in 1..6u64 {
+            w.observe(Observation::Lost, t0 + Duration::from_secs(i));
+            let n = w.observe(
+                sample(booting(), boot(1000 + i, Some("b1"))),
+                t0 + Duration::from_secs(i),
+            );
+            assert!(is_wait(&n), "{n:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn confirmed_reboots_make_a_reboot_loop() {
+        let t0 = Instant::now();
+        let mut w = Watch::new(settings(), t0);
+        w.observe(sample(booting(), boot(1000, Some("b0"))), t0);
+        let mut last = None;
+        for i in 1..=3u64 {
+            last = Some(w.observe(
+                sample(booting(), boot(1000 + i, Some(&format!("b{i}")))),
+                t0 + Duration::from_secs(i),
+            ));
+        }
+        let n = last.unwrap();
+        assert_eq!(
+            n.verdict,
+            Verdict::Failed(Failure::RebootLoop { reboots: 3 })
+        );
+        // Without a boot id, going away in between confirms each one.
+        let mut w = Watch::new(settings(), t0);
+        w.observe(sample(booting(), boot(1000, None)), t0);
+        let mut last = None;
+        for i in 1..=3u64 {
+            w.observe(
+                Observation::Down {
+                    refused: true,
+                    reason: "refused".into(),
+                },
+                t0 + Duration::from_secs(i),
+            );
+            last = Some(w.observe(
+                sample(booting(), boot(1000 + i, None)),
+                t0 + Duration::from_secs(i),
+            ));
+        }
+        assert_eq!(
+            last.unwrap().verdict,
+            Verdict::Failed(Failure::RebootLoop { reboots: 3 })
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_expected_reboot_must_be_seen_before_ready() {
+        let mut s = settings();
+        s.phase = Phase::PostBootstrap;
+        s.expect_reboot = Some(ExpectReboot {
+            since: Some(boot(1000, Some("b0"))),
+        });
+        let t0 = Instant::now();
+        let mut w = Watch::new(s.clone(), t0);
+        // Still the old boot, running and ready: not yet.
+        let n = w.observe(sample(ready(), boot(1000, Some("b0"))), t0);
+        assert!(is_wait(&n), "{n:?}");
+        assert!(n.notes.iter().any(|l| l.contains("waiting for the reboot")));
+        // A clock step is not the reboot either.
+        let n = w.observe(
+            sample(ready(), boot(9000, Some("b0"))),
+            t0 + Duration::from_secs(1),
+        );
+        assert!(is_wait(&n), "{n:?}");
+        // Down, then back with a new boot: now ready, and the reboot is not a loop.
+        w.observe(
+            Observation::Down {
+                refused: true,
+                reason: "refused".into(),
+            },
+            t0 + Duration::from_secs(2),
+        );
+        let n = w.observe(
+            sample(ready(), boot(1010, Some("b1"))),
+            t0 + Duration::from_secs(3),
+        );
+        assert!(matches!(n.verdict, Verdict::Ready(_)), "{n:?}");
+        assert!(
+            n.notes
+                .iter()
+                .any(|l| l.contains("rebooted as the apply asked"))
+        );
+
+        // Without a boot id, a new boot time while the node never left is not enough.
+        let mut s2 = s.clone();
+        s2.expect_reboot = Some(ExpectReboot {
+            since: Some(boot(1000, None)),
+        });
+        let mut w = Watch::new(s2, t0);
+        let n = w.observe(sample(ready(), boot(1500, None)), t0);
+        assert!(is_wait(&n), "{n:?}");
+        w.observe(Observation::Lost, t0 + Duration::from_secs(1));
+        let n = w.observe(
+            sample(ready(), boot(1600, None)),
+            t0 + Duration::from_secs(1),
+        );
+        assert!(matches!(n.verdict, Verdict::Ready(_)), "{n:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reboot_that_never_comes_has_its_own_cause() {
+        let mut s = settings();
+        s.phase = Phase::PostBootstrap;
+        s.stuck_after = Duration::from_secs(60);
+        s.expect_reboot = Some(ExpectReboot {
+            since: Some(boot(1000, Some("b0"))),
+        });
+        let t0 = Instant::now();
+        let mut w = Watch::new(s, t0);
+        for i in 0..60u64 {
+            let n = w.observe(
+                sample(ready(), boot(1000, Some("b0"))),
+                t0 + Duration::from_secs(i),
+            );
+            assert!(is_wait(&n), "{i}: {n:?}");
+        }
+        let n = w.observe(
+            sample(ready(), boot(1000, Some("b0"))),
+            t0 + Duration::from_secs(60),
+        );
+        let Verdict::Failed(f @ Failure::RebootNotSeen { .. }) = n.verdict else {
+            panic!("{n:?}");
+        };
+        let (msg, hint) = f.message_and_hint();
+        assert!(msg.contains("did not happen within 1m"), "{msg}");
+        assert!(hint.contains("has not rebooted"), "{hint}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unchanged_state_for_stuck_after_is_stuck_and_down_for_stuck_after_is_unreachable() {
+        let mut s = settings();
+        s.stuck_after = Duration::from_secs(30);
+        let t0 = Instant::now();
+        let mut w = Watch::new(s.clone(), t0);
+        let t = st(Stage::Booting, false, &[("time", "time is not synced")]);
+        assert!(is_wait(&w.observe(sample(t.clone(), boot(1, None)), t0)));
+        let n = w.observe(
+            Observation::Sample {
+                status: None,
+                boot: boot(1, None),
+            },
+            t0 + Duration::from_secs(29),
+        );
+        assert!(is_wait(&n));
+        let n = w.observe(
+            Observation::Sample {
+                status: None,
+                boot: boot(1, None),
+            },
+            t0 + Duration::from_secs(30),
+        );
+        let Verdict::Failed(f @ Failure::Stuck { .. }) = n.verdict else {
+            panic!("{n:?}");
+        };
+        assert!(f.message_and_hint().1.contains("NTP"));
+
+        let mut w = Watch::new(s, t0);
+        let down = || Observation::Down {
+            refused: false,
+            reason: "timed out".into(),
+        };
+        assert!(is_wait(&w.observe(down(), t0)));
+        let n = w.observe(down(), t0 + Duration::from_secs(30));
+        assert!(
+            matches!(n.verdict, Verdict::Failed(Failure::Unreachable { .. })),
+            "{n:?}"
+        );
+    }
+}
