@@ -117,7 +117,7 @@ _talstrap() {
             return 0
             ;;
         talstrap__subcmd__apply)
-            opts="-m -e -n -o -v -q -h -V --mode --try-timeout --dry-run --wait --stuck-after --talconfig --config-dir --env-file --node --nodes --role --talosconfig --context --cert-fingerprint --connect-timeout --rpc-timeout --attempts --retry-delay --poll-interval --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
+            opts="-m -e -n -o -v -q -h -V --mode --try-timeout --dry-run --wait --max-unavailable --allow-degraded-etcd --stuck-after --talconfig --config-dir --env-file --node --nodes --role --talosconfig --context --cert-fingerprint --connect-timeout --rpc-timeout --attempts --retry-delay --poll-interval --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -132,6 +132,10 @@ _talstrap() {
                     return 0
                     ;;
                 --try-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-unavailable)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

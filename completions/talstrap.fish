@@ -78,6 +78,7 @@ reboot\t'Apply, then reboot'
 staged\t'Store the config; it takes effect at the next reboot'
 try\t'Apply live, and roll back after --try-timeout unless applied again'"
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l try-timeout -d 'With --mode try: how long the new config stays before Talos rolls it back' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l max-unavailable -d 'On a bootstrapped cluster, how many workers a change that reboots them may take down at once (control planes always go one at a time). 1 by default: talstrap does not drain nodes or read PodDisruptionBudgets, so rebooting more workers together can take every replica of a workload down; raise it for large pools' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l stuck-after -d 'With --wait: a node whose stage and unmet conditions stay unchanged this long is reported stuck' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l talconfig -d 'talhelper\'s talconfig.yaml [default: ./talconfig.yaml]' -r -F
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l config-dir -d 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml]' -r -F
@@ -101,6 +102,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l parallel -d 
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l port -d 'Talos API (apid) port on every node' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l dry-run -d 'Show per node what would change; change nothing'
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l wait -d 'Then wait for the nodes as `talstrap verify` does'
+complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l allow-degraded-etcd -d 'Start a rollout that reboots nodes even though etcd is already degraded (a control plane down, unhealthy or missing from the member list). Risky: rebooting another control plane of a degraded cluster can lose etcd quorum, and the Kubernetes API with it, until both are back'
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -s v -l verbose -d 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -s q -l quiet -d 'Print only errors and the final summary'
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l no-color -d 'No colours (NO_COLOR is honoured too)'

@@ -367,6 +367,16 @@ pub enum Command {
     /// node's reboot right after the request counts as sent; verify (or
     /// --wait) confirms it.
     ///
+    /// On a bootstrapped cluster a change that reboots nodes (--mode reboot,
+    /// or auto when Talos cannot apply it live) rolls out: control planes one
+    /// at a time, each seen rebooting, back ready and etcd healthy with every
+    /// member before the next; then workers, --max-unavailable at a time. A
+    /// failed node or Ctrl-C stops the rollout before the next node, and the
+    /// report names the nodes that have the new config. A cluster whose etcd
+    /// is already degraded is refused unless --allow-degraded-etcd. Changes
+    /// that apply live, and every node before bootstrap, go in parallel.
+    /// --dry-run shows each node's change per document, secrets redacted.
+    ///
     /// Only transient errors are retried (unavailable, refused, reset, timed
     /// out, another apply in progress). A rejected config, a permission error
     /// or a TLS trust failure is reported at once and never retried.
@@ -525,6 +535,23 @@ pub struct ApplyArgs {
     /// Then wait for the nodes as `talstrap verify` does
     #[arg(long)]
     pub wait: bool,
+
+    /// On a bootstrapped cluster, how many workers a change that reboots
+    /// them may take down at once (control planes always go one at a
+    /// time). 1 by default: talstrap does not drain nodes or read
+    /// PodDisruptionBudgets, so rebooting more workers together can take
+    /// every replica of a workload down; raise it for large pools
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10000),
+          env = "TALSTRAP_MAX_UNAVAILABLE", value_name = "N")]
+    pub max_unavailable: u32,
+
+    /// Start a rollout that reboots nodes even though etcd is already
+    /// degraded (a control plane down, unhealthy or missing from the member
+    /// list). Risky: rebooting another control plane of a degraded cluster
+    /// can lose etcd quorum, and the Kubernetes API with it, until both are
+    /// back
+    #[arg(long, env = "TALSTRAP_ALLOW_DEGRADED_ETCD")]
+    pub allow_degraded_etcd: bool,
 
     /// With --wait: a node whose stage and unmet conditions stay unchanged
     /// this long is reported stuck

@@ -33,6 +33,14 @@ use super::verify::{
 };
 use super::{CommandError, Session};
 
+mod diff;
+mod gate;
+mod mode;
+mod rollout;
+mod wave;
+
+use mode::{ModeDecision, ModeQuery, Reboot};
+
 fn mode_of(arg: ApplyModeArg) -> ApplyMode {
     match arg {
         ApplyModeArg::Auto => ApplyMode::Auto,
@@ -49,7 +57,21 @@ struct ApplySettings {
     try_timeout: std::time::Duration,
     dry_run: bool,
     retry: RetryPolicy,
+    /// Configured nodes whose change reboots them wait for the rollout
+    /// (stage 2) instead of being applied in the parallel first stage.
+    defer_reboots: bool,
+    stuck_after: std::time::Duration,
+    poll_interval: std::time::Duration,
+    max_unavailable: usize,
+    allow_degraded_etcd: bool,
 }
+
+/// Fact: the node's change reboots it; it is applied by the rollout.
+const DEFERRED: &str = "deferred";
+/// Fact: the change is expected to reboot the node.
+const REBOOT_EXPECTED: &str = "reboot";
+/// Fact: the node runs (or was sent) the new config.
+const NEW_CONFIG: &str = "new_config";
 
 pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandError> {
     if args.dry_run && args.wait {
@@ -64,7 +86,7 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
             message: w.clone(),
         });
     }
-    let run = session.run_context(plan.retry.clone());
+    let mut run = session.run_context(plan.retry.clone());
     run.emit(Event::RunStarted {
         command: if args.dry_run {
             "apply --dry-run".into()
@@ -80,38 +102,60 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
         try_timeout: args.try_timeout,
         dry_run: args.dry_run,
         retry: plan.retry.clone(),
+        defer_reboots: !args.dry_run,
+        stuck_after: args.stuck_after,
+        poll_interval: args.pacing.poll_interval,
+        max_unavailable: args.max_unavailable as usize,
+        allow_degraded_etcd: args.allow_degraded_etcd,
     };
+    // A deferred node finishes only in the rollout: its first-stage end is
+    // not an outcome anyone should read.
+    run.sink = Arc::new(wave::HideDeferred(run.sink.clone()));
     let items = plan
         .nodes
         .iter()
         .map(|n| (n.node.clone(), n.clone()))
         .collect();
+    let stage = settings.clone();
     let outcomes = run_nodes(&run, items, move |ctx, node| {
         let access = access.clone();
-        let settings = settings.clone();
+        let settings = stage.clone();
         async move { apply_node(&ctx, &access, &node, &settings).await }
     })
     .await;
+    if args.dry_run {
+        let report = diff_report(Report::new("apply", outcomes, session.elapsed(), None));
+        session.output.report(&report);
+        return Ok(report.exit());
+    }
+    let rolled = wave::roll(session, &plan, &settings, outcomes).await;
+    let (outcomes, rollout) = (rolled.outcomes, rolled.report);
 
     if !args.wait {
-        let report = Report::new("apply", outcomes, session.elapsed(), None);
+        let mut report = Report::new("apply", outcomes, session.elapsed(), None);
+        if let Some(r) = rollout {
+            report = report.with_messages(r.messages).with_details(r.details);
+        }
         session.output.report(&report);
         return Ok(report.exit());
     }
 
-    // --wait: verify the nodes whose apply succeeded; keep failures as they are.
+    // --wait: verify the nodes whose apply succeeded and that the rollout
+    // has not already seen come back; keep failures as they are.
     let to_verify: Vec<PlannedNode> = plan
         .nodes
         .iter()
         .filter(|n| {
-            outcomes
-                .iter()
-                .any(|o| o.node == n.node && o.status.is_success())
+            outcomes.iter().any(|o| {
+                o.node == n.node
+                    && o.status.is_success()
+                    && o.facts.get(wave::ROLLED) != Some(&Value::Bool(true))
+            })
         })
         .cloned()
         .collect();
     let phase = decide_phase(session, &plan).await;
-    let settings = WaitSettings {
+    let wait = WaitSettings {
         phase,
         stuck_after: args.stuck_after,
         poll_interval: args.pacing.poll_interval,
@@ -119,33 +163,29 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
         sent_in_maintenance: sent_in_maintenance(&outcomes),
         expect_reboot: expected_reboots(&outcomes),
     };
-    let verified = verify_nodes(session, &plan, &to_verify, settings, "apply --wait").await;
+    let verified = if to_verify.is_empty() {
+        Report::new("apply --wait", Vec::new(), session.elapsed(), None)
+    } else {
+        verify_nodes(session, &plan, &to_verify, wait, "apply --wait").await
+    };
     let mut merged = Vec::with_capacity(outcomes.len());
     for applied in outcomes {
         match verified.nodes.iter().find(|v| v.node == applied.node) {
-            Some(v) => {
-                let mut o = v.clone();
-                let mut steps = applied.steps.clone();
-                steps.extend(o.steps);
-                o.steps = steps;
-                o.attempts = o.attempts.max(applied.attempts);
-                o.duration_ms += applied.duration_ms;
-                o.summary = format!("{}; {}", applied.summary, o.summary);
-                for (k, val) in applied.facts {
-                    o.facts.entry(k).or_insert(val);
-                }
-                o.warnings.splice(0..0, applied.warnings);
-                if o.status == NodeStatus::Ok && applied.status == NodeStatus::Warning {
-                    o.status = NodeStatus::Warning;
-                }
-                merged.push(o);
-            }
+            Some(v) => merged.push(wave::merge(applied, v.clone())),
             None => merged.push(applied),
         }
     }
+    if phase == Phase::PostBootstrap {
+        merged = wave::wait_joined(session, &plan, &settings, merged).await;
+    }
     let not_ready = merged.iter().filter(|o| !o.status.is_success()).count();
-    let report = Report::new("apply", merged, session.elapsed(), None)
-        .with_messages(next_steps(phase, not_ready));
+    let mut messages = next_steps(phase, not_ready);
+    let mut report = Report::new("apply", merged, session.elapsed(), None);
+    if let Some(r) = rollout {
+        messages.splice(0..0, r.messages);
+        report = report.with_details(r.details);
+    }
+    let report = report.with_messages(messages);
     session.output.report(&report);
     Ok(report.exit())
 }
@@ -173,132 +213,304 @@ async fn apply_node(
             if let Some(ca) = &ca_key_id {
                 ctx.fact(MAINTENANCE_CA, ca);
             }
-            if s.mode != ApplyMode::Auto && s.mode != ApplyMode::Try && s.mode != ApplyMode::Reboot
-            {
-                ctx.warn(format!(
-                    "--mode {} is not accepted in maintenance mode; sending auto",
-                    s.mode
-                ));
-            }
-            let client = ctx
-                .step("connect", |_| connect_maintenance(access, node))
-                .await?;
-            if s.dry_run {
-                let r = dry_run(ctx, &client, &data, ApplyMode::Auto).await?;
-                return Ok(Done::Ok(format!(
-                    "maintenance: would install and boot ({})",
-                    first_line(&r)
-                )));
-            }
-            let sent = ctx
-                .mutating_step("apply", &s.retry, |_| {
-                    let client = client.clone();
-                    let data = data.clone();
-                    async move { maintenance_apply(&client, access, node, &data).await }
-                })
-                .await?;
-            ctx.fact("applied_mode", "auto");
-            ctx.fact("insecure", true);
-            for w in &sent.warnings {
-                ctx.warn(format!("node: {w}"));
-            }
-            if sent.reply_lost {
-                ctx.amend_last_step(
-                    crate::pipeline::StepStatus::Ok,
-                    "sent; the connection dropped as the node left maintenance mode (verify confirms)",
-                );
-                Ok(Done::Ok("sent (reply lost to the reboot)".into()))
-            } else {
-                Ok(Done::Ok("applied (maintenance → install)".into()))
-            }
+            apply_maintenance(ctx, access, node, s, &data).await
         }
         NodeMode::Configured { .. } => {
-            let client = ctx
-                .step("connect", |_| connect_secure(access, node))
-                .await?;
-            let current = ctx
-                .step("compare", |_| {
-                    let c = client.clone();
-                    async move { c.machine_config().await.map_err(talos_err) }
-                })
-                .await?;
-            // The boot the config goes to, so that verify can see the reboot.
-            if let Ok(stat) = client.system_stat().await {
-                ctx.fact(BOOT_TIME_BEFORE, stat.boot_time);
-                if let Ok(Some(id)) = client.boot_id().await {
-                    ctx.fact(BOOT_ID_BEFORE, id);
+            match prepare_configured(ctx, access, node, s, &data).await? {
+                Prepared::Done(done) => Ok(done),
+                Prepared::Send { reboot, .. } if s.defer_reboots && reboot != Reboot::No => {
+                    ctx.fact(DEFERRED, true);
+                    Ok(Done::Ok(
+                        "deferred: the change reboots the node; the rollout applies it".into(),
+                    ))
+                }
+                Prepared::Send {
+                    client,
+                    wire,
+                    reboot,
+                    ..
+                } => {
+                    let (summary, _) =
+                        send_configured(ctx, &client, &data, s, wire, reboot).await?;
+                    Ok(Done::Ok(summary))
                 }
             }
-            if let Some(current) = current
-                && same_config(&current, &data)
-            {
-                ctx.fact("changed", false);
-                return Ok(Done::Skipped("unchanged: already runs this config".into()));
-            }
-            ctx.fact("changed", true);
-            if s.dry_run {
-                let r = dry_run(ctx, &client, &data, s.mode).await?;
-                return Ok(Done::Ok(format!(
-                    "would apply ({}): {}",
-                    s.mode,
-                    first_line(&r)
-                )));
-            }
-            let try_timeout = (s.mode == ApplyMode::Try).then_some(s.try_timeout);
-            let maybe_taken = Arc::new(AtomicBool::new(false));
-            let sent = ctx
-                .mutating_step("apply", &s.retry, |_| {
-                    let c = client.clone();
-                    let data = data.clone();
-                    let mode = s.mode;
-                    let maybe_taken = maybe_taken.clone();
-                    async move { secure_apply(&c, &data, mode, try_timeout, &maybe_taken).await }
-                })
-                .await?;
-            let result = match sent {
-                SecureApply::Replied(result) => result,
-                SecureApply::ReplyLost(how) => {
-                    ctx.fact("applied_mode", s.mode.to_string());
-                    ctx.fact("reply_lost", true);
-                    let (detail, summary) = match how {
-                        LostReply::Confirmed => (
-                            "sent; the reply was lost, and the node now runs this config",
-                            "applied over mTLS (reply lost; the node runs this config)",
-                        ),
-                        LostReply::Rebooting => {
-                            ctx.fact(EXPECT_REBOOT, true);
-                            (
-                                "sent; the connection dropped as the node went down to reboot (verify confirms)",
-                                "sent over mTLS (reply lost to the reboot; verify confirms)",
-                            )
-                        }
-                    };
-                    ctx.amend_last_step(crate::pipeline::StepStatus::Ok, detail);
-                    return Ok(Done::Ok(summary.into()));
-                }
-            };
-            for w in &result.warnings {
-                ctx.warn(format!("node: {w}"));
-            }
-            ctx.fact("applied_mode", result.mode.to_string());
-            if result.mode == ApplyMode::Reboot {
-                ctx.fact(EXPECT_REBOOT, true);
-            }
-            if !result.mode_details.is_empty() {
-                ctx.fact(
-                    "mode_details",
-                    super::nodeops::safe_mode_details(&result.mode_details),
-                );
-            }
-            let how = if result.mode == s.mode {
-                format!("{}", s.mode)
-            } else {
-                format!("{} → {}", s.mode, result.mode)
-            };
-            Ok(Done::Ok(format!("applied over mTLS ({how})")))
         }
         other => Err(StepError::permanent(format!("unexpected mode {other:?}"))),
     }
+}
+
+/// One insecure apply to a node in maintenance mode (then it installs).
+async fn apply_maintenance(
+    ctx: &Arc<NodeCtx>,
+    access: &Access,
+    node: &PlannedNode,
+    s: &ApplySettings,
+    data: &Arc<Vec<u8>>,
+) -> Result<Done, StepError> {
+    let decision = mode::decide(ModeQuery {
+        maintenance: true,
+        requested: s.mode,
+        version: None,
+        differs: true,
+        reboot_settings: false,
+    });
+    if let ModeDecision::Send {
+        warning: Some(w), ..
+    } = &decision
+    {
+        ctx.warn(w.clone());
+    }
+    let client = ctx
+        .step("connect", |_| connect_maintenance(access, node))
+        .await?;
+    if s.dry_run {
+        let r = dry_run(ctx, &client, data, ApplyMode::Auto).await?;
+        return Ok(Done::Ok(format!(
+            "maintenance: would install and boot ({})",
+            first_line(&r)
+        )));
+    }
+    let sent = ctx
+        .mutating_step("apply", &s.retry, |_| {
+            let client = client.clone();
+            let data = data.clone();
+            async move { maintenance_apply(&client, access, node, &data).await }
+        })
+        .await?;
+    ctx.fact("applied_mode", "auto");
+    ctx.fact("insecure", true);
+    ctx.fact(NEW_CONFIG, true);
+    for w in &sent.warnings {
+        ctx.warn(format!("node: {w}"));
+    }
+    if sent.reply_lost {
+        ctx.amend_last_step(
+            crate::pipeline::StepStatus::Ok,
+            "sent; the connection dropped as the node left maintenance mode (verify confirms)",
+        );
+        Ok(Done::Ok("sent (reply lost to the reboot)".into()))
+    } else {
+        Ok(Done::Ok("applied (maintenance → install)".into()))
+    }
+}
+
+/// What a configured node needs, once compared with what it runs.
+enum Prepared {
+    /// Nothing to send (unchanged, or a dry run that ended here).
+    Done(Done),
+    Send {
+        client: NodeClient,
+        wire: ApplyMode,
+        reboot: Reboot,
+        /// The boot the config goes to (None if it could not be read).
+        boot: Option<BootIdentity>,
+    },
+}
+
+/// Connect, read the config the node runs, and decide the mode. A dry run
+/// ends here with the redacted diff.
+async fn prepare_configured(
+    ctx: &Arc<NodeCtx>,
+    access: &Access,
+    node: &PlannedNode,
+    s: &ApplySettings,
+    data: &Arc<Vec<u8>>,
+) -> Result<Prepared, StepError> {
+    let client = ctx
+        .step("connect", |_| connect_secure(access, node))
+        .await?;
+    let current = ctx
+        .step("compare", |_| {
+            let c = client.clone();
+            async move { c.machine_config().await.map_err(talos_err) }
+        })
+        .await?;
+    // The boot the config goes to, so that a reboot can be seen.
+    let mut boot = None;
+    if let Ok(stat) = client.system_stat().await {
+        ctx.fact(BOOT_TIME_BEFORE, stat.boot_time);
+        let boot_id = client.boot_id().await.ok().flatten();
+        if let Some(id) = &boot_id {
+            ctx.fact(BOOT_ID_BEFORE, id);
+        }
+        boot = Some(BootIdentity {
+            boot_time: stat.boot_time,
+            boot_id,
+        });
+    }
+    let differs = !current.as_ref().is_some_and(|c| same_config(c, data));
+    let diff = current
+        .as_ref()
+        .and_then(|c| diff::config_diff(c, data).ok());
+    let decision = mode::decide(ModeQuery {
+        maintenance: false,
+        requested: s.mode,
+        version: None,
+        differs,
+        // Unknown (unreadable config): assume the worst.
+        reboot_settings: diff.as_ref().is_none_or(diff::ConfigDiff::needs_reboot),
+    });
+    let ModeDecision::Send { wire, reboot, .. } = decision else {
+        ctx.fact("changed", false);
+        ctx.fact(NEW_CONFIG, true);
+        return Ok(Prepared::Done(Done::Skipped(
+            "unchanged: already runs this config".into(),
+        )));
+    };
+    ctx.fact("changed", true);
+    ctx.fact(REBOOT_EXPECTED, reboot != Reboot::No);
+    if s.dry_run {
+        // The node validates; its own words are kept in the `dry_run` fact.
+        dry_run(ctx, &client, data, wire).await?;
+        let what = match &diff {
+            Some(d) => {
+                ctx.fact("diff", d);
+                format!(
+                    "{} setting{} in {} document{}",
+                    d.changed_settings(),
+                    if d.changed_settings() == 1 { "" } else { "s" },
+                    d.documents.len(),
+                    if d.documents.len() == 1 { "" } else { "s" }
+                )
+            }
+            None => "the running config could not be read".into(),
+        };
+        let reboots = if reboot == Reboot::No {
+            ""
+        } else {
+            ", reboots"
+        };
+        return Ok(Prepared::Done(Done::Ok(format!(
+            "would apply ({wire}{reboots}): {what}"
+        ))));
+    }
+    Ok(Prepared::Send {
+        client,
+        wire,
+        reboot,
+        boot,
+    })
+}
+
+/// Send the config over mTLS. Returns the summary and whether the node
+/// reboots for it (the reply decides for AUTO).
+async fn send_configured(
+    ctx: &Arc<NodeCtx>,
+    client: &NodeClient,
+    data: &Arc<Vec<u8>>,
+    s: &ApplySettings,
+    wire: ApplyMode,
+    expected: Reboot,
+) -> Result<(String, Reboot), StepError> {
+    let try_timeout = (wire == ApplyMode::Try).then_some(s.try_timeout);
+    let maybe_taken = Arc::new(AtomicBool::new(false));
+    let sent = ctx
+        .mutating_step("apply", &s.retry, |_| {
+            let c = client.clone();
+            let data = data.clone();
+            let maybe_taken = maybe_taken.clone();
+            async move { secure_apply(&c, &data, wire, try_timeout, &maybe_taken).await }
+        })
+        .await?;
+    ctx.fact(NEW_CONFIG, true);
+    let result = match sent {
+        SecureApply::Replied(result) => result,
+        SecureApply::ReplyLost(how) => {
+            ctx.fact("applied_mode", wire.to_string());
+            ctx.fact("reply_lost", true);
+            let (detail, summary) = match how {
+                LostReply::Confirmed => (
+                    "sent; the reply was lost, and the node now runs this config",
+                    "applied over mTLS (reply lost; the node runs this config)",
+                ),
+                LostReply::Rebooting => (
+                    "sent; the connection dropped as the node went down to reboot (verify confirms)",
+                    "sent over mTLS (reply lost to the reboot; verify confirms)",
+                ),
+            };
+            ctx.amend_last_step(crate::pipeline::StepStatus::Ok, detail);
+            // Going down cut the reply: the node reboots for the config.
+            let reboot = if how == LostReply::Rebooting {
+                mode::reboots_after(expected, ApplyMode::Reboot)
+            } else {
+                expected
+            };
+            if reboot != Reboot::No {
+                ctx.fact(EXPECT_REBOOT, true);
+            }
+            return Ok((summary.into(), reboot));
+        }
+    };
+    for w in &result.warnings {
+        ctx.warn(format!("node: {w}"));
+    }
+    ctx.fact("applied_mode", result.mode.to_string());
+    if !result.mode_details.is_empty() {
+        ctx.fact(
+            "mode_details",
+            super::nodeops::safe_mode_details(&result.mode_details),
+        );
+    }
+    let how = if result.mode == wire {
+        format!("{wire}")
+    } else {
+        format!("{wire} → {}", result.mode)
+    };
+    let reboot = mode::reboots_after(expected, result.mode);
+    if reboot != Reboot::No {
+        ctx.fact(EXPECT_REBOOT, true);
+    }
+    Ok((format!("applied over mTLS ({how})"), reboot))
+}
+
+/// The dry-run report: each node's redacted diff in the messages, and the
+/// CI contract in the details (`changes_pending`, `pending_nodes`).
+fn diff_report(report: Report) -> Report {
+    let mut messages = Vec::new();
+    let mut pending = Vec::new();
+    for n in &report.nodes {
+        let changed =
+            n.facts.get("changed") != Some(&Value::Bool(false)) && n.status == NodeStatus::Ok;
+        if !changed {
+            continue;
+        }
+        pending.push(n.node.node.clone());
+        let Some(d) = n
+            .facts
+            .get("diff")
+            .and_then(|d| serde_json::from_value::<diff::ConfigDiff>(d.clone()).ok())
+        else {
+            continue;
+        };
+        messages.push(format!(
+            "diff for {}{}:",
+            n.node.node,
+            if d.needs_reboot() {
+                " ([reboot]: Talos reboots the node to apply it)"
+            } else {
+                ""
+            }
+        ));
+        messages.extend(d.render());
+    }
+    messages.push(if pending.is_empty() {
+        "nothing to do: every node already runs its config".to_string()
+    } else {
+        format!(
+            "changes pending on {} node{}: {}",
+            pending.len(),
+            if pending.len() == 1 { "" } else { "s" },
+            pending.join(", ")
+        )
+    });
+    let failed = report.nodes.iter().any(|n| !n.status.is_success());
+    let details = serde_json::json!({
+        "changes_pending": !pending.is_empty(),
+        "pending_nodes": pending,
+        "complete": !failed,
+    });
+    report.with_messages(messages).with_details(details)
 }
 
 /// How an mTLS apply ended.

@@ -113,6 +113,8 @@ pub async fn run(session: &Session, args: DemoArgs) -> Result<Exit, CommandError
                 dry_run: false,
                 wait: true,
                 stuck_after,
+                max_unavailable: 1,
+                allow_degraded_etcd: false,
             },
         )
         .await?;

@@ -363,6 +363,37 @@ fn load_node(
     talconfig: &Talconfig,
     node: &TalNode,
 ) -> Result<NodeEntry, InputError> {
+    let file_name = config_file_name(talconfig_path, talconfig, node)?;
+    let config_path = config_dir.join(&file_name);
+    let mut config = read_config(node, &config_path)?;
+    if config.role() != node.role {
+        return Err(InputError::RoleMismatch {
+            node: node.hostname.clone(),
+            talconfig: talconfig_path.to_path_buf(),
+            config: config_path,
+            talconfig_cp: node.role == Role::ControlPlane,
+            config_type: config.machine_type.to_string(),
+        });
+    }
+    let warnings = stale_warnings(talconfig, node, &config);
+    config.warnings.extend(warnings);
+    Ok(NodeEntry {
+        hostname: node.hostname.clone(),
+        addresses: node.addresses.clone(),
+        role: node.role,
+        config_path,
+        config,
+    })
+}
+
+/// The node's config file name inside the config directory, from its
+/// `filenameTmpl` (or its group's, or talhelper's default). A name that is
+/// empty, absolute or climbs out with `..` is refused.
+fn config_file_name(
+    talconfig_path: &Path,
+    talconfig: &Talconfig,
+    node: &TalNode,
+) -> Result<String, InputError> {
     let template = node
         .filename_tmpl
         .as_deref()
@@ -397,43 +428,41 @@ fn load_node(
             "renders to the absolute path {file_name:?}; it must name a file inside the config directory"
         )));
     }
-    let config_path = config_dir.join(&file_name);
-    let bytes = match super::read::read_input_file(&config_path) {
+    Ok(file_name)
+}
+
+/// Reads and parses one node's machine config; errors name the node.
+fn read_config(node: &TalNode, config_path: &Path) -> Result<MachineConfig, InputError> {
+    let bytes = match super::read::read_input_file(config_path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(InputError::ConfigMissing {
                 node: node.hostname.clone(),
-                path: config_path,
+                path: config_path.to_path_buf(),
             });
         }
         Err(source) => {
             return Err(InputError::for_node(
                 &node.hostname,
                 InputError::Io {
-                    path: config_path,
+                    path: config_path.to_path_buf(),
                     source,
                 },
             ));
         }
     };
-    let mut config = MachineConfig::parse(&config_path, bytes)
-        .map_err(|e| InputError::for_node(&node.hostname, e))?;
+    MachineConfig::parse(config_path, bytes).map_err(|e| InputError::for_node(&node.hostname, e))
+}
 
-    if config.role() != node.role {
-        return Err(InputError::RoleMismatch {
-            node: node.hostname.clone(),
-            talconfig: talconfig_path.to_path_buf(),
-            config: config_path,
-            talconfig_cp: node.role == Role::ControlPlane,
-            config_type: config.machine_type.to_string(),
-        });
-    }
-    // Signs that clusterconfig/ is older than talconfig.yaml.
+/// Signs that clusterconfig/ is older than talconfig.yaml: the config names
+/// another hostname, cluster or install disk than talconfig does.
+fn stale_warnings(talconfig: &Talconfig, node: &TalNode, config: &MachineConfig) -> Vec<String> {
     let stale = "(stale clusterconfig? run `talhelper genconfig` again)";
+    let mut warnings = Vec::new();
     if let Some(h) = &config.hostname
         && !h.eq_ignore_ascii_case(&node.hostname)
     {
-        config.warnings.push(format!(
+        warnings.push(format!(
             "sets hostname {h} but talconfig names the node {} {stale}",
             node.hostname
         ));
@@ -441,7 +470,7 @@ fn load_node(
     if let Some(c) = &config.cluster_name
         && c != &talconfig.cluster_name
     {
-        config.warnings.push(format!(
+        warnings.push(format!(
             "is for cluster {c} but talconfig's clusterName is {} {stale}",
             talconfig.cluster_name
         ));
@@ -449,17 +478,11 @@ fn load_node(
     if let (Some(want), Some(have)) = (&node.install_disk, &config.install_disk)
         && want != have
     {
-        config.warnings.push(format!(
+        warnings.push(format!(
             "installs to {have} but talconfig says installDisk {want} {stale}"
         ));
     }
-    Ok(NodeEntry {
-        hostname: node.hostname.clone(),
-        addresses: node.addresses.clone(),
-        role: node.role,
-        config_path,
-        config,
-    })
+    warnings
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ mod discover;
 mod docs;
 mod pipelines;
 mod reliability;
+mod rollout;
 mod secrets;
 mod smoke;
 mod watch;

@@ -884,6 +884,21 @@ fn is_step_started(v: &Value, node: &str, step: &str) -> bool {
     v["type"] == "event" && v["event"] == "step_started" && v["node"] == node && v["step"] == step
 }
 
+/// Wait until the node has received the ApplyConfiguration request (the
+/// simulator counts it on arrival, before its latency), so that Ctrl-C
+/// lands while the request is on the wire and not in the instant between
+/// the step's start event and its first attempt.
+async fn apply_on_the_wire(c: &Cluster, node: &str) {
+    let ip = ip_of(c, node);
+    for _ in 0..2000 {
+        if c.fleet.stats(ip).calls("ApplyConfiguration") >= 1 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("{node} never received its ApplyConfiguration");
+}
+
 /// Ctrl-C while the first node's config is on the wire (one node at a
 /// time): that request finishes, no other node is started, every node is in
 /// the report with its last step, exit 130.
@@ -894,6 +909,7 @@ async fn ctrl_c_during_apply_starts_nothing_new() {
     let mut live = Live::spawn(&c, &json_args(&c, "apply", &["--serial"]), &[]);
     live.wait_for("cp1's apply step", |v| is_step_started(v, "cp1", "apply"))
         .await;
+    apply_on_the_wire(&c, "cp1").await;
     live.interrupt();
     let run = live.finish().await;
     assert_eq!(run.code, 130, "{}", run.dump());
@@ -928,6 +944,7 @@ async fn second_ctrl_c_exits_at_once() {
     );
     live.wait_for("cp1's apply step", |v| is_step_started(v, "cp1", "apply"))
         .await;
+    apply_on_the_wire(&c, "cp1").await;
     live.interrupt();
     live.let_the_signal_land().await;
     live.interrupt();

@@ -245,8 +245,11 @@ async fn bootstrap_rules_and_one_etcd_cluster() {
     for h in ["cp1", "cp2", "cp3"] {
         env.wait_ready_for_bootstrap(h).await;
     }
-    env.wait("w1", "worker apid", |s| s.mode == NodeMode::Configured)
-        .await;
+    // Its container runtime up too: Talos answers "not available yet" before that.
+    env.wait("w1", "worker apid and cri", |s| {
+        s.mode == NodeMode::Configured && !s.unmet_conditions.iter().any(|(_, r)| r.contains("cri"))
+    })
+    .await;
 
     let snap = env.fleet.snapshot(env.ip("cp1"));
     assert_eq!(snap.stage, Stage::Booting);

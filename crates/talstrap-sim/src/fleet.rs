@@ -365,12 +365,12 @@ impl Fleet {
                 n.lock().preconfigure(Arc::new(cfg), &n.id.disks);
             }
             let mut st = n.lock();
-            if !f.powered_off {
+            if !f.powered_off && f.power_on_after.is_none() {
                 st.power_on(&n.id, now);
             }
             if f.already_bootstrapped {
                 let mut registry = shared.etcd();
-                if f.powered_off {
+                if f.powered_off || f.power_on_after.is_some() {
                     // etcd data survives; it starts with the node.
                     let ca = st
                         .config
@@ -392,11 +392,28 @@ impl Fleet {
         }
 
         let (stop, stop_rx) = watch::channel(false);
-        let tasks = shared
+        let mut tasks: Vec<_> = shared
             .nodes
             .iter()
             .map(|n| tokio::spawn(node::drive(n.clone(), stop_rx.clone())))
             .collect();
+        for n in &shared.nodes {
+            if let Some(after) = n.id.faults.power_on_after {
+                let after = super::scenario::scale_duration(after, spec.time_scale);
+                let weak = Arc::downgrade(n);
+                let mut stop = stop_rx.clone();
+                tasks.push(tokio::spawn(async move {
+                    tokio::select! {
+                        _ = tokio::time::sleep(after) => {}
+                        _ = stop.changed() => return,
+                    }
+                    if let Some(n) = weak.upgrade() {
+                        n.lock().power_on(&n.id, Instant::now());
+                        n.touch();
+                    }
+                }));
+            }
+        }
         let fleet = Fleet {
             shared,
             cluster,

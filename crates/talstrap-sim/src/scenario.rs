@@ -214,6 +214,10 @@ pub struct NodeFaults {
     /// No listener until `Fleet::power_on`.
     #[serde(default)]
     pub powered_off: bool,
+    /// Powered off at the start, switched on by the fleet after this long
+    /// (scaled): a machine added to a running cluster.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub power_on_after: Option<Duration>,
     /// Starts already configured with its generated config.
     #[serde(default)]
     pub configured: bool,
