@@ -253,7 +253,7 @@ Register-ArgumentCompleter -Native -CommandName 'talstrap' -ScriptBlock {
             break
         }
         'talstrap;demo' {
-            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Where to leave the cluster files and the kubeconfig [default: a new directory under the temp dir]')
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Where to leave the cluster files and the kubeconfig [default: a new private directory under the temp dir, removed at the end]')
             [CompletionResult]::new('--time-scale', '--time-scale', [CompletionResultType]::ParameterName, 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)')
             [CompletionResult]::new('--control-planes', '--control-planes', [CompletionResultType]::ParameterName, 'Simulated control planes (cp1, cp2, …)')
             [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Simulated workers (w1, w2, …)')
@@ -263,6 +263,7 @@ Register-ArgumentCompleter -Native -CommandName 'talstrap' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]')
             [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Nodes worked on at the same time')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Talos API (apid) port on every node')
+            [CompletionResult]::new('--keep', '--keep', [CompletionResultType]::ParameterName, 'Keep the temp directory (cluster files, keys, kubeconfig) instead of removing it when the demo ends')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v debug, -vv trace); secrets are never logged')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v debug, -vv trace); secrets are never logged')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors and the final summary')

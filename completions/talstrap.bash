@@ -387,7 +387,7 @@ _talstrap() {
             return 0
             ;;
         talstrap__subcmd__demo)
-            opts="-o -v -q -h -V --dir --time-scale --control-planes --workers --scenario --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
+            opts="-o -v -q -h -V --dir --keep --time-scale --control-planes --workers --scenario --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -243,7 +243,7 @@ set edit:completion:arg-completer[talstrap] = {|@words|
             cand --version 'Print version'
         }
         &'talstrap;demo'= {
-            cand --dir 'Where to leave the cluster files and the kubeconfig [default: a new directory under the temp dir]'
+            cand --dir 'Where to leave the cluster files and the kubeconfig [default: a new private directory under the temp dir, removed at the end]'
             cand --time-scale 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)'
             cand --control-planes 'Simulated control planes (cp1, cp2, …)'
             cand --workers 'Simulated workers (w1, w2, …)'
@@ -253,6 +253,7 @@ set edit:completion:arg-completer[talstrap] = {|@words|
             cand --timeout 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]'
             cand --parallel 'Nodes worked on at the same time'
             cand --port 'Talos API (apid) port on every node'
+            cand --keep 'Keep the temp directory (cluster files, keys, kubeconfig) instead of removing it when the demo ends'
             cand -v 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
             cand --verbose 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
             cand -q 'Print only errors and the final summary'

@@ -208,7 +208,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l no-color -d 'N
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l serial -d 'One node at a time (same as --parallel 1)'
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -s V -l version -d 'Print version'
-complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l dir -d 'Where to leave the cluster files and the kubeconfig [default: a new directory under the temp dir]' -r -F
+complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l dir -d 'Where to leave the cluster files and the kubeconfig [default: a new private directory under the temp dir, removed at the end]' -r -F
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l time-scale -d 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l control-planes -d 'Simulated control planes (cp1, cp2, …)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l workers -d 'Simulated workers (w1, w2, …)' -r
@@ -218,6 +218,7 @@ json\t'One JSON object per line on stdout: events, then the final report'"
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l timeout -d 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l parallel -d 'Nodes worked on at the same time' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l port -d 'Talos API (apid) port on every node' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l keep -d 'Keep the temp directory (cluster files, keys, kubeconfig) instead of removing it when the demo ends'
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -s v -l verbose -d 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -s q -l quiet -d 'Print only errors and the final summary'
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l no-color -d 'No colours (NO_COLOR is honoured too)'

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::duration::parse_duration;
+use crate::duration;
 
 /// Take Talos Linux nodes from maintenance mode to a bootstrapped, verified
 /// cluster
@@ -178,9 +178,31 @@ const DEMO_EXAMPLES: &str = concat!(
   # Faster, keeping the files and the kubeconfig in ./demo
   talstrap demo --time-scale 0.2 --dir ./demo
 
+  # Keep the throwaway cluster in its temp dir to look at it afterwards
+  talstrap demo --keep
+
   # How failures look: an install that fails on one node
   talstrap demo --scenario examples/scenarios/install-fails.yaml"#
 );
+
+/// Most simulated control planes (`--control-planes`).
+const MAX_SIM_CONTROL_PLANES: u64 = 64;
+/// Most simulated workers (`--workers`); a /16 subnet holds about 65,000 nodes,
+/// but every node is a listener and a task in one process.
+const MAX_SIM_WORKERS: u64 = 4096;
+
+/// `--time-scale`: a finite factor from 0.001 (a thousand times faster) to
+/// 1000. Outside that, simulated durations round to nothing or to centuries.
+fn time_scale(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number (e.g. 0.1 or 2)"))?;
+    if !(0.001..=1000.0).contains(&v) {
+        return Err(format!("{text} is outside 0.001 to 1000"));
+    }
+    Ok(v)
+}
 
 /// Output format of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -220,7 +242,7 @@ pub struct GlobalArgs {
     pub no_color: bool,
 
     /// Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]
-    #[arg(long, global = true, value_parser = parse_duration, env = "TALSTRAP_TIMEOUT",
+    #[arg(long, global = true, value_parser = duration::command_timeout, env = "TALSTRAP_TIMEOUT",
           value_name = "DURATION")]
     pub timeout: Option<Duration>,
 
@@ -313,12 +335,12 @@ pub struct InventoryArgs {
 #[command(next_help_heading = "Timing and retries")]
 pub struct PacingArgs {
     /// Timeout of one TCP connect
-    #[arg(long, value_parser = parse_duration, default_value = "3s", env = "TALSTRAP_CONNECT_TIMEOUT",
+    #[arg(long, value_parser = duration::connect_timeout, default_value = "3s", env = "TALSTRAP_CONNECT_TIMEOUT",
           value_name = "DURATION")]
     pub connect_timeout: Duration,
 
     /// Timeout of one API call (one attempt)
-    #[arg(long, value_parser = parse_duration, default_value = "15s", env = "TALSTRAP_RPC_TIMEOUT",
+    #[arg(long, value_parser = duration::rpc_timeout, default_value = "15s", env = "TALSTRAP_RPC_TIMEOUT",
           value_name = "DURATION")]
     pub rpc_timeout: Duration,
 
@@ -329,12 +351,12 @@ pub struct PacingArgs {
     pub attempts: u32,
 
     /// First retry delay; it doubles each attempt, with jitter, up to 30s
-    #[arg(long, value_parser = parse_duration, default_value = "1s", env = "TALSTRAP_RETRY_DELAY",
+    #[arg(long, value_parser = duration::interval, default_value = "1s", env = "TALSTRAP_RETRY_DELAY",
           value_name = "DURATION")]
     pub retry_delay: Duration,
 
     /// How often a node's state is read when it cannot be watched
-    #[arg(long, value_parser = parse_duration, default_value = "2s", env = "TALSTRAP_POLL_INTERVAL",
+    #[arg(long, value_parser = duration::interval, default_value = "2s", env = "TALSTRAP_POLL_INTERVAL",
           value_name = "DURATION")]
     pub poll_interval: Duration,
 }
@@ -462,7 +484,9 @@ pub enum Command {
     /// commands with the real output against it: preflight with a server-side
     /// dry run, apply --wait, bootstrap (etcd, every control plane joined,
     /// kubeconfig) and a last verify. The cluster files and the kubeconfig stay
-    /// in --dir; the simulated nodes stop when the demo ends.
+    /// in --dir; without it they go to a private temp directory that is
+    /// removed at the end unless --keep is given. The simulated nodes stop
+    /// when the demo ends.
     ///
     /// demo uses loopback addresses only and touches no real node. With
     /// --scenario, injected faults show how talstrap reports failures.
@@ -525,7 +549,7 @@ pub struct ApplyArgs {
 
     /// With --mode try: how long the new config stays before Talos rolls it
     /// back
-    #[arg(long, value_parser = parse_duration, default_value = "1m", value_name = "DURATION")]
+    #[arg(long, value_parser = duration::wait, default_value = "1m", value_name = "DURATION")]
     pub try_timeout: Duration,
 
     /// Show per node what would change; change nothing
@@ -555,7 +579,7 @@ pub struct ApplyArgs {
 
     /// With --wait: a node whose stage and unmet conditions stay unchanged
     /// this long is reported stuck
-    #[arg(long, value_parser = parse_duration, default_value = "5m", env = "TALSTRAP_STUCK_AFTER",
+    #[arg(long, value_parser = duration::wait, default_value = "5m", env = "TALSTRAP_STUCK_AFTER",
           value_name = "DURATION")]
     pub stuck_after: Duration,
 
@@ -587,7 +611,7 @@ pub struct VerifyArgs {
 
     /// A node whose stage and unmet conditions stay unchanged this long is
     /// reported stuck
-    #[arg(long, value_parser = parse_duration, default_value = "5m", env = "TALSTRAP_STUCK_AFTER",
+    #[arg(long, value_parser = duration::wait, default_value = "5m", env = "TALSTRAP_STUCK_AFTER",
           value_name = "DURATION")]
     pub stuck_after: Duration,
 
@@ -629,7 +653,7 @@ pub struct BootstrapArgs {
     pub allow_unreachable_control_planes: bool,
 
     /// How long etcd may take to become healthy after the bootstrap
-    #[arg(long, value_parser = parse_duration, default_value = "10m", value_name = "DURATION")]
+    #[arg(long, value_parser = duration::wait, default_value = "10m", value_name = "DURATION")]
     pub etcd_timeout: Duration,
 
     /// Write the admin kubeconfig to this file (atomically, mode 0600)
@@ -645,7 +669,7 @@ pub struct BootstrapArgs {
 
     /// After a Bootstrap request that may have been accepted, send no other
     /// for this long
-    #[arg(long, value_parser = parse_duration, default_value = "5m", env = "TALSTRAP_RESEND_AFTER",
+    #[arg(long, value_parser = duration::resend_window, default_value = "5m", env = "TALSTRAP_RESEND_AFTER",
           value_name = "DURATION")]
     pub resend_after: Duration,
 
@@ -664,12 +688,13 @@ pub struct DiscoverArgs {
     pub cidrs: Vec<String>,
 
     /// Timeout of one TCP connect in the scan
-    #[arg(long, value_parser = parse_duration, default_value = "1s", env = "TALSTRAP_CONNECT_TIMEOUT",
+    #[arg(long, value_parser = duration::connect_timeout, default_value = "1s", env = "TALSTRAP_CONNECT_TIMEOUT",
           value_name = "DURATION")]
     pub connect_timeout: Duration,
 
     /// Connects in flight at once [default: sized from the open-file limit]
-    #[arg(long, env = "TALSTRAP_WINDOW", value_name = "N")]
+    #[arg(long, env = "TALSTRAP_WINDOW", value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65536))]
     pub window: Option<usize>,
 
     /// Allow ranges larger than /16
@@ -695,11 +720,13 @@ pub struct DiscoverArgs {
 #[derive(Debug, Args)]
 pub struct SimArgs {
     /// Simulated control planes (cp1, cp2, …)
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(long, default_value_t = 3, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_SIM_CONTROL_PLANES))]
     pub control_planes: usize,
 
     /// Simulated workers (w1, w2, …)
-    #[arg(long, default_value_t = 2, value_name = "N")]
+    #[arg(long, default_value_t = 2, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=MAX_SIM_WORKERS))]
     pub workers: usize,
 
     /// Where to write the throwaway cluster: talconfig.yaml and clusterconfig/
@@ -718,28 +745,35 @@ pub struct SimArgs {
 
     /// Multiply every simulated duration (1: a few seconds per install or
     /// reboot; 0.1: ten times faster)
-    #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR", value_parser = time_scale)]
     pub time_scale: f64,
 }
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where to leave the cluster files and the kubeconfig [default: a new
-    /// directory under the temp dir]
+    /// private directory under the temp dir, removed at the end]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
+    /// Keep the temp directory (cluster files, keys, kubeconfig) instead of
+    /// removing it when the demo ends
+    #[arg(long)]
+    pub keep: bool,
+
     /// Multiply every simulated duration (1: a few seconds per install or
     /// reboot; 0.1: ten times faster)
-    #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR", value_parser = time_scale)]
     pub time_scale: f64,
 
     /// Simulated control planes (cp1, cp2, …)
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(long, default_value_t = 3, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_SIM_CONTROL_PLANES))]
     pub control_planes: usize,
 
     /// Simulated workers (w1, w2, …)
-    #[arg(long, default_value_t = 2, value_name = "N")]
+    #[arg(long, default_value_t = 2, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=MAX_SIM_WORKERS))]
     pub workers: usize,
 
     /// Scenario file (YAML) with faults, to see how failures are reported

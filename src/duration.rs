@@ -54,6 +54,68 @@ fn secs_to_duration(secs: f64, text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// One millisecond: the shortest duration any flag takes. Anything shorter
+/// (zero included) is a typo or a busy loop, never a useful setting.
+const MIN_FLAG: Duration = Duration::from_millis(1);
+const MINUTE: u64 = 60;
+const HOUR: u64 = 60 * MINUTE;
+const DAY: u64 = 24 * HOUR;
+
+/// [`parse_duration`], refused when shorter than 1 ms or longer than `max`
+/// (a connect timeout of a week waits on nothing a real network does).
+fn bounded(text: &str, max_secs: u64) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    let max = Duration::from_secs(max_secs);
+    if d < MIN_FLAG {
+        return Err(format!("{} is too short: use at least 1ms", text.trim()));
+    }
+    if d > max {
+        return Err(format!(
+            "{} is longer than the {} this setting allows",
+            text.trim(),
+            format_duration(max)
+        ));
+    }
+    Ok(d)
+}
+
+/// `--timeout`: the whole command, 1 ms to 30 days.
+pub(crate) fn command_timeout(text: &str) -> Result<Duration, String> {
+    bounded(text, 30 * DAY)
+}
+
+/// `--connect-timeout`: one TCP connect, 1 ms to 10 minutes (the kernel
+/// gives up on an unanswered SYN after about two).
+pub(crate) fn connect_timeout(text: &str) -> Result<Duration, String> {
+    bounded(text, 10 * MINUTE)
+}
+
+/// `--rpc-timeout`: one API call, 1 ms to an hour.
+pub(crate) fn rpc_timeout(text: &str) -> Result<Duration, String> {
+    bounded(text, HOUR)
+}
+
+/// `--retry-delay` and `--poll-interval`: 1 ms to 10 minutes.
+pub(crate) fn interval(text: &str) -> Result<Duration, String> {
+    bounded(text, 10 * MINUTE)
+}
+
+/// Waits measured against a cluster's own pace (`--stuck-after`,
+/// `--etcd-timeout`, `--resend-after`, `--try-timeout`): 1 ms to 7 days.
+pub(crate) fn wait(text: &str) -> Result<Duration, String> {
+    bounded(text, 7 * DAY)
+}
+
+/// `--resend-after`: 0 (resend at once, a deliberate choice) to 7 days.
+pub(crate) fn resend_window(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        Ok(d)
+    } else {
+        bounded(text, 7 * DAY)
+    }
+}
+
 /// Short human form: `850ms`, `12.3s`, `4m05s`, `1h02m`.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
@@ -90,6 +152,34 @@ mod tests {
             let err = parse_duration(bad).unwrap_err();
             assert!(err.contains("duration"), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn flag_durations_refuse_zero_and_absurd_values() {
+        for parse in [
+            command_timeout,
+            connect_timeout,
+            rpc_timeout,
+            interval,
+            wait,
+        ] {
+            for zero in ["0", "0s", "0ms", "0.0001s", "0h0m"] {
+                let err = parse(zero).unwrap_err();
+                assert!(err.contains("too short"), "{zero:?}: {err}");
+            }
+            assert!(parse("1ms").is_ok());
+            assert!(parse("999999999").unwrap_err().contains("longer than"));
+            assert!(parse("soon").is_err());
+        }
+        assert!(connect_timeout("10m").is_ok());
+        assert!(connect_timeout("11m").unwrap_err().contains("10m00s"));
+        assert!(rpc_timeout("2h").is_err());
+        assert!(command_timeout("30d").is_err(), "no day unit");
+        assert!(command_timeout("720h").is_ok());
+        assert!(command_timeout("721h").is_err());
+        assert!(wait("169h").is_err());
+        assert_eq!(resend_window("0s"), Ok(Duration::ZERO));
+        assert!(resend_window("169h").is_err());
     }
 
     #[test]

@@ -27,7 +27,7 @@ use crate::talos::probe::{NodeMode, probe};
 use crate::talos::{ApplyMode, ApplyResult, NodeClient};
 
 use super::nodeops::{connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode};
-use super::plan::{Access, Plan, PlannedNode};
+use super::plan::{Access, PlannedNode};
 use super::verify::{
     BootIdentity, ExpectReboot, MaintenanceCert, Phase, WaitSettings, decide_phase, verify_nodes,
 };
@@ -79,7 +79,7 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
             "--dry-run and --wait cannot be combined: a dry run changes nothing to wait for",
         ));
     }
-    let plan = Plan::build(&args.inventory, &args.pacing, session.port())?;
+    let plan = session.plan(&args.inventory, &args.pacing).await?;
     for w in &plan.warnings {
         session.output.events().emit(Event::Warning {
             node: None,

@@ -37,7 +37,7 @@ use super::bootstrap_flow::{
 use super::bootstrap_guard::Verdict;
 use super::election::{Election, ElectionSettings, elect_leader};
 use super::kubeconfig_file::{self, KubeconfigPlan};
-use super::plan::{Access, Endpoint, Plan};
+use super::plan::{Access, Endpoint};
 use super::{CommandError, Session};
 
 /// The documented cap of one retry delay (`--retry-delay` help).
@@ -60,7 +60,7 @@ pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, Command
             "--auto elects the target itself: drop -n/--nodes, or drop --auto to bootstrap that node",
         ));
     }
-    let inputs = load_inputs(session, &args)?;
+    let inputs = load_inputs(session, &args).await?;
     let kubeconfig = match &args.kubeconfig {
         Some(p) => Some(
             kubeconfig_file::plan(p, args.force, inputs.cluster_ca.as_deref())
@@ -203,7 +203,7 @@ pub(crate) fn settle_window(poll: Duration) -> Duration {
     (poll * 5).max(Duration::from_secs(2))
 }
 
-fn load_inputs(session: &Session, args: &BootstrapArgs) -> Result<Inputs, CommandError> {
+async fn load_inputs(session: &Session, args: &BootstrapArgs) -> Result<Inputs, CommandError> {
     let scan_mode = !args.cidr.is_empty();
     let inputs = if scan_mode
         && args.inventory.talconfig.is_none()
@@ -223,7 +223,7 @@ fn load_inputs(session: &Session, args: &BootstrapArgs) -> Result<Inputs, Comman
             planned_cps: Vec::new(),
         }
     } else {
-        let plan = Plan::build(&args.inventory, &args.pacing, session.port())?;
+        let plan = session.plan(&args.inventory, &args.pacing).await?;
         if let Some(n) = plan
             .control_planes
             .iter()

@@ -1,14 +1,17 @@
 //! What every command shares: output, the run context (parallelism,
 //! deadline, retry policy), Ctrl-C handling and the error → exit mapping.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::GlobalArgs;
 use crate::exit::Exit;
-use crate::output::{Output, OutputConfig};
+use crate::output::{Output, OutputConfig, stdout};
 use crate::pipeline::{RetryPolicy, RunContext};
+
+use super::plan::Plan;
 
 /// A command-level failure (not a node's): decides the exit code.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +112,38 @@ impl Session {
         self.deadline
     }
 
+    /// Loads and validates the inputs ([`Plan::build`]) on a blocking
+    /// thread, within `--timeout` and until Ctrl-C: a `sops -d` that never
+    /// returns, or a slow disk, cannot hold the command past either. When
+    /// the command gives up, the loader is told to stop (and kills `sops`).
+    pub async fn plan(
+        &self,
+        inv: &crate::cli::InventoryArgs,
+        pacing: &crate::cli::PacingArgs,
+    ) -> Result<Plan, CommandError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (inv, pacing, port, flag) = (inv.clone(), pacing.clone(), self.port(), stop.clone());
+        let load =
+            tokio::task::spawn_blocking(move || Plan::build_until(&inv, &pacing, port, flag));
+        let deadline = async {
+            match self.deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let gave_up = tokio::select! {
+            done = load => {
+                return done.map_err(|e| CommandError::Runtime(anyhow::anyhow!("loading the inputs: {e}")))?;
+            }
+            () = deadline => "--timeout reached while reading the inputs (talconfig, env files, machine configs, talosconfig)",
+            () = self.cancel.cancelled() => "interrupted while reading the inputs",
+        };
+        stop.store(true, Ordering::SeqCst);
+        Err(CommandError::deadline(format!(
+            "{gave_up}; no node was contacted"
+        )))
+    }
+
     /// The run context for a pipeline.
     pub fn run_context(&self, retry: RetryPolicy) -> RunContext {
         RunContext {
@@ -125,10 +160,25 @@ impl Session {
     /// reading stdout sees why the run ended).
     pub fn finish(&self, command: &str, result: Result<Exit, CommandError>) -> Exit {
         self.output.finish();
+        let exit = self.finish_result(command, result);
+        match crate::output::stdout::failure() {
+            // The report never reached its reader: a run that went well is
+            // not reported as such.
+            Some(why) => {
+                stdout::error_line(&format!(
+                    "error: writing to stdout failed ({why}): the output of this run is incomplete"
+                ));
+                exit.max(Exit::NodeFailure)
+            }
+            None => exit,
+        }
+    }
+
+    fn finish_result(&self, command: &str, result: Result<Exit, CommandError>) -> Exit {
         match result {
             Ok(exit) => exit,
             Err(err) => {
-                eprintln!("error: {err}");
+                stdout::error_line(&format!("error: {err}"));
                 let exit = err.exit(self.cancel.is_cancelled());
                 if self.output.config().format == crate::cli::OutputFormat::Json {
                     let report =
@@ -164,10 +214,10 @@ fn spawn_signal_handler(cancel: CancellationToken) {
                 return;
             }
             if SEEN.swap(true, Ordering::SeqCst) {
-                eprintln!("\ninterrupted again: exiting now");
+                stdout::error_line("\ninterrupted again: exiting now");
                 std::process::exit(Exit::Interrupted.code());
             }
-            eprintln!("\ninterrupt: finishing requests already sent, starting nothing new (Ctrl-C again to exit now)");
+            stdout::error_line("\ninterrupt: finishing requests already sent, starting nothing new (Ctrl-C again to exit now)");
             cancel.cancel();
         }
     });

@@ -1,7 +1,8 @@
 //! `talstrap demo`: the whole job against a simulated cluster, with the real
 //! commands and the real output: preflight → apply (and wait) → bootstrap
-//! (etcd, members, kubeconfig) → verify. Leaves the cluster files and the
-//! kubeconfig in a directory it names.
+//! (etcd, members, kubeconfig) → verify. The cluster files and the
+//! kubeconfig stay in `--dir`; without it they live in a private temp
+//! directory that is removed at the end unless `--keep` is given.
 
 use std::time::Duration;
 
@@ -24,14 +25,31 @@ pub async fn run(session: &Session, args: DemoArgs) -> Result<Exit, CommandError
     if args.control_planes == 0 {
         return Err(CommandError::input("--control-planes must be at least 1"));
     }
-    let dir = match args.dir {
+    let (dir, throwaway) = match &args.dir {
         Some(d) => {
-            std::fs::create_dir_all(&d)
+            std::fs::create_dir_all(d)
                 .map_err(|e| CommandError::input(format!("creating {}: {e}", d.display())))?;
-            d
+            (d.clone(), false)
         }
-        None => fresh_dir("talstrap-demo")?,
+        None => (fresh_dir("talstrap-demo")?, !args.keep),
     };
+    let result = run_in(session, &args, &dir, throwaway).await;
+    if throwaway && let Err(e) = std::fs::remove_dir_all(&dir) {
+        session.output.text(&format!(
+            "warning: could not remove {} ({e}); it holds the simulated cluster's keys",
+            dir.display()
+        ));
+    }
+    result
+}
+
+/// The demo itself, in `dir`; `throwaway`: `dir` is removed afterwards.
+async fn run_in(
+    session: &Session,
+    args: &DemoArgs,
+    dir: &std::path::Path,
+    throwaway: bool,
+) -> Result<Exit, CommandError> {
     let kubeconfig = dir.join("kubeconfig");
     if kubeconfig.exists() {
         return Err(CommandError::input(format!(
@@ -47,6 +65,7 @@ pub async fn run(session: &Session, args: DemoArgs) -> Result<Exit, CommandError
         spec.scenario = crate::sim::Scenario::from_file(s)
             .map_err(|e| CommandError::input(format!("{e:#}")))?;
     }
+    spec.check().map_err(CommandError::input)?;
     let fleet = crate::sim::Fleet::start(spec)
         .await
         .map_err(|e| CommandError::Runtime(e.context("starting the simulated cluster")))?;
@@ -161,7 +180,18 @@ pub async fn run(session: &Session, args: DemoArgs) -> Result<Exit, CommandError
     }
 
     session.output.finish();
-    let summary = if worst == Exit::Success {
+    let summary = if throwaway {
+        format!(
+            "\nDemo {} (exit {}). Its cluster files and kubeconfig in {} are removed now; pass --keep or --dir DIR to keep them, or run `talstrap sim` for a fleet that keeps running.",
+            if worst == Exit::Success {
+                "complete"
+            } else {
+                "stopped early"
+            },
+            worst.code(),
+            dir.display()
+        )
+    } else if worst == Exit::Success {
         format!(
             "\nDemo complete. Left in {}:\n  kubeconfig        {}\n  talconfig.yaml    {}\n  talosconfig       {}\nThe simulated nodes stop with this command; `talstrap sim` keeps a fleet running to try the commands by hand.",
             dir.display(),

@@ -48,16 +48,26 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
         connect_timeout: args.connect_timeout,
         window,
         deadline: session.deadline(),
+        cancel: session.cancel.clone(),
     };
     let scanned = scan(&targets, &opts, None).await;
+    let stopped = scan_stopped(&scanned);
     sink.emit(Event::Info {
         message: format!(
-            "phase 1: {} open of {} scanned in {} ({} refused, {} timed out); identifying the open ones",
+            "phase 1: {} open of {} scanned in {} ({} refused, {} timed out); {}",
             scanned.open.len(),
             scanned.scanned,
             crate::duration::format_duration(scanned.elapsed),
             scanned.refused,
-            scanned.timed_out
+            scanned.timed_out,
+            match stopped {
+                Some(why) => format!(
+                    "{why} after {} of {} addresses: the rest were not scanned",
+                    scanned.scanned,
+                    targets.len()
+                ),
+                None => "identifying the open ones".to_string(),
+            }
         ),
     });
 
@@ -100,6 +110,8 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
             "window": window,
             "connect_timeout_ms": args.connect_timeout.as_millis() as u64,
             "port": port,
+            "deadline_reached": scanned.deadline_reached,
+            "interrupted": scanned.interrupted,
         }
     });
     let maintenance: Vec<skeleton::MaintenanceHost> = outcomes
@@ -111,7 +123,17 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
             disks: disk_facts.remove(&o.node.ip).unwrap_or_default(),
         })
         .collect();
-    let report = Report::new("discover", outcomes, session.elapsed(), None).with_details(details);
+    // A scan cut short is not a success, even when every host it reached
+    // was identified: the rest of the range was never looked at.
+    let overall = if scanned.interrupted {
+        Some(Exit::Interrupted)
+    } else if scanned.deadline_reached {
+        Some(Exit::Deadline)
+    } else {
+        None
+    };
+    let report =
+        Report::new("discover", outcomes, session.elapsed(), overall).with_details(details);
     let skeleton_text = args.skeleton.then(|| {
         if maintenance.is_empty() {
             "# no maintenance-mode nodes found: no talconfig skeleton to print".to_string()
@@ -132,6 +154,17 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
     Ok(report.exit())
 }
 
+/// Why the scan stopped before the end, in words (None: it did not).
+fn scan_stopped(scanned: &crate::discovery::ScanResult) -> Option<&'static str> {
+    if scanned.interrupted {
+        Some("interrupted (Ctrl-C)")
+    } else if scanned.deadline_reached {
+        Some("stopped by --timeout")
+    } else {
+        None
+    }
+}
+
 fn discover_access(args: &DiscoverArgs) -> Result<Access, CommandError> {
     let timeouts = Timeouts {
         connect: args.connect_timeout.max(std::time::Duration::from_secs(1)),
@@ -143,7 +176,7 @@ fn discover_access(args: &DiscoverArgs) -> Result<Access, CommandError> {
     let path = if args.talosconfig.is_some() || env_set {
         Some(talosconfig::locate(args.talosconfig.as_deref()).map_err(CommandError::input)?)
     } else {
-        talosconfig::locate(None).ok()
+        talosconfig::locate_optional().map_err(CommandError::input)?
     };
     let tc = match path {
         Some(p) => Some(Arc::new(

@@ -115,7 +115,7 @@ async fn candidates(
         port: es.port,
         connect_timeout: std::time::Duration::from_secs(1),
         window: crate::discovery::rlimit::window_for(soft),
-        deadline: None,
+        ..ScanOptions::default()
     };
     let result = scan(&targets, &opts, None).await;
     Ok(result

@@ -40,17 +40,25 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Sim(args) => sim::run(&session, args).await,
         Command::Demo(args) => demo::run(&session, args).await,
         Command::Completions { shell } => {
+            // Rendered in memory first: clap_complete panics when its
+            // writer fails (`| true`, `> /dev/full`).
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "talstrap", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "talstrap", &mut script);
+            crate::output::stdout::write(&script);
             Ok(Exit::Success)
         }
         Command::Man => {
             // No `help` subcommand in the page: it has no man page of its own.
             let cmd = <Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
-            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
-                Ok(()) => Ok(Exit::Success),
+            let mut page = Vec::new();
+            match clap_mangen::Man::new(cmd).render(&mut page) {
+                Ok(()) => {
+                    crate::output::stdout::write(&page);
+                    Ok(Exit::Success)
+                }
                 Err(e) => Err(CommandError::Runtime(anyhow::anyhow!(
-                    "writing the man page: {e}"
+                    "rendering the man page: {e}"
                 ))),
             }
         }

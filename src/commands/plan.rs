@@ -3,8 +3,9 @@
 //! before any node is contacted.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use crate::cli::{InventoryArgs, PacingArgs, RoleArg};
 use crate::inventory::{self, Filter, Inventory, LoadOptions, NodeEntry, Role};
@@ -72,7 +73,18 @@ impl Plan {
         pacing: &PacingArgs,
         port: u16,
     ) -> Result<Plan, CommandError> {
-        let inventory = load_inventory(inv)?;
+        Self::build_until(inv, pacing, port, Arc::new(AtomicBool::new(false)))
+    }
+
+    /// [`Plan::build`] that gives up (killing a running `sops -d`) once
+    /// `stop` is set: see `Session::plan`.
+    pub(crate) fn build_until(
+        inv: &InventoryArgs,
+        pacing: &PacingArgs,
+        port: u16,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Plan, CommandError> {
+        let (inventory, config_dir_note) = load_inventory_until(inv, stop)?;
         let filter = Filter {
             nodes: inv.nodes.clone(),
             role: inv.role.map(|r| match r {
@@ -94,7 +106,7 @@ impl Plan {
             .map(planned)
             .collect();
 
-        let mut warnings = Vec::new();
+        let mut warnings: Vec<String> = config_dir_note.into_iter().collect();
         for e in &inventory.nodes {
             for w in &e.config.warnings {
                 warnings.push(format!("{}: {w}", e.config_path.display()));
@@ -125,13 +137,24 @@ impl Plan {
 
 /// The talconfig layout, or `--node IP=FILE` flags.
 pub fn load_inventory(inv: &InventoryArgs) -> Result<Inventory, CommandError> {
+    load_inventory_until(inv, Arc::new(AtomicBool::new(false))).map(|(inv, _)| inv)
+}
+
+/// The inventory, and a note when the machine-config directory had to be
+/// picked between two candidates (see [`pick_config_dir`]).
+fn load_inventory_until(
+    inv: &InventoryArgs,
+    stop: Arc<AtomicBool>,
+) -> Result<(Inventory, Option<String>), CommandError> {
     if !inv.node_configs.is_empty() {
         if inv.talconfig.is_some() {
             return Err(CommandError::input(
                 "--node IP=FILE and --talconfig cannot be combined: give the nodes one way",
             ));
         }
-        return inventory::from_node_flags(&inv.node_configs).map_err(CommandError::input);
+        return inventory::from_node_flags(&inv.node_configs)
+            .map(|i| (i, None))
+            .map_err(CommandError::input);
     }
     let talconfig = inv
         .talconfig
@@ -142,12 +165,68 @@ pub fn load_inventory(inv: &InventoryArgs) -> Result<Inventory, CommandError> {
             "no nodes given: there is no ./talconfig.yaml; pass --talconfig FILE or --node IP=path/to/config.yaml",
         ));
     }
+    let (config_dir, note) = match &inv.config_dir {
+        Some(d) => (Some(d.clone()), None),
+        None => {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            let (dir, note) = pick_config_dir(&LoadOptions::new(&talconfig), &cwd);
+            (Some(dir), note)
+        }
+    };
     let opts = LoadOptions {
         talconfig,
-        config_dir: inv.config_dir.clone(),
+        config_dir,
         env_files: inv.env_files.clone(),
     };
-    inventory::load_talconfig(&opts).map_err(CommandError::input)
+    let env = inventory::Environment::process().with_stop(stop);
+    inventory::load_talconfig_in(&opts, &env)
+        .map(|i| (i, note))
+        .map_err(CommandError::input)
+}
+
+/// `p` relative to the working directory when it is under it, for messages.
+fn short_path(p: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| p.strip_prefix(cwd).ok().map(|r| r.display().to_string()))
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+/// Where the machine configs are when `--config-dir` is not given.
+/// talhelper writes `./clusterconfig` relative to the working directory
+/// (`genconfig -o` defaults to it), while talstrap's default is
+/// `clusterconfig/` next to talconfig.yaml: when talconfig.yaml is
+/// elsewhere both are looked at. The one next to talconfig.yaml wins when
+/// both exist; the note says which was used whenever there was a choice.
+fn pick_config_dir(opts: &LoadOptions, cwd: &Path) -> (PathBuf, Option<String>) {
+    let beside = opts.resolved_config_dir();
+    let here = cwd.join("clusterconfig");
+    let same = match (beside.canonicalize(), here.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => beside == here || beside == Path::new("clusterconfig"),
+    };
+    if same {
+        return (beside, None);
+    }
+    match (beside.is_dir(), here.is_dir()) {
+        (false, true) => {
+            let note = format!(
+                "machine configs: using ./clusterconfig (talhelper's default output, in the working directory): there is no {} next to {}; pass --config-dir to choose",
+                short_path(&beside),
+                short_path(&opts.talconfig)
+            );
+            (here, Some(note))
+        }
+        (true, true) => {
+            let note = format!(
+                "machine configs: using {} (next to {}); ./clusterconfig in the working directory exists too and was not used; pass --config-dir to choose",
+                short_path(&beside),
+                short_path(&opts.talconfig)
+            );
+            (beside, Some(note))
+        }
+        _ => (beside, None),
+    }
 }
 
 /// talosctl's lookup order, with talhelper's `clusterconfig/talosconfig` after
@@ -163,7 +242,7 @@ pub fn find_talosconfig(
     } else if let Some(p) = inventory.and_then(talhelper_talosconfig) {
         Some(p)
     } else {
-        talosconfig::locate(None).ok()
+        talosconfig::locate_optional().map_err(CommandError::input)?
     };
     let Some(path) = path else {
         return Ok(None);
@@ -290,6 +369,36 @@ fn check_fingerprint(pin: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_dir_is_looked_for_next_to_talconfig_and_in_the_working_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let talos = root.path().join("talos");
+        std::fs::create_dir_all(&talos).unwrap();
+        let opts = LoadOptions::new(talos.join("talconfig.yaml"));
+        let cwd = root.path();
+        // Neither exists: the usual default, nothing to say.
+        assert_eq!(
+            pick_config_dir(&opts, cwd),
+            (talos.join("clusterconfig"), None)
+        );
+        // Only ./clusterconfig (talhelper run from the repository root).
+        std::fs::create_dir_all(cwd.join("clusterconfig")).unwrap();
+        let (dir, note) = pick_config_dir(&opts, cwd);
+        assert_eq!(dir, cwd.join("clusterconfig"));
+        assert!(note.unwrap().contains("using ./clusterconfig"));
+        // Both: the one next to talconfig.yaml, and the note says so.
+        std::fs::create_dir_all(talos.join("clusterconfig")).unwrap();
+        let (dir, note) = pick_config_dir(&opts, cwd);
+        assert_eq!(dir, talos.join("clusterconfig"));
+        assert!(note.unwrap().contains("exists too and was not used"));
+        // talconfig.yaml in the working directory: one candidate only.
+        let opts = LoadOptions::new(cwd.join("talconfig.yaml"));
+        assert_eq!(
+            pick_config_dir(&opts, cwd),
+            (cwd.join("clusterconfig"), None)
+        );
+    }
 
     #[test]
     fn fingerprints_must_be_base64_sha256() {

@@ -20,11 +20,11 @@ use crate::talos::{ApplyMode, MachineRole};
 use super::nodeops::{
     connect_maintenance, connect_secure, describe_disk, probe_step, talos_err, unusable_mode,
 };
-use super::plan::{Access, Plan, PlannedNode};
+use super::plan::{Access, PlannedNode};
 use super::{CommandError, Session};
 
 pub async fn run(session: &Session, args: PreflightArgs) -> Result<Exit, CommandError> {
-    let plan = Plan::build(&args.inventory, &args.pacing, session.port())?;
+    let plan = session.plan(&args.inventory, &args.pacing).await?;
     for w in &plan.warnings {
         session
             .output

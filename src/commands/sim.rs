@@ -7,16 +7,46 @@ use crate::exit::Exit;
 
 use super::{CommandError, Session};
 
-/// A fresh directory for throwaway cluster files.
+/// A fresh directory for throwaway cluster files (keys included): a random
+/// name under the temp dir, created new (never an existing path or a
+/// symlink someone planted) with mode 0700.
 pub fn fresh_dir(prefix: &str) -> Result<PathBuf, CommandError> {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default();
-    let dir = std::env::temp_dir().join(format!("{prefix}-{}-{stamp}", std::process::id()));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| CommandError::Runtime(anyhow::anyhow!("creating {}: {e}", dir.display())))?;
-    Ok(dir)
+    use std::os::unix::fs::DirBuilderExt as _;
+    let tmp = std::env::temp_dir();
+    let mut last = None;
+    for _ in 0..8 {
+        let name = format!("{:016x}", unpredictable_u64());
+        let dir = tmp.join(format!("{prefix}-{name}"));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => {
+                return Err(CommandError::Runtime(anyhow::anyhow!(
+                    "creating {}: {e}",
+                    dir.display()
+                )));
+            }
+        }
+    }
+    Err(CommandError::Runtime(anyhow::anyhow!(
+        "creating a directory under {}: {}",
+        tmp.display(),
+        last.map(|e| e.to_string()).unwrap_or_default()
+    )))
+}
+
+/// 64 bits no one else can guess: SipHash under the process's random keys
+/// (std seeds them from the OS; each `RandomState` gets new ones).
+fn unpredictable_u64() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish()
 }
 
 /// Parse `--subnet`: a /16../24 inside 127.0.0.0/8 (the simulator only binds loopback).
@@ -44,7 +74,7 @@ pub async fn run(session: &Session, args: SimArgs) -> Result<Exit, CommandError>
     }
     let subnet = loopback_subnet(args.subnet.as_deref())?;
     if let Some(s) = &args.scenario
-        && !s.is_file()
+        && !s.exists()
     {
         return Err(CommandError::input(format!(
             "scenario file {} does not exist",
@@ -68,6 +98,7 @@ pub async fn run(session: &Session, args: SimArgs) -> Result<Exit, CommandError>
     let mut spec = sim_args
         .fleet_spec()
         .map_err(|e| CommandError::input(format!("{e:#}")))?;
+    spec.check().map_err(CommandError::input)?;
     let fleet = match crate::sim::Fleet::start(spec.clone()).await {
         Ok(f) => f,
         Err(first) if sim_args.port != 0 => {
@@ -80,11 +111,11 @@ pub async fn run(session: &Session, args: SimArgs) -> Result<Exit, CommandError>
                     session.port()
                 )))
             })?;
-            eprintln!(
+            crate::output::stdout::error_line(&format!(
                 "note: port {} is busy; the fleet uses port {}",
                 session.port(),
                 f.port()
-            );
+            ));
             f
         }
         Err(e) => {
@@ -93,9 +124,9 @@ pub async fn run(session: &Session, args: SimArgs) -> Result<Exit, CommandError>
             ));
         }
     };
-    print!("{}", crate::sim::cli::guide(&fleet));
+    crate::output::stdout::write(crate::sim::cli::guide(&fleet).as_bytes());
     cancel.cancelled().await;
     fleet.shutdown().await;
-    println!("talstrap sim: stopped");
+    crate::output::stdout::line("talstrap sim: stopped");
     Ok(Exit::Success)
 }

@@ -55,7 +55,7 @@ pub struct WaitSettings {
 }
 
 pub async fn run(session: &Session, args: VerifyArgs) -> Result<Exit, CommandError> {
-    let plan = Plan::build(&args.inventory, &args.pacing, session.port())?;
+    let plan = session.plan(&args.inventory, &args.pacing).await?;
     for w in &plan.warnings {
         session.output.events().emit(Event::Warning {
             node: None,

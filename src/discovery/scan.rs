@@ -10,8 +10,8 @@
 //! one as each finishes; each connect has its own timeout. Running out of
 //! file descriptors ("too many open files") is not an error of the target:
 //! the window shrinks to what the process could actually hold and the
-//! address is tried again a little later. A deadline stops the sweep at once
-//! and the result says how far it got.
+//! address is tried again a little later. A deadline or Ctrl-C stops the
+//! sweep at once and the result says how far it got.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -23,6 +23,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::targets::TargetSet;
 
@@ -46,6 +47,8 @@ pub struct ScanOptions {
     /// When to stop: no connect starts after it, connects still in flight are
     /// abandoned, and the result reports what was done.
     pub deadline: Option<Instant>,
+    /// Ctrl-C: stops the sweep like the deadline does.
+    pub cancel: CancellationToken,
 }
 
 impl Default for ScanOptions {
@@ -55,6 +58,7 @@ impl Default for ScanOptions {
             connect_timeout: Duration::from_secs(1),
             window: 1024,
             deadline: None,
+            cancel: CancellationToken::new(),
         }
     }
 }
@@ -77,6 +81,8 @@ pub struct ScanResult {
     pub elapsed: Duration,
     /// The deadline stopped the sweep before every address was answered.
     pub deadline_reached: bool,
+    /// Ctrl-C stopped the sweep before every address was answered.
+    pub interrupted: bool,
     /// Window in use at the end: smaller than requested when the process ran
     /// out of file descriptors on the way.
     pub final_window: usize,
@@ -160,9 +166,14 @@ where
     if let Some(report) = progress {
         report(0, total);
     }
+    let cancel = opts.cancel.clone();
     loop {
         if deadline.is_some_and(|at| Instant::now() >= at) {
             result.deadline_reached = true;
+            break;
+        }
+        if cancel.is_cancelled() {
+            result.interrupted = true;
             break;
         }
         while in_flight.len() < window {
@@ -181,6 +192,10 @@ where
             biased;
             () = &mut deadline_sleep => {
                 result.deadline_reached = true;
+                break;
+            }
+            () = cancel.cancelled() => {
+                result.interrupted = true;
                 break;
             }
             Some(done) = in_flight.next() => done,
@@ -296,7 +311,7 @@ mod tests {
             port,
             connect_timeout: Duration::from_millis(300),
             window,
-            deadline: None,
+            ..ScanOptions::default()
         }
     }
 
@@ -455,6 +470,31 @@ mod tests {
         o.deadline = Some(Instant::now());
         let result = sweep(&targets, &o, None, |_| async { Ok(()) }).await;
         assert!(result.deadline_reached);
+        assert_eq!(result.scanned, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ctrl_c_stops_the_sweep_and_keeps_what_was_found() {
+        // 30 hosts, 5 at a time, 10 ms each; Ctrl-C at 25 ms: two rounds done.
+        let targets = parse_targets(&["127.5.6.0/27".to_string()], false).unwrap();
+        let o = opts(1, 5);
+        let cancel = o.cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            cancel.cancel();
+        });
+        let connect = |_: SocketAddr| async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Ok(())
+        };
+        let result = sweep(&targets, &o, None, connect).await;
+        assert!(result.interrupted && !result.deadline_reached);
+        assert_eq!(result.scanned, 10);
+        assert_eq!(result.open.len(), 10, "hosts found before Ctrl-C are kept");
+
+        // Already interrupted: nothing is started.
+        let result = sweep(&targets, &o, None, |_| async { Ok(()) }).await;
+        assert!(result.interrupted);
         assert_eq!(result.scanned, 0);
     }
 

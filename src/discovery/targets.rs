@@ -11,7 +11,8 @@
 //! addresses of an IPv4 prefix shorter than /31 are not targets (nothing
 //! answers there); /31 and /32 keep every address, and IPv6 ranges keep
 //! every address. Any single range of more than 65,536 addresses (larger
-//! than an IPv4 /16) is refused unless the caller allows large scans.
+//! than an IPv4 /16), and any set of ranges whose union has more, is
+//! refused unless the caller allows large scans.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -37,6 +38,13 @@ pub enum TargetError {
          (65,536 addresses) without --allow-large-scan"
     )]
     TooLarge { arg: String, count: String },
+    /// Every range is small enough, but together (overlaps counted once)
+    /// they are more than the cap.
+    #[error(
+        "the {ranges} ranges given have {count} distinct addresses together; talstrap refuses \
+         to scan more than 65,536 addresses (a /16) without --allow-large-scan"
+    )]
+    TooLargeTogether { ranges: usize, count: String },
 }
 
 impl TargetError {
@@ -164,10 +172,20 @@ pub fn parse_targets(args: &[String], allow_large: bool) -> Result<TargetSet, Ta
     if spans.is_empty() {
         return Err(TargetError::Empty);
     }
-    Ok(TargetSet {
+    let ranges = spans.len();
+    let set = TargetSet {
         spans: merge(spans),
         notes,
-    })
+    };
+    // Each range passed on its own; their union must pass too.
+    let total = set.len();
+    if total > MAX_RANGE_ADDRESSES && !allow_large {
+        return Err(TargetError::TooLargeTogether {
+            ranges,
+            count: group_thousands(total),
+        });
+    }
+    Ok(set)
 }
 
 /// Parses one CIDR or address into its span of targets, plus a note when
@@ -447,6 +465,41 @@ mod tests {
         assert_eq!(everything.len(), u128::MAX);
         let err = parse_targets(&args(&["::/0"]), false).unwrap_err();
         assert!(err.to_string().starts_with("::/0 has 340,282,366,920,938"));
+    }
+
+    #[test]
+    fn the_cap_counts_every_range_together_and_overlaps_once() {
+        let four = [
+            "127.1.0.0/16",
+            "127.2.0.0/16",
+            "127.3.0.0/16",
+            "127.4.0.0/16",
+        ];
+        let err = parse_targets(&args(&four), false).unwrap_err();
+        assert_eq!(
+            err,
+            TargetError::TooLargeTogether {
+                ranges: 4,
+                count: "262,136".into()
+            }
+        );
+        assert!(err.to_string().contains("--allow-large-scan"), "{err}");
+        assert_eq!(parse_targets(&args(&four), true).unwrap().len(), 262_136);
+        // Overlaps and repeats count once: a /16 and pieces of it pass.
+        let same = [
+            "127.1.0.0/16",
+            "127.1.0.0/17",
+            "127.1.128.0/24",
+            "127.1.0.0/16",
+        ];
+        assert_eq!(parse(&same).len(), 65_534);
+        // Two halves of the cap pass; one address more does not.
+        assert_eq!(parse(&["fd00::/113", "fd00::8000/113"]).len(), 65_536);
+        let err = parse_targets(&args(&["fd00::/112", "fd00::1:0"]), false).unwrap_err();
+        assert!(
+            matches!(err, TargetError::TooLargeTogether { ranges: 2, .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -7,7 +7,12 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
 
 use super::error::InputError;
 use super::yaml::to_utf8;
@@ -31,6 +36,9 @@ pub struct Environment {
     lookup: Box<Lookup>,
     sops_program: OsString,
     cwd: Option<PathBuf>,
+    /// Set when the command gave up on loading (`--timeout`, Ctrl-C): a
+    /// running `sops -d` is killed and loading ends.
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl Environment {
@@ -41,6 +49,7 @@ impl Environment {
             lookup: Box::new(|name| std::env::var(name).ok()),
             sops_program: OsString::from("sops"),
             cwd: std::env::current_dir().ok(),
+            stop: None,
         }
     }
 
@@ -60,12 +69,19 @@ impl Environment {
             lookup: Box::new(move |name| map.get(name).cloned()),
             sops_program: OsString::from("sops"),
             cwd: None,
+            stop: None,
         }
     }
 
     /// Uses another program (path or name) in place of `sops`.
     pub fn with_sops_program(mut self, program: impl Into<OsString>) -> Self {
         self.sops_program = program.into();
+        self
+    }
+
+    /// Loading stops (and a running `sops` is killed) once `stop` is set.
+    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = Some(stop);
         self
     }
 
@@ -164,7 +180,7 @@ pub(crate) fn load_files<'a>(
         let text = to_utf8(path, &bytes)?;
         let plain;
         let body = if is_sops_encrypted(text) {
-            plain = decrypt(path, &env.sops_program)?;
+            plain = decrypt(path, env)?;
             plain.as_str()
         } else {
             text
@@ -188,44 +204,110 @@ pub(crate) fn is_sops_encrypted(text: &str) -> bool {
     })
 }
 
-fn decrypt(path: &Path, program: &OsString) -> Result<String, InputError> {
+/// Most bytes read from `sops -d` (decrypted talenv files are small).
+const MAX_SOPS_OUTPUT: u64 = super::read::MAX_INPUT_BYTES;
+
+/// How often a running `sops` is checked for having finished or for the
+/// command having given up on it.
+const SOPS_POLL: Duration = Duration::from_millis(10);
+
+fn decrypt(path: &Path, env: &Environment) -> Result<String, InputError> {
+    let program = &env.sops_program;
     let program_name = program.to_string_lossy().into_owned();
-    let output = std::process::Command::new(program)
+    let failed = |status: &str, stderr: String| InputError::SopsFailed {
+        path: path.to_path_buf(),
+        program: program_name.clone(),
+        status: status.to_string(),
+        stderr,
+    };
+    let mut child = std::process::Command::new(program)
         .arg("-d")
         .arg(path)
         .stdin(std::process::Stdio::null())
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => InputError::SopsMissing {
                 path: path.to_path_buf(),
                 program: program_name.clone(),
             },
-            _ => InputError::SopsFailed {
-                path: path.to_path_buf(),
-                program: program_name.clone(),
-                status: "could not start".into(),
-                stderr: e.to_string(),
-            },
+            _ => failed("could not start", e.to_string()),
         })?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
+    // Both pipes drained on their own threads, so a chatty sops never
+    // blocks on a full pipe while this thread watches for the stop flag.
+    let stdout = child.stdout.take().map(drain);
+    let stderr = child.stderr.take().map(drain);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => return Err(failed("could not be waited for", e.to_string())),
+        }
+        if env.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(failed(
+                "stopped",
+                "it had not finished when the command gave up (--timeout or Ctrl-C)".into(),
+            ));
+        }
+        std::thread::sleep(SOPS_POLL);
+    };
+    // A process sops left behind may hold the pipes open after it exited:
+    // the stop flag still ends the wait.
+    let collect = |rx: Option<Receiver<Vec<u8>>>| loop {
+        let Some(rx) = &rx else { return Ok(Vec::new()) };
+        match rx.recv_timeout(SOPS_POLL) {
+            Ok(buf) => return Ok(buf),
+            Err(RecvTimeoutError::Disconnected) => return Ok(Vec::new()),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        if env.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+            return Err(failed(
+                "stopped",
+                "its output had not ended when the command gave up (--timeout or Ctrl-C)".into(),
+            ));
+        }
+    };
+    let (stdout, stderr) = (collect(stdout)?, collect(stderr)?);
+    if !status.success() {
+        let stderr = String::from_utf8_lossy(&stderr);
         let stderr: String = stderr.trim().chars().take(500).collect();
-        return Err(InputError::SopsFailed {
-            path: path.to_path_buf(),
-            program: program_name,
-            status: output.status.to_string(),
-            stderr,
-        });
+        return Err(failed(&status.to_string(), stderr));
     }
-    String::from_utf8(output.stdout).map_err(|e| InputError::SopsFailed {
-        path: path.to_path_buf(),
-        program: program_name,
-        status: "success".into(),
-        stderr: format!(
-            "decrypted output is not UTF-8 (byte {})",
-            e.utf8_error().valid_up_to()
-        ),
+    if stdout.len() as u64 > MAX_SOPS_OUTPUT {
+        return Err(failed(
+            "success",
+            format!(
+                "the decrypted output is larger than the {} MiB talstrap reads",
+                MAX_SOPS_OUTPUT / (1024 * 1024)
+            ),
+        ));
+    }
+    String::from_utf8(stdout).map_err(|e| {
+        failed(
+            "success",
+            format!(
+                "decrypted output is not UTF-8 (byte {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
     })
+}
+
+/// Reads a pipe to its end on a thread of its own, keeping at most one byte
+/// more than [`MAX_SOPS_OUTPUT`] (the rest is read and dropped).
+fn drain(pipe: impl std::io::Read + Send + 'static) -> Receiver<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let mut pipe = pipe;
+        let _ = (&mut pipe).take(MAX_SOPS_OUTPUT + 1).read_to_end(&mut buf);
+        let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+        let _ = tx.send(buf);
+    });
+    rx
 }
 
 /// Parses `KEY: value` / `KEY=value` lines (dotenv style, as talhelper
@@ -452,5 +534,38 @@ mod tests {
             msg.contains("no age key found") && msg.contains("talenv.sops.yaml"),
             "{msg}"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_sops_that_never_returns_is_killed_when_loading_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("talenv.sops.yaml");
+        std::fs::write(&f, "sops:\n  version: 3.9.0\n").unwrap();
+        let pid_file = dir.path().join("pid");
+        let sops = fake_sops(
+            dir.path(),
+            &format!("echo $$ > {}\nexec sleep 600", pid_file.display()),
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let env = Environment::from_vars(Vec::<(String, String)>::new())
+            .with_sops_program(&sops)
+            .with_stop(stop.clone());
+        let setter = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            stop.store(true, Ordering::SeqCst);
+        });
+        let started = std::time::Instant::now();
+        let err = load_files(&[f], &env).unwrap_err();
+        setter.join().unwrap();
+        assert!(err.to_string().contains("stopped"), "{err}");
+        // Generous bound: the point is "not 600 s".
+        assert!(started.elapsed() < Duration::from_secs(60));
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let alive = std::path::Path::new(&format!("/proc/{}", pid.trim())).exists()
+            && !std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+                .unwrap_or_default()
+                .contains(") Z ");
+        assert!(!alive, "the sops process {} is still running", pid.trim());
     }
 }

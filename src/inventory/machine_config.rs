@@ -386,11 +386,26 @@ fn disk_selector(path: &Path, value: &Value) -> Result<DiskSelector, InputError>
         };
         normalised.insert(k.clone(), v);
     }
-    yaml_serde::from_value(Value::Mapping(normalised)).map_err(|e| InputError::InvalidField {
-        path: path.to_path_buf(),
-        field: field.into(),
-        reason: e.to_string(),
-    })
+    let selector: DiskSelector =
+        yaml_serde::from_value(Value::Mapping(normalised)).map_err(|e| {
+            InputError::InvalidField {
+                path: path.to_path_buf(),
+                field: field.into(),
+                reason: e.to_string(),
+            }
+        })?;
+    // The node would refuse the config for a size it cannot read (after
+    // the apply was sent): refuse it here, with the same rules.
+    if let Some(size) = &selector.size
+        && let Err(e) = crate::disksel::parse_size_expr(size)
+    {
+        return Err(InputError::InvalidField {
+            path: path.to_path_buf(),
+            field: format!("{field}.size"),
+            reason: e.to_string(),
+        });
+    }
+    Ok(selector)
 }
 
 fn decode_ca_cert(path: &Path, b64: &str) -> Result<Vec<u8>, InputError> {
@@ -540,6 +555,28 @@ pub(crate) mod tests {
         assert_eq!(init.role(), Role::ControlPlane);
         let err = parse(&minimal("type: master")).unwrap_err();
         assert!(err.to_string().contains("field `machine.type`"), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_selector_size_is_refused_before_anything_is_sent() {
+        for bad in ["lots", ">= ", "4 parsecs", "=> 4GB", "-1GB", "99999EB"] {
+            let text = format!(
+                "machine:\n  install:\n    diskSelector:\n      size: '{bad}'\n      type: nvme\ncluster:\n  controlPlane: {{endpoint: 'https://h:6443'}}\n"
+            );
+            let err = MachineConfig::parse(Path::new("/x/w1.yaml"), text.into_bytes()).unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                msg.contains("machine.install.diskSelector.size") && msg.contains("/x/w1.yaml"),
+                "{bad}: {msg}"
+            );
+        }
+        for good in [">= 400GB", "500000000", "<2TB", "== 1TiB"] {
+            let text = format!(
+                "machine:\n  install:\n    diskSelector:\n      size: '{good}'\ncluster:\n  controlPlane: {{endpoint: 'https://h:6443'}}\n"
+            );
+            MachineConfig::parse(Path::new("/x/w1.yaml"), text.into_bytes())
+                .unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
     }
 
     #[test]

@@ -83,6 +83,7 @@ fn parse_flag(flag: &str) -> Result<(IpAddr, PathBuf), InputError> {
     let ip: IpAddr = bare
         .parse()
         .map_err(|_| bad(format!("{ip_text:?} is not an IP address")))?;
+    super::validate::check_node_ip(ip).map_err(bad)?;
     if path.trim().is_empty() {
         return Err(bad("the config path after '=' is empty".into()));
     }

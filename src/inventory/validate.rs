@@ -135,7 +135,10 @@ pub(crate) fn parse_ip_list(raw: &str) -> Result<Vec<IpAddr>, String> {
             .and_then(|e| e.strip_suffix(']'))
             .unwrap_or(entry);
         match bare.parse::<IpAddr>() {
-            Ok(ip) => out.push(ip),
+            Ok(ip) => {
+                check_node_ip(ip)?;
+                out.push(ip);
+            }
             Err(_) if check_hostname(entry).is_ok() && !looks_numeric(entry) => {
                 return Err(format!(
                     "{entry:?} is a DNS name; talstrap dials nodes by address, so put the node's IP here \
@@ -148,6 +151,19 @@ pub(crate) fn parse_ip_list(raw: &str) -> Result<Vec<IpAddr>, String> {
     Ok(out)
 }
 
+/// An address a node can have: not "any" (`0.0.0.0`, `::`), not the
+/// broadcast address, not multicast. Dialling one of those reaches no node
+/// (or, for `0.0.0.0`, this machine).
+pub(crate) fn check_node_ip(ip: IpAddr) -> Result<(), String> {
+    let why = match ip {
+        _ if ip.is_unspecified() => "the unspecified (\"any\") address",
+        IpAddr::V4(v4) if v4.is_broadcast() => "the broadcast address",
+        _ if ip.is_multicast() => "a multicast address",
+        _ => return Ok(()),
+    };
+    Err(format!("{ip} is {why}, not the address of a node"))
+}
+
 /// `10.0.0.300` is a broken IP, not a DNS name.
 fn looks_numeric(s: &str) -> bool {
     s.chars().all(|c| c.is_ascii_digit() || c == '.')
@@ -157,6 +173,30 @@ fn looks_numeric(s: &str) -> bool {
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_no_node_can_have_are_refused() {
+        for bad in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "::",
+            "224.0.0.1",
+            "ff02::1",
+            "10.0.0.1,0.0.0.0",
+        ] {
+            let err = parse_ip_list(bad).unwrap_err();
+            assert!(err.contains("not the address of a node"), "{bad}: {err}");
+        }
+        for ok in [
+            "10.0.0.255",
+            "127.0.0.1",
+            "fd00::1",
+            "[fd00::2]",
+            "192.168.1.0",
+        ] {
+            assert!(parse_ip_list(ok).is_ok(), "{ok}");
+        }
+    }
 
     #[test]
     fn hostnames() {

@@ -10,6 +10,9 @@ use super::error::InputError;
 
 /// Checks that `bytes` is UTF-8 text, naming the first bad byte otherwise.
 pub(crate) fn to_utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, InputError> {
+    // A UTF-8 byte order mark (editors on Windows write one) is not part of
+    // the text: YAML parsers would read it as content before the document.
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     std::str::from_utf8(bytes).map_err(|e| {
         let offset = e.valid_up_to();
         let line = bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1;
@@ -161,6 +164,14 @@ mod tests {
             }
             other => panic!("unexpected {other}"),
         }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_content() {
+        let text = to_utf8(p(), b"\xef\xbb\xbfclusterName: c\nnodes: []\n").unwrap();
+        assert!(text.starts_with("clusterName"));
+        let v = parse_single(p(), text).unwrap();
+        assert_eq!(v["clusterName"].as_str(), Some("c"));
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! line-oriented text when stdout is not a terminal (CI logs, pipes).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -54,22 +53,15 @@ fn step_words(
 /// Plain lines on stdout, one per event worth a line.
 pub(super) struct PlainSink {
     cfg: OutputConfig,
-    out: Mutex<std::io::Stdout>,
 }
 
 impl PlainSink {
     pub(super) fn new(cfg: OutputConfig) -> Self {
-        PlainSink {
-            cfg,
-            out: Mutex::new(std::io::stdout()),
-        }
+        PlainSink { cfg }
     }
 
     fn line(&self, text: &str) {
-        if let Ok(mut out) = self.out.lock() {
-            let _ = writeln!(out, "{text}");
-            let _ = out.flush();
-        }
+        super::stdout::line(text);
     }
 }
 
@@ -155,10 +147,7 @@ impl OutputSink for PlainSink {
     fn report(&self, report: &Report) {
         self.line("");
         let text = render_report_text(report, &self.cfg);
-        if let Ok(mut out) = self.out.lock() {
-            let _ = write!(out, "{text}");
-            let _ = out.flush();
-        }
+        super::stdout::write(text.as_bytes());
     }
 
     fn text(&self, text: &str) {
@@ -307,16 +296,12 @@ impl OutputSink for LiveSink {
     fn report(&self, report: &Report) {
         self.finish();
         let text = render_report_text(report, &self.cfg);
-        let mut out = std::io::stdout();
-        let _ = write!(out, "{text}");
-        let _ = out.flush();
+        super::stdout::write(text.as_bytes());
     }
 
     fn text(&self, text: &str) {
         self.finish();
-        let mut out = std::io::stdout();
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
+        super::stdout::line(text);
     }
 
     /// Freeze every line where it is and hand the terminal back: finished

@@ -3,16 +3,12 @@
 //! Events look like `{"type":"event","event":"step_started","node":"cp1",...}`;
 //! the last line is the report (`{"type":"report","schema":"talstrap.report/v1",...}`).
 
-use std::io::Write;
-use std::sync::Mutex;
-
 use serde::Serialize;
 
 use super::{OutputSink, Report};
 use crate::pipeline::{Event, EventSink};
 
 pub(super) struct JsonSink {
-    out: Mutex<std::io::Stdout>,
     started: std::time::Instant,
 }
 
@@ -36,16 +32,13 @@ struct TextLine<'a> {
 impl JsonSink {
     pub(super) fn new() -> Self {
         JsonSink {
-            out: Mutex::new(std::io::stdout()),
             started: std::time::Instant::now(),
         }
     }
 
     fn line(&self, value: &impl Serialize) {
-        if let (Ok(text), Ok(mut out)) = (serde_json::to_string(value), self.out.lock()) {
-            // A closed pipe (e.g. `| head`) must not crash the run.
-            let _ = writeln!(out, "{text}");
-            let _ = out.flush();
+        if let Ok(text) = serde_json::to_string(value) {
+            super::stdout::line(&text);
         }
     }
 }

@@ -11,6 +11,7 @@
 mod human;
 mod json;
 mod report;
+pub(crate) mod stdout;
 mod table;
 
 use std::io::IsTerminal;

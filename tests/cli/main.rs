@@ -11,6 +11,8 @@ mod bootstrap_races;
 mod client;
 mod discover;
 mod docs;
+mod inputs;
+mod inventory;
 mod pipelines;
 mod reliability;
 mod rollout;

@@ -83,6 +83,12 @@ pub enum TalosconfigError {
     },
     #[error("{origin}: field \"{field}\" is missing or empty")]
     MissingField { origin: Origin, field: &'static str },
+    #[error(
+        "{origin}: no client certificate: fields \"crt\" and \"key\" are missing{has}. talstrap \
+         talks to nodes with a client certificate only (as apid checks it): use an admin \
+         talosconfig with \"ca\", \"crt\" and \"key\", as `talosctl gen config` and talhelper write it"
+    )]
+    NoClientCertificate { origin: Origin, has: String },
     #[error("{origin}: field \"{field}\": invalid base64: {detail}")]
     Base64 {
         origin: Origin,
@@ -120,6 +126,13 @@ pub enum TalosconfigError {
         "{origin}: field \"crt\": the client certificate is not valid before {not_before}; check the clock"
     )]
     ClientCertNotYetValid { origin: Origin, not_before: String },
+    #[error(
+        "{origin}: field \"crt\": the client certificate's extended key usage is {found}, but Talos's \
+         apid accepts only a client certificate whose extended key usage is exactly client \
+         authentication and refuses any other during the TLS handshake; use an admin certificate \
+         issued for client authentication only, as `talosctl gen config` and talhelper issue it"
+    )]
+    ClientCertUsage { origin: Origin, found: String },
 }
 
 /// A loaded talosconfig context.
@@ -253,6 +266,7 @@ impl Credentials {
             });
         }
 
+        check_client_usage(origin, &chain)?;
         let key = parse_key(origin, key_pem)?;
         check_key_matches(origin, &chain, &key)?;
 
@@ -266,6 +280,80 @@ impl Credentials {
         })
     }
 }
+
+/// apid checks every non-CA certificate of the client's verified chain:
+/// its extended key usage must be exactly `[ClientAuth]` (Talos v1.12.11
+/// `internal/app/apid/main.go` and v1.13.9/v1.14 `internal/app/apid/service.go`,
+/// `verifyExtKeyUsage`: `slices.Equal(cert.ExtKeyUsage, {ClientAuth})`), so
+/// no extension at all fails too. Go lists only the usages it knows in
+/// `ExtKeyUsage` (unknown OIDs go to `UnknownExtKeyUsage`), so those alone
+/// are not held against the certificate here.
+fn check_client_usage(
+    origin: &Origin,
+    chain: &[CertificateDer<'static>],
+) -> Result<(), TalosconfigError> {
+    for der in chain {
+        let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+            continue; // the leaf parsed already; a broken intermediate fails in TLS
+        };
+        if cert.is_ca() {
+            continue;
+        }
+        let found = match cert.extended_key_usage() {
+            Ok(Some(ext)) => {
+                let e = ext.value;
+                let mut names = Vec::new();
+                for (on, name) in [
+                    (e.any, "any"),
+                    (e.server_auth, "server authentication"),
+                    (e.client_auth, "client authentication"),
+                    (e.code_signing, "code signing"),
+                    (e.email_protection, "e-mail protection"),
+                    (e.time_stamping, "time stamping"),
+                    (e.ocsp_signing, "OCSP signing"),
+                ] {
+                    if on {
+                        names.push(name.to_string());
+                    }
+                }
+                names.extend(
+                    e.other
+                        .iter()
+                        .map(|oid| oid.to_id_string())
+                        .filter(|oid| GO_KNOWN_USAGES.contains(&oid.as_str())),
+                );
+                names
+            }
+            Ok(None) => Vec::new(),
+            Err(_) => vec!["unreadable".to_string()],
+        };
+        if found != ["client authentication"] {
+            let found = if found.is_empty() {
+                "missing".to_string()
+            } else {
+                found.join(" + ")
+            };
+            return Err(TalosconfigError::ClientCertUsage {
+                origin: origin.clone(),
+                found,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Extended key usages Go's crypto/x509 knows beyond the named ones above
+/// (IPsec end system, tunnel, user; Microsoft and Netscape server-gated
+/// crypto; Microsoft commercial and kernel code signing).
+const GO_KNOWN_USAGES: [&str; 7] = [
+    "1.3.6.1.5.5.7.3.5",
+    "1.3.6.1.5.5.7.3.6",
+    "1.3.6.1.5.5.7.3.7",
+    "1.3.6.1.4.1.311.10.3.3",
+    "2.16.840.1.113730.4.1",
+    "1.3.6.1.4.1.311.2.1.22",
+    "1.3.6.1.4.1.311.61.1.1",
+];
 
 fn parse_certs(
     origin: &Origin,
@@ -371,11 +459,33 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Finds the talosconfig the way talosctl does: `explicit` (`--talosconfig`),
-/// then `$TALOSCONFIG`, then `$TALOS_HOME/config`, then `~/.talos/config`,
-/// then `/var/run/secrets/talos.dev/config`.
+/// Finds the talosconfig the way talosctl does
+/// (`pkg/machinery/client/config/path.go`, Talos v1.12.11): `explicit`
+/// (`--talosconfig`), then `$TALOSCONFIG`, then `config` in the Talos
+/// directory, then `/var/run/secrets/talos.dev/config`. The Talos directory
+/// is `$TALOS_HOME` when it is an absolute path (a relative one is ignored,
+/// as talosctl ignores it), else `~/.talos`; it replaces `~/.talos`, it is
+/// not searched in addition. An empty `$TALOSCONFIG` counts as unset, as in
+/// talosctl, where it names no file.
+///
+/// Two differences, both on the safe side: a `$TALOSCONFIG` naming a
+/// missing file is an error here (talosctl would quietly use the next
+/// file, possibly another cluster's), and a default path that exists but
+/// cannot be looked at (a symlink loop, a directory without permission) is
+/// an error naming it rather than skipped.
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, TalosconfigError> {
     locate_with(explicit, &|name| std::env::var(name).ok())
+}
+
+/// [`locate`] without `--talosconfig`, where having none is fine (a
+/// maintenance-mode node needs none): `Ok(None)` when no default path
+/// exists, an error when one exists but is unusable.
+pub fn locate_optional() -> Result<Option<PathBuf>, TalosconfigError> {
+    match locate(None) {
+        Ok(p) => Ok(Some(p)),
+        Err(TalosconfigError::NoneFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// [`locate`] with an injectable environment lookup.
@@ -390,33 +500,101 @@ pub fn locate_with(
         return existing(PathBuf::from(path), "$TALOSCONFIG");
     }
     let mut tried = Vec::new();
-    if let Some(home) = env("TALOS_HOME").filter(|v| !v.is_empty()) {
-        tried.push(Path::new(&home).join("config"));
-    }
-    if let Some(home) = env("HOME").filter(|v| !v.is_empty()) {
+    let talos_home = env("TALOS_HOME").filter(|v| Path::new(v).is_absolute());
+    if let Some(dir) = talos_home {
+        tried.push(Path::new(&dir).join("config"));
+    } else if let Some(home) = env("HOME").filter(|v| !v.is_empty()) {
         tried.push(Path::new(&home).join(".talos").join("config"));
     }
     tried.push(PathBuf::from("/var/run/secrets/talos.dev/config"));
-    match tried.iter().find(|p| p.is_file()) {
-        Some(found) => Ok(found.clone()),
-        None => Err(TalosconfigError::NoneFound { tried }),
+    for p in &tried {
+        match std::fs::metadata(p) {
+            Ok(_) => return Ok(p.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // A dangling symlink is "not found" too, but it is a
+                // mistake worth naming, not a file that is absent.
+                if std::fs::symlink_metadata(p).is_ok() {
+                    return Err(TalosconfigError::Read {
+                        path: p.clone(),
+                        detail: "a symlink to a file that does not exist".into(),
+                    });
+                }
+            }
+            Err(e) => {
+                return Err(TalosconfigError::Read {
+                    path: p.clone(),
+                    detail: describe_io(&e),
+                });
+            }
+        }
     }
+    Err(TalosconfigError::NoneFound { tried })
 }
 
 fn existing(path: PathBuf, via: &'static str) -> Result<PathBuf, TalosconfigError> {
-    if path.exists() {
-        Ok(path)
-    } else {
-        Err(TalosconfigError::NotFound { path, via })
+    match std::fs::metadata(&path) {
+        Ok(_) => Ok(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(TalosconfigError::NotFound { path, via })
+        }
+        Err(e) => Err(TalosconfigError::Read {
+            detail: describe_io(&e),
+            path,
+        }),
     }
+}
+
+/// An I/O error in words; a symlink loop says so (the OS text is terse).
+fn describe_io(e: &std::io::Error) -> String {
+    // ELOOP: 40 on Linux, 62 on the BSDs and macOS.
+    const ELOOP: i32 = if cfg!(target_os = "linux") { 40 } else { 62 };
+    if e.raw_os_error() == Some(ELOOP) {
+        "a symlink loop (the link points back at itself)".to_string()
+    } else {
+        e.to_string()
+    }
+}
+
+/// Largest talosconfig read (a file with dozens of contexts is a few
+/// dozen KiB).
+pub const MAX_TALOSCONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Reads a talosconfig defensively: a regular file (not a FIFO, which would
+/// block, nor a device such as `/dev/zero`, which never ends) of at most
+/// [`MAX_TALOSCONFIG_BYTES`], as UTF-8 without a byte order mark.
+fn read_talosconfig(path: &Path) -> Result<String, TalosconfigError> {
+    use std::io::Read as _;
+    let fail = |detail: String| TalosconfigError::Read {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(describe_io(&e)))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    let too_big = || {
+        fail(format!(
+            "larger than the {} MiB a talosconfig may be",
+            MAX_TALOSCONFIG_BYTES / (1024 * 1024)
+        ))
+    };
+    if meta.len() > MAX_TALOSCONFIG_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_TALOSCONFIG_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| fail(describe_io(&e)))?;
+    if bytes.len() as u64 > MAX_TALOSCONFIG_BYTES {
+        return Err(too_big());
+    }
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    String::from_utf8(bytes.to_vec()).map_err(|_| fail("not UTF-8 text".into()))
 }
 
 /// Reads a talosconfig and selects `context` (or the file's current one).
 pub fn load(path: &Path, context: Option<&str>) -> Result<Talosconfig, TalosconfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| TalosconfigError::Read {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
+    let text = read_talosconfig(path)?;
     let mut config = parse(path, &text, context)?;
     config.warnings.extend(permission_warning(path));
     Ok(config)
@@ -503,6 +681,7 @@ fn parse_at(
     }
     let nodes = string_list(&origin, ctx, "nodes")?;
 
+    check_has_client_certificate(&origin, ctx)?;
     let ca = decoded_field(&origin, ctx, "ca")?;
     let crt = decoded_field(&origin, ctx, "crt")?;
     let key = decoded_field(&origin, ctx, "key")?;
@@ -515,6 +694,38 @@ fn parse_at(
         nodes,
         credentials: Arc::new(credentials),
         warnings: Vec::new(),
+    })
+}
+
+/// A context with neither `crt` nor `key` (an Omni talosconfig signs in
+/// with `auth.siderov1` instead, Talos's config.go `Auth`) cannot be used:
+/// say what it lacks and what it has, before the generic "field missing".
+fn check_has_client_certificate(
+    origin: &Origin,
+    ctx: &yaml_serde::Mapping,
+) -> Result<(), TalosconfigError> {
+    let present = |field: &str| match ctx.get(field) {
+        Some(Value::String(s)) => !s.trim().is_empty(),
+        Some(Value::Null) | None => false,
+        Some(_) => true,
+    };
+    if present("crt") || present("key") {
+        return Ok(());
+    }
+    let auth = match ctx.get("auth") {
+        Some(Value::Mapping(m)) if m.contains_key("siderov1") => {
+            Some("Omni (SideroV1) sign-in, `auth.siderov1`")
+        }
+        Some(Value::Mapping(m)) if m.contains_key("basic") => {
+            Some("a user name and password, `auth.basic`")
+        }
+        _ => None,
+    };
+    Err(TalosconfigError::NoClientCertificate {
+        origin: origin.clone(),
+        has: auth
+            .map(|a| format!("; it authenticates with {a} instead"))
+            .unwrap_or_default(),
     })
 }
 
@@ -920,12 +1131,183 @@ pub(crate) mod tests {
             locate_with(None, &only_home).unwrap(),
             home.join(".talos/config")
         );
-        // TALOS_HOME without a config falls through to ~/.talos/config.
-        let empty_th = dir.path().join("empty");
-        let fallthrough = env_of(&[("TALOS_HOME", empty_th.to_str().unwrap()), ("HOME", hm)]);
+        // An empty TALOSCONFIG names no file: as if unset.
+        let empty = env_of(&[("TALOSCONFIG", ""), ("HOME", hm)]);
         assert_eq!(
-            locate_with(None, &fallthrough).unwrap(),
+            locate_with(None, &empty).unwrap(),
             home.join(".talos/config")
+        );
+        // TALOS_HOME replaces ~/.talos, as in talosctl: a TALOS_HOME
+        // without a config does not fall back to ~/.talos/config.
+        let empty_th = dir.path().join("empty");
+        let replaced = env_of(&[("TALOS_HOME", empty_th.to_str().unwrap()), ("HOME", hm)]);
+        match locate_with(None, &replaced).unwrap_err() {
+            TalosconfigError::NoneFound { tried } => {
+                assert_eq!(tried[0], empty_th.join("config"));
+                assert!(!tried.contains(&home.join(".talos/config")), "{tried:?}");
+            }
+            other => panic!("{other}"),
+        }
+        // A relative TALOS_HOME is ignored, as talosctl ignores it.
+        let relative = env_of(&[("TALOS_HOME", "th"), ("HOME", hm)]);
+        assert_eq!(
+            locate_with(None, &relative).unwrap(),
+            home.join(".talos/config")
+        );
+    }
+
+    #[test]
+    fn a_symlink_loop_or_dangling_link_on_the_default_path_is_named_not_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let talos = dir.path().join("th");
+        std::fs::create_dir_all(&talos).unwrap();
+        let config = talos.join("config");
+        std::os::unix::fs::symlink(&config, &config).unwrap();
+        let env = env_of(&[("TALOS_HOME", talos.to_str().unwrap())]);
+        let e = locate_with(None, &env).unwrap_err();
+        assert!(e.to_string().contains("symlink loop"), "{e}");
+        assert!(e.to_string().contains(config.to_str().unwrap()), "{e}");
+        let e = locate_with(Some(&config), &env).unwrap_err();
+        assert!(e.to_string().contains("symlink loop"), "{e}");
+
+        std::fs::remove_file(&config).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("gone"), &config).unwrap();
+        let e = locate_with(None, &env).unwrap_err();
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        assert!(matches!(e, TalosconfigError::Read { .. }), "{e}");
+    }
+
+    #[test]
+    fn only_a_regular_file_of_bounded_size_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        // Would block forever if opened for reading.
+        let e = load(&fifo, None).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let e = load(dir.path(), None).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let big = dir.path().join("big");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(100 * 1024 * 1024).unwrap(); // sparse: no 100 MB written
+        let e = load(&big, None).unwrap_err();
+        assert!(e.to_string().contains("larger than the 1 MiB"), "{e}");
+        // A byte order mark is not content.
+        let (_pki, yaml) = good();
+        let bom = dir.path().join("bom");
+        std::fs::write(&bom, [b"\xef\xbb\xbf".as_slice(), yaml.as_bytes()].concat()).unwrap();
+        assert_eq!(load(&bom, None).unwrap().context_name, "home");
+    }
+
+    /// The key as Talos writes it: PKCS#8 v1 (seed only) under
+    /// `ED25519 PRIVATE KEY`, re-wrapped from rcgen's v2 document.
+    fn as_talos_v1(v2_pem: &str) -> String {
+        let body: String = v2_pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap();
+        assert_eq!(der[4], 1, "rcgen writes v2");
+        let mut v1 = vec![0x30, 0x2e, 0x02, 0x01, 0x00];
+        v1.extend_from_slice(&der[5..48]);
+        format!(
+            "-----BEGIN ED25519 PRIVATE KEY-----\n{}\n-----END ED25519 PRIVATE KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(v1)
+        )
+    }
+
+    #[test]
+    fn ed25519_keys_in_pkcs8_v1_and_v2_both_load() {
+        let pki = Pki::new("talos");
+        let (crt, key_v2) = client_cert(&pki, &["os:admin"]);
+        let key_v1 = as_talos_v1(&key_v2);
+        for key in [&key_v2, &key_v1] {
+            let cfg = parse(
+                Path::new("/x/t"),
+                &talosconfig_yaml(&pki.ca_pem, &crt, key),
+                None,
+            )
+            .unwrap();
+            crate::tls::secure_config(&cfg.credentials).unwrap();
+        }
+        // A v1 key of another certificate is still caught.
+        let (_, other_v2) = client_cert(&pki, &["os:admin"]);
+        let e = err_of(
+            &talosconfig_yaml(&pki.ca_pem, &crt, &as_talos_v1(&other_v2)),
+            None,
+        );
+        assert!(matches!(e, TalosconfigError::KeyMismatch { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_client_certificate_apid_would_refuse_for_its_usage_is_refused_up_front() {
+        use rcgen::ExtendedKeyUsagePurpose as U;
+        let pki = Pki::new("talos");
+        let cases: [(&[U], &str); 4] = [
+            (
+                &[U::ClientAuth, U::ServerAuth],
+                "server authentication + client authentication",
+            ),
+            (&[U::ServerAuth], "server authentication"),
+            (&[], "missing"),
+            (&[U::Any], "any"),
+        ];
+        for (usages, found) in cases {
+            let (crt, key) = crate::testkit::client_cert_with_usages(&pki, usages);
+            let e = err_of(&talosconfig_yaml(&pki.ca_pem, &crt, &key), None);
+            assert!(
+                matches!(e, TalosconfigError::ClientCertUsage { .. }),
+                "{usages:?}: {e}"
+            );
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!("extended key usage is {found},")),
+                "{text}"
+            );
+            assert!(text.contains("exactly client authentication"), "{text}");
+        }
+        // Exactly ClientAuth passes; an OID Go does not know is not counted.
+        let ok: [&[U]; 2] = [
+            &[U::ClientAuth],
+            &[U::ClientAuth, U::Other(vec![1, 3, 6, 1, 4, 1, 99999, 1])],
+        ];
+        for usages in ok {
+            let (crt, key) = crate::testkit::client_cert_with_usages(&pki, usages);
+            parse(
+                Path::new("/x/t"),
+                &talosconfig_yaml(&pki.ca_pem, &crt, &key),
+                None,
+            )
+            .unwrap_or_else(|e| panic!("{usages:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn omni_context_without_a_client_certificate_says_what_it_lacks() {
+        let omni = "context: omni\ncontexts:\n  omni:\n    endpoints:\n      - https://omni.example.com\n    auth:\n      siderov1:\n        identity: someone@example.com\n    cluster: home\n";
+        let e = err_of(omni, None);
+        let text = e.to_string();
+        assert!(
+            matches!(e, TalosconfigError::NoClientCertificate { .. }),
+            "{e}"
+        );
+        for want in [
+            "\"crt\" and \"key\" are missing",
+            "Omni (SideroV1)",
+            "auth.siderov1",
+            "context \"omni\"",
+        ] {
+            assert!(text.contains(want), "{want}: {text}");
+        }
+        assert!(!text.contains("someone@example.com"), "{text}");
+        let bare = "context: a\ncontexts:\n  a:\n    endpoints: [127.0.0.1]\n";
+        let e = err_of(bare, None);
+        assert!(
+            matches!(e, TalosconfigError::NoClientCertificate { ref has, .. } if has.is_empty()),
+            "{e}"
         );
     }
 

@@ -93,6 +93,30 @@ pub(crate) fn client_cert_with_validity(
     not_before: (i32, u8, u8),
     not_after: (i32, u8, u8),
 ) -> (String, String) {
+    client_cert_full(
+        pki,
+        roles,
+        (not_before, not_after),
+        &[ExtendedKeyUsagePurpose::ClientAuth],
+    )
+}
+
+/// A client certificate with chosen extended key usages (empty: none).
+pub(crate) fn client_cert_with_usages(
+    pki: &Pki,
+    usages: &[ExtendedKeyUsagePurpose],
+) -> (String, String) {
+    client_cert_full(pki, &["os:admin"], ((2020, 1, 1), (2080, 1, 1)), usages)
+}
+
+type Ymd = (i32, u8, u8);
+
+fn client_cert_full(
+    pki: &Pki,
+    roles: &[&str],
+    (not_before, not_after): (Ymd, Ymd),
+    usages: &[ExtendedKeyUsagePurpose],
+) -> (String, String) {
     let key = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.distinguished_name = DistinguishedName::new();
@@ -102,7 +126,7 @@ pub(crate) fn client_cert_with_validity(
             .push(DnType::OrganizationName, *role);
     }
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.extended_key_usages = usages.to_vec();
     params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
     params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
     let cert = params.signed_by(&key, &pki.issuer).unwrap();

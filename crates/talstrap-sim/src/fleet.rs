@@ -115,6 +115,48 @@ impl FleetSpec {
         }
     }
 
+    /// Checks what a user can get wrong (node counts, time scale, subnet,
+    /// scenario hostnames) without starting anything, so a command can
+    /// refuse it as bad input before any listener exists.
+    pub fn check(&self) -> Result<(), String> {
+        let total = self
+            .control_planes
+            .checked_add(self.workers)
+            .ok_or_else(|| "too many simulated nodes".to_string())?;
+        if total == 0 {
+            return Err("a fleet needs at least one node".into());
+        }
+        if !(self.time_scale.is_finite() && self.time_scale >= 0.0) {
+            return Err("time scale must be a finite, non-negative number".into());
+        }
+        if let Some(subnet) = self.subnet {
+            if subnet.network().octets()[0] != 127 || subnet.prefix_len() > 24 {
+                return Err(format!(
+                    "subnet {subnet} must be inside 127.0.0.0/8 and at least a /24: the simulator only uses loopback"
+                ));
+            }
+            // Nodes start at .11; the last address before broadcast is the endpoint.
+            let room =
+                (u32::from(subnet.broadcast()) - 1 - u32::from(subnet.network()) - 11) as usize;
+            if total > room {
+                return Err(format!(
+                    "{total} simulated nodes do not fit in {subnet}: at most {room} do"
+                ));
+            }
+        } else if total > 243 {
+            return Err(format!(
+                "{total} simulated nodes do not fit in a /24: at most 243 do; give a larger subnet"
+            ));
+        }
+        let origin = match self.scenario.origin.as_str() {
+            "" => "given",
+            o => o,
+        };
+        self.scenario
+            .check_hostnames(&self.hostnames(), origin)
+            .map_err(|e| e.to_string())
+    }
+
     /// Hostnames in talconfig order: `cp1..cpN`, then `w1..wM`.
     pub fn hostnames(&self) -> Vec<String> {
         (1..=self.control_planes)
@@ -234,30 +276,11 @@ impl Fleet {
     /// Writes the cluster, starts every node and returns once every powered
     /// node listens as its state says (maintenance or apid).
     pub async fn start(spec: FleetSpec) -> anyhow::Result<Fleet> {
-        anyhow::ensure!(
-            spec.control_planes + spec.workers > 0,
-            "a fleet needs at least one node"
-        );
-        anyhow::ensure!(
-            spec.time_scale.is_finite() && spec.time_scale >= 0.0,
-            "time scale must be a finite, non-negative number"
-        );
+        spec.check().map_err(anyhow::Error::msg)?;
         let subnet = spec.subnet.unwrap_or_else(random_subnet);
-        anyhow::ensure!(
-            subnet.network().octets()[0] == 127 && subnet.prefix_len() <= 24,
-            "subnet {subnet} must be inside 127.0.0.0/8 and at least a /24: the simulator only uses loopback"
-        );
         let base = u32::from(subnet.network());
         let endpoint = u32::from(subnet.broadcast()) - 1;
-        let room = (endpoint - base - 11) as usize;
-        anyhow::ensure!(
-            spec.control_planes + spec.workers <= room,
-            "at most {room} simulated nodes fit in {subnet}"
-        );
         let hostnames = spec.hostnames();
-        spec.scenario
-            .check_hostnames(&hostnames, "scenario")
-            .map_err(anyhow::Error::from)?;
 
         let nodes: Vec<NodeSpec> = hostnames
             .iter()

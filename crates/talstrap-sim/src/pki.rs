@@ -75,11 +75,45 @@ fn ed25519_key() -> Result<KeyPair, PkiError> {
     Ok(KeyPair::generate_for(&rcgen::PKCS_ED25519)?)
 }
 
-/// Writes an Ed25519 key the way Talos does: PKCS#8 under `ED25519 PRIVATE KEY`.
+/// PKCS#8 v1 (RFC 5208) of an Ed25519 key, up to the 32-byte seed:
+/// `SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING {
+/// OCTET STRING seed } }`, with no public key.
+const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// Writes an Ed25519 key the way Talos does: siderolabs/crypto
+/// `x509/key.go` (`NewEd25519Key`) marshals it with Go's
+/// `x509.MarshalPKCS8PrivateKey`, which writes PKCS#8 **v1** (version 0, the
+/// seed only, no public key), under the PEM label `ED25519 PRIVATE KEY`
+/// (`x509/constants.go`). ring writes v2 (version 1, public key included),
+/// which OpenSSL-based clients refuse, so the seed is re-wrapped as v1.
+/// Other key types keep rcgen's encoding under their usual label.
 pub fn talos_key_pem(key: &KeyPair) -> String {
-    key.serialize_pem()
-        .replace("BEGIN PRIVATE KEY", "BEGIN ED25519 PRIVATE KEY")
-        .replace("END PRIVATE KEY", "END ED25519 PRIVATE KEY")
+    use base64::Engine as _;
+    let der = key.serialize_der();
+    // ring's v2: `SEQUENCE { INTEGER 1, the same algorithm, the same
+    // wrapped seed, [1] public key }`: bytes 5..16 match the v1 header, the
+    // seed follows them.
+    let is_ed25519_v2 = der.len() > 48
+        && der[0] == 0x30
+        && der[2..5] == [0x02, 0x01, 0x01]
+        && der[5..16] == ED25519_PKCS8_V1_PREFIX[5..16];
+    let body = if is_ed25519_v2 {
+        let mut v1 = ED25519_PKCS8_V1_PREFIX.to_vec();
+        v1.extend_from_slice(&der[16..48]);
+        v1
+    } else {
+        return key.serialize_pem();
+    };
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&body);
+    let mut pem = format!("-----BEGIN {TALOS_ED25519_LABEL}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str(&format!("-----END {TALOS_ED25519_LABEL}-----\n"));
+    pem
 }
 
 /// Rewrites Talos's `ED25519 PRIVATE KEY` label to the standard PKCS#8 one
@@ -413,6 +447,40 @@ mod tests {
         assert_eq!(
             cert.signature_algorithm.algorithm,
             x509_parser::oid_registry::OID_SIG_ED25519
+        );
+    }
+
+    #[test]
+    fn ed25519_keys_are_pkcs8_v1_without_the_public_key_as_talos_writes_them() {
+        use base64::Engine as _;
+        let ca = new_talos_ca().unwrap();
+        let admin = issue_client_cert(&ca, &["os:admin"]).unwrap();
+        for pem in [&ca.key_pem, &admin.key_pem] {
+            let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+            assert!(
+                pem.starts_with("-----BEGIN ED25519 PRIVATE KEY-----\n"),
+                "{}",
+                pem.lines().next().unwrap()
+            );
+            assert!(pem.ends_with("-----END ED25519 PRIVATE KEY-----\n"));
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .unwrap();
+            // 48 bytes: version 0, the Ed25519 OID, the seed; nothing after.
+            assert_eq!(der.len(), 48);
+            assert_eq!(&der[..16], &ED25519_PKCS8_V1_PREFIX);
+            assert_eq!(der[4], 0, "version v1");
+            // And it still loads, and still signs what the certificate says.
+            let key = load_key(pem).unwrap();
+            assert_eq!(key.public_key_raw().len(), 32);
+        }
+        let key = load_key(&admin.key_pem).unwrap();
+        let admin_der = parse(&admin.cert_pem);
+        let (_, cert) = X509Certificate::from_der(&admin_der).unwrap();
+        assert_eq!(
+            cert.public_key().subject_public_key.data.as_ref(),
+            key.public_key_raw(),
+            "the v1 key is the certificate's key"
         );
     }
 

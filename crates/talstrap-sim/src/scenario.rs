@@ -28,11 +28,8 @@ use crate::disksel::DiskFacts;
 /// Problems reading a scenario.
 #[derive(Debug, Error)]
 pub enum ScenarioError {
-    #[error("cannot read scenario {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot read scenario {path}: {cause}")]
+    Read { path: String, cause: std::io::Error },
     #[error("scenario {path}: {message}")]
     Parse { path: String, message: String },
     #[error("scenario {path}: node {hostname:?} is not part of the fleet (nodes: {known})")]
@@ -95,9 +92,36 @@ impl Timing {
     }
 }
 
-/// `d × scale`, never negative.
+/// Longest duration a scenario may give (a year): longer ones are typos,
+/// and keeping every scaled duration far from the clock's limits means no
+/// `Instant + Duration` in the simulator can overflow.
+pub const MAX_SCENARIO_SECS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// Longest scaled duration: a year at the largest `--time-scale` (1000).
+const MAX_SCALED_SECS: f64 = MAX_SCENARIO_SECS * 1000.0;
+
+/// `d × scale`, never negative, never longer than [`MAX_SCALED_SECS`], and
+/// zero for a scale that is not a number.
 pub fn scale_duration(d: Duration, scale: f64) -> Duration {
-    Duration::from_secs_f64((d.as_secs_f64() * scale).max(0.0))
+    let secs = d.as_secs_f64() * scale;
+    if secs.is_nan() {
+        return Duration::ZERO;
+    }
+    Duration::from_secs_f64(secs.clamp(0.0, MAX_SCALED_SECS))
+}
+
+/// A scenario duration in seconds, checked: finite, not negative, at most
+/// [`MAX_SCENARIO_SECS`]. `text` is what the file said, for the message.
+fn checked_secs(secs: f64, text: &str) -> Result<Duration, String> {
+    if secs.is_nan() || secs < 0.0 {
+        return Err(format!("invalid duration {text}: must be zero or more"));
+    }
+    if secs > MAX_SCENARIO_SECS {
+        return Err(format!(
+            "duration {text} is longer than a year (365 days), the most a scenario may give"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Optional overrides of [`Timing`].
@@ -335,6 +359,9 @@ pub struct Scenario {
     pub nodes: BTreeMap<String, NodeFaults>,
     #[serde(default)]
     pub disks: BTreeMap<String, Vec<DiskDef>>,
+    /// Where the scenario came from, for messages (the file's path).
+    #[serde(skip)]
+    pub origin: String,
 }
 
 impl Scenario {
@@ -343,17 +370,20 @@ impl Scenario {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        yaml_serde::from_str(text).map_err(|e| ScenarioError::Parse {
-            path: origin.to_string(),
-            message: e.to_string(),
-        })
+        let mut scenario: Scenario =
+            yaml_serde::from_str(text).map_err(|e| ScenarioError::Parse {
+                path: origin.to_string(),
+                message: e.to_string(),
+            })?;
+        scenario.origin = origin.to_string();
+        Ok(scenario)
     }
 
     /// Reads and parses a scenario file.
     pub fn from_file(path: &Path) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        let text = read_scenario_file(path).map_err(|cause| ScenarioError::Read {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         Self::from_yaml(&text, &path.display().to_string())
     }
@@ -378,6 +408,29 @@ impl Scenario {
     }
 }
 
+/// Largest scenario file read (they are a few lines).
+const MAX_SCENARIO_BYTES: u64 = 1024 * 1024;
+
+/// Reads a scenario: only a regular file (a FIFO would block, a device never
+/// end) of at most [`MAX_SCENARIO_BYTES`], as UTF-8.
+fn read_scenario_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_SCENARIO_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SCENARIO_BYTES {
+        return Err(std::io::Error::other(
+            "larger than the 1 MiB a scenario may be",
+        ));
+    }
+    Ok(text)
+}
+
 /// Parses `3s`, `200ms`, `1.5s`, `2m`, `1h`, `500us` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -396,7 +449,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => value * 3600.0,
         other => return Err(format!("invalid duration unit {other:?} in {text:?}")),
     };
-    Ok(Duration::from_secs_f64(secs))
+    checked_secs(secs, &format!("{text:?}"))
 }
 
 fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -408,11 +461,21 @@ fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::
     }
     match Option::<Raw>::deserialize(d)? {
         None => Ok(None),
-        Some(Raw::Num(n)) if n >= 0.0 => Ok(Some(Duration::from_secs_f64(n))),
-        Some(Raw::Num(n)) => Err(serde::de::Error::custom(format!("negative duration {n}"))),
+        Some(Raw::Num(n)) => checked_secs(n, &short_number(n))
+            .map(Some)
+            .map_err(serde::de::Error::custom),
         Some(Raw::Text(t)) => parse_duration(&t)
             .map(Some)
             .map_err(serde::de::Error::custom),
+    }
+}
+
+/// `1e20`, not twenty digits; `1.5` as is.
+fn short_number(n: f64) -> String {
+    if n.is_finite() && n.abs() < 1e6 {
+        n.to_string()
+    } else {
+        format!("{n:e}")
     }
 }
 
@@ -508,6 +571,47 @@ disks:
         let s = Scenario::from_yaml("nodes:\n  cp9: { unreachable: true }\n", "s.yaml").unwrap();
         let err = s.check_hostnames(&["cp1".into()], "s.yaml").unwrap_err();
         assert!(err.to_string().contains("cp9"), "{err}");
+    }
+
+    #[test]
+    fn huge_or_non_finite_durations_are_refused_not_panicked_on() {
+        for bad in [
+            "latency: 1e20",
+            "latency: 99999999999999999999h",
+            "latency: .inf",
+            "latency: .nan",
+            "latency: -1",
+            "time_not_synced_for: .inf",
+            "latency: 366d",
+            "latency: 8761h",
+        ] {
+            let text = format!("nodes:\n  cp1: {{ {bad} }}\n");
+            let err = Scenario::from_yaml(&text, "s.yaml").unwrap_err();
+            assert!(err.to_string().contains("s.yaml"), "{bad}: {err}");
+        }
+        let err = Scenario::from_yaml("timing: { install: 1e300 }\n", "s.yaml").unwrap_err();
+        assert!(err.to_string().contains("longer than a year"), "{err}");
+        let ok = Scenario::from_yaml("timing: { join: 100000s }\n", "s.yaml").unwrap();
+        assert_eq!(ok.timing.join, Some(Duration::from_secs(100_000)));
+    }
+
+    #[test]
+    fn scaling_saturates_instead_of_overflowing() {
+        let year = Duration::from_secs_f64(MAX_SCENARIO_SECS);
+        assert_eq!(
+            scale_duration(year, f64::INFINITY),
+            Duration::from_secs_f64(MAX_SCALED_SECS)
+        );
+        assert_eq!(
+            scale_duration(year, 1e300),
+            Duration::from_secs_f64(MAX_SCALED_SECS)
+        );
+        assert_eq!(scale_duration(year, f64::NAN), Duration::ZERO);
+        assert_eq!(scale_duration(year, -1.0), Duration::ZERO);
+        assert_eq!(
+            scale_duration(Duration::MAX, 1.0),
+            Duration::from_secs_f64(MAX_SCALED_SECS)
+        );
     }
 
     #[test]
