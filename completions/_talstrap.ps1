@@ -44,16 +44,16 @@ Register-ArgumentCompleter -Native -CommandName 'talstrap' -ScriptBlock {
             [CompletionResult]::new('sim', 'sim', [CompletionResultType]::ParameterValue, 'Run a simulated Talos cluster on loopback until Ctrl-C')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Run every step against a simulated cluster on loopback: start here')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, powershell, elvish)')
-            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff): talstrap''s, or one subcommand''s')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'talstrap;preflight' {
             [CompletionResult]::new('--talconfig', '--talconfig', [CompletionResultType]::ParameterName, 'talhelper''s talconfig.yaml [default: ./talconfig.yaml]')
-            [CompletionResult]::new('--config-dir', '--config-dir', [CompletionResultType]::ParameterName, 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml]')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]')
+            [CompletionResult]::new('--config-dir', '--config-dir', [CompletionResultType]::ParameterName, 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml], or by `topf render -o DIR` with --topf [default: output/ next to topf.yaml]')
+            [CompletionResult]::new('--topf', '--topf', [CompletionResultType]::ParameterName, 'topf''s topf.yaml instead of talconfig.yaml: nodes (host, ip, role) from it, their configs from `topf render` output (--config-dir)')
             [CompletionResult]::new('--env-file', '--env-file', [CompletionResultType]::ParameterName, 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A node without talconfig.yaml: its address and machine config (repeatable)')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A node without talconfig.yaml: its address and machine config; FILE may be `-` (stdin) or a pipe such as <(sops -d cp.yaml) (repeatable)')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)')
             [CompletionResult]::new('--nodes', '--nodes', [CompletionResultType]::ParameterName, 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)')
             [CompletionResult]::new('--role', '--role', [CompletionResultType]::ParameterName, 'Work only on nodes of this role')
@@ -90,10 +90,10 @@ Register-ArgumentCompleter -Native -CommandName 'talstrap' -ScriptBlock {
             [CompletionResult]::new('--max-unavailable', '--max-unavailable', [CompletionResultType]::ParameterName, 'On a bootstrapped cluster, how many workers a change that reboots them may take down at once (control planes always go one at a time). 1 by default: talstrap does not drain nodes or read PodDisruptionBudgets, so rebooting more workers together can take every replica of a workload down; raise it for large pools')
             [CompletionResult]::new('--stuck-after', '--stuck-after', [CompletionResultType]::ParameterName, 'With --wait: a node whose stage and unmet conditions stay unchanged this long is reported stuck')
             [CompletionResult]::new('--talconfig', '--talconfig', [CompletionResultType]::ParameterName, 'talhelper''s talconfig.yaml [default: ./talconfig.yaml]')
-            [CompletionResult]::new('--config-dir', '--config-dir', [CompletionResultType]::ParameterName, 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml]')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]')
+            [CompletionResult]::new('--config-dir', '--config-dir', [CompletionResultType]::ParameterName, 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml], or by `topf render -o DIR` with --topf [default: output/ next to topf.yaml]')
+            [CompletionResult]::new('--topf', '--topf', [CompletionResultType]::ParameterName, 'topf''s topf.yaml instead of talconfig.yaml: nodes (host, ip, role) from it, their configs from `topf render` output (--config-dir)')
             [CompletionResult]::new('--env-file', '--env-file', [CompletionResultType]::ParameterName, 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A node without talconfig.yaml: its address and machine config (repeatable)')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A node without talconfig.yaml: its address and machine config; FILE may be `-` (stdin) or a pipe such as <(sops -d cp.yaml) (repeatable)')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)')
             [CompletionResult]::new('--nodes', '--nodes', [CompletionResultType]::ParameterName, 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)')
             [CompletionResult]::new('--role', '--role', [CompletionResultType]::ParameterName, 'Work only on nodes of this role')
@@ -129,10 +129,10 @@ Register-ArgumentCompleter -Native -CommandName 'talstrap' -ScriptBlock {
             [CompletionResult]::new('--phase', '--phase', [CompletionResultType]::ParameterName, 'State to wait for')
             [CompletionResult]::new('--stuck-after', '--stuck-after', [CompletionResultType]::ParameterName, 'A node whose stage and unmet conditions stay unchanged this long is reported stuck')
             [CompletionResult]::new('--talconfig', '--talconfig', [CompletionResultType]::ParameterName, 'talhelper''s talconfig.yaml [default: ./talconfig.yaml]')
-            [CompletionResult]::new('--config-dir', '--config-dir', [CompletionResultType]::ParameterName, 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml]')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]')
+            [CompletionResult]::new('--config-dir', '--config-dir', [CompletionResultType]::ParameterName, 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml], or by `topf render -o DIR` with --topf [default: output/ next to topf.yaml]')
+            [CompletionResult]::new('--topf', '--topf', [CompletionResultType]::ParameterName, 'topf''s topf.yaml instead of talconfig.yaml: nodes (host, ip, role) from it, their configs from `topf render` output (--config-dir)')
             [CompletionResult]::new('--env-file', '--env-file', [CompletionResultType]::ParameterName, 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A node without talconfig.yaml: its address and machine config (repeatable)')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A node without talconfig.yaml: its address and machine config; FILE may be `-` (stdin) or a pipe such as <(sops -d cp.yaml) (repeatable)')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)')
             [CompletionResult]::new('--nodes', '--nodes', [CompletionResultType]::ParameterName, 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)')
             [CompletionResult]::new('--role', '--role', [CompletionResultType]::ParameterName, 'Work only on nodes of this role')
@@ -168,10 +168,10 @@ Register-ArgumentCompleter -Native -CommandName 'talstrap' -ScriptBlock {
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Write the admin kubeconfig to this file (atomically, mode 0600) [default: not fetched]')
             [CompletionResult]::new('--resend-after', '--resend-after', [CompletionResultType]::ParameterName, 'After a Bootstrap request that may have been accepted, send no other for this long')
             [CompletionResult]::new('--talconfig', '--talconfig', [CompletionResultType]::ParameterName, 'talhelper''s talconfig.yaml [default: ./talconfig.yaml]')
-            [CompletionResult]::new('--config-dir', '--config-dir', [CompletionResultType]::ParameterName, 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml]')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]')
+            [CompletionResult]::new('--config-dir', '--config-dir', [CompletionResultType]::ParameterName, 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml], or by `topf render -o DIR` with --topf [default: output/ next to topf.yaml]')
+            [CompletionResult]::new('--topf', '--topf', [CompletionResultType]::ParameterName, 'topf''s topf.yaml instead of talconfig.yaml: nodes (host, ip, role) from it, their configs from `topf render` output (--config-dir)')
             [CompletionResult]::new('--env-file', '--env-file', [CompletionResultType]::ParameterName, 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A node without talconfig.yaml: its address and machine config (repeatable)')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A node without talconfig.yaml: its address and machine config; FILE may be `-` (stdin) or a pipe such as <(sops -d cp.yaml) (repeatable)')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)')
             [CompletionResult]::new('--nodes', '--nodes', [CompletionResultType]::ParameterName, 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)')
             [CompletionResult]::new('--role', '--role', [CompletionResultType]::ParameterName, 'Work only on nodes of this role')
@@ -207,7 +207,7 @@ Register-ArgumentCompleter -Native -CommandName 'talstrap' -ScriptBlock {
         'talstrap;discover' {
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Timeout of one TCP connect in the scan')
             [CompletionResult]::new('--window', '--window', [CompletionResultType]::ParameterName, 'Connects in flight at once [default: sized from the open-file limit]')
-            [CompletionResult]::new('--talosconfig', '--talosconfig', [CompletionResultType]::ParameterName, 'talosconfig to read nodes configured by its CA (version, role, boot time, etcd) [default: $TALOSCONFIG, $TALOS_HOME/config or ~/.talos/config if one exists]')
+            [CompletionResult]::new('--talosconfig', '--talosconfig', [CompletionResultType]::ParameterName, 'talosconfig to read nodes configured by its CA (version, role, boot time, etcd) [default: $TALOSCONFIG, else clusterconfig/talosconfig, else $TALOS_HOME/config or ~/.talos/config, if one exists]')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'talosconfig context [default: the file''s current context]')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'How results are shown [default: human]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How results are shown [default: human]')
@@ -215,7 +215,7 @@ Register-ArgumentCompleter -Native -CommandName 'talstrap' -ScriptBlock {
             [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Nodes worked on at the same time')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Talos API (apid) port on every node')
             [CompletionResult]::new('--allow-large-scan', '--allow-large-scan', [CompletionResultType]::ParameterName, 'Allow ranges larger than /16')
-            [CompletionResult]::new('--skeleton', '--skeleton', [CompletionResultType]::ParameterName, 'Also print a talconfig.yaml `nodes:` list for the maintenance-mode nodes found')
+            [CompletionResult]::new('--skeleton', '--skeleton', [CompletionResultType]::ParameterName, 'Print a talconfig.yaml `nodes:` list for the maintenance-mode nodes found: stdout carries only that YAML (the table goes to stderr), so `> nodes.yaml` works; with -o json it is the report''s details.skeleton')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v debug, -vv trace); secrets are never logged')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v debug, -vv trace); secrets are never logged')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors and the final summary')
@@ -235,6 +235,7 @@ Register-ArgumentCompleter -Native -CommandName 'talstrap' -ScriptBlock {
             [CompletionResult]::new('--subnet', '--subnet', [CompletionResultType]::ParameterName, 'Loopback range for the nodes, a /16 to /24 inside 127.0.0.0/8, e.g. 127.0.42.0/24 [default: random 127.x.y.0/24]')
             [CompletionResult]::new('--scenario', '--scenario', [CompletionResultType]::ParameterName, 'Scenario file (YAML) with faults, timings and disks per node')
             [CompletionResult]::new('--time-scale', '--time-scale', [CompletionResultType]::ParameterName, 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)')
+            [CompletionResult]::new('--layout', '--layout', [CompletionResultType]::ParameterName, 'Files to write: talhelper''s (talconfig.yaml, clusterconfig/) or topf''s (topf.yaml, `topf render` output in rendered/, talosconfig)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'How results are shown [default: human]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How results are shown [default: human]')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]')
@@ -312,6 +313,26 @@ Register-ArgumentCompleter -Native -CommandName 'talstrap' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'talstrap;__complete-nodes' {
+            [CompletionResult]::new('--talconfig', '--talconfig', [CompletionResultType]::ParameterName, 'talconfig.yaml to read [default: ./talconfig.yaml]')
+            [CompletionResult]::new('--topf', '--topf', [CompletionResultType]::ParameterName, '--topf file to read instead')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'How results are shown [default: human]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How results are shown [default: human]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]')
+            [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Nodes worked on at the same time')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Talos API (apid) port on every node')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v debug, -vv trace); secrets are never logged')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v debug, -vv trace); secrets are never logged')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors and the final summary')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors and the final summary')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours (NO_COLOR is honoured too)')
+            [CompletionResult]::new('--serial', '--serial', [CompletionResultType]::ParameterName, 'One node at a time (same as --parallel 1)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'talstrap;help' {
             [CompletionResult]::new('preflight', 'preflight', [CompletionResultType]::ParameterValue, 'Check every node before touching it: mode, stage, version, disks')
             [CompletionResult]::new('apply', 'apply', [CompletionResultType]::ParameterValue, 'Send each node its machine config, in parallel and idempotently')
@@ -321,7 +342,7 @@ Register-ArgumentCompleter -Native -CommandName 'talstrap' -ScriptBlock {
             [CompletionResult]::new('sim', 'sim', [CompletionResultType]::ParameterValue, 'Run a simulated Talos cluster on loopback until Ctrl-C')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Run every step against a simulated cluster on loopback: start here')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, powershell, elvish)')
-            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff): talstrap''s, or one subcommand''s')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -350,6 +371,9 @@ Register-ArgumentCompleter -Native -CommandName 'talstrap' -ScriptBlock {
             break
         }
         'talstrap;help;man' {
+            break
+        }
+        'talstrap;help;__complete-nodes' {
             break
         }
         'talstrap;help;help' {

@@ -41,15 +41,15 @@ set edit:completion:arg-completer[talstrap] = {|@words|
             cand sim 'Run a simulated Talos cluster on loopback until Ctrl-C'
             cand demo 'Run every step against a simulated cluster on loopback: start here'
             cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
-            cand man 'Print the man page (roff)'
+            cand man 'Print a man page (roff): talstrap''s, or one subcommand''s'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'talstrap;preflight'= {
             cand --talconfig 'talhelper''s talconfig.yaml [default: ./talconfig.yaml]'
-            cand --config-dir 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml]'
-            cand -e 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]'
+            cand --config-dir 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml], or by `topf render -o DIR` with --topf [default: output/ next to topf.yaml]'
+            cand --topf 'topf''s topf.yaml instead of talconfig.yaml: nodes (host, ip, role) from it, their configs from `topf render` output (--config-dir)'
             cand --env-file 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]'
-            cand --node 'A node without talconfig.yaml: its address and machine config (repeatable)'
+            cand --node 'A node without talconfig.yaml: its address and machine config; FILE may be `-` (stdin) or a pipe such as <(sops -d cp.yaml) (repeatable)'
             cand -n 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)'
             cand --nodes 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)'
             cand --role 'Work only on nodes of this role'
@@ -85,10 +85,10 @@ set edit:completion:arg-completer[talstrap] = {|@words|
             cand --max-unavailable 'On a bootstrapped cluster, how many workers a change that reboots them may take down at once (control planes always go one at a time). 1 by default: talstrap does not drain nodes or read PodDisruptionBudgets, so rebooting more workers together can take every replica of a workload down; raise it for large pools'
             cand --stuck-after 'With --wait: a node whose stage and unmet conditions stay unchanged this long is reported stuck'
             cand --talconfig 'talhelper''s talconfig.yaml [default: ./talconfig.yaml]'
-            cand --config-dir 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml]'
-            cand -e 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]'
+            cand --config-dir 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml], or by `topf render -o DIR` with --topf [default: output/ next to topf.yaml]'
+            cand --topf 'topf''s topf.yaml instead of talconfig.yaml: nodes (host, ip, role) from it, their configs from `topf render` output (--config-dir)'
             cand --env-file 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]'
-            cand --node 'A node without talconfig.yaml: its address and machine config (repeatable)'
+            cand --node 'A node without talconfig.yaml: its address and machine config; FILE may be `-` (stdin) or a pipe such as <(sops -d cp.yaml) (repeatable)'
             cand -n 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)'
             cand --nodes 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)'
             cand --role 'Work only on nodes of this role'
@@ -123,10 +123,10 @@ set edit:completion:arg-completer[talstrap] = {|@words|
             cand --phase 'State to wait for'
             cand --stuck-after 'A node whose stage and unmet conditions stay unchanged this long is reported stuck'
             cand --talconfig 'talhelper''s talconfig.yaml [default: ./talconfig.yaml]'
-            cand --config-dir 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml]'
-            cand -e 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]'
+            cand --config-dir 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml], or by `topf render -o DIR` with --topf [default: output/ next to topf.yaml]'
+            cand --topf 'topf''s topf.yaml instead of talconfig.yaml: nodes (host, ip, role) from it, their configs from `topf render` output (--config-dir)'
             cand --env-file 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]'
-            cand --node 'A node without talconfig.yaml: its address and machine config (repeatable)'
+            cand --node 'A node without talconfig.yaml: its address and machine config; FILE may be `-` (stdin) or a pipe such as <(sops -d cp.yaml) (repeatable)'
             cand -n 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)'
             cand --nodes 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)'
             cand --role 'Work only on nodes of this role'
@@ -161,10 +161,10 @@ set edit:completion:arg-completer[talstrap] = {|@words|
             cand --kubeconfig 'Write the admin kubeconfig to this file (atomically, mode 0600) [default: not fetched]'
             cand --resend-after 'After a Bootstrap request that may have been accepted, send no other for this long'
             cand --talconfig 'talhelper''s talconfig.yaml [default: ./talconfig.yaml]'
-            cand --config-dir 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml]'
-            cand -e 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]'
+            cand --config-dir 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml], or by `topf render -o DIR` with --topf [default: output/ next to topf.yaml]'
+            cand --topf 'topf''s topf.yaml instead of talconfig.yaml: nodes (host, ip, role) from it, their configs from `topf render` output (--config-dir)'
             cand --env-file 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]'
-            cand --node 'A node without talconfig.yaml: its address and machine config (repeatable)'
+            cand --node 'A node without talconfig.yaml: its address and machine config; FILE may be `-` (stdin) or a pipe such as <(sops -d cp.yaml) (repeatable)'
             cand -n 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)'
             cand --nodes 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)'
             cand --role 'Work only on nodes of this role'
@@ -199,7 +199,7 @@ set edit:completion:arg-completer[talstrap] = {|@words|
         &'talstrap;discover'= {
             cand --connect-timeout 'Timeout of one TCP connect in the scan'
             cand --window 'Connects in flight at once [default: sized from the open-file limit]'
-            cand --talosconfig 'talosconfig to read nodes configured by its CA (version, role, boot time, etcd) [default: $TALOSCONFIG, $TALOS_HOME/config or ~/.talos/config if one exists]'
+            cand --talosconfig 'talosconfig to read nodes configured by its CA (version, role, boot time, etcd) [default: $TALOSCONFIG, else clusterconfig/talosconfig, else $TALOS_HOME/config or ~/.talos/config, if one exists]'
             cand --context 'talosconfig context [default: the file''s current context]'
             cand -o 'How results are shown [default: human]'
             cand --output 'How results are shown [default: human]'
@@ -207,7 +207,7 @@ set edit:completion:arg-completer[talstrap] = {|@words|
             cand --parallel 'Nodes worked on at the same time'
             cand --port 'Talos API (apid) port on every node'
             cand --allow-large-scan 'Allow ranges larger than /16'
-            cand --skeleton 'Also print a talconfig.yaml `nodes:` list for the maintenance-mode nodes found'
+            cand --skeleton 'Print a talconfig.yaml `nodes:` list for the maintenance-mode nodes found: stdout carries only that YAML (the table goes to stderr), so `> nodes.yaml` works; with -o json it is the report''s details.skeleton'
             cand -v 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
             cand --verbose 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
             cand -q 'Print only errors and the final summary'
@@ -226,6 +226,7 @@ set edit:completion:arg-completer[talstrap] = {|@words|
             cand --subnet 'Loopback range for the nodes, a /16 to /24 inside 127.0.0.0/8, e.g. 127.0.42.0/24 [default: random 127.x.y.0/24]'
             cand --scenario 'Scenario file (YAML) with faults, timings and disks per node'
             cand --time-scale 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)'
+            cand --layout 'Files to write: talhelper''s (talconfig.yaml, clusterconfig/) or topf''s (topf.yaml, `topf render` output in rendered/, talosconfig)'
             cand -o 'How results are shown [default: human]'
             cand --output 'How results are shown [default: human]'
             cand --timeout 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]'
@@ -299,6 +300,25 @@ set edit:completion:arg-completer[talstrap] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'talstrap;__complete-nodes'= {
+            cand --talconfig 'talconfig.yaml to read [default: ./talconfig.yaml]'
+            cand --topf '--topf file to read instead'
+            cand -o 'How results are shown [default: human]'
+            cand --output 'How results are shown [default: human]'
+            cand --timeout 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]'
+            cand --parallel 'Nodes worked on at the same time'
+            cand --port 'Talos API (apid) port on every node'
+            cand -v 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
+            cand --verbose 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
+            cand -q 'Print only errors and the final summary'
+            cand --quiet 'Print only errors and the final summary'
+            cand --no-color 'No colours (NO_COLOR is honoured too)'
+            cand --serial 'One node at a time (same as --parallel 1)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'talstrap;help'= {
             cand preflight 'Check every node before touching it: mode, stage, version, disks'
             cand apply 'Send each node its machine config, in parallel and idempotently'
@@ -308,7 +328,7 @@ set edit:completion:arg-completer[talstrap] = {|@words|
             cand sim 'Run a simulated Talos cluster on loopback until Ctrl-C'
             cand demo 'Run every step against a simulated cluster on loopback: start here'
             cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
-            cand man 'Print the man page (roff)'
+            cand man 'Print a man page (roff): talstrap''s, or one subcommand''s'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'talstrap;help;preflight'= {
@@ -328,6 +348,8 @@ set edit:completion:arg-completer[talstrap] = {|@words|
         &'talstrap;help;completions'= {
         }
         &'talstrap;help;man'= {
+        }
+        &'talstrap;help;__complete-nodes'= {
         }
         &'talstrap;help;help'= {
         }

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_talstrap_global_optspecs
-    string join \n o/output= v/verbose q/quiet no-color timeout= parallel= serial port= h/help V/version
+    string join \n o/output= v/verbose q/quiet no-color timeout= parallel= serial port= e/endpoints= i/insecure h/help V/version
 end
 
 function __fish_talstrap_needs_command
@@ -43,13 +43,13 @@ complete -c talstrap -n "__fish_talstrap_needs_command" -f -a "discover" -d 'Fin
 complete -c talstrap -n "__fish_talstrap_needs_command" -f -a "sim" -d 'Run a simulated Talos cluster on loopback until Ctrl-C'
 complete -c talstrap -n "__fish_talstrap_needs_command" -f -a "demo" -d 'Run every step against a simulated cluster on loopback: start here'
 complete -c talstrap -n "__fish_talstrap_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
-complete -c talstrap -n "__fish_talstrap_needs_command" -f -a "man" -d 'Print the man page (roff)'
+complete -c talstrap -n "__fish_talstrap_needs_command" -f -a "man" -d 'Print a man page (roff): talstrap\'s, or one subcommand\'s'
 complete -c talstrap -n "__fish_talstrap_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l talconfig -d 'talhelper\'s talconfig.yaml [default: ./talconfig.yaml]' -r -F
-complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l config-dir -d 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml]' -r -F
-complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -s e -l env-file -d 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]' -r -F
-complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l node -d 'A node without talconfig.yaml: its address and machine config (repeatable)' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -s n -l nodes -d 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l config-dir -d 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml], or by `topf render -o DIR` with --topf [default: output/ next to topf.yaml]' -r -F
+complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l topf -d 'topf\'s topf.yaml instead of talconfig.yaml: nodes (host, ip, role) from it, their configs from `topf render` output (--config-dir)' -r -F
+complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l env-file -d 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]' -r -F
+complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l node -d 'A node without talconfig.yaml: its address and machine config; FILE may be `-` (stdin) or a pipe such as <(sops -d cp.yaml) (repeatable)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l role -d 'Work only on nodes of this role' -r -f -a "controlplane\t''
 worker\t''"
 complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l talosconfig -d 'talosconfig with the admin client certificate [default: $TALOSCONFIG, else clusterconfig/talosconfig, else $TALOS_HOME/config or ~/.talos/config]' -r -F
@@ -81,10 +81,10 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l try-timeout 
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l max-unavailable -d 'On a bootstrapped cluster, how many workers a change that reboots them may take down at once (control planes always go one at a time). 1 by default: talstrap does not drain nodes or read PodDisruptionBudgets, so rebooting more workers together can take every replica of a workload down; raise it for large pools' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l stuck-after -d 'With --wait: a node whose stage and unmet conditions stay unchanged this long is reported stuck' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l talconfig -d 'talhelper\'s talconfig.yaml [default: ./talconfig.yaml]' -r -F
-complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l config-dir -d 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml]' -r -F
-complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -s e -l env-file -d 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]' -r -F
-complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l node -d 'A node without talconfig.yaml: its address and machine config (repeatable)' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -s n -l nodes -d 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l config-dir -d 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml], or by `topf render -o DIR` with --topf [default: output/ next to topf.yaml]' -r -F
+complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l topf -d 'topf\'s topf.yaml instead of talconfig.yaml: nodes (host, ip, role) from it, their configs from `topf render` output (--config-dir)' -r -F
+complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l env-file -d 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]' -r -F
+complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l node -d 'A node without talconfig.yaml: its address and machine config; FILE may be `-` (stdin) or a pipe such as <(sops -d cp.yaml) (repeatable)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l role -d 'Work only on nodes of this role' -r -f -a "controlplane\t''
 worker\t''"
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l talosconfig -d 'talosconfig with the admin client certificate [default: $TALOSCONFIG, else clusterconfig/talosconfig, else $TALOS_HOME/config or ~/.talos/config]' -r -F
@@ -114,10 +114,10 @@ pre-bootstrap\t'Control planes booting with only etcd missing; workers waiting f
 post-bootstrap\t'Every node running and ready'"
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l stuck-after -d 'A node whose stage and unmet conditions stay unchanged this long is reported stuck' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l talconfig -d 'talhelper\'s talconfig.yaml [default: ./talconfig.yaml]' -r -F
-complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l config-dir -d 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml]' -r -F
-complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -s e -l env-file -d 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]' -r -F
-complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l node -d 'A node without talconfig.yaml: its address and machine config (repeatable)' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -s n -l nodes -d 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l config-dir -d 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml], or by `topf render -o DIR` with --topf [default: output/ next to topf.yaml]' -r -F
+complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l topf -d 'topf\'s topf.yaml instead of talconfig.yaml: nodes (host, ip, role) from it, their configs from `topf render` output (--config-dir)' -r -F
+complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l env-file -d 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]' -r -F
+complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l node -d 'A node without talconfig.yaml: its address and machine config; FILE may be `-` (stdin) or a pipe such as <(sops -d cp.yaml) (repeatable)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l role -d 'Work only on nodes of this role' -r -f -a "controlplane\t''
 worker\t''"
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l talosconfig -d 'talosconfig with the admin client certificate [default: $TALOSCONFIG, else clusterconfig/talosconfig, else $TALOS_HOME/config or ~/.talos/config]' -r -F
@@ -145,10 +145,10 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l etcd-tim
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l kubeconfig -d 'Write the admin kubeconfig to this file (atomically, mode 0600) [default: not fetched]' -r -F
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l resend-after -d 'After a Bootstrap request that may have been accepted, send no other for this long' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l talconfig -d 'talhelper\'s talconfig.yaml [default: ./talconfig.yaml]' -r -F
-complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l config-dir -d 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml]' -r -F
-complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -s e -l env-file -d 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]' -r -F
-complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l node -d 'A node without talconfig.yaml: its address and machine config (repeatable)' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -s n -l nodes -d 'Work only on these nodes: IP or hostname (repeatable, or comma-separated)' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l config-dir -d 'Machine configs written by `talhelper genconfig` [default: clusterconfig/ next to talconfig.yaml], or by `topf render -o DIR` with --topf [default: output/ next to topf.yaml]' -r -F
+complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l topf -d 'topf\'s topf.yaml instead of talconfig.yaml: nodes (host, ip, role) from it, their configs from `topf render` output (--config-dir)' -r -F
+complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l env-file -d 'talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files are decrypted with `sops -d` (repeatable; replaces the defaults) [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml, in the current directory and next to talconfig.yaml]' -r -F
+complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l node -d 'A node without talconfig.yaml: its address and machine config; FILE may be `-` (stdin) or a pipe such as <(sops -d cp.yaml) (repeatable)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l role -d 'Work only on nodes of this role' -r -f -a "controlplane\t''
 worker\t''"
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l talosconfig -d 'talosconfig with the admin client certificate [default: $TALOSCONFIG, else clusterconfig/talosconfig, else $TALOS_HOME/config or ~/.talos/config]' -r -F
@@ -176,7 +176,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -s h -l hel
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -s V -l version -d 'Print version'
 complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l connect-timeout -d 'Timeout of one TCP connect in the scan' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l window -d 'Connects in flight at once [default: sized from the open-file limit]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l talosconfig -d 'talosconfig to read nodes configured by its CA (version, role, boot time, etcd) [default: $TALOSCONFIG, $TALOS_HOME/config or ~/.talos/config if one exists]' -r -F
+complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l talosconfig -d 'talosconfig to read nodes configured by its CA (version, role, boot time, etcd) [default: $TALOSCONFIG, else clusterconfig/talosconfig, else $TALOS_HOME/config or ~/.talos/config, if one exists]' -r -F
 complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l context -d 'talosconfig context [default: the file\'s current context]' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -s o -l output -d 'How results are shown [default: human]' -r -f -a "human\t'Progress and a summary table; plain lines when stdout is not a terminal'
 json\t'One JSON object per line on stdout: events, then the final report'"
@@ -184,7 +184,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l timeout -
 complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l parallel -d 'Nodes worked on at the same time' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l port -d 'Talos API (apid) port on every node' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l allow-large-scan -d 'Allow ranges larger than /16'
-complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l skeleton -d 'Also print a talconfig.yaml `nodes:` list for the maintenance-mode nodes found'
+complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l skeleton -d 'Print a talconfig.yaml `nodes:` list for the maintenance-mode nodes found: stdout carries only that YAML (the table goes to stderr), so `> nodes.yaml` works; with -o json it is the report\'s details.skeleton'
 complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -s v -l verbose -d 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
 complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -s q -l quiet -d 'Print only errors and the final summary'
 complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l no-color -d 'No colours (NO_COLOR is honoured too)'
@@ -197,6 +197,8 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l dir -d 'Where 
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l subnet -d 'Loopback range for the nodes, a /16 to /24 inside 127.0.0.0/8, e.g. 127.0.42.0/24 [default: random 127.x.y.0/24]' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l scenario -d 'Scenario file (YAML) with faults, timings and disks per node' -r -F
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l time-scale -d 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l layout -d 'Files to write: talhelper\'s (talconfig.yaml, clusterconfig/) or topf\'s (topf.yaml, `topf render` output in rendered/, talosconfig)' -r -f -a "talhelper\t'talconfig.yaml and clusterconfig/ (as `talhelper genconfig` writes)'
+topf\t'topf.yaml, rendered/<host>.yaml (as `topf render -o rendered`) and talosconfig'"
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -s o -l output -d 'How results are shown [default: human]' -r -f -a "human\t'Progress and a summary table; plain lines when stdout is not a terminal'
 json\t'One JSON object per line on stdout: events, then the final report'"
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l timeout -d 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]' -r
@@ -247,13 +249,27 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand man" -l no-color -d 'N
 complete -c talstrap -n "__fish_talstrap_using_subcommand man" -l serial -d 'One node at a time (same as --parallel 1)'
 complete -c talstrap -n "__fish_talstrap_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c talstrap -n "__fish_talstrap_using_subcommand man" -s V -l version -d 'Print version'
-complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man help" -f -a "preflight" -d 'Check every node before touching it: mode, stage, version, disks'
-complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man help" -f -a "apply" -d 'Send each node its machine config, in parallel and idempotently'
-complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man help" -f -a "verify" -d 'Wait for every node to reach its expected stage; explain stuck ones'
-complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man help" -f -a "bootstrap" -d 'Bootstrap etcd once, wait for it to be healthy, fetch the kubeconfig'
-complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man help" -f -a "discover" -d 'Find Talos nodes in address ranges and tell what state each is in'
-complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man help" -f -a "sim" -d 'Run a simulated Talos cluster on loopback until Ctrl-C'
-complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man help" -f -a "demo" -d 'Run every step against a simulated cluster on loopback: start here'
-complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
-complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -l talconfig -d 'talconfig.yaml to read [default: ./talconfig.yaml]' -r -F
+complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -l topf -d '--topf file to read instead' -r -F
+complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -s o -l output -d 'How results are shown [default: human]' -r -f -a "human\t'Progress and a summary table; plain lines when stdout is not a terminal'
+json\t'One JSON object per line on stdout: events, then the final report'"
+complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -l timeout -d 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -l parallel -d 'Nodes worked on at the same time' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -l port -d 'Talos API (apid) port on every node' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -s v -l verbose -d 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
+complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -s q -l quiet -d 'Print only errors and the final summary'
+complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -l no-color -d 'No colours (NO_COLOR is honoured too)'
+complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -l serial -d 'One node at a time (same as --parallel 1)'
+complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -s V -l version -d 'Print version'
+complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man __complete-nodes help" -f -a "preflight" -d 'Check every node before touching it: mode, stage, version, disks'
+complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man __complete-nodes help" -f -a "apply" -d 'Send each node its machine config, in parallel and idempotently'
+complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man __complete-nodes help" -f -a "verify" -d 'Wait for every node to reach its expected stage; explain stuck ones'
+complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man __complete-nodes help" -f -a "bootstrap" -d 'Bootstrap etcd once, wait for it to be healthy, fetch the kubeconfig'
+complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man __complete-nodes help" -f -a "discover" -d 'Find Talos nodes in address ranges and tell what state each is in'
+complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man __complete-nodes help" -f -a "sim" -d 'Run a simulated Talos cluster on loopback until Ctrl-C'
+complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man __complete-nodes help" -f -a "demo" -d 'Run every step against a simulated cluster on loopback: start here'
+complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man __complete-nodes help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
+complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man __complete-nodes help" -f -a "man" -d 'Print a man page (roff): talstrap\'s, or one subcommand\'s'
+complete -c talstrap -n "__fish_talstrap_using_subcommand help; and not __fish_seen_subcommand_from preflight apply verify bootstrap discover sim demo completions man __complete-nodes help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c talstrap -s n -l nodes -x -a "(talstrap __complete-nodes (commandline -opc | string match -r -- '^--(?:talconfig|topf)=.*'))"

@@ -86,6 +86,7 @@ fn spec_from_talconfig(talconfig: &Path) -> anyhow::Result<ClusterSpec> {
         endpoint_ip: host
             .parse()
             .context("talconfig.yaml: endpoint is not an address")?,
+        network: Default::default(),
         nodes,
     })
 }

@@ -166,7 +166,10 @@ const SIM_EXAMPLES: &str = concat!(
       --scenario examples/scenarios/flaky.yaml
 
   # In another terminal, against the fleet above
-  talstrap preflight --talconfig /tmp/sim/talconfig.yaml"#
+  talstrap preflight --talconfig /tmp/sim/talconfig.yaml
+
+  # A topf repository instead: topf.yaml and rendered/<host>.yaml
+  talstrap sim --dir /tmp/topf --layout topf"#
 );
 
 const DEMO_EXAMPLES: &str = concat!(
@@ -183,6 +186,25 @@ const DEMO_EXAMPLES: &str = concat!(
 
   # How failures look: an install that fails on one node
   talstrap demo --scenario examples/scenarios/install-fails.yaml"#
+);
+
+const COMPLETIONS_EXAMPLES: &str = concat!(
+    heading!("Examples:"),
+    r#"
+  # bash: load now, or install for every new shell
+  source <(talstrap completions bash)
+  talstrap completions bash > /etc/bash_completion.d/talstrap
+
+  # zsh: a directory on $fpath
+  talstrap completions zsh > ~/.zfunc/_talstrap"#
+);
+
+const MAN_EXAMPLES: &str = concat!(
+    heading!("Examples:"),
+    r#"
+  # Read the page without installing it
+  talstrap man | man -l -
+  talstrap man apply | man -l -"#
 );
 
 /// Most simulated control planes (`--control-planes`).
@@ -259,6 +281,17 @@ pub struct GlobalArgs {
     #[arg(long, global = true, default_value_t = 50000, env = "TALSTRAP_PORT",
           value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
+
+    /// talosctl's `-e/--endpoints`: accepted only to be answered with an
+    /// explanation (talstrap never dials endpoints), exit 2.
+    #[arg(long = "endpoints", short = 'e', global = true, hide = true,
+          value_name = "ENDPOINT", num_args = 0..=1, value_delimiter = ',')]
+    pub endpoints: Option<Vec<String>>,
+
+    /// talosctl's `-i/--insecure`: answered with an explanation (the mode is
+    /// detected per node), exit 2.
+    #[arg(long, short = 'i', global = true, hide = true)]
+    pub insecure: bool,
 }
 
 /// Where the nodes and their machine configs come from, and how to reach them.
@@ -270,19 +303,32 @@ pub struct InventoryArgs {
     pub talconfig: Option<PathBuf>,
 
     /// Machine configs written by `talhelper genconfig` [default: clusterconfig/
-    /// next to talconfig.yaml]
+    /// next to talconfig.yaml], or by `topf render -o DIR` with --topf
+    /// [default: output/ next to topf.yaml]
     #[arg(long, env = "TALSTRAP_CONFIG_DIR", value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
+
+    /// topf's topf.yaml instead of talconfig.yaml: nodes (host, ip, role)
+    /// from it, their configs from `topf render` output (--config-dir)
+    #[arg(
+        long,
+        env = "TALSTRAP_TOPF",
+        value_name = "FILE",
+        conflicts_with = "talconfig"
+    )]
+    pub topf: Option<PathBuf>,
 
     /// talenv file with values for ${VAR} in talconfig.yaml; *.sops.yaml files
     /// are decrypted with `sops -d` (repeatable; replaces the defaults)
     /// [default: talenv.yaml, talenv.sops.yaml, talenv.yml, talenv.sops.yml,
     /// in the current directory and next to talconfig.yaml]
-    #[arg(long = "env-file", short = 'e', value_name = "FILE")]
+    // No short flag: `-e` is talosctl's --endpoints, answered with an
+    // explanation (see GlobalArgs::endpoints).
+    #[arg(long = "env-file", value_name = "FILE")]
     pub env_files: Vec<PathBuf>,
 
-    /// A node without talconfig.yaml: its address and machine config
-    /// (repeatable)
+    /// A node without talconfig.yaml: its address and machine config; FILE
+    /// may be `-` (stdin) or a pipe such as <(sops -d cp.yaml) (repeatable)
     #[arg(
         long = "node",
         value_name = "IP=FILE",
@@ -494,14 +540,31 @@ pub enum Command {
     Demo(DemoArgs),
 
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
-    #[command(hide = true)]
+    ///
+    /// With bash, zsh and fish, `-n/--nodes <TAB>` offers the hostnames and
+    /// addresses of the talconfig.yaml (or --talconfig) in the command line.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
-        #[arg(value_enum)]
+        #[arg(value_enum, value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff)
-    #[command(hide = true)]
-    Man,
+    /// Print a man page (roff): talstrap's, or one subcommand's
+    #[command(after_help = MAN_EXAMPLES)]
+    Man {
+        /// The subcommand whose page to print [default: talstrap's own]
+        #[arg(value_name = "SUBCOMMAND")]
+        subcommand: Option<String>,
+    },
+    /// Node names for shell completion of -n (used by the completion scripts)
+    #[command(name = "__complete-nodes", hide = true)]
+    CompleteNodes {
+        /// talconfig.yaml to read [default: ./talconfig.yaml]
+        #[arg(long, value_name = "FILE")]
+        talconfig: Option<PathBuf>,
+        /// --topf file to read instead
+        #[arg(long, value_name = "FILE")]
+        topf: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -701,14 +764,16 @@ pub struct DiscoverArgs {
     #[arg(long)]
     pub allow_large_scan: bool,
 
-    /// Also print a talconfig.yaml `nodes:` list for the maintenance-mode
-    /// nodes found
+    /// Print a talconfig.yaml `nodes:` list for the maintenance-mode nodes
+    /// found: stdout carries only that YAML (the table goes to stderr), so
+    /// `> nodes.yaml` works; with -o json it is the report's
+    /// details.skeleton
     #[arg(long)]
     pub skeleton: bool,
 
     /// talosconfig to read nodes configured by its CA (version, role, boot
-    /// time, etcd) [default: $TALOSCONFIG, $TALOS_HOME/config or
-    /// ~/.talos/config if one exists]
+    /// time, etcd) [default: $TALOSCONFIG, else clusterconfig/talosconfig,
+    /// else $TALOS_HOME/config or ~/.talos/config, if one exists]
     #[arg(long, env = "TALSTRAP_TALOSCONFIG", value_name = "FILE")]
     pub talosconfig: Option<PathBuf>,
 
@@ -747,6 +812,21 @@ pub struct SimArgs {
     /// reboot; 0.1: ten times faster)
     #[arg(long, default_value_t = 1.0, value_name = "FACTOR", value_parser = time_scale)]
     pub time_scale: f64,
+
+    /// Files to write: talhelper's (talconfig.yaml, clusterconfig/) or
+    /// topf's (topf.yaml, `topf render` output in rendered/, talosconfig)
+    #[arg(long, value_enum, default_value = "talhelper", value_name = "LAYOUT")]
+    pub layout: SimLayout,
+}
+
+/// Which repository layout `sim` writes its cluster files in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimLayout {
+    /// talconfig.yaml and clusterconfig/ (as `talhelper genconfig` writes)
+    Talhelper,
+    /// topf.yaml, rendered/<host>.yaml (as `topf render -o rendered`) and
+    /// talosconfig
+    Topf,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ pub mod exit;
 pub mod inventory;
 pub mod output;
 pub mod pipeline;
+pub mod usage;
 
 // The layers below the commands live in their own crates (see Cargo.toml's
 // workspace): the wire types, the Talos client, and the simulator.

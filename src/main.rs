@@ -7,7 +7,12 @@ use tracing_subscriber::EnvFilter;
 use talstrap::cli::Cli;
 
 fn main() {
-    let cli = Cli::parse();
+    // talosctl habits: `talstrap -n cp1 verify` means `talstrap verify -n cp1`.
+    let argv = talstrap::usage::normalize_args(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(e) => std::process::exit(talstrap::usage::usage_error(e, &argv)),
+    };
     init_logging(cli.global.verbose, cli.global.quiet, cli.global.no_color);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

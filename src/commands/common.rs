@@ -178,6 +178,8 @@ impl Session {
         match result {
             Ok(exit) => exit,
             Err(err) => {
+                // A demo stage that ended the demo: this report is the run's.
+                let _ = self.output.end_stages();
                 stdout::error_line(&format!("error: {err}"));
                 let exit = err.exit(self.cancel.is_cancelled());
                 if self.output.config().format == crate::cli::OutputFormat::Json {

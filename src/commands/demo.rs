@@ -101,7 +101,10 @@ async fn run_in(
     };
     let stuck_after = Duration::from_secs_f64((60.0 * args.time_scale).max(5.0));
 
+    let demo_started = std::time::Instant::now();
     let mut worst = Exit::Success;
+    // Each command's report is a stage of the demo's; the demo ends with one.
+    session.output.begin_stages();
     let stage = |name: &str| {
         session.restart_clock();
         session.output.finish();
@@ -180,6 +183,7 @@ async fn run_in(
     }
 
     session.output.finish();
+    let last = session.output.end_stages();
     let summary = if throwaway {
         format!(
             "\nDemo {} (exit {}). Its cluster files and kubeconfig in {} are removed now; pass --keep or --dir DIR to keep them, or run `talstrap sim` for a fleet that keeps running.",
@@ -206,7 +210,18 @@ async fn run_in(
             dir.display()
         )
     };
-    session.output.text(&summary);
     fleet.shutdown().await;
-    Ok(worst)
+    if session.output.config().format != crate::cli::OutputFormat::Json {
+        session.output.text(&summary);
+        return Ok(worst);
+    }
+    let nodes = last.map(|r| r.nodes).unwrap_or_default();
+    let report = crate::output::Report::new("demo", nodes, demo_started.elapsed(), Some(worst))
+        .with_messages(vec![summary.trim().to_string()])
+        .with_details(serde_json::json!({
+            "dir": dir.display().to_string(),
+            "kubeconfig": (worst == Exit::Success && !throwaway).then(|| kubeconfig.display().to_string()),
+        }));
+    session.output.report(&report);
+    Ok(report.exit())
 }

@@ -35,6 +35,11 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
         .unwrap_or_else(|| rlimit::window_for(soft))
         .max(1);
     let port = session.port();
+    let json = session.output.config().format == OutputFormat::Json;
+    if args.skeleton && !json {
+        // `discover --skeleton > nodes.yaml`: stdout carries only YAML.
+        session.output.people_to_stderr();
+    }
     let sink = session.output.events();
     sink.emit(Event::Info {
         message: format!(
@@ -132,24 +137,20 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
     } else {
         None
     };
+    let skeleton_text = args
+        .skeleton
+        .then(|| skeleton::render_nodes_skeleton(&maintenance));
+    let mut details = details;
+    if json && let Some(t) = &skeleton_text {
+        // JSON: the skeleton is part of the one report.
+        details["skeleton"] = serde_json::Value::String(t.clone());
+    }
     let report =
         Report::new("discover", outcomes, session.elapsed(), overall).with_details(details);
-    let skeleton_text = args.skeleton.then(|| {
-        if maintenance.is_empty() {
-            "# no maintenance-mode nodes found: no talconfig skeleton to print".to_string()
-        } else {
-            skeleton::render_nodes_skeleton(&maintenance)
-        }
-    });
-    // JSON consumers read the report as the last line, so the skeleton goes
-    // before it there; people get it after the table, ready to copy.
-    let json = session.output.config().format == OutputFormat::Json;
-    if json && let Some(t) = &skeleton_text {
-        session.output.text(t);
-    }
     session.output.report(&report);
     if !json && let Some(t) = &skeleton_text {
-        session.output.text(t);
+        // People: the table went to stderr, the YAML alone to stdout.
+        session.output.data(t);
     }
     Ok(report.exit())
 }
@@ -173,8 +174,13 @@ fn discover_access(args: &DiscoverArgs) -> Result<Access, CommandError> {
     };
     // A talosconfig is optional here: without one, configured nodes are reported but not read.
     let env_set = std::env::var_os("TALOSCONFIG").is_some_and(|v| !v.is_empty());
+    // As the other commands look: talhelper's clusterconfig/talosconfig in
+    // the working directory comes after $TALOSCONFIG, before ~/.talos/config.
+    let talhelper = std::path::Path::new("clusterconfig/talosconfig");
     let path = if args.talosconfig.is_some() || env_set {
         Some(talosconfig::locate(args.talosconfig.as_deref()).map_err(CommandError::input)?)
+    } else if talhelper.is_file() {
+        Some(talhelper.to_path_buf())
     } else {
         talosconfig::locate_optional().map_err(CommandError::input)?
     };

@@ -132,7 +132,10 @@ async fn candidates(
         .collect())
 }
 
-fn round_text(round: &Round) -> String {
+/// One line per candidate; `seen` adds what was found at an excluded address
+/// (a worker, a node still in maintenance) to that candidate's own line, so
+/// no address is listed twice.
+fn round_text(round: &Round, seen: &dyn Fn(std::net::IpAddr) -> Option<String>) -> String {
     let mut s = match &round.verdict {
         Verdict::Leader { ip, reason } => format!("election: leader {ip} ({reason})"),
         Verdict::Waiting { reason, .. } => format!("election: waiting ({reason})"),
@@ -145,6 +148,9 @@ fn round_text(round: &Round) -> String {
             c.hostname.as_deref().unwrap_or("-"),
             c.outcome
         ));
+        if let Some(note) = seen(c.ip) {
+            s.push_str(&format!(" ({note})"));
+        }
     }
     s
 }
@@ -206,12 +212,13 @@ pub async fn elect_leader(
                 foreign.join("; ")
             )));
         }
-        let mut text = round_text(&round);
-        for (c, note) in &inspected {
-            if !c.role_ok || c.boot_time.is_none() {
-                text.push_str(&format!("\n  ({}: {note})", c.ip));
-            }
-        }
+        let seen = |ip: std::net::IpAddr| {
+            inspected
+                .iter()
+                .find(|(c, _)| c.ip == ip && !(c.role_ok && c.boot_time.is_some()))
+                .map(|(_, note)| note.clone())
+        };
+        let text = round_text(&round, &seen);
         if text != last_text {
             sink.emit(Event::Info {
                 message: text.clone(),
@@ -288,5 +295,42 @@ pub async fn elect_leader(
             _ = tokio::time::sleep(es.poll_interval) => {}
             _ = session.cancel.cancelled() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_candidate_is_listed_once_with_what_was_seen() {
+        let cand = |ip: &str, cp: bool| Candidate {
+            ip: ip.parse().unwrap(),
+            hostname: Some(format!("n{}", &ip[ip.len() - 1..])),
+            boot_time: cp.then_some(1_700_000_000),
+            has_etcd: false,
+            reachable: true,
+            role_ok: cp,
+        };
+        let round = elect(
+            &[
+                cand("127.0.0.1", true),
+                cand("127.0.0.4", false),
+                cand("127.0.0.5", false),
+            ],
+            1,
+        );
+        let seen =
+            |ip: std::net::IpAddr| (ip.to_string() != "127.0.0.1").then(|| "worker".to_string());
+        let text = round_text(&round, &seen);
+        for ip in ["127.0.0.1", "127.0.0.4", "127.0.0.5"] {
+            let lines = text.lines().skip(1).filter(|l| l.contains(ip)).count();
+            assert_eq!(lines, 1, "{ip} in:\n{text}");
+        }
+        assert!(
+            text.lines()
+                .any(|l| l.contains("127.0.0.4") && l.ends_with("(worker)")),
+            "{text}"
+        );
     }
 }

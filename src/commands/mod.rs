@@ -13,12 +13,14 @@ mod common;
 pub mod demo;
 pub mod discover;
 pub mod election;
+mod etcd_health;
 mod kubeconfig_file;
 pub mod nodeops;
 pub mod plan;
 pub mod preflight;
 pub mod secret_file;
 pub mod sim;
+mod trustd;
 pub mod verify;
 pub mod watch;
 
@@ -31,6 +33,9 @@ use crate::exit::Exit;
 pub async fn run(cli: Cli) -> Exit {
     let session = Session::new(&cli.global);
     let name = command_name(&cli.command);
+    if let Some(answer) = crate::usage::talosctl_habit(&cli.global) {
+        return session.finish(name, Err(CommandError::input(answer)));
+    }
     let result = match cli.command {
         Command::Preflight(args) => preflight::run(&session, args).await,
         Command::Apply(args) => apply::run(&session, args).await,
@@ -39,28 +44,17 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Discover(args) => discover::run(&session, args).await,
         Command::Sim(args) => sim::run(&session, args).await,
         Command::Demo(args) => demo::run(&session, args).await,
-        Command::Completions { shell } => {
-            // Rendered in memory first: clap_complete panics when its
-            // writer fails (`| true`, `> /dev/full`).
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut cmd, "talstrap", &mut script);
-            crate::output::stdout::write(&script);
-            Ok(Exit::Success)
-        }
-        Command::Man => {
-            // No `help` subcommand in the page: it has no man page of its own.
-            let cmd = <Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
-            let mut page = Vec::new();
-            match clap_mangen::Man::new(cmd).render(&mut page) {
-                Ok(()) => {
-                    crate::output::stdout::write(&page);
-                    Ok(Exit::Success)
-                }
-                Err(e) => Err(CommandError::Runtime(anyhow::anyhow!(
-                    "rendering the man page: {e}"
-                ))),
-            }
+        Command::Completions { shell } => write_stdout(
+            &crate::usage::completion_script(shell),
+            "the completion script",
+        ),
+        Command::Man { subcommand } => match crate::usage::man_page(subcommand.as_deref()) {
+            Ok(page) => write_stdout(&page, "the man page"),
+            Err(e) => Err(CommandError::input(e)),
+        },
+        Command::CompleteNodes { talconfig, topf } => {
+            let names = crate::inventory::completion_names(talconfig.as_deref(), topf.as_deref());
+            write_stdout(names.join("\n").as_bytes(), "node names")
         }
     };
     session.finish(name, result)
@@ -76,6 +70,15 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::Sim(_) => "sim",
         Command::Demo(_) => "demo",
         Command::Completions { .. } => "completions",
-        Command::Man => "man",
+        Command::Man { .. } => "man",
+        Command::CompleteNodes { .. } => "__complete-nodes",
     }
+}
+
+/// Generated text on stdout.
+fn write_stdout(bytes: &[u8], _what: &str) -> Result<Exit, CommandError> {
+    // A closed pipe ends quietly, any other failure is reported at the end
+    // (see output::stdout).
+    crate::output::stdout::write(bytes);
+    Ok(Exit::Success)
 }

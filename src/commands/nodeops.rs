@@ -190,6 +190,8 @@ pub fn safe_mode_details(details: &str) -> String {
     }
     let mut out = kept.join(" ");
     if in_diff {
+        // "… (skipped in dry-run)." then "; config diff …": no ".;".
+        out.truncate(out.trim_end_matches('.').len());
         if diff_lines == 0 && details.contains("No changes") {
             out.push_str(if out.is_empty() {
                 "no changes"
@@ -258,6 +260,7 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("2 changed lines"), "{s}");
+        assert!(!s.contains(".;"), "{s}");
         assert!(
             s.starts_with("Applied configuration without a reboot"),
             "{s}"

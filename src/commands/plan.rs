@@ -147,12 +147,23 @@ fn load_inventory_until(
     stop: Arc<AtomicBool>,
 ) -> Result<(Inventory, Option<String>), CommandError> {
     if !inv.node_configs.is_empty() {
-        if inv.talconfig.is_some() {
-            return Err(CommandError::input(
-                "--node IP=FILE and --talconfig cannot be combined: give the nodes one way",
-            ));
+        if let Some(other) = [
+            (inv.talconfig.is_some(), "--talconfig"),
+            (inv.topf.is_some(), "--topf"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+        {
+            return Err(CommandError::input(format!(
+                "--node IP=FILE and {other} cannot be combined: give the nodes one way"
+            )));
         }
         return inventory::from_node_flags(&inv.node_configs)
+            .map(|i| (i, None))
+            .map_err(CommandError::input);
+    }
+    if let Some(topf) = &inv.topf {
+        return inventory::load_topf(topf, inv.config_dir.as_deref())
             .map(|i| (i, None))
             .map_err(CommandError::input);
     }
@@ -161,8 +172,15 @@ fn load_inventory_until(
         .clone()
         .unwrap_or_else(|| PathBuf::from("talconfig.yaml"));
     if inv.talconfig.is_none() && !talconfig.exists() {
+        // A topf repository: ./topf.yaml and its render output.
+        let topf = PathBuf::from("topf.yaml");
+        if topf.exists() {
+            return inventory::load_topf(&topf, inv.config_dir.as_deref())
+                .map(|i| (i, None))
+                .map_err(CommandError::input);
+        }
         return Err(CommandError::input(
-            "no nodes given: there is no ./talconfig.yaml; pass --talconfig FILE or --node IP=path/to/config.yaml",
+            "no nodes given: there is no ./talconfig.yaml or ./topf.yaml; pass --talconfig FILE, --topf FILE or --node IP=path/to/config.yaml",
         ));
     }
     let (config_dir, note) = match &inv.config_dir {
@@ -255,6 +273,14 @@ fn talhelper_talosconfig(inventory: &Inventory) -> Option<PathBuf> {
     match &inventory.source {
         inventory::InventorySource::Talconfig { config_dir, .. } => {
             let p = config_dir.join("talosconfig");
+            p.exists().then_some(p)
+        }
+        // cluster-template: `topf talosconfig > talosconfig` next to topf.yaml.
+        inventory::InventorySource::Topf { path, .. } => {
+            let p = path
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("talosconfig");
             p.exists().then_some(p)
         }
         _ => None,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::SimArgs;
+use crate::cli::{SimArgs, SimLayout};
 use crate::exit::Exit;
 
 use super::{CommandError, Session};
@@ -124,9 +124,107 @@ pub async fn run(session: &Session, args: SimArgs) -> Result<Exit, CommandError>
             ));
         }
     };
-    crate::output::stdout::write(crate::sim::cli::guide(&fleet).as_bytes());
+    let guide = match args.layout {
+        SimLayout::Talhelper => crate::sim::cli::guide(&fleet),
+        SimLayout::Topf => {
+            let files = write_topf_layout(fleet.paths()).map_err(|e| {
+                CommandError::Runtime(anyhow::anyhow!("writing the topf layout: {e}"))
+            })?;
+            topf_guide(&fleet, &files)
+        }
+    };
+    crate::output::stdout::write(guide.as_bytes());
     cancel.cancelled().await;
     fleet.shutdown().await;
     crate::output::stdout::line("talstrap sim: stopped");
     Ok(Exit::Success)
+}
+
+/// The files of a topf-shaped cluster written by [`write_topf_layout`].
+#[derive(Debug, Clone)]
+pub struct TopfFiles {
+    pub topf: PathBuf,
+    pub rendered: PathBuf,
+    pub talosconfig: PathBuf,
+}
+
+/// Turn the generated talhelper layout into what a topf repository holds
+/// after `topf render -o rendered` and `topf talosconfig > talosconfig`:
+/// `topf.yaml` (clusterName, clusterEndpoint, kubernetesVersion, nodes with
+/// host, ip and role), `rendered/<host>.yaml` and `talosconfig`, all beside
+/// each other. talconfig.yaml and clusterconfig/ are removed, so the
+/// directory is unambiguous.
+pub fn write_topf_layout(cluster: &crate::sim::GeneratedCluster) -> std::io::Result<TopfFiles> {
+    use std::fmt::Write as _;
+    let dir = &cluster.dir;
+    let rendered = dir.join("rendered");
+    std::fs::create_dir_all(&rendered)?;
+    let mut topf = format!(
+        "# topf.yaml written by `talstrap sim --layout topf`\nclusterName: {}\nclusterEndpoint: {}\nkubernetesVersion: 1.34.1\nnodes:\n",
+        cluster.cluster_name, cluster.endpoint
+    );
+    for n in &cluster.nodes {
+        let role = if n.control_plane {
+            "control-plane"
+        } else {
+            "worker"
+        };
+        let _ = write!(
+            topf,
+            "  - host: {}\n    ip: {}\n    role: {role}\n",
+            n.hostname, n.ip
+        );
+        copy_private(
+            &n.config_path,
+            &rendered.join(format!("{}.yaml", n.hostname)),
+        )?;
+    }
+    let topf_path = dir.join("topf.yaml");
+    std::fs::write(&topf_path, topf)?;
+    let talosconfig = dir.join("talosconfig");
+    copy_private(&cluster.talosconfig, &talosconfig)?;
+    let _ = std::fs::remove_file(&cluster.talconfig);
+    let _ = std::fs::remove_dir_all(&cluster.config_dir);
+    Ok(TopfFiles {
+        topf: topf_path,
+        rendered,
+        talosconfig,
+    })
+}
+
+/// Copy a file holding credentials: the copy is mode 0600.
+fn copy_private(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let bytes = std::fs::read(from)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(to)?;
+    f.write_all(&bytes)
+}
+
+fn topf_guide(fleet: &crate::sim::Fleet, files: &TopfFiles) -> String {
+    let port = fleet.port();
+    let dir = files
+        .topf
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .display();
+    format!(
+        "talstrap sim: {} simulated Talos nodes on loopback, port {port}, in a topf layout\n\
+         cluster files in {dir}\n  topf.yaml    {}\n  rendered     {}\n  talosconfig  {}\n\n\
+         Try next (in {dir}):\n  \
+         talstrap preflight --topf topf.yaml --config-dir rendered --port {port}\n  \
+         talstrap apply --topf topf.yaml --config-dir rendered --port {port} --wait\n  \
+         talstrap bootstrap --topf topf.yaml --config-dir rendered --port {port} --kubeconfig kubeconfig\n  \
+         talstrap verify --topf topf.yaml --config-dir rendered --port {port}\n\n\
+         Serving until interrupted (Ctrl-C).\n",
+        fleet.nodes().len(),
+        files.topf.display(),
+        files.rendered.display(),
+        files.talosconfig.display(),
+    )
 }

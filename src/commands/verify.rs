@@ -75,9 +75,33 @@ pub async fn run(session: &Session, args: VerifyArgs) -> Result<Exit, CommandErr
         sent_in_maintenance: HashMap::new(),
         expect_reboot: HashMap::new(),
     };
-    let report = verify_nodes(session, &plan, &plan.nodes, settings, "verify").await;
+    let mut report = verify_nodes(session, &plan, &plan.nodes, settings, "verify").await;
+    if phase == Phase::PostBootstrap && !plan.control_planes.is_empty() {
+        with_etcd_health(&mut report, &plan).await;
+    }
     session.output.report(&report);
     Ok(report.exit())
+}
+
+/// After bootstrap, the cluster as a whole: etcd's member lists agree, hold
+/// the inventory's control planes, and every member is healthy. In the
+/// report's details and summary; an unhealthy etcd fails a run whose nodes
+/// all passed.
+async fn with_etcd_health(report: &mut Report, plan: &Plan) {
+    let health = super::etcd_health::check(&plan.access, &plan.control_planes).await;
+    report.messages.push(health.summary());
+    if !health.healthy && report.status == Exit::Success {
+        report.status = Exit::NodeFailure;
+        report.exit_code = Exit::NodeFailure.code();
+    }
+    let details = match std::mem::take(&mut report.details) {
+        serde_json::Value::Object(mut m) => {
+            m.insert("etcd".into(), serde_json::json!(health));
+            serde_json::Value::Object(m)
+        }
+        _ => serde_json::json!({ "etcd": health }),
+    };
+    report.details = details;
 }
 
 /// Auto phase: bootstrapped if any reachable control plane has etcd.
@@ -125,11 +149,13 @@ pub async fn verify_nodes(
     });
     let access = Arc::new(plan.access.clone());
     let settings = Arc::new(settings);
+    let cps = Arc::new(ControlPlanes::new(plan));
     let items = nodes.iter().map(|n| (n.node.clone(), n.clone())).collect();
     let outcomes = run_nodes(&run, items, move |ctx, node| {
         let access = access.clone();
         let settings = settings.clone();
-        async move { wait_node(&ctx, &access, &node, &settings).await }
+        let cps = cps.clone();
+        async move { watch_node(&ctx, &access, &node, &settings, &cps).await }
     })
     .await;
     Report::new(command, outcomes, session.elapsed(), None)
@@ -157,8 +183,81 @@ pub fn config_has_no_cni(raw: &[u8]) -> bool {
     false
 }
 
+/// The control planes of the inventory, as the watches of one run share
+/// them: their configs (a worker's route to trustd) and whether one is up.
+struct ControlPlanes {
+    endpoints: Vec<super::plan::Endpoint>,
+    configs: Vec<(std::net::IpAddr, Vec<u8>)>,
+    /// When they were last asked, and whether one had healthy etcd.
+    checked: tokio::sync::Mutex<(Option<Instant>, bool)>,
+}
+
+impl ControlPlanes {
+    fn new(plan: &Plan) -> Self {
+        ControlPlanes {
+            endpoints: plan
+                .control_planes
+                .iter()
+                .map(PlannedNode::endpoint)
+                .collect(),
+            configs: plan
+                .control_planes
+                .iter()
+                .map(|n| (n.addr.ip(), n.entry.config.raw().to_vec()))
+                .collect(),
+            checked: tokio::sync::Mutex::new((None, false)),
+        }
+    }
+
+    /// Nothing known about the control planes.
+    fn none() -> Self {
+        ControlPlanes {
+            endpoints: Vec::new(),
+            configs: Vec::new(),
+            checked: tokio::sync::Mutex::new((None, false)),
+        }
+    }
+
+    /// Why `node`, a worker, may stay closed until bootstrap.
+    fn trustd_wait(&self, node: &PlannedNode) -> Option<String> {
+        if node.is_control_plane() || self.configs.is_empty() {
+            return None;
+        }
+        let cps: Vec<(std::net::IpAddr, &[u8])> = self
+            .configs
+            .iter()
+            .map(|(ip, raw)| (*ip, raw.as_slice()))
+            .collect();
+        super::trustd::waits_for_bootstrap(
+            node.entry.config.raw(),
+            node.entry.config.endpoint.as_deref(),
+            &cps,
+        )
+    }
+
+    /// Whether a control plane has healthy etcd (so its VIP can be up);
+    /// asked at most once per `every` across all the watches.
+    async fn up(&self, access: &Access, every: Duration) -> bool {
+        let mut checked = self.checked.lock().await;
+        if checked.1 {
+            return true;
+        }
+        if checked.0.is_some_and(|at| at.elapsed() < every) {
+            return false;
+        }
+        let views = super::cluster::etcd_views(access, &self.endpoints).await;
+        *checked = (
+            Some(Instant::now()),
+            views.iter().any(|v| {
+                v.etcd_state.as_deref() == Some("Running") && v.etcd_healthy == Some(true)
+            }),
+        );
+        checked.1
+    }
+}
+
 /// The watch settings of one node.
-fn node_watch(node: &PlannedNode, settings: &WaitSettings) -> NodeWatch {
+fn node_watch(node: &PlannedNode, settings: &WaitSettings, cps: &ControlPlanes) -> NodeWatch {
     NodeWatch {
         phase: settings.phase,
         control_plane: node.is_control_plane(),
@@ -168,23 +267,43 @@ fn node_watch(node: &PlannedNode, settings: &WaitSettings) -> NodeWatch {
         sent_to: settings.sent_in_maintenance.get(&node.node.node).cloned(),
         expect_reboot: settings.expect_reboot.get(&node.node.node).cloned(),
         cni_none: config_has_no_cni(node.entry.config.raw()),
+        trustd_wait: cps.trustd_wait(node),
     }
 }
 
-/// Wait for one node. Runs as one observing step (cut at once by Ctrl-C).
+/// Wait for one node on its own (a rollout's step): as [`verify_nodes`]
+/// does, without the other control planes' configs, so a worker is not
+/// taken to wait for trustd.
 pub async fn wait_node(
     ctx: &Arc<NodeCtx>,
     access: &Access,
     node: &PlannedNode,
     settings: &WaitSettings,
 ) -> Result<Done, StepError> {
+    watch_node(ctx, access, node, settings, &ControlPlanes::none()).await
+}
+
+/// Wait for one node. Runs as one observing step (cut at once by Ctrl-C).
+async fn watch_node(
+    ctx: &Arc<NodeCtx>,
+    access: &Access,
+    node: &PlannedNode,
+    settings: &WaitSettings,
+    cps: &ControlPlanes,
+) -> Result<Done, StepError> {
     let poll = settings.poll_interval;
     let reached = ctx
         .step_with("verify", &RetryPolicy::once(), |_| async {
-            let mut watch = Watch::new(node_watch(node, settings), Instant::now());
+            let mut watch = Watch::new(node_watch(node, settings, cps), Instant::now());
             let mut link = Link::default();
             loop {
                 let obs = link.observe(access, node, poll).await?;
+                if matches!(obs, Observation::Down { refused: true, .. })
+                    && watch.wants_control_planes()
+                    && cps.up(access, poll).await
+                {
+                    watch.observe(Observation::ControlPlanesUp, Instant::now());
+                }
                 let sampled = matches!(obs, Observation::Sample { .. });
                 let next = watch.observe(obs, Instant::now());
                 for line in next.notes {
@@ -352,9 +471,13 @@ impl Link {
                 Err(_) => return Ok(self.lost()),
             },
         };
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         Ok(Observation::Sample {
             status,
             boot: BootIdentity { boot_time, boot_id },
+            wall,
         })
     }
 

@@ -79,6 +79,9 @@ pub struct NodeWatch {
     pub expect_reboot: Option<ExpectReboot>,
     /// `cluster.network.cni.name: none`.
     pub cni_none: bool,
+    /// A worker whose apid stays closed until bootstrap, and why
+    /// (see `trustd.rs`).
+    pub trustd_wait: Option<String>,
 }
 
 /// One thing the driver saw.
@@ -94,11 +97,15 @@ pub enum Observation {
     Connected,
     /// The open connection broke, or a call on it failed.
     Lost,
+    /// A control plane of the cluster has healthy etcd (its VIP can be up).
+    ControlPlanesUp,
     /// A reading over the open connection: the newest status (None when it
     /// did not change) and the boot.
     Sample {
         status: Option<MachineStatus>,
         boot: BootIdentity,
+        /// Our wall clock at the reading (Unix seconds).
+        wall: u64,
     },
 }
 
@@ -126,6 +133,11 @@ pub enum Failure {
     Unreachable {
         after: Duration,
         reason: String,
+    },
+    /// A worker's apid still closed a bound after the control planes came up.
+    TrustdClosed {
+        after: Duration,
+        why: String,
     },
     RebootLoop {
         reboots: u32,
@@ -186,6 +198,7 @@ pub struct Watch {
     unreachable_since: Option<Instant>,
     maintenance_since: Option<Instant>,
     not_talos_since: Option<Instant>,
+    control_planes_up_at: Option<Instant>,
 }
 
 impl Watch {
@@ -207,7 +220,16 @@ impl Watch {
             unreachable_since: None,
             maintenance_since: None,
             not_talos_since: None,
+            control_planes_up_at: None,
         }
+    }
+
+    /// Whether the driver should tell this watch when the control planes
+    /// are up: a worker that waits for them, after bootstrap.
+    pub fn wants_control_planes(&self) -> bool {
+        self.s.trustd_wait.is_some()
+            && self.s.phase == Phase::PostBootstrap
+            && self.control_planes_up_at.is_none()
     }
 
     /// The last status read (for facts on a failure).
@@ -259,7 +281,15 @@ impl Watch {
                     pause: Duration::ZERO,
                 }
             }
-            Observation::Sample { status, boot } => self.sample(status, boot, now, &mut notes),
+            Observation::ControlPlanesUp => {
+                self.control_planes_up_at.get_or_insert(now);
+                Verdict::Wait {
+                    pause: Duration::ZERO,
+                }
+            }
+            Observation::Sample { status, boot, wall } => {
+                self.sample(status, boot, wall, now, &mut notes)
+            }
         };
         Next { verdict, notes }
     }
@@ -333,6 +363,9 @@ impl Watch {
         self.left_maintenance = true;
         self.gone_since_boot = true;
         let since = *self.unreachable_since.get_or_insert(now);
+        if refused && let Some(why) = self.s.trustd_wait.clone() {
+            return self.waiting_for_trustd(why, since, now, notes);
+        }
         if now - since >= self.s.stuck_after {
             return Verdict::Failed(Failure::Unreachable {
                 after: now - since,
@@ -350,15 +383,68 @@ impl Watch {
         }
     }
 
+    /// A worker whose port stays closed because its apid waits for trustd:
+    /// before bootstrap that is as far as it gets; after it, the bound
+    /// starts once the control planes are up.
+    fn waiting_for_trustd(
+        &mut self,
+        why: String,
+        since: Instant,
+        now: Instant,
+        notes: &mut Vec<String>,
+    ) -> Verdict {
+        let quick = Verdict::Wait {
+            pause: self.s.poll_interval.min(QUICK),
+        };
+        if self.s.phase == Phase::PreBootstrap {
+            // Give a node leaving maintenance or rebooting a few polls first.
+            if now - since >= self.grace() {
+                return Verdict::Ready(Reached {
+                    summary: format!("waiting for the control plane: {why}"),
+                    stage: Stage::Unknown,
+                    ready: false,
+                    warning: None,
+                });
+            }
+            self.note(
+                notes,
+                "down (connection refused): installing, rebooting or waiting for trustd".into(),
+            );
+            return quick;
+        }
+        let Some(up) = self.control_planes_up_at else {
+            self.note(notes, format!("waiting for the control plane: {why}"));
+            return quick;
+        };
+        let from = since.max(up);
+        if now - from >= self.s.stuck_after {
+            return Verdict::Failed(Failure::TrustdClosed {
+                after: now - from,
+                why,
+            });
+        }
+        self.note(
+            notes,
+            "the control planes are up; waiting for the worker's apid (trustd signs its certificate)".into(),
+        );
+        quick
+    }
+
     /// A reading over the open connection: the boot first (a reboot loop
     /// outranks any status), then the status.
     fn sample(
         &mut self,
         status: Option<MachineStatus>,
         boot: BootIdentity,
+        wall: u64,
         now: Instant,
         notes: &mut Vec<String>,
     ) -> Verdict {
+        // How long this boot has run, when the node's clock and ours agree.
+        let boot_age = wall
+            .checked_sub(boot.boot_time)
+            .filter(|age| *age < 30 * 24 * 3600)
+            .map(Duration::from_secs);
         self.unreachable_since = None;
         if let Some(failure) = self.boot_changed(boot, notes) {
             return Verdict::Failed(failure);
@@ -389,7 +475,11 @@ impl Watch {
                 pause: self.s.poll_interval,
             };
         }
-        self.judge(status, now, notes)
+        let mut verdict = self.judge(status, now, notes);
+        if self.s.control_plane {
+            boot_timeout_warning(&mut verdict, boot_age);
+        }
+        verdict
     }
 
     /// Compares `boot` with the boot last read; counts confirmed reboots.
@@ -483,6 +573,55 @@ impl Watch {
     }
 }
 
+/// Talos reboots a node whose boot has not finished (on a control plane:
+/// not bootstrapped) after `BootTimeout`, 70 minutes (v1.12.11
+/// pkg/machinery/constants/constants.go; internal/app/machined/main.go).
+const BOOT_TIMEOUT: Duration = Duration::from_secs(70 * 60);
+
+/// From this boot age on, a control plane waiting for bootstrap is warned.
+const BOOT_TIMEOUT_NEAR: Duration = Duration::from_secs(50 * 60);
+
+/// What to say about the boot timeout to a control plane that has waited
+/// `age` for bootstrap, once that nears the timeout.
+fn boot_timeout_note(age: Duration) -> Option<String> {
+    if age < BOOT_TIMEOUT_NEAR {
+        return None;
+    }
+    let waited = format_duration(Duration::from_secs(age.as_secs() / 60 * 60));
+    Some(match BOOT_TIMEOUT.checked_sub(age) {
+        Some(left) if !left.is_zero() => format!(
+            "this control plane has waited {waited} for bootstrap: Talos reboots a control plane that is not bootstrapped when its 70-minute boot timeout runs out, in about {}; run `talstrap bootstrap` before then",
+            format_duration(Duration::from_secs(left.as_secs().div_ceil(60) * 60))
+        ),
+        _ => format!(
+            "this control plane has waited {waited}, past Talos's 70-minute boot timeout: it reboots (and waits another 70 minutes) unless bootstrapped now"
+        ),
+    })
+}
+
+/// Adds the boot-timeout caveat to a control plane that is ready for
+/// bootstrap, or stuck because etcd does not run.
+fn boot_timeout_warning(verdict: &mut Verdict, age: Option<Duration>) {
+    let Some(note) = age.and_then(boot_timeout_note) else {
+        return;
+    };
+    match verdict {
+        Verdict::Ready(r) if r.summary == "ready for bootstrap" && r.warning.is_none() => {
+            r.warning = Some(note);
+        }
+        Verdict::Failed(Failure::Stuck { status, hint, .. })
+            if status
+                .unmet
+                .iter()
+                .any(|c| c.name == "services" && c.reason.contains("etcd")) =>
+        {
+            hint.push_str("; ");
+            hint.push_str(&note);
+        }
+        _ => {}
+    }
+}
+
 impl Failure {
     /// Message and hint for the report (NotTalos is worded by the driver).
     pub fn message_and_hint(&self) -> (String, String) {
@@ -503,6 +642,13 @@ impl Failure {
             Failure::Unreachable { after, reason } => (
                 format!("unreachable for {} ({reason})", format_duration(*after)),
                 "the node did not come back: it may have crashed during install or reboot, or its address changed (DHCP). Check its console".into(),
+            ),
+            Failure::TrustdClosed { after, why } => (
+                format!(
+                    "apid still closed {} after the control planes came up ({why})",
+                    format_duration(*after)
+                ),
+                "the worker cannot get its certificate from trustd (port 50001) through the cluster endpoint: check that the VIP or load balancer answers on 50001, or turn on cluster.discovery, and look at the worker's console".into(),
             ),
             Failure::RebootLoop { reboots } => (
                 format!("reboot loop: the node rebooted {reboots} times while being watched"),
@@ -674,6 +820,7 @@ mod tests {
             sent_to: None,
             expect_reboot: None,
             cni_none: false,
+            trustd_wait: None,
         }
     }
 
@@ -688,6 +835,7 @@ mod tests {
         Observation::Sample {
             status: Some(s),
             boot: b,
+            wall: 0,
         }
     }
 
@@ -1043,6 +1191,114 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_worker_waiting_for_trustd_is_expected_before_bootstrap_and_bounded_after() {
+        let refused = || Observation::Down {
+            refused: true,
+            reason: "connection refused".into(),
+        };
+        let mut s = settings();
+        s.control_plane = false;
+        s.applied_now = true;
+        s.stuck_after = Duration::from_secs(30);
+        s.trustd_wait = Some("the cluster endpoint is a VIP".into());
+        let t0 = Instant::now();
+        let mut w = Watch::new(s.clone(), t0);
+        assert!(is_wait(&w.observe(refused(), t0)));
+        let n = w.observe(refused(), t0 + Duration::from_secs(10));
+        let Verdict::Ready(r) = n.verdict else {
+            panic!("{n:?}");
+        };
+        assert!(
+            r.summary
+                .starts_with("waiting for the control plane: the cluster endpoint is a VIP")
+        );
+
+        // After bootstrap: no bound while the control planes are not up...
+        s.phase = Phase::PostBootstrap;
+        let mut w = Watch::new(s.clone(), t0);
+        assert!(w.wants_control_planes());
+        for i in 0..10u64 {
+            let n = w.observe(refused(), t0 + Duration::from_secs(i * 30));
+            assert!(is_wait(&n), "{n:?}");
+        }
+        // ...then the bound runs from the moment they are.
+        let up = t0 + Duration::from_secs(300);
+        w.observe(Observation::ControlPlanesUp, up);
+        assert!(!w.wants_control_planes());
+        assert!(is_wait(&w.observe(refused(), up + Duration::from_secs(29))));
+        let n = w.observe(refused(), up + Duration::from_secs(30));
+        assert!(
+            matches!(n.verdict, Verdict::Failed(Failure::TrustdClosed { .. })),
+            "{n:?}"
+        );
+        // A silent worker (no answer at all) is not waiting for trustd.
+        let mut w = Watch::new(s, t0);
+        let silent = || Observation::Down {
+            refused: false,
+            reason: "timed out".into(),
+        };
+        w.observe(silent(), t0);
+        let n = w.observe(silent(), t0 + Duration::from_secs(30));
+        assert!(
+            matches!(n.verdict, Verdict::Failed(Failure::Unreachable { .. })),
+            "{n:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_control_plane_near_the_boot_timeout_is_told_so() {
+        let etcd_only = st(Stage::Booting, false, &[("services", "etcd not running")]);
+        let at = |age_min: u64| Observation::Sample {
+            status: Some(etcd_only.clone()),
+            boot: boot(1_000_000, None),
+            wall: 1_000_000 + age_min * 60,
+        };
+        let t0 = Instant::now();
+        let mut w = Watch::new(settings(), t0);
+        let Verdict::Ready(r) = w.observe(at(10), t0).verdict else {
+            panic!()
+        };
+        assert_eq!(r.warning, None, "far from the timeout");
+        let mut w = Watch::new(settings(), t0);
+        let Verdict::Ready(r) = w.observe(at(55), t0).verdict else {
+            panic!()
+        };
+        let warning = r.warning.unwrap();
+        assert!(warning.contains("70-minute boot timeout"), "{warning}");
+        assert!(warning.contains("in about 15m"), "{warning}");
+        let mut w = Watch::new(settings(), t0);
+        let Verdict::Ready(r) = w.observe(at(75), t0).verdict else {
+            panic!()
+        };
+        assert!(
+            r.warning
+                .unwrap()
+                .contains("past Talos's 70-minute boot timeout")
+        );
+        // A node clock far from ours says nothing.
+        let mut w = Watch::new(settings(), t0);
+        let skewed = Observation::Sample {
+            status: Some(etcd_only.clone()),
+            boot: boot(2_000_000, None),
+            wall: 1_000_000,
+        };
+        let Verdict::Ready(r) = w.observe(skewed, t0).verdict else {
+            panic!()
+        };
+        assert_eq!(r.warning, None);
+        // After bootstrap, a control plane stuck without etcd gets it in its hint.
+        let mut s = settings();
+        s.phase = Phase::PostBootstrap;
+        s.stuck_after = Duration::from_secs(1);
+        let mut w = Watch::new(s, t0);
+        w.observe(at(60), t0);
+        let Verdict::Failed(f) = w.observe(at(60), t0 + Duration::from_secs(1)).verdict else {
+            panic!()
+        };
+        assert!(f.message_and_hint().1.contains("70-minute boot timeout"));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn unchanged_state_for_stuck_after_is_stuck_and_down_for_stuck_after_is_unreachable() {
         let mut s = settings();
         s.stuck_after = Duration::from_secs(30);
@@ -1054,6 +1310,7 @@ mod tests {
             Observation::Sample {
                 status: None,
                 boot: boot(1, None),
+                wall: 0,
             },
             t0 + Duration::from_secs(29),
         );
@@ -1062,6 +1319,7 @@ mod tests {
             Observation::Sample {
                 status: None,
                 boot: boot(1, None),
+                wall: 0,
             },
             t0 + Duration::from_secs(30),
         );

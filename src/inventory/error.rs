@@ -27,6 +27,14 @@ pub enum InputError {
     )]
     ConfigMissing { node: String, path: PathBuf },
 
+    /// The rendered config of a topf.yaml node does not exist.
+    #[error(
+        "node {node}: rendered config {} does not exist (run `topf render -o DIR` and pass \
+         --config-dir DIR)",
+        path.display()
+    )]
+    TopfConfigMissing { node: String, path: PathBuf },
+
     /// The file is not UTF-8 text.
     #[error("{}: not valid UTF-8 text (first bad byte at offset {offset}, line {line})", path.display())]
     NotUtf8 {
@@ -245,6 +253,7 @@ impl InputError {
         match err {
             // These already name the node.
             e @ (InputError::ConfigMissing { .. }
+            | InputError::TopfConfigMissing { .. }
             | InputError::RoleMismatch { .. }
             | InputError::ForNode { .. }) => e,
             e => InputError::ForNode {

@@ -16,6 +16,7 @@ mod node_flags;
 pub mod read;
 mod talconfig;
 mod template;
+pub mod topf;
 mod validate;
 mod yaml;
 
@@ -31,6 +32,7 @@ pub use machine_config::{MachineConfig, MachineType};
 pub use node_flags::from_node_flags;
 pub use talconfig::{LoadOptions, load_env_for, load_talconfig, load_talconfig_in};
 pub use template::DEFAULT_FILENAME_TMPL;
+pub use topf::{completion_names, load_topf};
 
 /// A node's role in the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -84,6 +86,8 @@ pub enum InventorySource {
     /// `--node IP=path` flags.
     #[serde(rename = "node_flags")]
     NodeFlags,
+    /// topf's topf.yaml and the configs `topf render` wrote.
+    Topf { path: PathBuf, config_dir: PathBuf },
 }
 
 /// The nodes talstrap works on.

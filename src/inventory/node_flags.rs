@@ -18,6 +18,9 @@ pub fn from_node_flags(flags: &[String]) -> Result<Inventory, InputError> {
     let mut nodes: Vec<NodeEntry> = Vec::with_capacity(flags.len());
     let mut by_ip: HashMap<IpAddr, &str> = HashMap::new();
     let mut by_host: HashMap<String, &str> = HashMap::new();
+    // A pipe or stdin can be read once: the same source for two nodes is
+    // read once and parsed for each.
+    let mut read: HashMap<PathBuf, Vec<u8>> = HashMap::new();
     for flag in flags {
         let (ip, path) = parse_flag(flag)?;
         if let Some(first) = by_ip.insert(ip, flag) {
@@ -28,8 +31,24 @@ pub fn from_node_flags(flags: &[String]) -> Result<Inventory, InputError> {
                 second: format!("--node {flag}"),
             });
         }
-        let mut config =
-            MachineConfig::load(&path).map_err(|e| InputError::for_node(&ip.to_string(), e))?;
+        let bytes = match read.get(&path) {
+            Some(b) => b.clone(),
+            None => {
+                let b = super::read::read_config_source(&path).map_err(|source| {
+                    InputError::for_node(
+                        &ip.to_string(),
+                        InputError::Io {
+                            path: path.clone(),
+                            source,
+                        },
+                    )
+                })?;
+                read.insert(path.clone(), b.clone());
+                b
+            }
+        };
+        let mut config = MachineConfig::parse(&path, bytes)
+            .map_err(|e| InputError::for_node(&ip.to_string(), e))?;
         let hostname = config.hostname.clone().unwrap_or_else(|| ip.to_string());
         if let Some(first) = by_host.insert(hostname.to_ascii_lowercase(), flag) {
             return Err(InputError::DuplicateHostname {

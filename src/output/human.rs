@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -10,8 +11,34 @@ use super::{OutputConfig, OutputSink, Report, render_report_text};
 use crate::duration::format_duration;
 use crate::pipeline::{Event, EventSink, NodeRef, NodeStatus, StepStatus};
 
+/// `cp1 (127.0.0.11)`, or just the address when the node has no other
+/// name (discover).
 fn label(node: &NodeRef) -> String {
-    format!("{} ({})", node.node, node.ip)
+    if node.node == node.ip.to_string() {
+        node.node.clone()
+    } else {
+        format!("{} ({})", node.node, node.ip)
+    }
+}
+
+/// `text` cut to `width` columns with an ellipsis, so a cut line says so.
+fn fit(text: &str, width: usize) -> String {
+    if console::measure_text_width(text) <= width {
+        text.to_string()
+    } else {
+        console::truncate_str(text, width, "…").into_owned()
+    }
+}
+
+/// The first line of a run: `apply: 5 nodes, up to 2 at a time`, or `all at
+/// once` when the limit is no limit (waiting watches every node at once).
+fn run_words(command: &str, nodes: usize, parallel: usize) -> String {
+    let s = if nodes == 1 { "" } else { "s" };
+    if parallel >= nodes {
+        format!("{command}: {nodes} node{s}, all at once")
+    } else {
+        format!("{command}: {nodes} node{s}, up to {parallel} at a time")
+    }
 }
 
 fn status_mark(status: NodeStatus) -> &'static str {
@@ -50,18 +77,38 @@ fn step_words(
     }
 }
 
+/// Text for people: on stdout, or on stderr once stdout carries data.
+fn write_for_people(to_stderr: &AtomicBool, text: &str) {
+    if to_stderr.load(Ordering::Relaxed) {
+        let mut err = std::io::stderr().lock();
+        let _ = std::io::Write::write_all(&mut err, text.as_bytes());
+        let _ = std::io::Write::flush(&mut err);
+    } else {
+        super::stdout::write(text.as_bytes());
+    }
+}
+
 /// Plain lines on stdout, one per event worth a line.
 pub(super) struct PlainSink {
     cfg: OutputConfig,
+    /// Everything for people goes to stderr (stdout carries data).
+    to_stderr: AtomicBool,
 }
 
 impl PlainSink {
     pub(super) fn new(cfg: OutputConfig) -> Self {
-        PlainSink { cfg }
+        PlainSink {
+            cfg,
+            to_stderr: AtomicBool::new(false),
+        }
+    }
+
+    fn write(&self, text: &str) {
+        write_for_people(&self.to_stderr, text);
     }
 
     fn line(&self, text: &str) {
-        super::stdout::line(text);
+        self.write(&format!("{text}\n"));
     }
 }
 
@@ -74,10 +121,7 @@ impl EventSink for PlainSink {
                 nodes,
                 parallel,
             } if !quiet => {
-                self.line(&format!(
-                    "{command}: {nodes} node{}, up to {parallel} at a time",
-                    if nodes == 1 { "" } else { "s" }
-                ));
+                self.line(&run_words(&command, nodes, parallel));
             }
             Event::StepStarted { node, step } if self.cfg.verbose > 0 && !quiet => {
                 self.line(&format!("[{}] {step}: started", label(&node)));
@@ -130,7 +174,7 @@ impl EventSink for PlainSink {
                     label(&outcome.node),
                     status_mark(outcome.status),
                     outcome.status.label(),
-                    outcome.summary
+                    super::summary_words(&outcome)
                 ));
             }
             Event::Warning { node, message } => match node {
@@ -146,12 +190,15 @@ impl EventSink for PlainSink {
 impl OutputSink for PlainSink {
     fn report(&self, report: &Report) {
         self.line("");
-        let text = render_report_text(report, &self.cfg);
-        super::stdout::write(text.as_bytes());
+        self.write(&render_report_text(report, &self.cfg));
     }
 
     fn text(&self, text: &str) {
         self.line(text);
+    }
+
+    fn people_to_stderr(&self) {
+        self.to_stderr.store(true, Ordering::Relaxed);
     }
 }
 
@@ -162,6 +209,8 @@ fn new_multi() -> MultiProgress {
 /// Live per-node lines on a terminal (stderr), summary table on stdout.
 pub(super) struct LiveSink {
     cfg: OutputConfig,
+    /// The summary and text go to stderr too (stdout carries data).
+    to_stderr: AtomicBool,
     multi: Mutex<MultiProgress>,
     bars: Mutex<HashMap<String, ProgressBar>>,
     style: ProgressStyle,
@@ -175,6 +224,7 @@ impl LiveSink {
                 .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ");
         LiveSink {
             cfg,
+            to_stderr: AtomicBool::new(false),
             multi: Mutex::new(new_multi()),
             bars: Mutex::new(HashMap::new()),
             style,
@@ -205,6 +255,10 @@ impl LiveSink {
             let _ = m.println(text);
         }
     }
+
+    fn write(&self, text: &str) {
+        write_for_people(&self.to_stderr, text);
+    }
 }
 
 impl EventSink for LiveSink {
@@ -214,10 +268,12 @@ impl EventSink for LiveSink {
                 command,
                 nodes,
                 parallel,
-            } => self.println(&format!(
-                "{command}: {nodes} node{}, up to {parallel} at a time",
-                if nodes == 1 { "" } else { "s" }
-            )),
+            } => {
+                // A new run (apply --wait's wait, the demo's next stage):
+                // its nodes get fresh live lines below the finished ones.
+                self.finish();
+                self.println(&run_words(&command, nodes, parallel));
+            }
             Event::StepStarted { node, step } => {
                 if let Some(pb) = self.bar(&node) {
                     pb.set_message(format!("{step} …"));
@@ -275,12 +331,16 @@ impl EventSink for LiveSink {
                         ProgressStyle::with_template("{prefix:<30} {wide_msg}")
                             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                     );
-                    pb.finish_with_message(format!(
+                    let line = format!(
                         "{} {}: {}{err}",
                         status_mark(outcome.status),
                         outcome.status.label(),
-                        outcome.summary
-                    ));
+                        super::summary_words(&outcome)
+                    );
+                    // The prefix takes 30 columns and a space; the full
+                    // error stays in the summary table.
+                    let room = (self.cfg.width as usize).saturating_sub(31);
+                    pb.finish_with_message(fit(&line, room));
                 }
             }
             Event::Warning { node, message } => match node {
@@ -295,13 +355,16 @@ impl EventSink for LiveSink {
 impl OutputSink for LiveSink {
     fn report(&self, report: &Report) {
         self.finish();
-        let text = render_report_text(report, &self.cfg);
-        super::stdout::write(text.as_bytes());
+        self.write(&render_report_text(report, &self.cfg));
     }
 
     fn text(&self, text: &str) {
         self.finish();
-        super::stdout::line(text);
+        self.write(&format!("{text}\n"));
+    }
+
+    fn people_to_stderr(&self) {
+        self.to_stderr.store(true, Ordering::Relaxed);
     }
 
     /// Freeze every line where it is and hand the terminal back: finished
@@ -320,5 +383,91 @@ impl OutputSink for LiveSink {
         if let Ok(mut m) = self.multi.lock() {
             *m = new_multi();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_end_in_an_ellipsis_within_the_width() {
+        let line = "✗ failed: apply: the node refused the config: invalid machine.install.disk";
+        let cut = fit(line, 40);
+        assert_eq!(console::measure_text_width(&cut), 40, "{cut}");
+        assert!(
+            cut.ends_with('…') && cut.starts_with("✗ failed: apply"),
+            "{cut}"
+        );
+        assert_eq!(fit("✓ ok: ready", 40), "✓ ok: ready");
+    }
+
+    fn outcome(node: &NodeRef) -> crate::pipeline::NodeOutcome {
+        crate::pipeline::NodeOutcome {
+            node: node.clone(),
+            status: NodeStatus::Ok,
+            summary: "applied".into(),
+            attempts: 1,
+            duration_ms: 1,
+            steps: Vec::new(),
+            error: None,
+            hint: None,
+            warnings: Vec::new(),
+            facts: serde_json::Map::new(),
+        }
+    }
+
+    /// apply --wait: after the apply run finished a node's line, the wait
+    /// run gives it a new, live (spinning, timed) line instead of updating
+    /// the finished one, which never redraws.
+    #[test]
+    fn a_new_run_gets_live_lines_again() {
+        let sink = LiveSink::new(OutputConfig {
+            format: crate::cli::OutputFormat::Human,
+            live: true,
+            color: false,
+            quiet: false,
+            verbose: 0,
+            width: 80,
+        });
+        let node = NodeRef::new("cp1", "127.0.0.1".parse().unwrap(), None);
+        let run = |command: &str| Event::RunStarted {
+            command: command.into(),
+            nodes: 1,
+            parallel: 1,
+        };
+        sink.emit(run("apply"));
+        sink.emit(Event::StepStarted {
+            node: node.clone(),
+            step: "apply".into(),
+        });
+        sink.emit(Event::NodeFinished {
+            outcome: Box::new(outcome(&node)),
+        });
+        assert!(sink.bar(&node).unwrap().is_finished());
+        sink.emit(run("apply --wait"));
+        sink.emit(Event::StepStarted {
+            node: node.clone(),
+            step: "verify".into(),
+        });
+        let bar = sink.bar(&node).unwrap();
+        assert!(!bar.is_finished(), "the wait shows a live line");
+        assert_eq!(bar.message(), "verify …");
+    }
+
+    #[test]
+    fn labels_and_run_lines_read_well() {
+        let ip = "127.0.0.5".parse().unwrap();
+        assert_eq!(label(&NodeRef::new("127.0.0.5", ip, None)), "127.0.0.5");
+        assert_eq!(label(&NodeRef::new("cp1", ip, None)), "cp1 (127.0.0.5)");
+        assert_eq!(
+            run_words("apply", 5, 2),
+            "apply: 5 nodes, up to 2 at a time"
+        );
+        assert_eq!(
+            run_words("apply --wait", 5, 512),
+            "apply --wait: 5 nodes, all at once"
+        );
+        assert_eq!(run_words("verify", 1, 512), "verify: 1 node, all at once");
     }
 }

@@ -63,10 +63,26 @@ fn terminal_width() -> Option<u16> {
         .or_else(|| console::Term::stdout().size_checked().map(|(_, w)| w))
 }
 
+/// A node's summary as people read it: with the state it was last seen in
+/// when Ctrl-C or the deadline stopped it ("…, last seen: installing").
+pub(crate) fn summary_words(o: &crate::pipeline::NodeOutcome) -> String {
+    match o
+        .facts
+        .get(crate::pipeline::LAST_SEEN)
+        .and_then(|v| v.as_str())
+    {
+        Some(seen) => format!("{}, last seen: {seen}", o.summary),
+        None => o.summary.clone(),
+    }
+}
+
 /// The output of one command run: an event sink while it runs, a report at the end.
 pub struct Output {
     config: OutputConfig,
     sink: Arc<dyn OutputSink>,
+    /// In a multi-stage run (demo) every report but the last is a stage's.
+    staged: std::sync::atomic::AtomicBool,
+    last: std::sync::Mutex<Option<Report>>,
 }
 
 /// An event sink that can also render the final report.
@@ -76,6 +92,14 @@ pub trait OutputSink: EventSink {
     fn text(&self, text: &str);
     /// Stop live drawing (before printing anything else).
     fn finish(&self) {}
+    /// The report of one stage of a multi-stage run (demo); JSON nests it in
+    /// a `stage_finished` event, people see it as any report.
+    fn stage_report(&self, report: &Report) {
+        self.report(report);
+    }
+    /// From now on, everything for people goes to stderr: stdout carries
+    /// data only (`discover --skeleton > nodes.yaml`).
+    fn people_to_stderr(&self) {}
 }
 
 impl Output {
@@ -85,7 +109,25 @@ impl Output {
             OutputFormat::Human if config.live => Arc::new(human::LiveSink::new(config)),
             OutputFormat::Human => Arc::new(human::PlainSink::new(config)),
         };
-        Output { config, sink }
+        Output {
+            config,
+            sink,
+            staged: std::sync::atomic::AtomicBool::new(false),
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Reports from now on are stages of one run ([`Output::end_stages`]
+    /// prints the run's own).
+    pub fn begin_stages(&self) {
+        self.staged.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Back to one report per run; returns the last stage's report.
+    pub fn end_stages(&self) -> Option<Report> {
+        self.staged
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.last.lock().ok().and_then(|mut l| l.take())
     }
 
     pub fn config(&self) -> OutputConfig {
@@ -100,11 +142,29 @@ impl Output {
 
     pub fn report(&self, report: &Report) {
         self.sink.finish();
-        self.sink.report(report);
+        if self.staged.load(std::sync::atomic::Ordering::SeqCst) {
+            self.sink.stage_report(report);
+            if let Ok(mut l) = self.last.lock() {
+                *l = Some(report.clone());
+            }
+        } else {
+            self.sink.report(report);
+        }
     }
 
     pub fn text(&self, text: &str) {
         self.sink.text(text);
+    }
+
+    /// Keep stdout for data: progress, tables and text go to stderr.
+    pub fn people_to_stderr(&self) {
+        self.sink.people_to_stderr();
+    }
+
+    /// Data for stdout as it is (YAML a user redirects to a file).
+    pub fn data(&self, text: &str) {
+        self.sink.finish();
+        stdout::write(text.as_bytes());
     }
 
     pub fn finish(&self) {

@@ -49,8 +49,8 @@ pub fn outcome_table(nodes: &[NodeOutcome], cfg: &OutputConfig) -> Table {
         // A failed node's error says more than its summary ("apply failed").
         let result = match &n.error {
             Some(err) if narrow => err.message.clone(),
-            Some(err) => format!("{}: {}", n.summary, err.message),
-            None => n.summary.clone(),
+            Some(err) => format!("{}: {}", super::summary_words(n), err.message),
+            None => super::summary_words(n),
         };
         let role = n.node.role.as_deref().unwrap_or("-");
         let role = if narrow && role == "controlplane" {

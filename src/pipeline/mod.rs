@@ -11,4 +11,4 @@ pub mod runner;
 pub use events::{Event, EventSink};
 pub use outcome::{ErrorKind, NodeOutcome, NodeRef, NodeStatus, StepError, StepRecord, StepStatus};
 pub use retry::RetryPolicy;
-pub use runner::{Done, NodeCtx, RunContext, run_nodes};
+pub use runner::{Done, LAST_SEEN, NodeCtx, RunContext, run_nodes};

@@ -83,6 +83,9 @@ struct Recorded {
     warnings: Vec<String>,
     facts: serde_json::Map<String, serde_json::Value>,
     hint: Option<String>,
+    /// The latest progress message: what an interrupted or timed-out node
+    /// was last seen doing.
+    last_seen: Option<String>,
 }
 
 /// Whether Ctrl-C may cut a step's attempt in flight.
@@ -142,10 +145,14 @@ impl NodeCtx {
 
     /// Progress message within a step (stage changes while waiting, ...).
     pub fn progress(&self, step: &str, message: impl Into<String>) {
+        let message = message.into();
+        if let Ok(mut r) = self.record.lock() {
+            r.last_seen = Some(message.clone());
+        }
         self.run.emit(Event::Progress {
             node: self.node.clone(),
             step: step.to_string(),
-            message: message.into(),
+            message,
         });
     }
 
@@ -413,17 +420,18 @@ impl NodeCtx {
                     _ => NodeStatus::Failed,
                 };
                 let step = rec.steps.last().map(|s| s.name.clone());
-                let summary = match (status, step) {
-                    (NodeStatus::Interrupted, Some(step)) => format!("interrupted during {step}"),
-                    (NodeStatus::Interrupted, None) => "interrupted before starting".to_string(),
-                    (NodeStatus::TimedOut, Some(step)) => format!("deadline reached during {step}"),
-                    (NodeStatus::TimedOut, None) => "deadline reached before starting".to_string(),
-                    (_, Some(step)) => format!("{step} failed"),
-                    (_, None) => "failed".to_string(),
-                };
+                let summary = stop_summary(status, step.as_deref());
                 (status, summary, Some(e))
             }
         };
+        // A node stopped from outside (Ctrl-C, deadline) keeps what it was
+        // last seen doing ("installing").
+        let mut facts = rec.facts;
+        if matches!(status, NodeStatus::Interrupted | NodeStatus::TimedOut)
+            && let Some(seen) = rec.last_seen
+        {
+            facts.insert(LAST_SEEN.into(), serde_json::Value::String(seen));
+        }
         // The hint is reported once, on the outcome (not again inside the error).
         let mut error = error;
         let hint = error.as_mut().and_then(|e| e.hint.take()).or(rec.hint);
@@ -437,8 +445,24 @@ impl NodeCtx {
             error,
             hint,
             warnings: rec.warnings,
-            facts: rec.facts,
+            facts,
         }
+    }
+}
+
+/// The fact naming the last state an interrupted or timed-out node was
+/// seen in ("installing"): shown with its summary, kept in the report.
+pub const LAST_SEEN: &str = "last_seen";
+
+/// One line for a node that did not reach its goal: the step it was in.
+fn stop_summary(status: NodeStatus, step: Option<&str>) -> String {
+    match (status, step) {
+        (NodeStatus::Interrupted, Some(step)) => format!("interrupted during {step}"),
+        (NodeStatus::Interrupted, None) => "interrupted before starting".to_string(),
+        (NodeStatus::TimedOut, Some(step)) => format!("deadline reached during {step}"),
+        (NodeStatus::TimedOut, None) => "deadline reached before starting".to_string(),
+        (_, Some(step)) => format!("{step} failed"),
+        (_, None) => "failed".to_string(),
     }
 }
 
@@ -504,6 +528,7 @@ where
                                 warnings: r.warnings.clone(),
                                 facts: r.facts.clone(),
                                 hint: r.hint.clone(),
+                                last_seen: r.last_seen.clone(),
                             })
                             .unwrap_or_default(),
                     ),
@@ -531,6 +556,37 @@ where
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn stopped_nodes_keep_the_last_state_seen() {
+        assert_eq!(
+            stop_summary(NodeStatus::Interrupted, Some("verify")),
+            "interrupted during verify"
+        );
+        assert_eq!(
+            stop_summary(NodeStatus::Failed, Some("apply")),
+            "apply failed"
+        );
+        let ctx = |_: ()| {
+            NodeCtx::new(
+                NodeRef::new("cp1", IpAddr::V4(Ipv4Addr::LOCALHOST), None),
+                RunContext::new(Arc::new(RecordingSink::default())),
+            )
+        };
+        let stopped = ctx(());
+        stopped.progress("verify", "installing");
+        let stopped =
+            stopped.into_outcome(Err(StepError::new(ErrorKind::Interrupted, "interrupted")));
+        assert_eq!(stopped.facts[LAST_SEEN], "installing");
+        let late = ctx(());
+        late.progress("verify", "booting");
+        let late = late.into_outcome(Err(StepError::new(ErrorKind::Deadline, "deadline")));
+        assert_eq!(late.facts[LAST_SEEN], "booting");
+        let failed = ctx(());
+        failed.progress("verify", "installing");
+        let failed = failed.into_outcome(Err(StepError::permanent("boom")));
+        assert!(!failed.facts.contains_key(LAST_SEEN));
+    }
     use super::*;
     use crate::pipeline::events::RecordingSink;
     use std::net::{IpAddr, Ipv4Addr};

@@ -198,19 +198,19 @@ async fn skeleton_lists_the_maintenance_nodes_as_talconfig_yaml() {
         assert_eq!(n["installDisk"].as_str(), Some("/dev/nvme0n1"), "{n:?}");
     }
 
-    // JSON output: the report stays the last line; the skeleton is a text
-    // line of its own before it.
+    // JSON output: the report stays the last line (the only one that is not
+    // an event); the skeleton is its `details.skeleton`.
     let run = discover(&c, &["--talosconfig", &tc, "--skeleton", "-o", "json"]).await;
     assert_eq!(run.code, 0, "{}", run.dump());
     let report = run.report();
     assert_eq!(report["summary"]["total"], 3, "{}", run.dump());
-    let text: Vec<Value> = run
-        .lines()
-        .into_iter()
-        .filter(|l| l["type"] == "text")
-        .collect();
-    assert_eq!(text.len(), 1, "{}", run.dump());
-    let doc: yaml_serde::Value = yaml_serde::from_str(text[0]["text"].as_str().unwrap()).unwrap();
+    assert!(
+        run.lines()
+            .iter()
+            .all(|l| l["type"] == "event" || l["type"] == "report")
+    );
+    let skeleton = report["details"]["skeleton"].as_str().unwrap_or_default();
+    let doc: yaml_serde::Value = yaml_serde::from_str(skeleton).unwrap();
     assert_eq!(doc["nodes"].as_sequence().unwrap().len(), 2);
 }
 

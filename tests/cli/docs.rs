@@ -79,11 +79,19 @@ async fn generated_docs() -> BTreeMap<PathBuf, Vec<u8>> {
         .get_subcommands()
         .filter(|s| !s.is_hide_set() && s.get_name() != "help")
     {
-        let man = clap_mangen::Man::new(sub.clone())
-            .source(format!("talstrap {}", env!("CARGO_PKG_VERSION")));
-        let mut page = Vec::new();
-        man.render(&mut page).expect("render man page");
-        files.insert(PathBuf::from("man").join(man.get_filename()), page);
+        let name = sub.get_name();
+        let run = run_bin(&["man", name], &[], None).await;
+        assert_eq!(run.code, 0, "talstrap man {name}:\n{}", run.dump());
+        let page = talstrap::usage::man_page(Some(name)).expect("render man page");
+        assert_eq!(
+            run.stdout.as_bytes(),
+            page.as_slice(),
+            "talstrap man {name}"
+        );
+        files.insert(
+            PathBuf::from("man").join(format!("talstrap-{name}.1")),
+            page,
+        );
     }
     files
 }
@@ -143,15 +151,16 @@ fn subcommand_man_pages_carry_the_examples() {
         .collect();
     assert_eq!(
         visible.len(),
-        7,
-        "preflight apply verify bootstrap discover sim demo"
+        9,
+        "preflight apply verify bootstrap discover sim demo completions man"
     );
     for sub in visible {
-        let mut page = Vec::new();
-        clap_mangen::Man::new(sub.clone())
-            .render(&mut page)
-            .unwrap();
+        let page = talstrap::usage::man_page(Some(sub.get_name())).unwrap();
         let page = String::from_utf8(page).unwrap();
+        assert!(
+            page.contains(".SH ENVIRONMENT") && page.contains(".SH \"EXIT STATUS\""),
+            "{page}"
+        );
         let name = sub.get_name();
         assert!(page.contains(&format!(".TH talstrap-{name} 1")), "{page}");
         assert!(
@@ -700,5 +709,47 @@ async fn demo_runs_like_the_readme() {
     assert!(
         out.contains(&kubeconfig.display().to_string()),
         "path not shown"
+    );
+}
+
+/// The README shows the repository's own `bootstrap:talos` task, not an older
+/// variant, and the CI example keeps the kubeconfig it fetched.
+#[test]
+fn readme_taskfile_snippet_is_the_repos_task_and_ci_keeps_the_kubeconfig() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let after = readme
+        .split_once("After (this repository's `Taskfile.yaml` task")
+        .map(|(_, rest)| rest)
+        .expect("README has the Taskfile snippet");
+    let block = after
+        .split_once("```yaml\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(yaml, _)| yaml)
+        .unwrap();
+    let shown: yaml_serde::Value = yaml_serde::from_str(block).unwrap();
+    let taskfile: yaml_serde::Value =
+        yaml_serde::from_str(&std::fs::read_to_string(repo().join("Taskfile.yaml")).unwrap())
+            .unwrap();
+    let task = &taskfile["tasks"]["bootstrap:talos"];
+    for key in ["cmds", "dir", "env", "preconditions", "desc"] {
+        assert_eq!(
+            shown["bootstrap:talos"][key], task[key],
+            "README's bootstrap:talos {key}"
+        );
+    }
+
+    let ci = std::fs::read_to_string(repo().join("examples/ci/github-actions.yaml")).unwrap();
+    let cleanup = ci
+        .lines()
+        .filter(|l| l.trim_start().starts_with("run: rm "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        !cleanup.contains("kubeconfig"),
+        "the CI example deletes its kubeconfig: {cleanup}"
+    );
+    assert!(
+        !ci.contains("exit 2) ends before any node is contacted: no report"),
+        "stale comment"
     );
 }

@@ -242,7 +242,7 @@ async fn timeout_covers_a_sops_that_never_returns() {
     );
     let mut args: Vec<String> = vec!["preflight".into()];
     args.extend(c.target_args());
-    args.extend(["-e".into(), talenv.display().to_string()]);
+    args.extend(["--env-file".into(), talenv.display().to_string()]);
     args.extend([
         "--timeout".into(),
         "1500ms".into(),

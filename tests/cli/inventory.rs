@@ -938,7 +938,7 @@ fn command_cases(f: &Fix, out: &mut Cases) {
 
     let mut env_file = |what: &str, p: String| {
         let mut a = f.base("preflight");
-        a.extend(strings(&["-e", &p]));
+        a.extend(strings(&["--env-file", &p]));
         out.add("env files", what, a);
     };
     env_file("missing", s(&f.new_dir().join("talenv.yaml")));
@@ -955,7 +955,7 @@ fn command_cases(f: &Fix, out: &mut Cases) {
         b"A: ENC[AES256_GCM,data:xx]\nsops:\n  version: 3.9.0\n",
     );
     let mut a = f.base("preflight");
-    a.extend(strings(&["-e", &sops]));
+    a.extend(strings(&["--env-file", &sops]));
     out.add_env(
         "env files",
         "encrypted, and no sops on PATH",

@@ -47,19 +47,26 @@ pub struct Run {
 }
 
 impl Run {
-    /// JSON lines on stdout (with `-o json`).
+    /// JSON lines on stdout (with `-o json`), each checked against the
+    /// published contract (`schema/events-v1.json`).
     pub fn lines(&self) -> Vec<Value> {
         self.stdout
             .lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| {
-                serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n--- stderr:\n{}", self.stderr))
+                let v: Value = serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n--- stderr:\n{}", self.stderr));
+                let errors = schema_errors(&v);
+                assert!(
+                    errors.is_empty(),
+                    "line breaks the JSON contract (schema/events-v1.json; update it with the change): {errors:?}\n{l}"
+                );
+                v
             })
             .collect()
     }
 
-    /// The final report (last JSON line).
+    /// The final report (last JSON line, and the only report).
     pub fn report(&self) -> Value {
         let lines = self.lines();
         let last = lines.last().cloned().unwrap_or(Value::Null);
@@ -68,6 +75,8 @@ impl Run {
             "last line is not a report:\n{}\n--- stderr:\n{}",
             self.stdout, self.stderr
         );
+        let reports = lines.iter().filter(|l| l["type"] == "report").count();
+        assert_eq!(reports, 1, "one report per invocation:\n{}", self.stdout);
         last
     }
 
@@ -93,6 +102,44 @@ impl Run {
             self.code, self.stdout, self.stderr
         )
     }
+}
+
+const REPORT_SCHEMA_ID: &str = "https://talstrap.invalid/schema/report-v1.json";
+
+fn schema_file(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schema")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A validator for `schema/<name>`, with report-v1.json resolvable by its id.
+pub fn schema_validator(name: &str) -> jsonschema::Validator {
+    static REGISTRY: std::sync::OnceLock<jsonschema::Registry<'static>> =
+        std::sync::OnceLock::new();
+    let registry = REGISTRY.get_or_init(|| {
+        jsonschema::Registry::new()
+            .add(REPORT_SCHEMA_ID, schema_file("report-v1.json"))
+            .expect("report schema resource")
+            .prepare()
+            .expect("schema registry")
+    });
+    jsonschema::options()
+        .with_registry(registry)
+        .should_validate_formats(true)
+        .build(&schema_file(name))
+        .unwrap_or_else(|e| panic!("schema/{name} is not a valid schema: {e}"))
+}
+
+/// How `line` breaks `schema/events-v1.json` (empty: it does not).
+pub fn schema_errors(line: &Value) -> Vec<String> {
+    static EVENTS: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    EVENTS
+        .get_or_init(|| schema_validator("events-v1.json"))
+        .iter_errors(line)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
 }
 
 pub fn bin() -> PathBuf {

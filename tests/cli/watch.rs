@@ -157,3 +157,153 @@ async fn a_reboot_that_does_not_come_gets_its_own_cause() {
     assert!(text(&cp1["hint"]).contains("has not rebooted"), "{cp1:#}");
     assert_eq!(c.fleet.stats(ip(&c, "cp1")).reboots, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_behind_a_vip_without_discovery_wait_for_bootstrap() {
+    let c = cluster(
+        1,
+        2,
+        Some("cluster: { discovery: false, vip_endpoint: true }"),
+    )
+    .await;
+    // A short bound: the workers stay closed for longer than this.
+    let apply = c.json("apply", &["--wait", "--stuck-after", "3s"]).await;
+    assert_eq!(apply.code, 0, "{}", apply.dump());
+    assert!(
+        text(&apply.node("cp1")["summary"]).contains("ready for bootstrap"),
+        "{}",
+        apply.dump()
+    );
+    for w in ["w1", "w2"] {
+        let s = text(&apply.node(w)["summary"]);
+        assert!(s.contains("waiting for the control plane"), "{s}");
+        assert!(s.contains("VIP"), "{s}");
+        // The simulator really keeps the worker's API closed.
+        let snap = c.fleet.snapshot(ip(&c, w));
+        assert!(snap.config_applied, "{snap:?}");
+        assert_eq!(snap.mode, talstrap::sim::NodeMode::Down, "{snap:?}");
+    }
+    let boot = c.json("bootstrap", &[]).await;
+    assert_eq!(boot.code, 0, "{}", boot.dump());
+    let verify = c.json("verify", &[]).await;
+    assert_eq!(verify.code, 0, "{}", verify.dump());
+    for n in ["cp1", "w1", "w2"] {
+        assert_eq!(
+            text(&verify.node(n)["summary"]),
+            "running, ready",
+            "{}",
+            verify.dump()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_still_closed_after_the_control_planes_are_up_fails_with_the_trustd_cause() {
+    // Discovery off and an endpoint nobody serves: the worker never finds trustd.
+    let c = cluster(1, 1, Some("cluster: { discovery: false }")).await;
+    let apply = c.json("apply", &["--wait", "--stuck-after", "3s"]).await;
+    assert_eq!(apply.code, 0, "{}", apply.dump());
+    let boot = c.json("bootstrap", &[]).await;
+    assert_eq!(boot.code, 0, "{}", boot.dump());
+    let verify = c.json("verify", &["--stuck-after", "1s"]).await;
+    assert_eq!(verify.code, 1, "{}", verify.dump());
+    assert_eq!(verify.node("cp1")["status"], "ok", "{}", verify.dump());
+    let w1 = verify.node("w1");
+    let msg = text(&w1["error"]["message"]);
+    assert!(msg.contains("after the control planes came up"), "{msg}");
+    assert!(msg.contains("no control plane's own address"), "{msg}");
+    assert!(text(&w1["hint"]).contains("50001"), "{w1:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_after_bootstrap_checks_etcd_across_the_control_planes() {
+    let c = cluster(3, 1, None).await;
+    let apply = c.json("apply", &["--wait"]).await;
+    assert_eq!(apply.code, 0, "{}", apply.dump());
+    let boot = c.json("bootstrap", &["--wait-members"]).await;
+    assert_eq!(boot.code, 0, "{}", boot.dump());
+    let verify = c.json("verify", &[]).await;
+    assert_eq!(verify.code, 0, "{}", verify.dump());
+    let report = verify.report();
+    let etcd = &report["details"]["etcd"];
+    assert_eq!(etcd["healthy"], true, "{report:#}");
+    assert_eq!(etcd["consistent"], true, "{report:#}");
+    assert_eq!(etcd["per_node"].as_array().unwrap().len(), 3, "{report:#}");
+    let messages = report["messages"].to_string();
+    assert!(messages.contains("etcd healthy: 3 members"), "{messages}");
+    // The human summary says it too.
+    let plain = c
+        .run(
+            &[
+                &["verify"][..],
+                &c.target_args()
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            ]
+            .concat(),
+        )
+        .await;
+    assert_eq!(plain.code, 0, "{}", plain.dump());
+    assert!(
+        plain.stdout.contains("etcd healthy: 3 members"),
+        "{}",
+        plain.dump()
+    );
+
+    // An inventory that lacks cp3, which etcd still lists: not healthy.
+    let nodes = c.fleet.nodes();
+    let mut args: Vec<String> = vec!["verify".into(), "-o".into(), "json".into()];
+    for n in &nodes[..2] {
+        args.push("--node".into());
+        args.push(format!("{}={}", n.ip, n.config_path.display()));
+    }
+    args.extend([
+        "--talosconfig".into(),
+        c.talosconfig().display().to_string(),
+        "--port".into(),
+        c.fleet.port().to_string(),
+    ]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let partial = c.run(&refs).await;
+    assert_eq!(partial.code, 1, "{}", partial.dump());
+    let report = partial.report();
+    assert_eq!(report["summary"]["failed"], 0, "{report:#}");
+    let etcd = &report["details"]["etcd"];
+    assert_eq!(etcd["healthy"], false, "{report:#}");
+    assert_eq!(
+        etcd["unknown_members"],
+        serde_json::json!(["cp3"]),
+        "{report:#}"
+    );
+    assert!(
+        report["messages"]
+            .to_string()
+            .contains("no control plane of the inventory: cp3"),
+        "{report:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_plane_waiting_long_for_bootstrap_is_warned_of_the_boot_timeout() {
+    // cp1 booted an hour ago and still waits for bootstrap; cp2 just booted.
+    let c = cluster(
+        2,
+        0,
+        Some("nodes: { cp1: { configured: true, booted_ago: 60m }, cp2: { configured: true } }"),
+    )
+    .await;
+    let verify = c.json("verify", &[]).await;
+    assert_eq!(verify.code, 0, "{}", verify.dump());
+    let cp1 = verify.node("cp1");
+    assert_eq!(cp1["status"], "warning", "{cp1:#}");
+    assert!(
+        text(&cp1["summary"]).contains("ready for bootstrap"),
+        "{cp1:#}"
+    );
+    let warnings = cp1["warnings"].to_string();
+    assert!(warnings.contains("70-minute boot timeout"), "{warnings}");
+    assert!(warnings.contains("talstrap bootstrap"), "{warnings}");
+    let cp2 = verify.node("cp2");
+    assert_eq!(cp2["status"], "ok", "{cp2:#}");
+}

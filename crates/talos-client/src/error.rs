@@ -666,12 +666,26 @@ fn dropped_connection_cause(err: &(dyn StdError + 'static)) -> Option<Cause> {
     }
 }
 
+/// rustls words some errors with a link into its own manual, which means
+/// nothing to an operator: say what happened instead.
+pub(crate) fn own_words(text: &str) -> String {
+    const EOF_WITHOUT_CLOSE_NOTIFY: &str =
+        "peer closed connection without sending TLS close_notify";
+    if text.contains(EOF_WITHOUT_CLOSE_NOTIFY) {
+        return "the node closed the connection in the middle of TLS (no close_notify)".to_string();
+    }
+    match text.find(" https://docs.rs/rustls") {
+        Some(at) => text[..at].trim_end_matches([':', ' ']).to_string(),
+        None => text.to_string(),
+    }
+}
+
 /// The messages of an error chain, joined with ": ".
 pub(crate) fn chain_text(err: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut current = Some(err);
     while let Some(e) = current {
-        let text = e.to_string();
+        let text = own_words(&e.to_string());
         if parts.last() != Some(&text) {
             parts.push(text);
         }
@@ -698,6 +712,20 @@ pub(crate) fn one_line(text: &str) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+
+    #[test]
+    fn rustls_manual_links_never_reach_operators() {
+        let eof = std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "peer closed connection without sending TLS close_notify: https://docs.rs/rustls/latest/rustls/manual/_03_howto/index.html#unexpected-eof",
+        );
+        let outer = std::io::Error::other(eof);
+        let text = chain_text(&outer);
+        assert!(!text.contains("https://"), "{text}");
+        assert!(text.contains("closed the connection"), "{text}");
+        assert_eq!(own_words("x: see https://docs.rs/rustls/y"), "x: see");
+        assert_eq!(own_words("connection refused"), "connection refused");
+    }
     use super::*;
 
     fn addr() -> SocketAddr {

@@ -25,7 +25,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::genconfig::{ClusterSpec, GeneratedCluster, InstallTarget, NodeSpec, generate_cluster};
+use super::genconfig::{
+    ClusterNetwork, ClusterSpec, GeneratedCluster, InstallTarget, NodeSpec, generate_cluster,
+};
 use super::machineconfig;
 use super::node::{self, SimNode};
 use super::pki;
@@ -235,6 +237,13 @@ impl FleetShared {
                 && let Some(ca) = cfg.ca.clone().filter(|c| c.key_pem.is_some())
             {
                 view.trust.insert(ca_id.to_string(), ca);
+                let at = view.trustd_at.entry(ca_id.to_string()).or_default();
+                at.nodes.push(n.id.ip);
+                // The VIP campaign starts once etcd is up and healthy
+                // (Talos v1.12.11 controllers/network/operator/vip.go).
+                if st.etcd.service == super::state::EtcdService::Running && st.etcd.healthy {
+                    at.vips.extend(cfg.vips());
+                }
             }
             if st.boot.apiserver_up {
                 view.apiserver_up.insert(ca_id.to_string());
@@ -311,6 +320,10 @@ impl Fleet {
                 talos_version: spec.talos_version.clone(),
                 kubernetes_version: spec.kubernetes_version.clone(),
                 endpoint_ip: IpAddr::V4(Ipv4Addr::from(endpoint)),
+                network: ClusterNetwork {
+                    discovery: spec.scenario.cluster.discovery,
+                    vip_endpoint: spec.scenario.cluster.vip_endpoint,
+                },
                 nodes: nodes.clone(),
             },
             &spec.dir,

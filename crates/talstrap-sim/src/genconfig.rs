@@ -38,8 +38,30 @@ pub struct ClusterSpec {
     /// Address used in `endpoint: https://<ip>:6443`: a VIP-like address that
     /// nobody listens on and that must never be dialled.
     pub endpoint_ip: IpAddr,
+    /// Discovery and whether the endpoint is the control planes' VIP.
+    pub network: ClusterNetwork,
     /// Control planes should come first (talconfig order matters).
     pub nodes: Vec<NodeSpec>,
+}
+
+/// How nodes find each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterNetwork {
+    /// `cluster.discovery.enabled`, as `talosctl gen config` writes it (on).
+    pub discovery: bool,
+    /// The endpoint address is a VIP (`machine.network.interfaces[].vip`) of
+    /// every control plane: it answers only once a control plane holds it,
+    /// after etcd is healthy.
+    pub vip_endpoint: bool,
+}
+
+impl Default for ClusterNetwork {
+    fn default() -> Self {
+        Self {
+            discovery: true,
+            vip_endpoint: false,
+        }
+    }
 }
 
 /// One machine of the cluster.
@@ -189,6 +211,21 @@ fn selector_value(sel: &DiskSelector) -> anyhow::Result<Value> {
     Ok(yaml_serde::to_value(sel)?)
 }
 
+/// `machine.network`: the hostname, and on control planes the endpoint's VIP.
+fn network_value(spec: &ClusterSpec, node: &NodeSpec) -> Value {
+    let mut entries = vec![("hostname", s(node.hostname.clone()))];
+    if node.control_plane && spec.network.vip_endpoint {
+        entries.push((
+            "interfaces",
+            Value::Sequence(vec![map(vec![
+                ("interface", s("eth0")),
+                ("vip", map(vec![("ip", s(spec.endpoint_ip.to_string()))])),
+            ])]),
+        ));
+    }
+    map(entries)
+}
+
 /// The v1alpha1 document for one node, as talhelper would render it.
 fn v1alpha1_doc(
     spec: &ClusterSpec,
@@ -222,7 +259,7 @@ fn v1alpha1_doc(
                 s(format!("ghcr.io/siderolabs/kubelet:v{k8s_version}")),
             )]),
         ),
-        ("network", map(vec![("hostname", s(node.hostname.clone()))])),
+        ("network", network_value(spec, node)),
         ("install", map(install)),
         (
             "features",
@@ -233,6 +270,10 @@ fn v1alpha1_doc(
         ),
     ]);
     let mut cluster = vec![
+        (
+            "discovery",
+            map(vec![("enabled", Value::Bool(spec.network.discovery))]),
+        ),
         ("id", s(sec.cluster_id.clone())),
         ("secret", s(sec.cluster_secret.clone())),
         ("controlPlane", map(vec![("endpoint", s(endpoint))])),
@@ -553,6 +594,7 @@ mod tests {
             talos_version: "v1.12.11".into(),
             kubernetes_version: "v1.34.1".into(),
             endpoint_ip: "127.3.4.254".parse().unwrap(),
+            network: ClusterNetwork::default(),
             nodes: vec![
                 NodeSpec {
                     hostname: "cp1".into(),

@@ -302,6 +302,58 @@ pub fn parse(raw: &[u8], talos_version: &str) -> Result<MachineConfig, ConfigErr
     })
 }
 
+impl MachineConfig {
+    /// `cluster.discovery.enabled`; off when unset (v1.12.11
+    /// pkg/machinery/config/types/v1alpha1/v1alpha1_discoveryconfig.go
+    /// `Enabled` dereferences a nil pointer as false). A
+    /// `DiscoveryServiceConfig` document (1.14's form) counts as on.
+    pub fn discovery_enabled(&self) -> bool {
+        self.v1alpha1["cluster"]["discovery"]["enabled"]
+            .as_bool()
+            .unwrap_or(false)
+            || self
+                .other_docs
+                .iter()
+                .any(|d| d.get("kind").and_then(Value::as_str) == Some("DiscoveryServiceConfig"))
+    }
+
+    /// Shared addresses this node campaigns for: `machine.network.interfaces[].vip.ip`
+    /// and `Layer2VIPConfig` documents (named by the address; v1.12.11
+    /// pkg/machinery/config/types/network/layer2_vip.go).
+    pub fn vips(&self) -> Vec<std::net::IpAddr> {
+        let mut out: Vec<std::net::IpAddr> = self.v1alpha1["machine"]["network"]["interfaces"]
+            .as_sequence()
+            .map(|s| {
+                s.iter()
+                    .filter_map(|i| i["vip"]["ip"].as_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.extend(self.other_docs.iter().filter_map(|d| {
+            (d.get("kind").and_then(Value::as_str) == Some("Layer2VIPConfig"))
+                .then(|| {
+                    d.get("name")
+                        .and_then(Value::as_str)?
+                        .parse::<std::net::IpAddr>()
+                        .ok()
+                })
+                .flatten()
+        }));
+        out
+    }
+
+    /// The host of `cluster.controlPlane.endpoint` (`https://<host>:6443`).
+    pub fn endpoint_host(&self) -> Option<String> {
+        let rest = self.endpoint.strip_prefix("https://")?;
+        let authority = rest.split('/').next()?;
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next()?,
+            None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+        };
+        (!host.is_empty()).then(|| host.to_string())
+    }
+}
+
 /// Talos's `Validate` subset (metal mode). `requires_install` is true while
 /// the node has not been installed yet. Returns warnings or the errors.
 pub fn validate(cfg: &MachineConfig, requires_install: bool) -> Result<Vec<String>, Vec<String>> {
@@ -546,6 +598,7 @@ mod tests {
             talos_version: "v1.12.11".into(),
             kubernetes_version: "v1.34.1".into(),
             endpoint_ip: "127.5.5.254".parse().unwrap(),
+            network: Default::default(),
             nodes: vec![
                 NodeSpec {
                     hostname: "cp1".into(),

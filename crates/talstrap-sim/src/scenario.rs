@@ -5,6 +5,7 @@
 //! seconds in the demo.
 //!
 //! ```yaml
+//! cluster: { discovery: false, vip_endpoint: true }
 //! timing: { install: 3s, reboot: 2s, boot: 2s, etcd_start: 1s, join: 1.5s, apiserver: 1.5s, worker_join: 2s, shutdown: 200ms }
 //! nodes:
 //!   cp2: { unreachable: true }
@@ -58,6 +59,10 @@ pub struct Timing {
     /// From an apply (or Reboot) that reboots the node until it goes down:
     /// Talos stops its services (and drains the node) first.
     pub shutdown: Duration,
+    /// Talos's `BootTimeout` (70 min): a boot whose services are not all up
+    /// by then fails, and machined reboots (v1.12.11
+    /// pkg/machinery/constants/constants.go, internal/app/machined/main.go).
+    pub boot_timeout: Duration,
 }
 
 impl Default for Timing {
@@ -71,6 +76,7 @@ impl Default for Timing {
             apiserver: Duration::from_millis(1500),
             worker_join: Duration::from_secs(2),
             shutdown: Duration::from_millis(200),
+            boot_timeout: Duration::from_secs(70 * 60),
         }
     }
 }
@@ -88,6 +94,7 @@ impl Timing {
             apiserver: f(self.apiserver),
             worker_join: f(self.worker_join),
             shutdown: f(self.shutdown),
+            boot_timeout: f(self.boot_timeout),
         }
     }
 }
@@ -144,6 +151,8 @@ pub struct TimingOverrides {
     pub worker_join: Option<Duration>,
     #[serde(default, deserialize_with = "opt_duration")]
     pub shutdown: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub boot_timeout: Option<Duration>,
 }
 
 impl TimingOverrides {
@@ -158,6 +167,7 @@ impl TimingOverrides {
             apiserver: self.apiserver.unwrap_or(base.apiserver),
             worker_join: self.worker_join.unwrap_or(base.worker_join),
             shutdown: self.shutdown.unwrap_or(base.shutdown),
+            boot_timeout: self.boot_timeout.unwrap_or(base.boot_timeout),
         }
     }
 }
@@ -254,6 +264,11 @@ pub struct NodeFaults {
     /// reports moves although it did not reboot.
     #[serde(default)]
     pub clock_step: Option<ClockStep>,
+    /// The node's first boot began this long before the fleet started: its
+    /// boot time is that far back (not scaled: a clock value) and its boot
+    /// timeout that much nearer (scaled).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub booted_ago: Option<Duration>,
 }
 
 /// `clock_step: { after: 1s, by: 2h, count: 1 }`: `after` (scaled) into each
@@ -349,12 +364,39 @@ impl From<DiskDef> for DiskFacts {
     }
 }
 
+/// `cluster:`: how the generated configs let nodes find each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterOptions {
+    /// `cluster.discovery.enabled` (default on, as `talosctl gen config`).
+    #[serde(default = "yes")]
+    pub discovery: bool,
+    /// The endpoint is a VIP of the control planes (up only after bootstrap).
+    #[serde(default)]
+    pub vip_endpoint: bool,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            discovery: true,
+            vip_endpoint: false,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// A whole scenario file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     #[serde(default)]
     pub timing: TimingOverrides,
+    #[serde(default)]
+    pub cluster: ClusterOptions,
     #[serde(default)]
     pub nodes: BTreeMap<String, NodeFaults>,
     #[serde(default)]

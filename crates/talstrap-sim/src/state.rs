@@ -235,6 +235,9 @@ pub struct Boot {
     pub worker_ready_due: Option<Instant>,
     pub worker_ready: bool,
     pub reboot_at: Option<Instant>,
+    /// The boot timeout: a control plane whose boot has not finished by
+    /// then (etcd never bootstrapped or joined) reboots.
+    pub timeout_at: Option<Instant>,
 }
 
 impl Boot {
@@ -251,6 +254,7 @@ impl Boot {
             worker_ready_due: None,
             worker_ready: false,
             reboot_at: None,
+            timeout_at: None,
         }
     }
 }
@@ -360,6 +364,17 @@ pub struct FleetView {
     pub trust: HashMap<String, CaPair>,
     /// OS CAs for which some control plane's kube-apiserver is up.
     pub apiserver_up: HashSet<String>,
+    /// Per OS CA: where a worker can reach trustd.
+    pub trustd_at: HashMap<String, TrustdAt>,
+}
+
+/// Addresses that answer on trustd's port for one cluster.
+#[derive(Debug, Default, Clone)]
+pub struct TrustdAt {
+    /// Control planes with trustd up (it runs before bootstrap).
+    pub nodes: Vec<IpAddr>,
+    /// VIPs held by a control plane (only after its etcd is healthy).
+    pub vips: Vec<IpAddr>,
 }
 
 /// One member of a simulated etcd cluster.
@@ -868,11 +883,20 @@ impl NodeState {
             .time_not_synced_for
             .map(|d| scale_duration(d, id.time_scale))
             .unwrap_or_default();
+        // Scenario `booted_ago` makes the first boot older than the fleet.
+        let age = match (self.stats.reboots, id.faults.booted_ago) {
+            (0, Some(ago)) => {
+                self.boot_time = self.boot_time.saturating_sub(ago.as_secs());
+                scale_duration(ago, id.time_scale)
+            }
+            _ => Duration::ZERO,
+        };
         self.boot = Boot {
             cri_at: now + id.timing.boot,
             frozen: id.faults.stuck_in == Some(Stage::Booting),
             time_synced_at: now + time_skew,
             time_synced: time_skew.is_zero(),
+            timeout_at: Some(now + id.timing.boot_timeout.saturating_sub(age)),
             ..Boot::idle(now)
         };
         self.etcd.service = if self.role(id) == Role::ControlPlane {
@@ -935,6 +959,24 @@ impl NodeState {
                 tracing::error!(node = %id.hostname, error = %e, "cannot start apid");
             }
         }
+    }
+
+    /// Whether a worker reaches trustd: its certificate request goes to the
+    /// control-plane endpoints, made of the cluster endpoint's host (Talos
+    /// v1.12.11 controllers/k8s/static_endpoint.go) and, with discovery on,
+    /// the control planes discovery lists (controllers/cluster/endpoint.go);
+    /// the apid certificate waits for them (controllers/secrets/api.go).
+    /// A VIP endpoint answers only while a control plane holds it.
+    fn finds_trustd(&self, at: Option<&TrustdAt>) -> bool {
+        let (Some(at), Some(cfg)) = (at, &self.config) else {
+            return false;
+        };
+        if cfg.discovery_enabled() && !at.nodes.is_empty() {
+            return true;
+        }
+        cfg.endpoint_host()
+            .and_then(|h| h.parse::<IpAddr>().ok())
+            .is_some_and(|ip| at.nodes.contains(&ip) || at.vips.contains(&ip))
     }
 
     /// Reboot now: connections die, the port goes quiet for `timing.reboot`.
@@ -1131,6 +1173,16 @@ impl NodeState {
             self.begin_reboot(id, now);
             return true;
         }
+        if let Some(at) = self.boot.timeout_at
+            && now >= at
+        {
+            self.boot.timeout_at = None;
+            if !self.boot_done(id) && role == Role::ControlPlane {
+                // startAllServices timed out: machined reboots the node.
+                self.begin_reboot(id, now);
+                return true;
+            }
+        }
         if let Some((at, previous)) = self.try_rollback.clone()
             && now >= at
         {
@@ -1140,7 +1192,9 @@ impl NodeState {
         }
         if !self.boot.apid_up && role == Role::Worker {
             // A worker's apid needs trustd on a control plane of its cluster.
-            if let Some(ca) = view.trust.get(&ca_id).cloned() {
+            if let Some(ca) = view.trust.get(&ca_id).cloned()
+                && self.finds_trustd(view.trustd_at.get(&ca_id))
+            {
                 self.bring_apid_up(id, Some(&ca));
                 return true;
             }
@@ -1271,6 +1325,7 @@ impl NodeState {
             Phase::Installing { until } | Phase::Rebooting { until } => d.push(until),
             Phase::Configured => {
                 d.extend(self.boot.reboot_at);
+                d.extend(self.boot.timeout_at);
                 d.extend(self.try_rollback.as_ref().map(|(at, _)| *at));
                 if !self.boot.time_synced {
                     d.push(self.boot.time_synced_at);
@@ -1343,6 +1398,7 @@ mod tests {
             talos_version: "v1.12.11".into(),
             kubernetes_version: "v1.34.1".into(),
             endpoint_ip: "127.6.6.254".parse().unwrap(),
+            network: Default::default(),
             nodes: vec![
                 NodeSpec {
                     hostname: "cp1".into(),
@@ -1523,6 +1579,13 @@ mod tests {
         assert_eq!(st.mode(), NodeMode::Down, "no apid without trustd");
         let ca_id = f.worker.ca_id().unwrap().to_string();
         view.trust.insert(ca_id.clone(), f.cp.ca.clone().unwrap());
+        view.trustd_at.insert(
+            ca_id.clone(),
+            TrustdAt {
+                nodes: vec!["127.6.6.11".parse().unwrap()],
+                vips: vec![],
+            },
+        );
         let now = run(
             &mut st,
             &id,
@@ -1544,6 +1607,86 @@ mod tests {
             &mut reg,
         );
         assert!(st.ready(&id));
+    }
+
+    #[tokio::test]
+    async fn a_worker_behind_a_vip_without_discovery_waits_for_the_vip() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spec = ClusterSpec {
+            cluster_name: "vip".into(),
+            talos_version: "v1.12.11".into(),
+            kubernetes_version: "v1.34.1".into(),
+            endpoint_ip: "127.6.7.254".parse().unwrap(),
+            network: crate::genconfig::ClusterNetwork {
+                discovery: false,
+                vip_endpoint: true,
+            },
+            nodes: vec![
+                NodeSpec {
+                    hostname: "cp1".into(),
+                    ip: "127.6.7.11".parse().unwrap(),
+                    control_plane: true,
+                    install: InstallTarget::Disk("/dev/nvme0n1".into()),
+                },
+                NodeSpec {
+                    hostname: "w1".into(),
+                    ip: "127.6.7.12".parse().unwrap(),
+                    control_plane: false,
+                    install: InstallTarget::Disk("/dev/nvme0n1".into()),
+                },
+            ],
+        };
+        let g = generate_cluster(&spec, tmp.path()).unwrap();
+        let load = |i: usize| {
+            Arc::new(
+                machineconfig::parse(&std::fs::read(&g.nodes[i].config_path).unwrap(), "v1.12.11")
+                    .unwrap(),
+            )
+        };
+        let (cp, worker) = (load(0), load(1));
+        assert!(!worker.discovery_enabled());
+        assert_eq!(cp.vips(), vec!["127.6.7.254".parse::<IpAddr>().unwrap()]);
+        assert_eq!(worker.endpoint_host().as_deref(), Some("127.6.7.254"));
+        let id = ident("w1", Role::Worker, NodeFaults::default());
+        let t0 = Instant::now();
+        let mut st = NodeState::new(&id, t0, 2);
+        let mut reg = EtcdRegistry::default();
+        st.preconfigure(worker.clone(), &id.disks);
+        st.power_on(&id, t0);
+        let ca_id = worker.ca_id().unwrap().to_string();
+        let mut view = FleetView::default();
+        view.trust.insert(ca_id.clone(), cp.ca.clone().unwrap());
+        // trustd runs on the control plane, but the worker only knows the VIP.
+        view.trustd_at.insert(
+            ca_id.clone(),
+            TrustdAt {
+                nodes: vec!["127.6.7.11".parse().unwrap()],
+                vips: vec![],
+            },
+        );
+        let now = run(
+            &mut st,
+            &id,
+            t0,
+            t0 + Duration::from_secs(30),
+            &view,
+            &mut reg,
+        );
+        assert_eq!(
+            st.mode(),
+            NodeMode::Down,
+            "no trustd through a VIP nobody holds"
+        );
+        view.trustd_at.get_mut(&ca_id).unwrap().vips = cp.vips();
+        run(
+            &mut st,
+            &id,
+            now,
+            now + Duration::from_secs(30),
+            &view,
+            &mut reg,
+        );
+        assert_eq!(st.mode(), NodeMode::Configured);
     }
 
     #[tokio::test]
@@ -1672,6 +1815,44 @@ mod tests {
                 .iter()
                 .any(|(n, r)| n == "services" && r == "etcd not healthy")
         );
+    }
+
+    #[tokio::test]
+    async fn an_unbootstrapped_control_plane_reboots_at_the_boot_timeout() {
+        let f = fixture();
+        let id = ident(
+            "cp1",
+            Role::ControlPlane,
+            NodeFaults {
+                booted_ago: Some(Duration::from_secs(60 * 60)),
+                ..NodeFaults::default()
+            },
+        );
+        let t0 = Instant::now();
+        let mut st = NodeState::new(&id, t0, 1);
+        let mut reg = EtcdRegistry::default();
+        st.preconfigure(f.cp.clone(), &id.disks);
+        st.power_on(&id, t0);
+        assert!(st.boot_time + 3000 < pki::unix_now(), "booted an hour ago");
+        // 70 min - 60 min: ten minutes in, the boot times out.
+        run(
+            &mut st,
+            &id,
+            t0,
+            t0 + Duration::from_secs(9 * 60),
+            &FleetView::default(),
+            &mut reg,
+        );
+        assert_eq!(st.stats.reboots, 0);
+        run(
+            &mut st,
+            &id,
+            t0 + Duration::from_secs(9 * 60),
+            t0 + Duration::from_secs(11 * 60),
+            &FleetView::default(),
+            &mut reg,
+        );
+        assert_eq!(st.stats.reboots, 1, "the boot timeout rebooted it");
     }
 
     #[tokio::test]
