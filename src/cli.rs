@@ -45,6 +45,31 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Every long flag, with the subcommand that takes it (global flags
+    /// under every subcommand): the property tests and fuzz targets feed
+    /// each one, so a new flag is covered without editing a list.
+    #[doc(hidden)]
+    pub fn long_flags() -> Vec<(String, String)> {
+        let cmd = <Cli as clap::CommandFactory>::command();
+        let mut out = Vec::new();
+        for sub in cmd.get_subcommands() {
+            for arg in sub.get_arguments().chain(cmd.get_arguments()) {
+                if let Some(long) = arg.get_long() {
+                    out.push((sub.get_name().to_string(), format!("--{long}")));
+                }
+            }
+        }
+        out
+    }
+
+    /// Parses `argv` (program name first) without printing or exiting.
+    #[doc(hidden)]
+    pub fn try_parse_argv(argv: &[String]) -> Result<Cli, String> {
+        <Cli as Parser>::try_parse_from(argv).map_err(|e| e.to_string())
+    }
+}
+
 /// Clap's own heading style (bold, underlined); stripped when the output is
 /// not a terminal and in the man pages.
 macro_rules! heading {
