@@ -307,7 +307,7 @@ _talstrap() {
             return 0
             ;;
         talstrap__subcmd__bootstrap)
-            opts="-n -o -v -q -h -V --auto --cidr --quorum --wait-members --etcd-timeout --kubeconfig --force --resend-after --talconfig --config-dir --topf --env-file --node --nodes --role --talosconfig --context --cert-fingerprint --connect-timeout --rpc-timeout --attempts --retry-delay --poll-interval --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
+            opts="-n -o -v -q -h -V --auto --cidr --quorum --wait-members --allow-unreachable-control-planes --etcd-timeout --kubeconfig --force --resend-after --talconfig --config-dir --topf --env-file --node --nodes --role --talosconfig --context --cert-fingerprint --connect-timeout --rpc-timeout --attempts --retry-delay --poll-interval --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -166,7 +166,8 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l parallel
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l port -d 'Talos API (apid) port on every node' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l auto -d 'Elect the target among the control planes (oldest boot time, then lowest IP) instead of taking the first one'
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l wait-members -d 'Also wait until every control plane has joined etcd'
-complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l force -d 'Replace the --kubeconfig file if it exists (never done without it)'
+complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l allow-unreachable-control-planes -d 'Bootstrap even when some control planes cannot be asked about etcd. RISK: if one of them already runs etcd, this creates a second etcd cluster (a split cluster that needs a reset to repair). Use it only for control planes known to be wiped or gone for good'
+complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l force -d 'Replace the --kubeconfig file if it holds another cluster\'s kubeconfig (the same cluster\'s is kept without it; only a regular file is ever replaced)'
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -s v -l verbose -d 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -s q -l quiet -d 'Print only errors and the final summary'
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l no-color -d 'No colours (NO_COLOR is honoured too)'

@@ -499,10 +499,16 @@ pub enum Command {
 
     /// Bootstrap etcd once, wait for it to be healthy, fetch the kubeconfig
     ///
-    /// First a cluster-wide guard: every reachable control plane is asked
-    /// about etcd. If any already has it, the cluster is reported as already
-    /// bootstrapped and no Bootstrap call is made, so running bootstrap again,
-    /// or from two places at once, is safe.
+    /// First a cluster-wide guard: every control plane is asked about etcd.
+    /// If any already has it, the cluster is reported as already
+    /// bootstrapped and no Bootstrap call is made, so running bootstrap again
+    /// is safe. If any control plane cannot be asked (down, silent, another
+    /// CA), nothing is sent: it may be the one with etcd. Two runs at once
+    /// on one machine take turns (a lock per cluster); runs on different
+    /// machines are not coordinated beyond a settle wait for targets other
+    /// than the first control plane: run bootstrap from one place. After the
+    /// bootstrap every control plane is asked again, and two etcd clusters
+    /// are reported as a failure with the steps to repair them.
     ///
     /// The target is the node given with -n, else the first control plane in
     /// talconfig.yaml, or with --auto the elected one (oldest boot time, then
@@ -727,6 +733,13 @@ pub struct BootstrapArgs {
     #[arg(long)]
     pub wait_members: bool,
 
+    /// Bootstrap even when some control planes cannot be asked about etcd.
+    /// RISK: if one of them already runs etcd, this creates a second etcd
+    /// cluster (a split cluster that needs a reset to repair). Use it only
+    /// for control planes known to be wiped or gone for good
+    #[arg(long)]
+    pub allow_unreachable_control_planes: bool,
+
     /// How long etcd may take to become healthy after the bootstrap
     #[arg(long, value_parser = duration::wait, default_value = "10m", value_name = "DURATION")]
     pub etcd_timeout: Duration,
@@ -736,7 +749,9 @@ pub struct BootstrapArgs {
     #[arg(long, value_name = "PATH", env = "TALSTRAP_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
 
-    /// Replace the --kubeconfig file if it exists (never done without it)
+    /// Replace the --kubeconfig file if it holds another cluster's
+    /// kubeconfig (the same cluster's is kept without it; only a regular
+    /// file is ever replaced)
     #[arg(long, requires = "kubeconfig")]
     pub force: bool,
 

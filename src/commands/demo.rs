@@ -161,6 +161,7 @@ async fn run_in(
                 cidr: Vec::new(),
                 quorum: None,
                 wait_members: true,
+                allow_unreachable_control_planes: false,
                 etcd_timeout: stuck_after * 2,
                 kubeconfig: Some(kubeconfig.clone()),
                 force: false,

@@ -6,6 +6,8 @@ mod support;
 
 mod bad_input;
 mod bootstrap;
+mod bootstrap_files;
+mod bootstrap_races;
 mod client;
 mod discover;
 mod docs;

@@ -9,6 +9,7 @@
 use talos_api as proto;
 use talos_api::disksel;
 
+pub mod bootstrap_answer;
 pub mod client;
 pub mod connect;
 pub mod error;
@@ -29,6 +30,7 @@ mod fake_node;
 #[cfg(test)]
 pub(crate) mod testkit;
 
+pub use bootstrap_answer::{BootstrapAnswer, bootstrap_answer};
 pub use client::{ChannelKind, NodeClient};
 pub use connect::Timeouts;
 pub use error::{Cause, ErrorClass, TalosError, TrustKind};

@@ -437,7 +437,7 @@ impl Fleet {
                         .unwrap_or_default()
                         .to_string();
                     let member = super::state::EtcdMemberRec {
-                        hostname: n.id.hostname.clone(),
+                        hostname: st.member_name(&n.id),
                         ip: n.id.ip,
                         member_id: st.etcd.member_id,
                     };

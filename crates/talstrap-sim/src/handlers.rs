@@ -685,6 +685,19 @@ fn reboot_grace(node: &SimNode) -> Duration {
     Duration::from_millis(20).max(node.id.timing.shutdown)
 }
 
+/// Bootstrap on a worker: Talos v1.12.11
+/// `internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go`
+/// answers FailedPrecondition; v1.13.9 checks the role with
+/// `internal/app/internal/machinehelper/machinehelper.go` `CheckControlplane`,
+/// which answers Unimplemented.
+fn not_a_control_plane(version: &str) -> Status {
+    if super::version::worker_bootstrap_unimplemented(version) {
+        Status::unimplemented("bootstrap is only available on control plane nodes")
+    } else {
+        Status::failed_precondition("bootstrap can only be performed on a control plane node")
+    }
+}
+
 async fn bootstrap(node: &Arc<SimNode>, caller: &Caller) -> Result<BootstrapResponse, Status> {
     {
         let mut st = node.lock();
@@ -700,15 +713,7 @@ async fn bootstrap(node: &Arc<SimNode>, caller: &Caller) -> Result<BootstrapResp
         }
         let v = &node.id.talos_version;
         if st.role(&node.id) != Role::ControlPlane {
-            // Talos commit da70cedfd (v1.13.0) changed the code and text.
-            if version::worker_bootstrap_unimplemented(v) {
-                return Err(Status::unimplemented(
-                    "bootstrap is only available on control plane nodes",
-                ));
-            }
-            return Err(Status::failed_precondition(
-                "bootstrap can only be performed on a control plane node",
-            ));
+            return Err(not_a_control_plane(v));
         }
         // Talos v1.14.0-rc.1 srv `Bootstrap` (commit 9ffa772ba): a terminal
         // refusal when the config carries no etcd CA.

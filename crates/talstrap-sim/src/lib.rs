@@ -16,6 +16,7 @@ use talos_api::disksel;
 
 pub mod cli;
 pub mod cosi;
+pub mod etcd_name;
 pub mod fleet;
 pub mod genconfig;
 pub mod handlers;

@@ -695,6 +695,13 @@ impl NodeState {
             .unwrap_or(id.role)
     }
 
+    /// The etcd member name Talos gives this node (short or automatic
+    /// hostname; see `etcd_name`).
+    pub fn member_name(&self, id: &NodeIdent) -> String {
+        let identity = format!("{}/{}", id.hostname, id.ip);
+        super::etcd_name::member_name(self.config.as_deref(), id.ip, &identity)
+    }
+
     /// Hostname: from the active config once there is one.
     pub fn hostname(&self, id: &NodeIdent) -> String {
         self.config
@@ -1201,7 +1208,7 @@ impl NodeState {
         let cluster = registry.create(
             &ca_id,
             EtcdMemberRec {
-                hostname: self.hostname(id),
+                hostname: self.member_name(id),
                 ip: id.ip,
                 member_id: self.etcd.member_id,
             },
@@ -1458,7 +1465,7 @@ impl NodeState {
                 Some(due) if now >= due => {
                     self.etcd.join_due = None;
                     let member = EtcdMemberRec {
-                        hostname: self.hostname(id),
+                        hostname: self.member_name(id),
                         ip: id.ip,
                         member_id: self.etcd.member_id,
                     };
