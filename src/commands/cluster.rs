@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 
 use crate::talos::probe::{NodeMode, probe};
-use crate::talos::{ErrorClass, NodeClient};
+use crate::talos::{ErrorClass, NodeClient, Stage};
 
 use super::plan::{Access, Endpoint};
 
@@ -146,8 +146,11 @@ pub async fn not_yet_configured(access: &Access, ep: &Endpoint) -> Option<&'stat
 /// What a second look at a node that failed the CA check found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecondLook {
-    /// Maintenance mode: no config applied yet (or still installing).
+    /// Maintenance mode: no config applied yet.
     Maintenance,
+    /// Still serving the maintenance API while it installs the config it
+    /// took (Talos v1.13+ keeps maintenance in apid until the reboot).
+    Installing,
     /// Down now (rebooting after its install?).
     Down,
     /// Presents our CA now (it just came up configured).
@@ -160,6 +163,7 @@ impl SecondLook {
             SecondLook::Maintenance => {
                 "in maintenance mode (its config is not applied yet, or it is still installing)"
             }
+            SecondLook::Installing => "is installing the config it was given (maintenance API still up)",
             SecondLook::Down => {
                 "failed the CA check and is now down (rebooting after its install?)"
             }
@@ -175,12 +179,29 @@ impl SecondLook {
 pub async fn second_look(access: &Access, ep: &Endpoint) -> Option<SecondLook> {
     let creds = access.talosconfig.as_ref().map(|t| t.credentials.clone());
     match probe(ep.addr, creds.as_deref(), &access.timeouts).await {
-        NodeMode::Maintenance { .. } => Some(SecondLook::Maintenance),
+        NodeMode::Maintenance { .. } => Some(maintenance_stage(access, ep).await),
         NodeMode::Unreachable { .. } => Some(SecondLook::Down),
         NodeMode::Configured {
             ours: Some(true), ..
         } => Some(SecondLook::NowOurs),
         NodeMode::Configured { .. } | NodeMode::NotTalos { .. } => None,
+    }
+}
+
+/// A node in maintenance mode that reports a stage other than
+/// `maintenance` (installing, rebooting) has taken its config; one whose
+/// stage cannot be read counts as not applied.
+async fn maintenance_stage(access: &Access, ep: &Endpoint) -> SecondLook {
+    let Ok(client) =
+        NodeClient::connect_maintenance(ep.addr, access.maintenance.clone(), &access.timeouts).await
+    else {
+        return SecondLook::Maintenance;
+    };
+    match client.machine_status().await {
+        Ok(status) if status.stage != Stage::Maintenance && status.stage != Stage::Unknown => {
+            SecondLook::Installing
+        }
+        _ => SecondLook::Maintenance,
     }
 }
 
