@@ -163,7 +163,9 @@ impl SecondLook {
             SecondLook::Maintenance => {
                 "in maintenance mode (its config is not applied yet, or it is still installing)"
             }
-            SecondLook::Installing => "is installing the config it was given (maintenance API still up)",
+            SecondLook::Installing => {
+                "is installing the config it was given (maintenance API still up)"
+            }
             SecondLook::Down => {
                 "failed the CA check and is now down (rebooting after its install?)"
             }
@@ -193,7 +195,8 @@ pub async fn second_look(access: &Access, ep: &Endpoint) -> Option<SecondLook> {
 /// stage cannot be read counts as not applied.
 async fn maintenance_stage(access: &Access, ep: &Endpoint) -> SecondLook {
     let Ok(client) =
-        NodeClient::connect_maintenance(ep.addr, access.maintenance.clone(), &access.timeouts).await
+        NodeClient::connect_maintenance(ep.addr, access.maintenance.clone(), &access.timeouts)
+            .await
     else {
         return SecondLook::Maintenance;
     };
