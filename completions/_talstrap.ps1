@@ -190,7 +190,8 @@ Register-ArgumentCompleter -Native -CommandName 'talstrap' -ScriptBlock {
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Talos API (apid) port on every node')
             [CompletionResult]::new('--auto', '--auto', [CompletionResultType]::ParameterName, 'Elect the target among the control planes (oldest boot time, then lowest IP) instead of taking the first one')
             [CompletionResult]::new('--wait-members', '--wait-members', [CompletionResultType]::ParameterName, 'Also wait until every control plane has joined etcd')
-            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace the --kubeconfig file if it exists (never done without it)')
+            [CompletionResult]::new('--allow-unreachable-control-planes', '--allow-unreachable-control-planes', [CompletionResultType]::ParameterName, 'Bootstrap even when some control planes cannot be asked about etcd. RISK: if one of them already runs etcd, this creates a second etcd cluster (a split cluster that needs a reset to repair). Use it only for control planes known to be wiped or gone for good')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace the --kubeconfig file if it holds another cluster''s kubeconfig (the same cluster''s is kept without it; only a regular file is ever replaced)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v debug, -vv trace); secrets are never logged')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v debug, -vv trace); secrets are never logged')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors and the final summary')
@@ -234,6 +235,7 @@ Register-ArgumentCompleter -Native -CommandName 'talstrap' -ScriptBlock {
             [CompletionResult]::new('--subnet', '--subnet', [CompletionResultType]::ParameterName, 'Loopback range for the nodes, a /16 to /24 inside 127.0.0.0/8, e.g. 127.0.42.0/24 [default: random 127.x.y.0/24]')
             [CompletionResult]::new('--scenario', '--scenario', [CompletionResultType]::ParameterName, 'Scenario file (YAML) with faults, timings and disks per node')
             [CompletionResult]::new('--time-scale', '--time-scale', [CompletionResultType]::ParameterName, 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)')
+            [CompletionResult]::new('--talos-version', '--talos-version', [CompletionResultType]::ParameterName, 'Talos release to simulate: 1.12, 1.13 or 1.14 (or a full tag such as v1.13.3); nodes can differ per scenario (`talos_version` per node)')
             [CompletionResult]::new('--layout', '--layout', [CompletionResultType]::ParameterName, 'Files to write: talhelper''s (talconfig.yaml, clusterconfig/) or topf''s (topf.yaml, `topf render` output in rendered/, talosconfig)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'How results are shown [default: human]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How results are shown [default: human]')
@@ -254,6 +256,7 @@ Register-ArgumentCompleter -Native -CommandName 'talstrap' -ScriptBlock {
         }
         'talstrap;demo' {
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Where to leave the cluster files and the kubeconfig [default: a new private directory under the temp dir, removed at the end]')
+            [CompletionResult]::new('--talos-version', '--talos-version', [CompletionResultType]::ParameterName, 'Talos release to simulate: 1.12, 1.13 or 1.14 (or a full tag such as v1.13.3); nodes can differ per scenario (`talos_version` per node)')
             [CompletionResult]::new('--time-scale', '--time-scale', [CompletionResultType]::ParameterName, 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)')
             [CompletionResult]::new('--control-planes', '--control-planes', [CompletionResultType]::ParameterName, 'Simulated control planes (cp1, cp2, …)')
             [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Simulated workers (w1, w2, …)')

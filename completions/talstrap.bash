@@ -307,7 +307,7 @@ _talstrap() {
             return 0
             ;;
         talstrap__subcmd__bootstrap)
-            opts="-n -o -v -q -h -V --auto --cidr --quorum --wait-members --etcd-timeout --kubeconfig --force --resend-after --talconfig --config-dir --topf --env-file --node --nodes --role --talosconfig --context --cert-fingerprint --connect-timeout --rpc-timeout --attempts --retry-delay --poll-interval --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
+            opts="-n -o -v -q -h -V --auto --cidr --quorum --wait-members --allow-unreachable-control-planes --etcd-timeout --kubeconfig --force --resend-after --talconfig --config-dir --topf --env-file --node --nodes --role --talosconfig --context --cert-fingerprint --connect-timeout --rpc-timeout --attempts --retry-delay --poll-interval --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -475,13 +475,17 @@ _talstrap() {
             return 0
             ;;
         talstrap__subcmd__demo)
-            opts="-o -v -q -h -V --dir --keep --time-scale --control-planes --workers --scenario --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
+            opts="-o -v -q -h -V --dir --talos-version --keep --time-scale --control-planes --workers --scenario --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --talos-version)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -911,7 +915,7 @@ _talstrap() {
             return 0
             ;;
         talstrap__subcmd__sim)
-            opts="-o -v -q -h -V --control-planes --workers --dir --subnet --scenario --time-scale --layout --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
+            opts="-o -v -q -h -V --control-planes --workers --dir --subnet --scenario --time-scale --talos-version --layout --output --verbose --quiet --no-color --timeout --parallel --serial --port --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -938,6 +942,10 @@ _talstrap() {
                     return 0
                     ;;
                 --time-scale)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --talos-version)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -183,7 +183,8 @@ set edit:completion:arg-completer[talstrap] = {|@words|
             cand --port 'Talos API (apid) port on every node'
             cand --auto 'Elect the target among the control planes (oldest boot time, then lowest IP) instead of taking the first one'
             cand --wait-members 'Also wait until every control plane has joined etcd'
-            cand --force 'Replace the --kubeconfig file if it exists (never done without it)'
+            cand --allow-unreachable-control-planes 'Bootstrap even when some control planes cannot be asked about etcd. RISK: if one of them already runs etcd, this creates a second etcd cluster (a split cluster that needs a reset to repair). Use it only for control planes known to be wiped or gone for good'
+            cand --force 'Replace the --kubeconfig file if it holds another cluster''s kubeconfig (the same cluster''s is kept without it; only a regular file is ever replaced)'
             cand -v 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
             cand --verbose 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
             cand -q 'Print only errors and the final summary'
@@ -225,6 +226,7 @@ set edit:completion:arg-completer[talstrap] = {|@words|
             cand --subnet 'Loopback range for the nodes, a /16 to /24 inside 127.0.0.0/8, e.g. 127.0.42.0/24 [default: random 127.x.y.0/24]'
             cand --scenario 'Scenario file (YAML) with faults, timings and disks per node'
             cand --time-scale 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)'
+            cand --talos-version 'Talos release to simulate: 1.12, 1.13 or 1.14 (or a full tag such as v1.13.3); nodes can differ per scenario (`talos_version` per node)'
             cand --layout 'Files to write: talhelper''s (talconfig.yaml, clusterconfig/) or topf''s (topf.yaml, `topf render` output in rendered/, talosconfig)'
             cand -o 'How results are shown [default: human]'
             cand --output 'How results are shown [default: human]'
@@ -244,6 +246,7 @@ set edit:completion:arg-completer[talstrap] = {|@words|
         }
         &'talstrap;demo'= {
             cand --dir 'Where to leave the cluster files and the kubeconfig [default: a new private directory under the temp dir, removed at the end]'
+            cand --talos-version 'Talos release to simulate: 1.12, 1.13 or 1.14 (or a full tag such as v1.13.3); nodes can differ per scenario (`talos_version` per node)'
             cand --time-scale 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)'
             cand --control-planes 'Simulated control planes (cp1, cp2, …)'
             cand --workers 'Simulated workers (w1, w2, …)'

@@ -166,7 +166,8 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l parallel
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l port -d 'Talos API (apid) port on every node' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l auto -d 'Elect the target among the control planes (oldest boot time, then lowest IP) instead of taking the first one'
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l wait-members -d 'Also wait until every control plane has joined etcd'
-complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l force -d 'Replace the --kubeconfig file if it exists (never done without it)'
+complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l allow-unreachable-control-planes -d 'Bootstrap even when some control planes cannot be asked about etcd. RISK: if one of them already runs etcd, this creates a second etcd cluster (a split cluster that needs a reset to repair). Use it only for control planes known to be wiped or gone for good'
+complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l force -d 'Replace the --kubeconfig file if it holds another cluster\'s kubeconfig (the same cluster\'s is kept without it; only a regular file is ever replaced)'
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -s v -l verbose -d 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -s q -l quiet -d 'Print only errors and the final summary'
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l no-color -d 'No colours (NO_COLOR is honoured too)'
@@ -196,6 +197,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l dir -d 'Where 
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l subnet -d 'Loopback range for the nodes, a /16 to /24 inside 127.0.0.0/8, e.g. 127.0.42.0/24 [default: random 127.x.y.0/24]' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l scenario -d 'Scenario file (YAML) with faults, timings and disks per node' -r -F
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l time-scale -d 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l talos-version -d 'Talos release to simulate: 1.12, 1.13 or 1.14 (or a full tag such as v1.13.3); nodes can differ per scenario (`talos_version` per node)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l layout -d 'Files to write: talhelper\'s (talconfig.yaml, clusterconfig/) or topf\'s (topf.yaml, `topf render` output in rendered/, talosconfig)' -r -f -a "talhelper\t'talconfig.yaml and clusterconfig/ (as `talhelper genconfig` writes)'
 topf\t'topf.yaml, rendered/<host>.yaml (as `topf render -o rendered`) and talosconfig'"
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -s o -l output -d 'How results are shown [default: human]' -r -f -a "human\t'Progress and a summary table; plain lines when stdout is not a terminal'
@@ -210,6 +212,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l serial -d 'One
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -s V -l version -d 'Print version'
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l dir -d 'Where to leave the cluster files and the kubeconfig [default: a new private directory under the temp dir, removed at the end]' -r -F
+complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l talos-version -d 'Talos release to simulate: 1.12, 1.13 or 1.14 (or a full tag such as v1.13.3); nodes can differ per scenario (`talos_version` per node)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l time-scale -d 'Multiply every simulated duration (1: a few seconds per install or reboot; 0.1: ten times faster)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l control-planes -d 'Simulated control planes (cp1, cp2, …)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l workers -d 'Simulated workers (w1, w2, …)' -r

@@ -45,6 +45,31 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Every long flag, with the subcommand that takes it (global flags
+    /// under every subcommand): the property tests and fuzz targets feed
+    /// each one, so a new flag is covered without editing a list.
+    #[doc(hidden)]
+    pub fn long_flags() -> Vec<(String, String)> {
+        let cmd = <Cli as clap::CommandFactory>::command();
+        let mut out = Vec::new();
+        for sub in cmd.get_subcommands() {
+            for arg in sub.get_arguments().chain(cmd.get_arguments()) {
+                if let Some(long) = arg.get_long() {
+                    out.push((sub.get_name().to_string(), format!("--{long}")));
+                }
+            }
+        }
+        out
+    }
+
+    /// Parses `argv` (program name first) without printing or exiting.
+    #[doc(hidden)]
+    pub fn try_parse_argv(argv: &[String]) -> Result<Cli, String> {
+        <Cli as Parser>::try_parse_from(argv).map_err(|e| e.to_string())
+    }
+}
+
 /// Clap's own heading style (bold, underlined); stripped when the output is
 /// not a terminal and in the man pages.
 macro_rules! heading {
@@ -474,10 +499,16 @@ pub enum Command {
 
     /// Bootstrap etcd once, wait for it to be healthy, fetch the kubeconfig
     ///
-    /// First a cluster-wide guard: every reachable control plane is asked
-    /// about etcd. If any already has it, the cluster is reported as already
-    /// bootstrapped and no Bootstrap call is made, so running bootstrap again,
-    /// or from two places at once, is safe.
+    /// First a cluster-wide guard: every control plane is asked about etcd.
+    /// If any already has it, the cluster is reported as already
+    /// bootstrapped and no Bootstrap call is made, so running bootstrap again
+    /// is safe. If any control plane cannot be asked (down, silent, another
+    /// CA), nothing is sent: it may be the one with etcd. Two runs at once
+    /// on one machine take turns (a lock per cluster); runs on different
+    /// machines are not coordinated beyond a settle wait for targets other
+    /// than the first control plane: run bootstrap from one place. After the
+    /// bootstrap every control plane is asked again, and two etcd clusters
+    /// are reported as a failure with the steps to repair them.
     ///
     /// The target is the node given with -n, else the first control plane in
     /// talconfig.yaml, or with --auto the elected one (oldest boot time, then
@@ -702,6 +733,13 @@ pub struct BootstrapArgs {
     #[arg(long)]
     pub wait_members: bool,
 
+    /// Bootstrap even when some control planes cannot be asked about etcd.
+    /// RISK: if one of them already runs etcd, this creates a second etcd
+    /// cluster (a split cluster that needs a reset to repair). Use it only
+    /// for control planes known to be wiped or gone for good
+    #[arg(long)]
+    pub allow_unreachable_control_planes: bool,
+
     /// How long etcd may take to become healthy after the bootstrap
     #[arg(long, value_parser = duration::wait, default_value = "10m", value_name = "DURATION")]
     pub etcd_timeout: Duration,
@@ -711,7 +749,9 @@ pub struct BootstrapArgs {
     #[arg(long, value_name = "PATH", env = "TALSTRAP_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
 
-    /// Replace the --kubeconfig file if it exists (never done without it)
+    /// Replace the --kubeconfig file if it holds another cluster's
+    /// kubeconfig (the same cluster's is kept without it; only a regular
+    /// file is ever replaced)
     #[arg(long, requires = "kubeconfig")]
     pub force: bool,
 
@@ -798,6 +838,10 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 1.0, value_name = "FACTOR", value_parser = time_scale)]
     pub time_scale: f64,
 
+    /// Talos release to simulate: 1.12, 1.13 or 1.14 (or a full tag such as
+    /// v1.13.3); nodes can differ per scenario (`talos_version` per node)
+    #[arg(long, default_value = "1.14", value_name = "VERSION")]
+    pub talos_version: String,
     /// Files to write: talhelper's (talconfig.yaml, clusterconfig/) or
     /// topf's (topf.yaml, `topf render` output in rendered/, talosconfig)
     #[arg(long, value_enum, default_value = "talhelper", value_name = "LAYOUT")]
@@ -821,6 +865,10 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
+    /// Talos release to simulate: 1.12, 1.13 or 1.14 (or a full tag such as
+    /// v1.13.3); nodes can differ per scenario (`talos_version` per node)
+    #[arg(long, default_value = "1.14", value_name = "VERSION")]
+    pub talos_version: String,
     /// Keep the temp directory (cluster files, keys, kubeconfig) instead of
     /// removing it when the demo ends
     #[arg(long)]

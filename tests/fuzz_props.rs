@@ -426,6 +426,7 @@ fn disk() -> impl Strategy<Value = DiskFacts> {
                 rotational,
                 readonly,
                 cdrom,
+                symlinks: Vec::new(),
             },
         )
 }
@@ -442,6 +443,179 @@ fn disk_selection_never_panics() {
     runner(1000)
         .run(&strategy, |(size, pattern, subject, sel, disks)| {
             harness::check_disksel(&size, &pattern, &subject, &sel, &disks);
+            Ok(())
+        })
+        .unwrap();
+}
+
+// --- every flag and every scenario field ----------------------------------
+
+/// Values that have broken parsers before, and random text.
+fn flag_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "0",
+            "-1",
+            "1",
+            "0s",
+            "0ms",
+            "1e300",
+            "-1e300",
+            "inf",
+            "-inf",
+            "NaN",
+            ".inf",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999h",
+            "1h30",
+            "1.5s",
+            "0.0000001",
+            "",
+            " ",
+            "127.0.0.0/8",
+            "::/0",
+            "0.0.0.0",
+            "x",
+            "☃",
+        ])
+        .prop_map(str::to_string),
+        "[0-9.eE+-]{0,24}",
+        "[0-9]{1,6}(ms|s|m|h|x|)",
+        any::<String>(),
+    ]
+}
+
+#[test]
+fn every_flag_value_is_parsed_without_panicking() {
+    let flags = talstrap::cli::Cli::long_flags();
+    assert!(flags.len() > 50, "{} flags", flags.len());
+    let mut runner = runner(3000);
+    let strategy = (
+        any::<Index>(),
+        prop::collection::vec((any::<Index>(), flag_value()), 1..5),
+    );
+    runner
+        .run(&strategy, |(first, picks)| {
+            let (sub, _) = first.get(&flags);
+            let mut argv = vec!["talstrap".to_string(), sub.clone()];
+            for (i, value) in picks {
+                let (s, flag) = i.get(&flags);
+                if s == sub {
+                    argv.push(format!("{flag}={value}"));
+                }
+            }
+            harness::check_cli(&argv);
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Every scenario key the simulator reads, at each level.
+const SCENARIO_TIMING: &[&str] = &[
+    "install",
+    "reboot",
+    "boot",
+    "etcd_start",
+    "join",
+    "apiserver",
+    "worker_join",
+];
+const SCENARIO_FAULTS: &[&str] = &[
+    "unreachable",
+    "hang_after_accept",
+    "flaky",
+    "latency",
+    "apply_reply_lost",
+    "install_fails",
+    "stuck_in",
+    "reboot_loop",
+    "wrong_ca",
+    "bootstrap_reply_lost",
+    "etcd_never_healthy",
+    "already_bootstrapped",
+    "time_not_synced_for",
+    "powered_off",
+    "configured",
+];
+const SCENARIO_DISK: &[&str] = &[
+    "dev_path",
+    "size",
+    "transport",
+    "rotational",
+    "model",
+    "serial",
+    "readonly",
+    "cdrom",
+];
+
+fn scenario_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "1e20",
+            "1e300",
+            ".inf",
+            "-.inf",
+            ".nan",
+            "-1",
+            "0",
+            "1.5",
+            "99999999999999999999h",
+            "3s",
+            "200ms",
+            "true",
+            "false",
+            "null",
+            "booting",
+            "{ method: Version, count: 2 }",
+            "{ method: Version, count: -1 }",
+            "[]",
+            "{}",
+            "500GB",
+            "\">= 1TB\"",
+            "18446744073709551616",
+        ])
+        .prop_map(str::to_string),
+        "[0-9.eE+-]{1,30}",
+        "[0-9]{1,25}(ms|s|m|h|us|)",
+    ]
+}
+
+#[test]
+fn every_scenario_field_is_read_and_scaled_without_panicking() {
+    let mut runner = runner(2000);
+    let strategy = (
+        prop::collection::vec((any::<Index>(), scenario_value()), 0..4),
+        prop::collection::vec((any::<Index>(), scenario_value()), 0..6),
+        prop::collection::vec((any::<Index>(), scenario_value()), 0..4),
+        prop::sample::select(harness::SCENARIO_SCALES.to_vec()),
+    );
+    runner
+        .run(&strategy, |(timing, faults, disk, scale)| {
+            let pairs = |list: &[(Index, String)], keys: &[&str]| {
+                list.iter()
+                    .map(|(i, v)| format!("{}: {v}", i.get(keys)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let text = format!(
+                "timing: {{ {} }}\nnodes:\n  cp1: {{ {} }}\ndisks:\n  w1: [ {{ {} }} ]\n",
+                pairs(&timing, SCENARIO_TIMING),
+                pairs(&faults, SCENARIO_FAULTS),
+                pairs(&disk, SCENARIO_DISK),
+            );
+            harness::check_scenario(&text, scale);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn random_command_lines_never_panic() {
+    let mut runner = runner(1000);
+    runner
+        .run(&prop::collection::vec(any::<u8>(), 0..200), |data| {
+            harness::check_cli(&harness::split_cli_input(&data));
             Ok(())
         })
         .unwrap();

@@ -347,3 +347,72 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     gz.write_all(data).expect("gzip into memory");
     gz.finish().expect("gzip into memory")
 }
+
+/// Command lines: NUL-separated arguments after the program name.
+pub fn split_cli_input(data: &[u8]) -> Vec<String> {
+    let mut argv = vec!["talstrap".to_string()];
+    argv.extend(
+        data.split(|b| *b == 0)
+            .take(16)
+            .map(|a| String::from_utf8_lossy(a).into_owned()),
+    );
+    argv
+}
+
+/// Property: clap and every value parser behind it (durations, counts,
+/// time scales, enums) refuse or accept any command line without a panic,
+/// and a refusal says why.
+pub fn check_cli(argv: &[String]) {
+    if let Err(msg) = talstrap::cli::Cli::try_parse_argv(argv) {
+        assert!(!msg.trim().is_empty(), "empty clap error for {argv:?}");
+    }
+}
+
+/// Scenario time scales tried on every accepted scenario: the ends of what
+/// `--time-scale` takes, and the values tests and the demo use.
+pub const SCENARIO_SCALES: [f64; 4] = [0.001, 0.02, 1.0, 1000.0];
+
+/// Property: a scenario file is refused or read without a panic, and every
+/// duration it gives, scaled at any accepted time scale, can be added to
+/// the clock (the simulator does `now + d`); the fleet check never panics.
+pub fn check_scenario(text: &str, scale: f64) {
+    let scenario = match talstrap::sim::Scenario::from_yaml(text, "fuzz") {
+        Ok(s) => s,
+        Err(e) => {
+            assert!(!e.to_string().trim().is_empty(), "empty scenario error");
+            return;
+        }
+    };
+    let t = scenario
+        .timing
+        .apply(talstrap::sim::Timing::default())
+        .scaled(scale);
+    let now = std::time::Instant::now();
+    for d in [
+        t.install,
+        t.reboot,
+        t.boot,
+        t.etcd_start,
+        t.join,
+        t.apiserver,
+        t.worker_join,
+    ] {
+        assert!(now.checked_add(d).is_some(), "{d:?} overflows the clock");
+    }
+    for faults in scenario.nodes.values() {
+        for d in [faults.latency, faults.time_not_synced_for]
+            .into_iter()
+            .flatten()
+        {
+            let scaled = talstrap::sim::scenario::scale_duration(d, scale);
+            assert!(
+                now.checked_add(scaled).is_some(),
+                "{scaled:?} overflows the clock"
+            );
+        }
+    }
+    let mut spec = talstrap::sim::FleetSpec::new(3, 2, "/nonexistent");
+    spec.time_scale = scale;
+    spec.scenario = scenario;
+    let _ = spec.check();
+}

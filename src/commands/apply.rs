@@ -27,7 +27,7 @@ use crate::talos::probe::{NodeMode, probe};
 use crate::talos::{ApplyMode, ApplyResult, NodeClient};
 
 use super::nodeops::{connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode};
-use super::plan::{Access, PlannedNode};
+use super::plan::{Access, Plan, PlannedNode};
 use super::verify::{
     BootIdentity, ExpectReboot, MaintenanceCert, Phase, WaitSettings, decide_phase, verify_nodes,
 };
@@ -140,8 +140,22 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
         return Ok(report.exit());
     }
 
-    // --wait: verify the nodes whose apply succeeded and that the rollout
-    // has not already seen come back; keep failures as they are.
+    let report = wait_for_nodes(session, &plan, &args, &settings, outcomes, rollout).await;
+    session.output.report(&report);
+    Ok(report.exit())
+}
+
+/// `--wait`: verify the nodes whose apply succeeded and that the rollout
+/// has not already seen come back (keeping failures as they are), then
+/// wait for joining control planes to be etcd members.
+async fn wait_for_nodes(
+    session: &Session,
+    plan: &Plan,
+    args: &ApplyArgs,
+    settings: &ApplySettings,
+    outcomes: Vec<NodeOutcome>,
+    rollout: Option<wave::RolloutReport>,
+) -> Report {
     let to_verify: Vec<PlannedNode> = plan
         .nodes
         .iter()
@@ -154,7 +168,7 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
         })
         .cloned()
         .collect();
-    let phase = decide_phase(session, &plan).await;
+    let phase = decide_phase(session, plan).await;
     let wait = WaitSettings {
         phase,
         stuck_after: args.stuck_after,
@@ -166,7 +180,7 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
     let verified = if to_verify.is_empty() {
         Report::new("apply --wait", Vec::new(), session.elapsed(), None)
     } else {
-        verify_nodes(session, &plan, &to_verify, wait, "apply --wait").await
+        verify_nodes(session, plan, &to_verify, wait, "apply --wait").await
     };
     let mut merged = Vec::with_capacity(outcomes.len());
     for applied in outcomes {
@@ -176,7 +190,7 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
         }
     }
     if phase == Phase::PostBootstrap {
-        merged = wave::wait_joined(session, &plan, &settings, merged).await;
+        merged = wave::wait_joined(session, plan, settings, merged).await;
     }
     let not_ready = merged.iter().filter(|o| !o.status.is_success()).count();
     let mut messages = next_steps(phase, not_ready);
@@ -185,9 +199,7 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
         messages.splice(0..0, r.messages);
         report = report.with_details(r.details);
     }
-    let report = report.with_messages(messages);
-    session.output.report(&report);
-    Ok(report.exit())
+    report.with_messages(messages)
 }
 
 async fn apply_node(
@@ -343,10 +355,16 @@ async fn prepare_configured(
     let diff = current
         .as_ref()
         .and_then(|c| diff::config_diff(c, data).ok());
+    // The version rules need it only when something is sent.
+    let version = if differs {
+        client.talos_version().await.ok().flatten()
+    } else {
+        None
+    };
     let decision = mode::decide(ModeQuery {
         maintenance: false,
         requested: s.mode,
-        version: None,
+        version: version.as_deref().and_then(mode::minor_version),
         differs,
         // Unknown (unreadable config): assume the worst.
         reboot_settings: diff.as_ref().is_none_or(diff::ConfigDiff::needs_reboot),
@@ -404,19 +422,45 @@ async fn send_configured(
     expected: Reboot,
 ) -> Result<(String, Reboot), StepError> {
     let try_timeout = (wire == ApplyMode::Try).then_some(s.try_timeout);
-    let maybe_taken = Arc::new(AtomicBool::new(false));
+    let memory = Arc::new(AttemptMemory::default());
     let sent = ctx
         .mutating_step("apply", &s.retry, |_| {
             let c = client.clone();
             let data = data.clone();
-            let maybe_taken = maybe_taken.clone();
-            async move { secure_apply(&c, &data, wire, try_timeout, &maybe_taken).await }
+            let memory = memory.clone();
+            async move { secure_apply(&c, &data, wire, try_timeout, &memory).await }
         })
         .await?;
-    ctx.fact(NEW_CONFIG, true);
     let result = match sent {
-        SecureApply::Replied(result) => result,
+        SecureApply::AlreadyThere => {
+            ctx.fact(NEW_CONFIG, true);
+            ctx.amend_last_step(
+                crate::pipeline::StepStatus::Ok,
+                "not sent: another apply gave the node this config meanwhile",
+            );
+            return Ok((
+                "unchanged: another apply gave the node this config meanwhile".into(),
+                Reboot::No,
+            ));
+        }
+        SecureApply::InFlight => {
+            ctx.fact("in_flight", true);
+            ctx.fact(EXPECT_REBOOT, true);
+            ctx.amend_last_step(
+                crate::pipeline::StepStatus::Ok,
+                "not sent: the node is rebooting for a config another apply gave it",
+            );
+            return Ok((
+                "not sent: another apply is rebooting the node for its config (re-run to compare once it is back)".into(),
+                Reboot::ByNode,
+            ));
+        }
+        SecureApply::Replied(result) => {
+            ctx.fact(NEW_CONFIG, true);
+            result
+        }
         SecureApply::ReplyLost(how) => {
+            ctx.fact(NEW_CONFIG, true);
             ctx.fact("applied_mode", wire.to_string());
             ctx.fact("reply_lost", true);
             let (detail, summary) = match how {
@@ -519,6 +563,21 @@ enum SecureApply {
     Replied(ApplyResult),
     /// An earlier attempt lost its reply, and the node showed it took it.
     ReplyLost(LostReply),
+    /// Another apply (a concurrent run) gave the node this very config
+    /// while this one waited: nothing sent.
+    AlreadyThere,
+    /// The node refuses: it is rebooting for a config another apply gave
+    /// it. Nothing sent; the reboot is awaited, not added to.
+    InFlight,
+}
+
+/// What earlier attempts of one apply step saw.
+#[derive(Default)]
+struct AttemptMemory {
+    /// A reply may have been lost: the config may have been taken.
+    maybe_taken: AtomicBool,
+    /// The node was busy with another apply.
+    busy: AtomicBool,
 }
 
 /// What showed that a config whose reply was lost had been taken.
@@ -538,21 +597,34 @@ enum LostReply {
 /// node runs; if it is down, it is rebooting for our config (verify
 /// confirms); Talos ≥ v1.12.x also refuses a second apply while it reboots
 /// for the first, which likewise means ours was taken.
+///
+/// Two runs at once: a node busy with another apply ("in progress") is
+/// asked again what it runs before anything is re-sent, and one that
+/// reboots for another apply's config is not sent a second one.
 async fn secure_apply(
     client: &NodeClient,
     data: &[u8],
     mode: ApplyMode,
     try_timeout: Option<std::time::Duration>,
-    maybe_taken: &AtomicBool,
+    memory: &AttemptMemory,
 ) -> Result<SecureApply, StepError> {
-    let earlier_lost = maybe_taken.load(Ordering::SeqCst);
-    if earlier_lost {
+    let earlier_lost = memory.maybe_taken.load(Ordering::SeqCst);
+    let was_busy = memory.busy.load(Ordering::SeqCst);
+    if earlier_lost || was_busy {
         match client.machine_config().await {
             Ok(Some(current)) if same_config(&current, data) => {
-                return Ok(SecureApply::ReplyLost(LostReply::Confirmed));
+                return Ok(if earlier_lost {
+                    SecureApply::ReplyLost(LostReply::Confirmed)
+                } else {
+                    SecureApply::AlreadyThere
+                });
             }
             Ok(_) => {} // not taken (or staged for the next boot): send again
-            Err(e) if e.node_down() => return Ok(SecureApply::ReplyLost(LostReply::Rebooting)),
+            Err(e) if e.node_down() && earlier_lost => {
+                return Ok(SecureApply::ReplyLost(LostReply::Rebooting));
+            }
+            // Down while another apply was in progress: that one reboots it.
+            Err(e) if e.node_down() => return Ok(SecureApply::InFlight),
             Err(e) => return Err(talos_err(e)),
         }
     }
@@ -564,9 +636,13 @@ async fn secure_apply(
         Err(e) if earlier_lost && e.rebooting_for_applied_config() => {
             Ok(SecureApply::ReplyLost(LostReply::Rebooting))
         }
+        Err(e) if e.rebooting_for_applied_config() => Ok(SecureApply::InFlight),
         Err(e) => {
             if e.reply_may_be_lost() {
-                maybe_taken.store(true, Ordering::SeqCst);
+                memory.maybe_taken.store(true, Ordering::SeqCst);
+            }
+            if e.apply_in_progress() {
+                memory.busy.store(true, Ordering::SeqCst);
             }
             Err(talos_err(e))
         }

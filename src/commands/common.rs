@@ -122,9 +122,9 @@ impl Session {
         pacing: &crate::cli::PacingArgs,
     ) -> Result<Plan, CommandError> {
         let stop = Arc::new(AtomicBool::new(false));
-        let (inv, pacing, port, flag) = (inv.clone(), pacing.clone(), self.port(), stop.clone());
-        let load =
-            tokio::task::spawn_blocking(move || Plan::build_until(&inv, &pacing, port, flag));
+        let (inv, pacing, flag) = (inv.clone(), pacing.clone(), stop.clone());
+        let at = (self.port(), self.parallel());
+        let load = tokio::task::spawn_blocking(move || Plan::build_until(&inv, &pacing, at, flag));
         let deadline = async {
             match self.deadline {
                 Some(at) => tokio::time::sleep_until(at).await,

@@ -25,6 +25,9 @@ pub async fn run(session: &Session, args: DemoArgs) -> Result<Exit, CommandError
     if args.control_planes == 0 {
         return Err(CommandError::input("--control-planes must be at least 1"));
     }
+    // Checked before anything is created.
+    crate::sim::version::resolve(&args.talos_version)
+        .map_err(|e| CommandError::input(format!("--talos-version: {e}")))?;
     let (dir, throwaway) = match &args.dir {
         Some(d) => {
             std::fs::create_dir_all(d)
@@ -60,6 +63,8 @@ async fn run_in(
     let mut spec =
         crate::sim::FleetSpec::new(args.control_planes, args.workers, dir.join("cluster"));
     spec.time_scale = args.time_scale;
+    spec.talos_version = crate::sim::version::resolve(&args.talos_version)
+        .map_err(|e| CommandError::input(format!("--talos-version: {e}")))?;
     spec.port = 0;
     if let Some(s) = &args.scenario {
         spec.scenario = crate::sim::Scenario::from_file(s)
@@ -156,6 +161,7 @@ async fn run_in(
                 cidr: Vec::new(),
                 quorum: None,
                 wait_members: true,
+                allow_unreachable_control_planes: false,
                 etcd_timeout: stuck_after * 2,
                 kubeconfig: Some(kubeconfig.clone()),
                 force: false,

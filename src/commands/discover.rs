@@ -199,6 +199,7 @@ fn discover_access(args: &DiscoverArgs) -> Result<Access, CommandError> {
         secure,
         maintenance: tls::maintenance_config(&[]),
         timeouts,
+        first_round: None,
     })
 }
 

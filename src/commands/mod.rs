@@ -4,18 +4,24 @@
 
 pub mod apply;
 pub mod bootstrap;
+mod bootstrap_flow;
+mod bootstrap_guard;
+mod bootstrap_send;
 pub mod cluster;
+mod cluster_lock;
 mod common;
 pub mod demo;
 pub mod discover;
 pub mod election;
 mod etcd_health;
+mod kubeconfig_file;
 pub mod nodeops;
 pub mod plan;
 pub mod preflight;
 pub mod secret_file;
 pub mod sim;
 mod trustd;
+mod unattended;
 pub mod verify;
 pub mod watch;
 

@@ -24,7 +24,11 @@ pub fn talos_err(e: TalosError) -> StepError {
         err = err.with_code(code);
     }
     let trust = e.trust_kind();
-    if trust == Some(TrustKind::PinMismatch) {
+    if e.not_authorized() {
+        err = err.with_hint(
+            "the node accepted the talosconfig's client certificate, but the Talos role it carries may not make this call: ApplyConfiguration, Bootstrap, Kubeconfig and reading the machine config need os:admin (os:reader and os:operator are refused); use the admin talosconfig (talhelper genconfig writes clusterconfig/talosconfig)",
+        );
+    } else if trust == Some(TrustKind::PinMismatch) {
         err = err.with_hint(
             "the node's maintenance certificate does not match --cert-fingerprint: compare with the fingerprint the node's console printed last. Talos re-issues that certificate with a new key at every boot, on an address, hostname or time change (NTP), and every 12 h, so a pin goes stale; pin it just before the apply, or leave pins out",
         );
@@ -71,12 +75,28 @@ pub async fn probe_step(
 ) -> Result<NodeMode, StepError> {
     let creds = access.talosconfig.as_ref().map(|t| t.credentials.clone());
     let timeouts = access.timeouts.clone();
+    let first_round = access.first_round.clone();
     let mode = ctx
-        .step("probe", |_| {
+        .step("probe", |attempt| {
             let creds = creds.clone();
             let timeouts = timeouts.clone();
+            let first_round = first_round.clone();
             async move {
                 let mode = probe(addr, creds.as_deref(), &timeouts).await;
+                let all_refused = match &first_round {
+                    Some(round) if attempt <= 1 => round.every_node_refused(ctx, mode.refused()).await,
+                    Some(round) => round.verdict() == Some(true) && mode.refused(),
+                    None => false,
+                };
+                if all_refused {
+                    // Said once for the run (see FirstRound), not per node.
+                    let err = StepError::retryable(format!(
+                        "{addr} refused the connection: nothing listens on port {}",
+                        addr.port()
+                    ));
+                    let whole = first_round.as_ref().is_some_and(|r| r.whole_inventory);
+                    return Err(if whole { err.into_kind(ErrorKind::Permanent) } else { err });
+                }
                 match mode {
                     NodeMode::Unreachable { reason, .. } => Err(StepError::retryable(format!(
                         "{addr} unreachable: {reason}"
@@ -89,6 +109,118 @@ pub async fn probe_step(
         .await?;
     ctx.fact("mode", mode_word(&mode));
     Ok(mode)
+}
+
+/// The first connect of the nodes that start together, to tell a wrong
+/// `--port` (every node refuses: nothing listens there) from a node that is
+/// down, after one round instead of after every node's retries, and to say
+/// it once for the run instead of once per node.
+pub struct FirstRound {
+    /// Nodes whose first connects decide (those started together, at least 2).
+    expected: usize,
+    /// The run covers every node of the inventory: when all refuse, no node
+    /// of the cluster listens on that port, and retrying cannot help. With
+    /// some nodes left out (`-n`, `--role`), those may be up on it while the
+    /// selected ones are still off or rebooting: then it is said once, and
+    /// the retries go on.
+    whole_inventory: bool,
+    port: u16,
+    state: std::sync::Mutex<RoundState>,
+    decided: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct RoundState {
+    seen: usize,
+    refused: usize,
+    verdict: Option<bool>,
+}
+
+/// How long a refused node waits for the others' first answers; a connect
+/// to a refusing host answers in microseconds.
+const FIRST_ROUND_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl FirstRound {
+    /// `nodes` in the run, `parallel` of them at a time, all on `port`. None
+    /// when fewer than two nodes start together: one refusing node may just
+    /// be rebooting.
+    pub fn new(
+        nodes: usize,
+        parallel: usize,
+        port: u16,
+        whole_inventory: bool,
+    ) -> Option<std::sync::Arc<Self>> {
+        let expected = nodes.min(parallel);
+        (expected >= 2).then(|| {
+            std::sync::Arc::new(FirstRound {
+                expected,
+                whole_inventory,
+                port,
+                state: std::sync::Mutex::new(RoundState::default()),
+                decided: tokio::sync::Notify::new(),
+            })
+        })
+    }
+
+    /// Records a node's first connect; for a refused one, waits (briefly)
+    /// for the round's verdict: true when every node of the round refused.
+    /// The run-level warning is emitted by the node that completes the round.
+    async fn every_node_refused(&self, ctx: &NodeCtx, refused: bool) -> bool {
+        let completed = {
+            let Ok(mut st) = self.state.lock() else {
+                return false;
+            };
+            if let Some(v) = st.verdict {
+                return v && refused;
+            }
+            st.seen += 1;
+            st.refused += usize::from(refused);
+            if !refused {
+                st.verdict = Some(false);
+            } else if st.seen >= self.expected {
+                st.verdict = Some(st.refused >= self.expected);
+            }
+            st.verdict.is_some()
+        };
+        if completed {
+            self.decided.notify_waiters();
+            if self.verdict() == Some(true) {
+                ctx.run().emit(crate::pipeline::Event::Warning {
+                    node: None,
+                    message: format!(
+                        "every node refused the connection on port {port} ({n} of {n}): nothing listens there. Is --port right? Talos listens on 50000, and `talstrap sim` prints the port of its fleet. {then}",
+                        port = self.port,
+                        n = self.expected,
+                        then = if self.whole_inventory {
+                            "(If every node is rebooting, run this again in a minute.)"
+                        } else {
+                            "Retrying, in case these nodes are still starting."
+                        }
+                    ),
+                });
+            }
+        }
+        if !refused {
+            return false;
+        }
+        let wait = async {
+            loop {
+                let notified = self.decided.notified();
+                if let Some(v) = self.verdict() {
+                    return v;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(FIRST_ROUND_WAIT, wait)
+            .await
+            .unwrap_or(false)
+    }
+
+    /// True once every node of the first round refused; None before.
+    fn verdict(&self) -> Option<bool> {
+        self.state.lock().ok().and_then(|s| s.verdict)
+    }
 }
 
 /// Error for modes talstrap cannot work with.

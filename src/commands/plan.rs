@@ -52,6 +52,8 @@ pub struct Access {
     /// No-client-cert config for maintenance mode (optionally fingerprint-pinned).
     pub maintenance: Arc<rustls::ClientConfig>,
     pub timeouts: Timeouts,
+    /// Tells a wrong `--port` after one round (see [`super::nodeops::FirstRound`]).
+    pub first_round: Option<Arc<super::nodeops::FirstRound>>,
 }
 
 /// Everything a node pipeline needs, validated.
@@ -73,15 +75,21 @@ impl Plan {
         pacing: &PacingArgs,
         port: u16,
     ) -> Result<Plan, CommandError> {
-        Self::build_until(inv, pacing, port, Arc::new(AtomicBool::new(false)))
+        Self::build_until(
+            inv,
+            pacing,
+            (port, usize::MAX),
+            Arc::new(AtomicBool::new(false)),
+        )
     }
 
     /// [`Plan::build`] that gives up (killing a running `sops -d`) once
     /// `stop` is set: see `Session::plan`.
+    /// `(port, parallel)`: the API port and how many nodes run at once.
     pub(crate) fn build_until(
         inv: &InventoryArgs,
         pacing: &PacingArgs,
-        port: u16,
+        (port, parallel): (u16, usize),
         stop: Arc<AtomicBool>,
     ) -> Result<Plan, CommandError> {
         let (inventory, config_dir_note) = load_inventory_until(inv, stop)?;
@@ -118,7 +126,9 @@ impl Plan {
             warnings.extend(tc.warnings.iter().cloned());
             check_talosconfig_matches(tc, &inventory)?;
         }
-        let access = build_access(talosconfig, &inv.cert_fingerprints, pacing)?;
+        let mut access = build_access(talosconfig, &inv.cert_fingerprints, pacing)?;
+        let whole = nodes.len() == inventory.nodes.len();
+        access.first_round = super::nodeops::FirstRound::new(nodes.len(), parallel, port, whole);
         let retry = RetryPolicy {
             attempts: pacing.attempts,
             base: pacing.retry_delay,
@@ -370,6 +380,7 @@ pub fn build_access(
                 * 2,
             rpc: pacing.rpc_timeout,
         },
+        first_round: None,
     })
 }
 

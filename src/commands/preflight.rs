@@ -88,6 +88,9 @@ async fn preflight_node(
                 })
                 .await?;
             ctx.fact("version", version.as_deref().unwrap_or("v1.9 or older"));
+            if let Some(v) = &version {
+                check_kinds(&node.entry, v)?;
+            }
             let disks = ctx
                 .step("disks", |_| {
                     let c = client.clone();
@@ -223,6 +226,9 @@ pub fn evaluate_install_disk(
         }
     };
     let cfg = &entry.config;
+    if let Some(expr) = &cfg.unattended_match {
+        return unattended_install_disk(entry, expr, disks, &listing());
+    }
     if let Some(sel) = &cfg.disk_selector {
         let matched = disksel::select_disks(sel, disks).map_err(|e| {
             StepError::new(
@@ -255,9 +261,15 @@ pub fn evaluate_install_disk(
         };
     }
     if let Some(path) = &cfg.install_disk {
-        if disksel::install_disk_exists(path, disks) {
+        if let Some(d) = super::unattended::disk_for_path(path, disks) {
+            // A /dev/disk/by-* link: the installer resolves it on the node.
+            let chosen = if &d.dev_path == path {
+                path.clone()
+            } else {
+                format!("{path} → {}", d.dev_path)
+            };
             return Ok(InstallDisk {
-                chosen: path.clone(),
+                chosen,
                 warnings: vec![],
             });
         }
@@ -275,4 +287,91 @@ pub fn evaluate_install_disk(
             listing()
         ),
     ))
+}
+
+/// v1.14 `UnattendedInstallConfig`: the node evaluates the CEL selector
+/// over every disk and installs to the first match; nothing checks it when
+/// the config is applied, so a selector that matches nothing would leave
+/// the node booting forever ("no disk matched the selector").
+fn unattended_install_disk(
+    entry: &NodeEntry,
+    expr: &str,
+    disks: &[DiskFacts],
+    listing: &str,
+) -> Result<InstallDisk, StepError> {
+    let field = "UnattendedInstallConfig provisioning.diskSelector.match";
+    let matched = super::unattended::matching_disks(expr, disks).map_err(|e| {
+        StepError::new(
+            ErrorKind::Input,
+            format!("{}: {field} {expr:?}: {}", entry.config_path.display(), e.0),
+        )
+        .with_hint("the selector is CEL over `disk` (e.g. disk.transport == \"nvme\", disk.size >= 400u * GB: sizes are unsigned, note the `u`)")
+    })?;
+    let Some(first) = matched.first() else {
+        return Err(StepError::new(
+            ErrorKind::Input,
+            format!("{field} {expr:?} matches no disk; {listing}"),
+        )
+        .with_hint("Talos would wait forever with \"no disk matched the selector\": edit the selector in the UnattendedInstallConfig document (CD-ROMs and read-only disks are not excluded for you)"));
+    };
+    let mut warnings = Vec::new();
+    if matched.len() > 1 {
+        warnings.push(format!(
+            "{field} {expr:?} matches {} disks: {}; Talos installs to the first, {} — make the selector specific so a data disk is never wiped",
+            matched.len(),
+            matched.iter().map(|d| describe_disk(d)).collect::<Vec<_>>().join("; "),
+            first.dev_path
+        ));
+    }
+    if first.cdrom || first.readonly {
+        warnings.push(format!(
+            "{field} {expr:?} picks {}, which is {}: UnattendedInstallConfig does not exclude such disks, and the install will fail or write to boot media",
+            first.dev_path,
+            if first.cdrom { "a CD-ROM" } else { "read-only" }
+        ));
+    }
+    if first.transport == "usb" || first.transport == "mmc" {
+        warnings.push(format!(
+            "{field} {expr:?} picks {}, removable media ({}): is that the boot stick?",
+            first.dev_path, first.transport
+        ));
+    }
+    Ok(InstallDisk {
+        chosen: first.dev_path.clone(),
+        warnings,
+    })
+}
+
+/// Refuses a config with document kinds the node's release does not know.
+fn check_kinds(entry: &NodeEntry, version: &str) -> Result<(), StepError> {
+    let unknown = kinds_unknown_to(entry, version);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(StepError::new(
+        ErrorKind::Input,
+        format!(
+            "{}: documents this node's Talos {version} does not know: {}; it would refuse the config",
+            entry.config_path.display(),
+            unknown.join(", ")
+        ),
+    )
+    .with_hint("generate the config for the Talos version the node runs (talhelper: talosVersion), or boot a newer image"))
+}
+
+/// Document kinds in `entry`'s config that a node on `version` does not
+/// register: it would refuse the whole config ("not registered").
+pub fn kinds_unknown_to(entry: &NodeEntry, version: &str) -> Vec<String> {
+    let Some(minor) = crate::talos::version_minor(version) else {
+        return Vec::new();
+    };
+    entry
+        .config
+        .extra_documents
+        .iter()
+        .filter_map(|(kind, _)| {
+            let since = crate::inventory::config_kind_since(kind)?;
+            (since > minor).then(|| format!("{kind} (v1.{since}+)"))
+        })
+        .collect()
 }

@@ -93,6 +93,8 @@ pub async fn run(session: &Session, args: SimArgs) -> Result<Exit, CommandError>
         subnet,
         scenario: args.scenario,
         time_scale: args.time_scale,
+        talos_version: crate::sim::version::resolve(&args.talos_version)
+            .map_err(|e| CommandError::input(format!("--talos-version: {e}")))?,
     };
     let cancel = session.cancel.clone();
     let mut spec = sim_args

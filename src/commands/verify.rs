@@ -183,6 +183,20 @@ pub fn config_has_no_cni(raw: &[u8]) -> bool {
     false
 }
 
+/// A config only Talos v1.14+ takes (it has a v1.14 document kind) and
+/// that configures no Flannel (no `KubeFlannelCNIConfig`, no legacy
+/// `cluster.network` with flannel or an unset CNI): v1.14 then runs no CNI
+/// at all (Talos v1.14.0-rc.1
+/// pkg/machinery/config/types/v1alpha1/v1alpha1_k8s_bridge.go), where v1.12
+/// and v1.13 default to Flannel.
+pub fn runs_without_cni(cfg: &crate::inventory::machine_config::MachineConfig) -> bool {
+    let v1_14_only = cfg
+        .extra_documents
+        .iter()
+        .any(|(kind, _)| crate::inventory::config_kind_since(kind).is_some_and(|m| m >= 14));
+    v1_14_only && !cfg.flannel_configured
+}
+
 /// The control planes of the inventory, as the watches of one run share
 /// them: their configs (a worker's route to trustd) and whether one is up.
 struct ControlPlanes {
@@ -266,7 +280,8 @@ fn node_watch(node: &PlannedNode, settings: &WaitSettings, cps: &ControlPlanes) 
         applied_now: settings.applied_now,
         sent_to: settings.sent_in_maintenance.get(&node.node.node).cloned(),
         expect_reboot: settings.expect_reboot.get(&node.node.node).cloned(),
-        cni_none: config_has_no_cni(node.entry.config.raw()),
+        cni_none: config_has_no_cni(node.entry.config.raw())
+            || runs_without_cni(&node.entry.config),
         trustd_wait: cps.trustd_wait(node),
     }
 }

@@ -68,6 +68,14 @@ pub struct MachineConfig {
     pub install_disk: Option<String>,
     /// `machine.install.diskSelector`.
     pub disk_selector: Option<DiskSelector>,
+    /// v1.14 `UnattendedInstallConfig` `provisioning.diskSelector.match`: a
+    /// CEL boolean over `disk`.
+    pub unattended_match: Option<String>,
+    /// Flannel is configured: a `KubeFlannelCNIConfig` document, or a legacy
+    /// `cluster.network` whose CNI is flannel or unset. Without either,
+    /// Talos v1.14 runs no CNI (Talos v1.14.0-rc.1
+    /// pkg/machinery/config/types/v1alpha1/v1alpha1_k8s_bridge.go).
+    pub flannel_configured: bool,
     /// `cluster.clusterName`.
     pub cluster_name: Option<String>,
     /// `cluster.controlPlane.endpoint` (validated as an https URL).
@@ -92,6 +100,7 @@ impl fmt::Debug for MachineConfig {
             .field("hostname", &self.hostname)
             .field("install_disk", &self.install_disk)
             .field("disk_selector", &self.disk_selector)
+            .field("unattended_match", &self.unattended_match)
             .field("cluster_name", &self.cluster_name)
             .field("endpoint", &self.endpoint)
             .field(
@@ -163,21 +172,12 @@ impl MachineConfig {
             Some(v) => Some(disk_selector(path, v)?),
         };
 
-        let cluster_name = opt_string(path, v1, &["cluster", "clusterName"])?;
-        let endpoint = opt_string(path, v1, &["cluster", "controlPlane", "endpoint"])?;
-        match &endpoint {
-            Some(url) => {
-                check_endpoint(url).map_err(|reason| InputError::InvalidField {
-                    path: path.to_path_buf(),
-                    field: "cluster.controlPlane.endpoint".into(),
-                    reason,
-                })?;
-            }
-            None => warnings.push(
-                "cluster.controlPlane.endpoint is not set; Talos will reject this config"
-                    .to_string(),
-            ),
-        }
+        let DocumentFacts {
+            unattended_match,
+            cluster_name,
+            endpoint,
+            flannel_configured,
+        } = document_facts(path, v1, &layout, &mut warnings)?;
 
         let os_ca_crt_pem = match opt_string(path, v1, &["machine", "ca", "crt"])? {
             Some(b64) => Some(decode_ca_cert(path, &b64)?),
@@ -206,7 +206,7 @@ impl MachineConfig {
                     .to_string(),
             );
         }
-        if install_disk.is_none() && disk_selector.is_none() {
+        if install_disk.is_none() && disk_selector.is_none() && unattended_match.is_none() {
             warnings.push(
                 "neither machine.install.disk nor machine.install.diskSelector is set; \
                  a metal install needs one"
@@ -221,6 +221,8 @@ impl MachineConfig {
             hostname,
             install_disk,
             disk_selector,
+            unattended_match,
+            flannel_configured,
             cluster_name,
             endpoint,
             os_ca_crt_pem,
@@ -246,10 +248,108 @@ impl MachineConfig {
     }
 }
 
+/// What the v1.12–v1.14 documents say beside v1alpha1: the v1.14
+/// UnattendedInstallConfig selector, the cluster name and endpoint
+/// (KubeClusterConfig first, then the legacy fields), whether Flannel is
+/// configured, and warnings for document kinds no release knows.
+struct DocumentFacts {
+    unattended_match: Option<String>,
+    cluster_name: Option<String>,
+    endpoint: Option<String>,
+    flannel_configured: bool,
+}
+
+fn document_facts(
+    path: &Path,
+    v1: &Value,
+    layout: &Layout<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<DocumentFacts, InputError> {
+    let unattended_match = match layout.doc("UnattendedInstallConfig") {
+        Some(doc) => Some(
+            opt_string(path, doc, &["provisioning", "diskSelector", "match"])?.ok_or_else(
+                || InputError::InvalidField {
+                    path: path.to_path_buf(),
+                    field: "UnattendedInstallConfig provisioning.diskSelector.match".into(),
+                    reason: "is required (a CEL expression over `disk`)".into(),
+                },
+            )?,
+        ),
+        None => None,
+    };
+    if unattended_match.is_some() && get(v1, &["machine", "install"]).is_some_and(|v| !v.is_null())
+    {
+        return Err(InputError::InvalidField {
+            path: path.to_path_buf(),
+            field: "machine.install".into(),
+            reason: "cannot be combined with an UnattendedInstallConfig document (Talos: UnattendedInstallConfig config is incompatible with v1alpha1 config (.machine.install)); keep one of them"
+                .into(),
+        });
+    }
+    // v1.14 moves the name and endpoint to KubeClusterConfig; read it first.
+    let kube_cluster = layout.doc("KubeClusterConfig");
+    let (cluster_name, endpoint, endpoint_field) = match kube_cluster {
+        Some(doc) => (
+            opt_string(path, doc, &["clusterName"])?,
+            opt_string(path, doc, &["endpoint"])?,
+            "KubeClusterConfig endpoint",
+        ),
+        None => (
+            opt_string(path, v1, &["cluster", "clusterName"])?,
+            opt_string(path, v1, &["cluster", "controlPlane", "endpoint"])?,
+            "cluster.controlPlane.endpoint",
+        ),
+    };
+    match &endpoint {
+        Some(url) => {
+            check_endpoint(url).map_err(|reason| InputError::InvalidField {
+                path: path.to_path_buf(),
+                field: endpoint_field.into(),
+                reason,
+            })?;
+        }
+        None => warnings.push(format!(
+            "{endpoint_field} is not set; Talos will reject this config"
+        )),
+    }
+    let flannel_configured = layout.doc("KubeFlannelCNIConfig").is_some()
+        || match get(v1, &["cluster", "network"]) {
+            None | Some(Value::Null) => false,
+            Some(net) => get(net, &["cni", "name"])
+                .and_then(Value::as_str)
+                .is_none_or(|n| n == "flannel"),
+        };
+    for (kind, _) in &layout.extra {
+        if !super::config_kinds::known(kind) {
+            warnings.push(format!(
+                "unknown document kind {kind:?}: no Talos release from v1.12 to v1.14 knows it, and a node rejects the config"
+            ));
+        }
+    }
+
+    Ok(DocumentFacts {
+        unattended_match,
+        cluster_name,
+        endpoint,
+        flannel_configured,
+    })
+}
+
 struct Layout<'a> {
     v1alpha1: &'a Value,
     hostname_doc: Option<&'a Value>,
     extra: Vec<(String, Option<String>)>,
+    docs: Vec<&'a Value>,
+}
+
+impl<'a> Layout<'a> {
+    /// The first document of `kind`.
+    fn doc(&self, kind: &str) -> Option<&'a Value> {
+        self.docs
+            .iter()
+            .copied()
+            .find(|d| d.get("kind").and_then(Value::as_str) == Some(kind))
+    }
 }
 
 /// Keys that make a document the v1alpha1 document (Talos's decoder rule).
@@ -259,6 +359,7 @@ fn classify<'a>(path: &Path, docs: &'a [(usize, Value)]) -> Result<Layout<'a>, I
     let mut v1: Option<(usize, &Value)> = None;
     let mut hostname_doc = None;
     let mut extra = Vec::new();
+    let mut docs_by_kind = Vec::new();
     let mut seen: HashMap<(String, Option<String>), usize> = HashMap::new();
     for (index, doc) in docs {
         let index = *index;
@@ -320,6 +421,7 @@ fn classify<'a>(path: &Path, docs: &'a [(usize, Value)]) -> Result<Layout<'a>, I
         if kind == "HostnameConfig" {
             hostname_doc = Some(doc);
         }
+        docs_by_kind.push(doc);
         extra.push((kind, name));
     }
     let Some((_, v1alpha1)) = v1 else {
@@ -331,6 +433,7 @@ fn classify<'a>(path: &Path, docs: &'a [(usize, Value)]) -> Result<Layout<'a>, I
         v1alpha1,
         hostname_doc,
         extra,
+        docs: docs_by_kind,
     })
 }
 

@@ -7,6 +7,8 @@
 //! naming the file and the field or node, raised before any node is
 //! contacted.
 
+mod config_kinds;
+pub use config_kinds::since_minor as config_kind_since;
 mod envfile;
 mod envsubst;
 pub mod error;

@@ -389,7 +389,10 @@ async fn time_not_in_sync_is_retried_then_bootstraps() {
         ),
     )
     .await;
-    let boot = c.json("bootstrap", &["--wait-members"]).await;
+    // --attempts is honoured as given: enough for the clock to sync.
+    let boot = c
+        .json("bootstrap", &["--wait-members", "--attempts", "12"])
+        .await;
     assert_eq!(boot.code, 0, "{}", boot.dump());
 
     let stats = c.fleet.stats(ip_of(&c, "cp1"));
@@ -474,6 +477,40 @@ async fn target_still_in_maintenance_is_named_as_such() {
     assert!(!err.contains("another cluster"), "{err}");
     let hint = node["hint"].as_str().unwrap_or_default();
     assert!(hint.contains("apply"), "{}", boot.dump());
+    // It stops at the second look instead of spending every attempt (with
+    // --attempts 10, it used to try 10 times and print the hint each time).
+    let connect = node["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "connect")
+        .cloned()
+        .unwrap();
+    assert_eq!(connect["attempts"], 2, "{}", boot.dump());
+}
+
+/// With many attempts allowed, a node in maintenance still ends the run at
+/// once: the first answers already say why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_before_apply_stops_at_once_with_the_hint() {
+    let c = cluster(3, 0, None).await;
+    let boot = c.json("bootstrap", &["--attempts", "10"]).await;
+    assert_eq!(boot.code, 1, "{}", boot.dump());
+    let node = boot.node("cp1");
+    let connect = node["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "connect")
+        .cloned()
+        .unwrap();
+    assert_eq!(connect["attempts"], 2, "{}", boot.dump());
+    assert!(
+        node["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("talstrap apply")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -400,3 +400,79 @@ async fn talhelpers_working_directory_clusterconfig_is_found_and_named() {
     let said = format!("{}{}", run.stdout, run.stderr);
     assert!(said.contains("using ./clusterconfig"), "{}", run.dump());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_role_refused_by_the_node_is_not_called_a_trust_problem() {
+    let c = cluster(1, 0, Some("nodes: { cp1: { configured: true } }")).await;
+    let reader = c.tmp.path().join("reader-talosconfig");
+    talstrap::sim::reader_talosconfig(c.fleet.paths(), &reader).unwrap();
+    let port = c.fleet.port().to_string();
+    let talconfig = c.talconfig().display().to_string();
+    let reader = reader.display().to_string();
+    let args = [
+        "apply",
+        "--talconfig",
+        &talconfig,
+        "--talosconfig",
+        &reader,
+        "--port",
+        &port,
+        "-o",
+        "json",
+    ];
+    let run = c.run(&args).await;
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let node = run.node("cp1");
+    let said = format!("{} {}", node["hint"], node["error"]);
+    assert!(said.contains("os:admin"), "{}", run.dump());
+    assert!(!said.contains("do not trust each other"), "{}", run.dump());
+    assert_eq!(
+        c.fleet.stats(c.fleet.ip("cp1").unwrap()).applies_accepted,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_port_is_named_once_after_the_first_round() {
+    let c = cluster(2, 1, None).await;
+    let talconfig = c.talconfig().display().to_string();
+    let started = Instant::now();
+    // Port 1: nothing listens there on any loopback address.
+    let run = c
+        .run(&[
+            "preflight",
+            "--talconfig",
+            &talconfig,
+            "--port",
+            "1",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let warnings: Vec<String> = run
+        .events("warning")
+        .iter()
+        .filter_map(|w| w["message"].as_str().map(str::to_string))
+        .filter(|m| m.contains("Is --port right?"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", run.dump());
+    assert!(warnings[0].contains("port 1 (3 of 3)"), "{}", warnings[0]);
+    for n in ["cp1", "cp2", "w1"] {
+        let node = run.node(n);
+        assert_eq!(node["status"], "failed", "{}", run.dump());
+        assert_eq!(
+            node["steps"][0]["attempts"],
+            1,
+            "no retries: {}",
+            run.dump()
+        );
+        assert!(node["hint"].is_null(), "no per-node hint: {}", run.dump());
+    }
+    // One round, not five attempts with backoff per node.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}

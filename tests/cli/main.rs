@@ -6,6 +6,8 @@ mod support;
 
 mod bad_input;
 mod bootstrap;
+mod bootstrap_files;
+mod bootstrap_races;
 mod client;
 mod discover;
 mod docs;
@@ -19,4 +21,5 @@ mod rollout;
 mod schema;
 mod secrets;
 mod smoke;
+mod versions;
 mod watch;

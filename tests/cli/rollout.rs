@@ -457,3 +457,48 @@ async fn dry_run_shows_the_change_per_document_and_no_secret() {
         assert_eq!(c.fleet.stats(ip(&c, n)).applies_accepted, 0, "{n}");
     }
 }
+
+/// A change Talos cannot apply live (machine.env): an auto apply reboots.
+fn change_env(c: &Cluster, host: &str) {
+    let path = config_path(c, host);
+    let cfg = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(cfg.matches("\nmachine:\n").count(), 1, "{cfg}");
+    let changed = cfg.replace(
+        "\nmachine:\n",
+        "\nmachine:\n  env:\n    TALSTRAP_TEST: \"1\"\n",
+    );
+    std::fs::write(&path, changed).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_apply_waits_send_each_node_its_config_once() {
+    let c = cluster(
+        1,
+        1,
+        Some("nodes: { cp1: { configured: true }, w1: { configured: true } }"),
+    )
+    .await;
+    for n in ["cp1", "w1"] {
+        c.fleet
+            .wait_for(ip(&c, n), Duration::from_secs(30), |s| {
+                s.mode == NodeMode::Configured
+            })
+            .await
+            .unwrap_or_else(|| panic!("{n} never came up configured"));
+        change_env(&c, n);
+    }
+    let (a, b) = tokio::join!(c.json("apply", &["--wait"]), c.json("apply", &["--wait"]));
+    assert_eq!(a.code, 0, "{}", a.dump());
+    assert_eq!(b.code, 0, "{}", b.dump());
+    for n in ["cp1", "w1"] {
+        let s = c.fleet.stats(ip(&c, n));
+        assert_eq!(
+            s.applies_accepted,
+            1,
+            "{n} was sent its config by both runs:\n{}\n{}",
+            a.dump(),
+            b.dump()
+        );
+        assert_eq!(s.reboots, 1, "{n}");
+    }
+}

@@ -286,6 +286,14 @@ async fn bootstrap_rules_and_one_etcd_cluster() {
         "Running pre state"
     );
 
+    // Bootstrap checks CRI before the role: wait for the worker's CRI (it
+    // was applied last, so its boot may still be behind the control planes').
+    env.wait("w1", "worker cri up", |s| {
+        !s.unmet_conditions
+            .iter()
+            .any(|(_, m)| m.contains("cri not running"))
+    })
+    .await;
     let e = within(
         "worker bootstrap",
         env.machine("w1").bootstrap(BootstrapRequest::default()),

@@ -8,3 +8,4 @@ mod faults;
 mod flow;
 mod proxy;
 mod support;
+mod versions;

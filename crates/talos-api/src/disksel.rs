@@ -48,6 +48,9 @@ pub struct DiskFacts {
     pub rotational: bool,
     pub readonly: bool,
     pub cdrom: bool,
+    /// Every `/dev/disk/*` link to the device (`symlinks`, field 18).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub symlinks: Vec<String>,
 }
 
 use thiserror::Error;

@@ -161,6 +161,31 @@ impl NodeClient {
     fn status(&self, rpc: &'static str, status: tonic::Status) -> TalosError {
         let err = TalosError::from_status(status, self.addr, rpc);
         match err {
+            // Talos v1.13+ serves maintenance mode from apid with the reader
+            // role for every caller (Talos v1.13.9 internal/app/apid/service.go,
+            // pkg/grpc/middleware/authz/injector.go): admin-only calls answer
+            // PermissionDenied where v1.12's maintenance service answered
+            // Unimplemented. That is the node's mode, not our credentials:
+            // classify it as the v1.12 answer, never as a trust failure.
+            // (Sensitive COSI reads are refused the same way on every
+            // release and stay what they were.)
+            TalosError::Status {
+                code: tonic::Code::PermissionDenied,
+                message,
+                ..
+            } if self.kind == ChannelKind::Maintenance
+                && message == "not authorized"
+                && !rpc.starts_with("cosi") =>
+            {
+                TalosError::Status {
+                    addr: self.addr,
+                    rpc,
+                    code: tonic::Code::Unimplemented,
+                    message: format!(
+                        "{message}: not available in maintenance mode (the node serves it read-only until it has a config)"
+                    ),
+                }
+            }
             // Name our own deadline precisely.
             TalosError::Transport {
                 code: Some(tonic::Code::DeadlineExceeded),

@@ -295,10 +295,24 @@ impl TalosError {
         self.code() == Some(Code::Unimplemented)
     }
 
+    /// The node authenticated us and refused the call for the roles in our
+    /// client certificate (PermissionDenied, Talos's RBAC "not authorized",
+    /// e.g. `os:reader` calling ApplyConfiguration): not a trust problem.
+    pub fn not_authorized(&self) -> bool {
+        self.code() == Some(Code::PermissionDenied)
+    }
+
     /// The node refused the call in its current state (FailedPrecondition):
     /// often "not yet", sometimes "never on this node".
     pub fn precondition_failed(&self) -> bool {
         self.code() == Some(Code::FailedPrecondition)
+    }
+
+    /// Talos's refusal of an apply while another one is being processed
+    /// (machined's apply handler, v1.12.9+ / v1.13.3+): someone else is
+    /// changing the node right now.
+    pub fn apply_in_progress(&self) -> bool {
+        self.precondition_failed() && self.message().contains(APPLY_IN_PROGRESS)
     }
 
     /// Talos's refusal of an apply while it reboots for one it already took

@@ -9,12 +9,14 @@
 use talos_api as proto;
 use talos_api::disksel;
 
+pub mod bootstrap_answer;
 pub mod client;
 pub mod connect;
 pub mod error;
 pub mod kubeconfig;
 mod primed;
 pub mod probe;
+mod release;
 mod reply;
 pub mod resources;
 pub mod talosconfig;
@@ -28,11 +30,13 @@ mod fake_node;
 #[cfg(test)]
 pub(crate) mod testkit;
 
+pub use bootstrap_answer::{BootstrapAnswer, bootstrap_answer};
 pub use client::{ChannelKind, NodeClient};
 pub use connect::Timeouts;
 pub use error::{Cause, ErrorClass, TalosError, TrustKind};
 pub use kubeconfig::{KubeconfigError, extract_kubeconfig};
 pub use probe::{MAINTENANCE_CN, NodeMode, probe};
+pub use release::{Release, version_minor};
 pub use talosconfig::{Credentials, Talosconfig, TalosconfigError, load, locate, locate_with};
 pub use tls::{maintenance_config, secure_config, spki_fingerprint};
 pub use types::{

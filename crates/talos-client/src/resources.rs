@@ -194,6 +194,8 @@ struct YamlDisk {
     readonly: bool,
     #[serde(default)]
     cdrom: bool,
+    #[serde(default)]
+    symlinks: Vec<String>,
 }
 
 /// `Disks.block.talos.dev` (namespace `runtime`).
@@ -214,6 +216,7 @@ pub(crate) fn disk(resource: &Resource) -> Result<DiskFacts, String> {
                 rotational: d.rotational,
                 readonly: d.readonly,
                 cdrom: d.cdrom,
+                symlinks: d.symlinks,
             }
         }
         SpecSource::Proto(bytes) => {
@@ -231,6 +234,7 @@ pub(crate) fn disk(resource: &Resource) -> Result<DiskFacts, String> {
                 rotational: d.rotational,
                 readonly: d.readonly,
                 cdrom: d.cdrom,
+                symlinks: d.symlinks,
             }
         }
     };

@@ -266,6 +266,62 @@ pub struct EtcdMember {
     pub is_learner: bool,
 }
 
+impl EtcdMember {
+    /// The IPs in the member's peer and client URLs (`https://IP:2380`), as
+    /// `talosctl health` matches members to nodes. Names are not reliable:
+    /// Talos names a member by the node's short hostname (the part before
+    /// the first dot) or an automatic one (`talos-<ip-with-dashes>`,
+    /// `talos-xxx-yyy`), and a learner may have no name yet.
+    pub fn ips(&self) -> Vec<std::net::IpAddr> {
+        let mut ips: Vec<std::net::IpAddr> = self
+            .peer_urls
+            .iter()
+            .chain(&self.client_urls)
+            .filter_map(|u| url_ip(u))
+            .collect();
+        ips.sort();
+        ips.dedup();
+        ips
+    }
+
+    /// Whether this member is the node with these addresses and hostname:
+    /// by URL IP first, else by short hostname (case-insensitive).
+    pub fn is_node(&self, addresses: &[std::net::IpAddr], hostname: &str) -> bool {
+        let ips = self.ips();
+        if addresses.iter().any(|a| ips.contains(a)) {
+            return true;
+        }
+        let short = short_hostname(hostname);
+        !self.hostname.is_empty()
+            && short.parse::<std::net::IpAddr>().is_err()
+            && short_hostname(&self.hostname).eq_ignore_ascii_case(short)
+    }
+}
+
+/// The part of a hostname before the first dot: what Talos names the etcd
+/// member (`ParseFQDN` in Talos's `resources/network/hostname_spec.go`).
+/// An IP address is returned whole.
+pub fn short_hostname(name: &str) -> &str {
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return name;
+    }
+    name.split('.').next().unwrap_or(name)
+}
+
+/// The host of `https://IP:PORT` (IPv6 in brackets), if it is an IP.
+fn url_ip(url: &str) -> Option<std::net::IpAddr> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next()?.parse().ok();
+    }
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(h, _)| h)
+        .parse()
+        .ok()
+}
+
 /// EtcdStatus: healthy when `leader != 0` and `errors` is empty.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EtcdMemberStatus {
@@ -306,6 +362,42 @@ pub struct SystemStatInfo {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn etcd_members_match_nodes_by_url_ip_then_short_hostname() {
+        let m = EtcdMember {
+            id: 7,
+            hostname: "cp1".into(),
+            peer_urls: vec!["https://10.0.0.11:2380".into()],
+            client_urls: vec![
+                "https://10.0.0.11:2379".into(),
+                "https://[fd00::11]:2379".into(),
+            ],
+            is_learner: false,
+        };
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(m.ips(), vec![ip("10.0.0.11"), ip("fd00::11")]);
+        // FQDN hostname in talconfig, short name in etcd.
+        assert!(m.is_node(&[ip("10.9.9.9")], "cp1.example.com"));
+        assert!(m.is_node(&[ip("10.0.0.11")], "whatever"));
+        assert!(m.is_node(&[ip("fd00::11")], "x"));
+        assert!(!m.is_node(&[ip("10.0.0.12")], "cp2.example.com"));
+        // Automatic names match by IP only; an IP "hostname" never matches by name.
+        let auto = EtcdMember {
+            hostname: "talos-10-0-0-11".into(),
+            ..m.clone()
+        };
+        assert!(auto.is_node(&[ip("10.0.0.11")], "10.0.0.11"));
+        let nameless = EtcdMember {
+            hostname: String::new(),
+            peer_urls: vec![],
+            client_urls: vec![],
+            ..m
+        };
+        assert!(!nameless.is_node(&[ip("10.0.0.11")], ""));
+        assert_eq!(short_hostname("cp1.example.com"), "cp1");
+        assert_eq!(short_hostname("10.0.0.1"), "10.0.0.1");
+    }
 
     #[test]
     fn stage_text_round_trips() {

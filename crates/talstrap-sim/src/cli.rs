@@ -26,6 +26,8 @@ pub struct SimArgs {
     pub scenario: Option<PathBuf>,
     /// Multiplies every simulated duration.
     pub time_scale: f64,
+    /// Talos tag every node runs unless the scenario says otherwise.
+    pub talos_version: String,
 }
 
 impl SimArgs {
@@ -35,6 +37,7 @@ impl SimArgs {
         spec.port = self.port;
         spec.subnet = self.subnet;
         spec.time_scale = self.time_scale;
+        spec.talos_version = self.talos_version.clone();
         if let Some(path) = &self.scenario {
             spec.scenario = Scenario::from_file(path)?;
         }
@@ -61,6 +64,7 @@ pub fn guide(fleet: &Fleet) -> String {
         cps,
         nodes.len() - cps
     );
+    let _ = writeln!(out, "Talos {}", fleet.talos_versions().join(", "));
     let _ = writeln!(out, "cluster files in {}", p.dir.display());
     let _ = writeln!(out, "  talconfig    {talconfig}");
     let _ = writeln!(out, "  configs      {config_dir}");
@@ -118,9 +122,11 @@ mod tests {
             subnet: None,
             scenario: None,
             time_scale: 0.02,
+            talos_version: "v1.13.9".into(),
         };
         let fleet = Fleet::start(args.fleet_spec().unwrap()).await.unwrap();
         let text = guide(&fleet);
+        assert!(text.contains("Talos v1.13.9"), "{text}");
         let port = fleet.port();
         assert!(text.contains(&format!("--port {port}")), "{text}");
         assert!(text.contains("talstrap preflight --talconfig"));

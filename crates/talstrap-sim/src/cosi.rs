@@ -52,6 +52,7 @@ pub const ETCD_MEMBERS: &str = "EtcdMembers.etcd.talos.dev";
 pub const MACHINE_CONFIGS: &str = "MachineConfigs.config.talos.dev";
 pub const SERVICES: &str = "Services.v1alpha1.talos.dev";
 pub const NODE_ADDRESSES: &str = "NodeAddresses.net.talos.dev";
+pub const UNATTENDED_INSTALL: &str = "UnattendedInstallStatuses.runtime.talos.dev";
 
 /// Types served with content, plus a few registered ones that stay empty.
 const TYPES: &[TypeDef] = &[
@@ -78,6 +79,12 @@ const TYPES: &[TypeDef] = &[
         "network",
         false,
         "network.NodeAddressController",
+    ),
+    def(
+        UNATTENDED_INSTALL,
+        "runtime",
+        false,
+        "runtime.UnattendedInstallController",
     ),
     def("Diagnostics.runtime.talos.dev", "runtime", false, ""),
     def("Members.cluster.talos.dev", "cluster", false, ""),
@@ -124,9 +131,11 @@ pub fn check_access(
         .iter()
         .find(|t| t.name.to_lowercase() == lower)
         .copied();
-    let Some(t) =
-        known.filter(|t| t.name != VERSIONS || version::at_least(&node.id.talos_version, 1, 10))
-    else {
+    let Some(t) = known.filter(|t| match t.name {
+        VERSIONS => version::at_least(&node.id.talos_version, 1, 10),
+        UNATTENDED_INSTALL => version::unattended_install(&node.id.talos_version),
+        _ => true,
+    }) else {
         return Err(Status::permission_denied(format!(
             "resource type {type_name:?} is not supported"
         )));
@@ -324,6 +333,12 @@ fn disk_content(d: &crate::disksel::DiskFacts) -> Content {
         }
     }
     yaml.push_str("sub_system: /sys/class/block\n");
+    if !d.symlinks.is_empty() {
+        yaml.push_str("symlinks:\n");
+        for l in &d.symlinks {
+            yaml.push_str(&format!("    - {}\n", scalar(l)));
+        }
+    }
     if !d.transport.is_empty() {
         yaml.push_str(&format!("transport: {}\n", scalar(&d.transport)));
     }
@@ -348,10 +363,38 @@ fn disk_content(d: &crate::disksel::DiskFacts) -> Content {
         pretty_size: pretty_size(d.size),
         secondary_disks: Vec::new(),
         uuid: d.uuid.clone(),
-        symlinks: Vec::new(),
+        symlinks: d.symlinks.clone(),
+        firmware_version: String::new(),
     }
     .encode_to_vec();
     Content { id, yaml, proto }
+}
+
+/// `UnattendedInstallStatuses.runtime.talos.dev/unattended-install`, while
+/// the node has an UnattendedInstallConfig.
+fn unattended_content(st: &NodeState) -> Option<Content> {
+    let u = st.unattended.as_ref()?;
+    let mut yaml = String::new();
+    if !u.image.is_empty() {
+        yaml.push_str(&format!("image: {}\n", scalar(&u.image)));
+    }
+    // `omitempty`: pending (0) is not printed.
+    if u.phase != super::state::InstallPhase::Pending {
+        yaml.push_str(&format!("phase: {}\n", u.phase.as_str()));
+    }
+    if !u.error.is_empty() {
+        yaml.push_str(&format!("error: {}\n", scalar(&u.error)));
+    }
+    Some(Content {
+        id: "unattended-install".to_string(),
+        yaml,
+        proto: defs::UnattendedInstallStatusSpec {
+            image: u.image.clone(),
+            phase: u.phase.proto(),
+            error: u.error.clone(),
+        }
+        .encode_to_vec(),
+    })
 }
 
 /// Every resource of type `t` the node has right now.
@@ -384,6 +427,7 @@ pub fn contents(node: &SimNode, t: &TypeDef) -> Vec<Content> {
             .encode_to_vec(),
         }],
         DISKS => node.id.disks.iter().map(disk_content).collect(),
+        UNATTENDED_INSTALL => unattended_content(&st).into_iter().collect(),
         SYSTEM_DISKS => match (&st.installed_disk, configured) {
             (Some(dev), true) => {
                 let id = dev.trim_start_matches("/dev/").to_string();

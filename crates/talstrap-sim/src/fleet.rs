@@ -54,6 +54,13 @@ pub fn default_disks() -> Vec<DiskFacts> {
             bus_path: "/pci0000:00/0000:00:1d.0/0000:3d:00.0/nvme".into(),
             transport: "nvme".into(),
             rotational: false,
+            // Talos v1.14.0-rc.1 internal/app/machined/pkg/controllers/block/disks.go:
+            // every /dev/disk/* link of the device.
+            symlinks: vec![
+                "/dev/disk/by-id/nvme-Simulated_NVMe_SSD_SIMNVME0001".into(),
+                "/dev/disk/by-id/nvme-eui.0025385b71b0a001".into(),
+                "/dev/disk/by-path/pci-0000:3d:00.0-nvme-1".into(),
+            ],
             ..DiskFacts::default()
         },
         DiskFacts {
@@ -66,6 +73,11 @@ pub fn default_disks() -> Vec<DiskFacts> {
             bus_path: "/pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0".into(),
             transport: "sata".into(),
             rotational: true,
+            symlinks: vec![
+                "/dev/disk/by-id/ata-Simulated_HDD_SIMHDD0001".into(),
+                "/dev/disk/by-id/wwn-0x5000c500a1b2c3d4".into(),
+                "/dev/disk/by-path/pci-0000:00:17.0-ata-1".into(),
+            ],
             ..DiskFacts::default()
         },
     ]
@@ -99,7 +111,8 @@ pub struct FleetSpec {
 
 impl FleetSpec {
     /// `control_planes` + `workers` nodes in a random 127.x.y.0/24, free port,
-    /// Talos v1.12.11, time scale 1.
+    /// Talos v1.12.11 (`talstrap sim` and `demo` default to the newest
+    /// release, [`super::version::NEWEST`]), time scale 1.
     pub fn new(control_planes: usize, workers: usize, dir: impl Into<PathBuf>) -> Self {
         Self {
             control_planes,
@@ -228,7 +241,12 @@ impl FleetShared {
         let mut view = FleetView::default();
         for n in &self.nodes {
             let st = n.lock();
-            if st.phase != Phase::Configured || st.role(&n.id) != Role::ControlPlane {
+            // trustd waits for the unattended install on v1.14 (Talos
+            // v1.14.0-rc.1 internal/app/machined/pkg/system/services/trustd.go).
+            if st.phase != Phase::Configured
+                || st.role(&n.id) != Role::ControlPlane
+                || !st.install_done()
+            {
                 continue;
             }
             let Some(cfg) = &st.config else { continue };
@@ -344,6 +362,10 @@ impl Fleet {
         let mut idents = Vec::new();
         for n in &nodes {
             let faults = spec.scenario.faults(&n.hostname);
+            let talos_version = spec
+                .scenario
+                .talos_version(&n.hostname, &spec.talos_version)
+                .map_err(anyhow::Error::from)?;
             let disks = spec
                 .scenario
                 .disks
@@ -367,7 +389,7 @@ impl Fleet {
                 faults,
                 timing,
                 time_scale: spec.time_scale,
-                talos_version: spec.talos_version.clone(),
+                talos_version,
                 foreign_ca,
             });
         }
@@ -395,7 +417,7 @@ impl Fleet {
             if f.configured || f.already_bootstrapped {
                 let raw = std::fs::read(&gen_node.config_path)
                     .with_context(|| format!("cannot read {}", gen_node.config_path.display()))?;
-                let cfg = machineconfig::parse(&raw, &spec.talos_version).map_err(|e| {
+                let cfg = machineconfig::parse(&raw, &n.id.talos_version).map_err(|e| {
                     anyhow::anyhow!("generated config of {} is invalid: {e:?}", n.id.hostname)
                 })?;
                 n.lock().preconfigure(Arc::new(cfg), &n.id.disks);
@@ -415,7 +437,7 @@ impl Fleet {
                         .unwrap_or_default()
                         .to_string();
                     let member = super::state::EtcdMemberRec {
-                        hostname: n.id.hostname.clone(),
+                        hostname: st.member_name(&n.id),
                         ip: n.id.ip,
                         member_id: st.etcd.member_id,
                     };
@@ -487,6 +509,26 @@ impl Fleet {
                 config_path: g.config_path.clone(),
             })
             .collect()
+    }
+
+    /// The distinct Talos tags the nodes run, in talconfig order.
+    pub fn talos_versions(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for n in &self.shared.nodes {
+            if !out.contains(&n.id.talos_version) {
+                out.push(n.id.talos_version.clone());
+            }
+        }
+        out
+    }
+
+    /// The Talos tag the node called `hostname` runs.
+    pub fn talos_version(&self, hostname: &str) -> Option<String> {
+        self.shared
+            .nodes
+            .iter()
+            .find(|n| n.id.hostname == hostname)
+            .map(|n| n.id.talos_version.clone())
     }
 
     /// Address of the node called `hostname`.

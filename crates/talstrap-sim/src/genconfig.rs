@@ -73,11 +73,34 @@ pub struct NodeSpec {
     pub install: InstallTarget,
 }
 
-/// `installDisk` or `installDiskSelector`.
+/// `installDisk` or `installDiskSelector`; or, for a v1.14 cluster, the CEL
+/// expression of its UnattendedInstallConfig as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InstallTarget {
     Disk(String),
     Selector(DiskSelector),
+    /// `provisioning.diskSelector.match` (v1.14 only).
+    Cel(String),
+}
+
+impl InstallTarget {
+    /// The UnattendedInstallConfig selector a v1.14 `talosctl gen config`
+    /// would write for this target: `disk.dev_path == "<disk>"` (Talos
+    /// v1.14.0-rc.1 pkg/machinery/config/generate/init.go), a link through
+    /// `disk.symlinks`, or the legacy selector's own expression.
+    fn cel(&self) -> anyhow::Result<String> {
+        Ok(match self {
+            InstallTarget::Disk(d) if d.starts_with("/dev/disk/") => {
+                format!("{d:?} in disk.symlinks")
+            }
+            InstallTarget::Disk(d) => format!("disk.dev_path == {d:?}"),
+            InstallTarget::Selector(sel) => {
+                super::installdisk::legacy_expression(&selector_value(sel)?)
+                    .map_err(|e| anyhow::anyhow!("install selector: {e}"))?
+            }
+            InstallTarget::Cel(expr) => expr.clone(),
+        })
+    }
 }
 
 /// One generated machine config.
@@ -244,6 +267,10 @@ fn v1alpha1_doc(
     match &node.install {
         InstallTarget::Disk(d) => install.push(("disk", s(d.clone()))),
         InstallTarget::Selector(sel) => install.push(("diskSelector", selector_value(sel)?)),
+        InstallTarget::Cel(_) => anyhow::bail!(
+            "{}: a CEL install selector needs a Talos v1.14 cluster",
+            node.hostname
+        ),
     }
     install.push(("wipe", Value::Bool(false)));
     let k8s_version = spec.kubernetes_version.trim_start_matches('v');
@@ -308,6 +335,87 @@ fn v1alpha1_doc(
     ]))
 }
 
+/// The v1.14 shape (Talos v1.14.0-rc.1
+/// pkg/machinery/config/types/v1alpha1/testdata/stability/v1.14/base-controlplane.yaml):
+/// the install moves to UnattendedInstallConfig, the cluster name and
+/// endpoint to KubeClusterConfig, the network to KubeNetworkConfig with a
+/// KubeFlannelCNIConfig; the deprecated v1alpha1 fields they replace are
+/// left out (Talos refuses a field together with its replacement).
+fn v1_14_documents(
+    spec: &ClusterSpec,
+    node: &NodeSpec,
+    sec: &Secrets,
+    endpoint: &str,
+) -> anyhow::Result<Vec<Value>> {
+    let mut v1 = v1alpha1_doc(
+        spec,
+        &NodeSpec {
+            install: InstallTarget::Disk(String::new()),
+            ..node.clone()
+        },
+        sec,
+        endpoint,
+    )?;
+    if let Some(m) = v1.get_mut("machine").and_then(Value::as_mapping_mut) {
+        m.remove("install");
+    }
+    if let Some(c) = v1.get_mut("cluster").and_then(Value::as_mapping_mut) {
+        for key in ["clusterName", "controlPlane", "network"] {
+            c.remove(key);
+        }
+    }
+    let doc = |kind: &str, rest: Vec<(&str, Value)>| {
+        let mut e = vec![("apiVersion", s("v1alpha1")), ("kind", s(kind))];
+        e.extend(rest);
+        map(e)
+    };
+    Ok(vec![
+        v1,
+        doc(
+            "UnattendedInstallConfig",
+            vec![
+                (
+                    "installer",
+                    map(vec![(
+                        "image",
+                        s(format!(
+                            "factory.talos.dev/metal-installer/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba:{}",
+                            spec.talos_version
+                        )),
+                    )]),
+                ),
+                (
+                    "provisioning",
+                    map(vec![
+                        ("diskSelector", map(vec![("match", s(node.install.cel()?))])),
+                        ("wipe", Value::Bool(false)),
+                    ]),
+                ),
+            ],
+        ),
+        doc(
+            "HostnameConfig",
+            vec![("auto", s("off")), ("hostname", s(node.hostname.clone()))],
+        ),
+        doc(
+            "KubeClusterConfig",
+            vec![
+                ("clusterName", s(spec.cluster_name.clone())),
+                ("endpoint", s(endpoint)),
+            ],
+        ),
+        doc(
+            "KubeNetworkConfig",
+            vec![
+                ("dnsDomain", s("cluster.local")),
+                ("podSubnets", Value::Sequence(vec![s("10.244.0.0/16")])),
+                ("serviceSubnets", Value::Sequence(vec![s("10.96.0.0/12")])),
+            ],
+        ),
+        doc("KubeFlannelCNIConfig", vec![]),
+    ])
+}
+
 /// Renders the full multi-document machine config of one node.
 fn machine_config(
     spec: &ClusterSpec,
@@ -315,6 +423,14 @@ fn machine_config(
     sec: &Secrets,
     endpoint: &str,
 ) -> anyhow::Result<String> {
+    if super::version::unattended_install(&spec.talos_version) {
+        let docs = v1_14_documents(spec, node, sec, endpoint)?;
+        let texts = docs
+            .iter()
+            .map(yaml_serde::to_string)
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(texts.join("---\n"));
+    }
     let main = yaml_serde::to_string(&v1alpha1_doc(spec, node, sec, endpoint)?)?;
     // talhelper emits a HostnameConfig document only for Talos 1.12+, which
     // is the first release that knows the kind (older ones reject it).
@@ -409,6 +525,9 @@ fn talconfig_text(spec: &ClusterSpec, endpoint: &str) -> anyhow::Result<String> 
         match &n.install {
             InstallTarget::Disk(d) => e.push(("installDisk", s(d.clone()))),
             InstallTarget::Selector(sel) => e.push(("installDiskSelector", selector_value(sel)?)),
+            // talhelper has no UnattendedInstallConfig field: the selector
+            // lives only in the generated config.
+            InstallTarget::Cel(_) => {}
         }
         nodes.push(map(e));
     }

@@ -15,6 +15,7 @@ use super::rbac::{self, Roles};
 use super::scenario::scale_duration;
 use super::server::ConnInfo;
 use super::state::{EtcdService, Health, Phase, Role};
+use super::version;
 use crate::proto::common::{Data, Metadata};
 use crate::proto::machine::apply_configuration_request::Mode;
 use crate::proto::machine::*;
@@ -239,12 +240,18 @@ async fn lose_reply(caller: &Caller) -> Status {
     Status::unavailable("error reading from server: EOF")
 }
 
-/// Unary calls in maintenance mode (no roles beyond reader, no apid).
+/// Unary calls in maintenance mode (no roles beyond reader).
 pub async fn maintenance(
     node: &Arc<SimNode>,
     conn: &ConnInfo,
     call: Call,
 ) -> Result<Reply, Status> {
+    node.lock().stats.record_apply_mode(&call);
+    if version::maintenance_in_apid(&node.id.talos_version) {
+        return maintenance_apid(node, conn, call).await;
+    }
+    // Talos v1.12.11 internal/app/machined/internal/server/v1alpha1 maintenance
+    // service: its own gRPC server with only a few methods.
     match call {
         Call::Apply(req) => maintenance_apply(node, conn, req).await.map(Reply::Apply),
         Call::Version => Err(Status::unimplemented(
@@ -260,63 +267,66 @@ pub async fn maintenance(
     }
 }
 
+/// v1.13+ maintenance: apid serves machined's normal API with the reader
+/// role for every caller (Talos v1.13.9 internal/app/apid/service.go,
+/// pkg/grpc/middleware/authz/injector.go). Reads answer, admin-only calls are
+/// PermissionDenied, ApplyConfiguration checks maintenance itself, and the
+/// control-plane-only etcd calls see MachineType `unknown`
+/// (internal/app/internal/machinehelper/machinehelper.go).
+async fn maintenance_apid(
+    node: &Arc<SimNode>,
+    conn: &ConnInfo,
+    call: Call,
+) -> Result<Reply, Status> {
+    match call {
+        Call::Apply(req) => maintenance_apply(node, conn, req).await.map(Reply::Apply),
+        Call::Version => {
+            let mut v = version(node);
+            // `features` needs a v1alpha1 config (srv `Version`).
+            for m in &mut v.messages {
+                m.features = None;
+            }
+            Ok(Reply::Version(v))
+        }
+        Call::Hostname => Ok(Reply::Hostname(HostnameResponse {
+            messages: vec![Hostname {
+                metadata: None,
+                hostname: node.lock().hostname(&node.id),
+            }],
+        })),
+        Call::ServiceList => Ok(Reply::ServiceList(service_list(node))),
+        Call::SystemStat => Ok(Reply::SystemStat(system_stat(node))),
+        Call::Disks => Ok(Reply::Disks(disks(node))),
+        Call::EtcdMemberList(_) => Err(Status::unimplemented(
+            "member list is only available on control plane nodes",
+        )),
+        Call::EtcdStatus => Err(Status::unimplemented(
+            "etcd status is only available on control plane nodes",
+        )),
+        Call::Bootstrap(_) | Call::Reboot(_) => Err(Status::permission_denied("not authorized")),
+    }
+}
+
 async fn maintenance_apply(
     node: &Arc<SimNode>,
     conn: &ConnInfo,
     req: ApplyConfigurationRequest,
 ) -> Result<ApplyConfigurationResponse, Status> {
-    match Mode::try_from(req.mode) {
-        Ok(Mode::Auto | Mode::Reboot | Mode::Try) => {}
-        _ => {
-            return Err(Status::unimplemented(format!(
-                "apply configuration --mode='{}' is not supported in maintenance mode",
-                mode_name(req.mode).to_lowercase().replace('_', "-")
-            )));
-        }
-    }
-    let cfg = match machineconfig::parse(&req.data, &node.id.talos_version) {
-        Ok(c) => c,
-        // Talos returns a plain Go error here: the client sees code Unknown.
-        Err(ConfigError::Parse(e)) => {
-            return Err(Status::unknown(format!("failed to parse config: {e}")));
-        }
-        Err(ConfigError::NoV1Alpha1) => {
-            return Err(Status::invalid_argument(format!(
-                "configuration validation failed: {}",
-                machineconfig::multierror(&["machine instructions are required".to_string()])
-            )));
-        }
-        Err(ConfigError::Invalid(errs)) => {
-            return Err(Status::invalid_argument(format!(
-                "configuration validation failed: {}",
-                machineconfig::multierror(&errs)
-            )));
-        }
-    };
-    let warnings = machineconfig::validate(&cfg, true).map_err(|errs| {
-        Status::invalid_argument(format!(
-            "configuration validation failed: {}",
-            machineconfig::multierror(&errs)
-        ))
-    })?;
-    machineconfig::runtime_validate(&cfg, &node.id.disks).map_err(|errs| {
-        Status::invalid_argument(format!(
-            "runtime configuration validation failed: {}",
-            machineconfig::multierror(&errs)
-        ))
-    })?;
-    let mut reply = ApplyConfiguration {
-        warnings,
-        ..Default::default()
-    };
-    if req.dry_run {
-        reply.mode_details =
-            "Dry run summary:\nNode is running in maintenance mode and does not have a config yet."
-                .to_string();
+    let apid = version::maintenance_in_apid(&node.id.talos_version);
+    let Some(accepted) = maintenance_check(node, &req, apid)? else {
+        // v1.13+: a config without a v1alpha1 document is taken, and the
+        // node stays in maintenance (Talos v1.13.9 srv `ApplyConfiguration`).
         return Ok(ApplyConfigurationResponse {
-            messages: vec![reply],
+            messages: vec![maintenance_reply(&req, apid, Vec::new(), None)],
+        });
+    };
+    let (cfg, warnings) = accepted;
+    if req.dry_run {
+        return Ok(ApplyConfigurationResponse {
+            messages: vec![maintenance_reply(&req, apid, warnings, Some(&cfg))],
         });
     }
+    let staged = apid && Mode::try_from(req.mode) == Ok(Mode::Staged);
     {
         let mut st = node.lock();
         if !matches!(
@@ -325,7 +335,13 @@ async fn maintenance_apply(
         ) {
             return Err(Status::unavailable("maintenance service is shutting down"));
         }
-        st.accept_maintenance_config(&node.id, Instant::now(), Arc::new(cfg));
+        if staged {
+            // Persisted only: the node stays in maintenance (inferred from
+            // Talos v1.13.9 srv `ApplyConfiguration`, STAGED branch).
+            st.stats.applies_accepted += 1;
+        } else {
+            st.accept_maintenance_config(&node.id, Instant::now(), Arc::new(cfg));
+        }
     }
     node.touch();
     if node.id.faults.apply_reply_lost {
@@ -336,12 +352,136 @@ async fn maintenance_apply(
         return Err(lose_reply(&caller).await);
     }
     Ok(ApplyConfigurationResponse {
-        messages: vec![reply],
+        messages: vec![maintenance_reply(&req, apid, warnings, None)],
     })
+}
+
+/// Mode, parse and validation checks of a maintenance apply, in Talos's
+/// order. `Ok(None)`: v1.13+ took a config without a v1alpha1 document.
+fn maintenance_check(
+    node: &SimNode,
+    req: &ApplyConfigurationRequest,
+    apid: bool,
+) -> Result<Option<(MachineConfig, Vec<String>)>, Status> {
+    let v = &node.id.talos_version;
+    // v1.12.11: only AUTO, REBOOT and TRY; v1.13+: every mode.
+    if !apid
+        && !matches!(
+            Mode::try_from(req.mode),
+            Ok(Mode::Auto | Mode::Reboot | Mode::Try)
+        )
+    {
+        return Err(Status::unimplemented(format!(
+            "apply configuration --mode='{}' is not supported in maintenance mode",
+            mode_name(req.mode).to_lowercase().replace('_', "-")
+        )));
+    }
+    if apid && Mode::try_from(req.mode).is_err() {
+        return Err(Status::invalid_argument(format!(
+            "incorrect mode '{}' specified for the apply config call",
+            req.mode
+        )));
+    }
+    // v1.13+ returns the raw errors as InvalidArgument; v1.12 a plain
+    // "failed to parse config" error (code Unknown) and prefixed validation.
+    let invalid = |errs: &[String], runtime: bool| {
+        let text = machineconfig::multierror(errs);
+        match (apid, runtime) {
+            (true, _) => Status::invalid_argument(text),
+            (false, false) => {
+                Status::invalid_argument(format!("configuration validation failed: {text}"))
+            }
+            (false, true) => {
+                Status::invalid_argument(format!("runtime configuration validation failed: {text}"))
+            }
+        }
+    };
+    let cfg = match machineconfig::parse(&req.data, v) {
+        Ok(c) => c,
+        Err(ConfigError::Parse(e)) if apid => return Err(Status::invalid_argument(e)),
+        Err(ConfigError::Parse(e)) => {
+            return Err(Status::unknown(format!("failed to parse config: {e}")));
+        }
+        Err(ConfigError::NoV1Alpha1) if apid => return Ok(None),
+        Err(ConfigError::NoV1Alpha1) => {
+            return Err(invalid(
+                &["machine instructions are required".to_string()],
+                false,
+            ));
+        }
+        Err(ConfigError::Invalid(errs)) => return Err(invalid(&errs, false)),
+    };
+    let warnings = machineconfig::validate(&cfg, true, v).map_err(|errs| invalid(&errs, false))?;
+    machineconfig::runtime_validate(&cfg, &node.id.disks).map_err(|errs| invalid(&errs, true))?;
+    Ok(Some((cfg, warnings)))
+}
+
+/// The reply to a maintenance apply. v1.12.11 answers mode 0 with no
+/// details; v1.13+ answers the effective mode (REBOOT and AUTO become
+/// NO_REBOOT) with details, and a dry run carries a diff against the empty
+/// config (Talos v1.13.9 srv `ApplyConfiguration`, `generateDiff`;
+/// pkg/machinery/textdiff/textdiff.go).
+fn maintenance_reply(
+    req: &ApplyConfigurationRequest,
+    apid: bool,
+    warnings: Vec<String>,
+    dry_run_of: Option<&MachineConfig>,
+) -> ApplyConfiguration {
+    if !apid {
+        let mode_details = if req.dry_run {
+            "Dry run summary:\nNode is running in maintenance mode and does not have a config yet."
+                .to_string()
+        } else {
+            String::new()
+        };
+        return ApplyConfiguration {
+            warnings,
+            mode_details,
+            ..Default::default()
+        };
+    }
+    let (mode, mut details) = match Mode::try_from(req.mode) {
+        Ok(Mode::Try) => (
+            Mode::Try,
+            "Applied configuration without a reboot".to_string(),
+        ),
+        Ok(Mode::Staged) => (
+            Mode::Staged,
+            "Staged configuration to be applied after the next reboot".to_string(),
+        ),
+        _ => (
+            Mode::NoReboot,
+            "Applied configuration without a reboot".to_string(),
+        ),
+    };
+    if req.dry_run {
+        let diff = dry_run_of
+            .map(machineconfig::diff_from_empty)
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "No changes.".to_string());
+        details =
+            format!("Dry run summary:\n{details} (skipped in dry-run).\nConfig diff:\n\n{diff}");
+    } else if mode == Mode::Try {
+        let timeout = req
+            .try_mode_timeout
+            .and_then(|d| Duration::try_from(d).ok())
+            .unwrap_or(Duration::from_secs(60));
+        details.push_str(&format!(
+            "\nThe config is applied in 'try' mode and will be automatically reverted back in {}",
+            go_duration(timeout)
+        ));
+    }
+    ApplyConfiguration {
+        metadata: None,
+        warnings,
+        mode: mode as i32,
+        mode_details: details,
+    }
 }
 
 /// Unary calls on a configured node, after routing, with RBAC.
 pub async fn configured(node: &Arc<SimNode>, caller: &Caller, call: Call) -> Result<Reply, Status> {
+    node.lock().stats.record_apply_mode(&call);
     rbac::authorize(&caller.roles, call.path())?;
     match call {
         Call::Apply(req) => apply(node, caller, req).await.map(Reply::Apply),
@@ -383,7 +523,7 @@ async fn apply(
                 "another apply configuration is already in progress",
             ));
         }
-        if st.apply_rebooting {
+        if st.apply_rebooting && version::apply_reboot_guard(&node.id.talos_version) {
             return Err(Status::failed_precondition(
                 "configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot",
             ));
@@ -410,7 +550,9 @@ async fn apply(
             return Err(Status::invalid_argument(machineconfig::multierror(&errs)));
         }
     };
-    let warnings = machineconfig::validate(&new, false)
+    let v14 = version::reboot_mode_removed(&node.id.talos_version);
+    let requested = configured_mode(req.mode, v14)?;
+    let warnings = machineconfig::validate(&new, false, &node.id.talos_version)
         .map_err(|errs| Status::invalid_argument(machineconfig::multierror(&errs)))?;
     let current: Arc<MachineConfig> = node
         .lock()
@@ -418,11 +560,19 @@ async fn apply(
         .clone()
         .ok_or_else(|| Status::unavailable("node has no active configuration"))?;
 
-    let requested = Mode::try_from(req.mode).unwrap_or(Mode::Reboot);
     let mut mode = requested;
     let mut details = "Applied configuration with a reboot".to_string();
     let mut reason = String::new();
     match requested {
+        // v1.14: AUTO is NO_REBOOT, and nothing checks whether the change
+        // can be applied live (`CanApplyImmediate` was deleted); settings
+        // read at boot wait for the next reboot.
+        Mode::Auto | Mode::NoReboot | Mode::Try if v14 => {
+            if mode == Mode::Auto {
+                mode = Mode::NoReboot;
+            }
+            details = "Applied configuration without a reboot".to_string();
+        }
         Mode::Try | Mode::NoReboot => {
             machineconfig::can_apply_immediate(&current, &new).map_err(Status::invalid_argument)?;
             details = "Applied configuration without a reboot".to_string();
@@ -511,6 +661,23 @@ async fn apply(
     })
 }
 
+/// The requested mode of a configured apply. Talos v1.14.0-rc.1 srv
+/// `ApplyConfiguration`: REBOOT (also an unset mode, which is 0) is refused
+/// before validation, and an unknown number is InvalidArgument; earlier
+/// releases treat an unknown number as REBOOT.
+fn configured_mode(mode: i32, v14: bool) -> Result<Mode, Status> {
+    match Mode::try_from(mode) {
+        Ok(Mode::Reboot) if v14 => Err(Status::unimplemented(
+            "the REBOOT mode is not supported, please use AUTO or NO_REBOOT modes instead",
+        )),
+        Ok(m) => Ok(m),
+        Err(_) if v14 => Err(Status::invalid_argument(format!(
+            "incorrect mode '{mode}' specified for the apply config call"
+        ))),
+        Err(_) => Ok(Mode::Reboot),
+    }
+}
+
 /// The reply leaves before the reboot starts.
 /// From a reboot being asked for until the node goes down (`timing.shutdown`,
 /// already scaled; never under 20 ms so the reply can leave first).
@@ -518,19 +685,41 @@ fn reboot_grace(node: &SimNode) -> Duration {
     Duration::from_millis(20).max(node.id.timing.shutdown)
 }
 
+/// Bootstrap on a worker: Talos v1.12.11
+/// `internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go`
+/// answers FailedPrecondition; v1.13.9 checks the role with
+/// `internal/app/internal/machinehelper/machinehelper.go` `CheckControlplane`,
+/// which answers Unimplemented.
+fn not_a_control_plane(version: &str) -> Status {
+    if super::version::worker_bootstrap_unimplemented(version) {
+        Status::unimplemented("bootstrap is only available on control plane nodes")
+    } else {
+        Status::failed_precondition("bootstrap can only be performed on a control plane node")
+    }
+}
+
 async fn bootstrap(node: &Arc<SimNode>, caller: &Caller) -> Result<BootstrapResponse, Status> {
     {
         let mut st = node.lock();
         st.stats.bootstrap_calls += 1;
         // Talos's checks, in order (machined's Bootstrap handler).
-        if !st.boot.cri_up || st.phase != Phase::Configured {
+        // v1.14 also waits for the unattended install and any pending
+        // reboot request (`IsBootstrapAllowed`, Talos v1.14.0-rc.1
+        // internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_runtime.go).
+        if !st.boot.cri_up || st.phase != Phase::Configured || !st.bootstrap_allowed(&node.id) {
             return Err(Status::failed_precondition(
                 "bootstrap is not available yet",
             ));
         }
+        let v = &node.id.talos_version;
         if st.role(&node.id) != Role::ControlPlane {
-            return Err(Status::failed_precondition(
-                "bootstrap can only be performed on a control plane node",
+            return Err(not_a_control_plane(v));
+        }
+        // Talos v1.14.0-rc.1 srv `Bootstrap` (commit 9ffa772ba): a terminal
+        // refusal when the config carries no etcd CA.
+        if version::unattended_install(v) && !st.config.as_ref().is_some_and(|c| c.has_etcd_ca) {
+            return Err(Status::invalid_argument(
+                "etcd is not configured, bootstrap is not possible",
             ));
         }
         if !st.boot.time_synced {

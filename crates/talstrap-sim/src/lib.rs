@@ -16,9 +16,11 @@ use talos_api::disksel;
 
 pub mod cli;
 pub mod cosi;
+pub mod etcd_name;
 pub mod fleet;
 pub mod genconfig;
 pub mod handlers;
+pub mod installdisk;
 pub mod kubeconfig;
 pub mod machineconfig;
 pub mod node;
@@ -37,4 +39,4 @@ pub use genconfig::{ClusterSpec, GeneratedCluster, InstallTarget, NodeSpec, gene
 #[cfg(feature = "testing")]
 pub use genconfig::{foreign_talosconfig, reader_talosconfig, role_talosconfig};
 pub use scenario::{NodeFaults, Scenario, Timing};
-pub use state::{EtcdService, NodeMode, NodeSnapshot, NodeStats, Role, Stage};
+pub use state::{EtcdService, InstallPhase, NodeMode, NodeSnapshot, NodeStats, Role, Stage};

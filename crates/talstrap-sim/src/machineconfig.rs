@@ -12,9 +12,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 use yaml_serde::Value;
 
+use super::installdisk::{self, DiskMatcher};
 use super::state::Role;
 use super::version;
-use crate::disksel::{self, DiskFacts, DiskSelector};
+use crate::disksel::DiskFacts;
 
 /// Document kinds Talos v1.9 registers besides v1alpha1.
 const KINDS_V1_9: &[&str] = &[
@@ -59,6 +60,94 @@ const KINDS_V1_12: &[&str] = &[
     "OOMConfig",
     "PCIDriverRebindConfig",
 ];
+
+/// Kinds added by v1.13 (Talos v1.13.9 pkg/machinery/config/types).
+const KINDS_V1_13: &[&str] = &[
+    "BlackholeRouteConfig",
+    "EnvironmentConfig",
+    "ExternalVolumeConfig",
+    "ImageVerificationConfig",
+    "KubeSpanConfig",
+    "RoutingRuleConfig",
+    "TCPProbeConfig",
+    "VRFConfig",
+];
+
+/// Kinds added by v1.14 (Talos v1.14.0-rc.1 pkg/machinery/config/types).
+const KINDS_V1_14: &[&str] = &[
+    "BGPInstanceConfig",
+    "CRIBaseRuntimeSpecConfig",
+    "CRICustomizationConfig",
+    "ContainerConfig",
+    "DiscoveryIdentityConfig",
+    "DiscoveryServiceConfig",
+    "EtcFileConfig",
+    "FilesystemScrubConfig",
+    "FilesystemTrimConfig",
+    "HTTPProbeConfig",
+    "ImageCacheConfig",
+    "KernelModuleConfig",
+    "KubeAPIServerCAConfig",
+    "KubeAPIServerConfig",
+    "KubeAdmissionControlConfig",
+    "KubeAggregatorCAConfig",
+    "KubeAuditPolicyConfig",
+    "KubeAuthenticationConfig",
+    "KubeAuthorizerConfig",
+    "KubeClusterConfig",
+    "KubeControllerManagerConfig",
+    "KubeCoreDNSConfig",
+    "KubeCredentialProviderConfig",
+    "KubeEtcdEncryptionConfig",
+    "KubeExternalManifestConfig",
+    "KubeFlannelCNIConfig",
+    "KubeInlineManifestConfig",
+    "KubeNetworkConfig",
+    "KubeNodeConfig",
+    "KubePrismConfig",
+    "KubeProxyConfig",
+    "KubeSchedulerConfig",
+    "KubeServiceAccountConfig",
+    "KubeStaticPodConfig",
+    "KubeTalosAPIAccessConfig",
+    "KubeletConfig",
+    "LVMLogicalVolumeConfig",
+    "LVMVolumeGroupConfig",
+    "RAIDArrayConfig",
+    "SecurityProfileConfig",
+    "SysctlConfig",
+    "SysfsConfig",
+    "UdevRulesConfig",
+    "UnattendedInstallConfig",
+    "VethConfig",
+];
+
+/// Whether a node running `talos_version` registers document `kind`.
+fn kind_known(kind: &str, talos_version: &str) -> bool {
+    KINDS_V1_9.contains(&kind)
+        || (version::at_least(talos_version, 1, 12) && KINDS_V1_12.contains(&kind))
+        || (version::at_least(talos_version, 1, 13) && KINDS_V1_13.contains(&kind))
+        || (version::at_least(talos_version, 1, 14) && KINDS_V1_14.contains(&kind))
+}
+
+/// v1.14's `UnattendedInstallConfig` (Talos v1.14.0-rc.1
+/// pkg/machinery/config/types/runtime/unattended_install.go).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnattendedInstall {
+    /// `provisioning.diskSelector.match`: a CEL boolean over `disk`.
+    pub disk_match: String,
+    /// `installer.image` (empty: the booted Image Factory schematic).
+    pub image: String,
+    /// `reboot`; when unset, reboot only if an installer image is set.
+    pub reboot: Option<bool>,
+}
+
+impl UnattendedInstall {
+    /// Whether the node reboots after installing (`reboot`, else "an image is set").
+    pub fn reboots(&self) -> bool {
+        self.reboot.unwrap_or(!self.image.is_empty())
+    }
+}
 
 /// Why a config was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,11 +198,16 @@ pub struct MachineConfig {
     pub accepted_cas: Vec<String>,
     pub cert_sans: Vec<String>,
     pub install_disk: Option<String>,
-    pub disk_selector: Option<DiskSelector>,
+    /// `machine.install.diskSelector` as written (evaluated by [`installdisk`]).
+    pub disk_selector: Option<Value>,
     pub has_install: bool,
     pub cluster_name: String,
     pub endpoint: String,
     pub cluster_ca: Option<CaPair>,
+    /// `cluster.etcd.ca` is set (v1.14 Bootstrap refuses a config without it).
+    pub has_etcd_ca: bool,
+    /// v1.14's `UnattendedInstallConfig`, when the config has one.
+    pub unattended: Option<UnattendedInstall>,
 }
 
 impl fmt::Debug for MachineConfig {
@@ -204,6 +298,48 @@ fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// What the v1.14 documents say: the UnattendedInstallConfig, and the
+/// cluster name and endpoint (KubeClusterConfig first, Talos v1.14.0-rc.1
+/// pkg/machinery/config/types/k8s/cluster.go; else the v1alpha1 fields).
+fn v1_14_facts(v1: &Value, others: &[Value]) -> (Option<UnattendedInstall>, String, String) {
+    let doc = |kind: &str| {
+        others
+            .iter()
+            .find(|d| d.get("kind").and_then(Value::as_str) == Some(kind))
+    };
+    let unattended = doc("UnattendedInstallConfig").map(|d| UnattendedInstall {
+        disk_match: d["provisioning"]["diskSelector"]["match"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        image: d["installer"]["image"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        reboot: d["reboot"].as_bool(),
+    });
+    let kube_cluster = doc("KubeClusterConfig");
+    let from_kube = |key: &str| {
+        kube_cluster
+            .and_then(|d| d[key].as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let endpoint = from_kube("endpoint").unwrap_or_else(|| {
+        v1["cluster"]["controlPlane"]["endpoint"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    });
+    let cluster_name = from_kube("clusterName").unwrap_or_else(|| {
+        v1["cluster"]["clusterName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    });
+    (unattended, cluster_name, endpoint)
+}
+
 /// Decodes a machine config stream as Talos's config loader does, for a
 /// node running `talos_version`.
 pub fn parse(raw: &[u8], talos_version: &str) -> Result<MachineConfig, ConfigError> {
@@ -236,9 +372,7 @@ pub fn parse(raw: &[u8], talos_version: &str) -> Result<MachineConfig, ConfigErr
                 "missing kind or apiVersion in a config document".into(),
             ));
         }
-        let known = KINDS_V1_9.contains(&kind)
-            || (version::at_least(talos_version, 1, 12) && KINDS_V1_12.contains(&kind));
-        if !known {
+        if !kind_known(kind, talos_version) {
             return Err(ConfigError::Parse(format!(
                 "\"{kind}\" \"{api}\": not registered"
             )));
@@ -252,10 +386,12 @@ pub fn parse(raw: &[u8], talos_version: &str) -> Result<MachineConfig, ConfigErr
     let install = &machine["install"];
     let disk_selector = match install.get("diskSelector") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(
-            yaml_serde::from_value::<DiskSelector>(v.clone())
-                .map_err(|e| ConfigError::Parse(format!("machine.install.diskSelector: {e}")))?,
-        ),
+        Some(v) if v.is_mapping() => Some(v.clone()),
+        Some(_) => {
+            return Err(ConfigError::Parse(
+                "machine.install.diskSelector: expected a mapping".into(),
+            ));
+        }
     };
     let hostname = others
         .iter()
@@ -264,7 +400,12 @@ pub fn parse(raw: &[u8], talos_version: &str) -> Result<MachineConfig, ConfigErr
         .or_else(|| machine["network"]["hostname"].as_str())
         .filter(|h| !h.is_empty())
         .map(str::to_string);
+    let (unattended, cluster_name, endpoint) = v1_14_facts(&v1, &others);
     Ok(MachineConfig {
+        has_etcd_ca: v1["cluster"]["etcd"]["ca"]["crt"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()),
+        unattended,
         raw: raw.to_vec(),
         machine_type: machine["type"].as_str().unwrap_or_default().to_string(),
         hostname,
@@ -288,14 +429,8 @@ pub fn parse(raw: &[u8], talos_version: &str) -> Result<MachineConfig, ConfigErr
             .map(str::to_string),
         disk_selector,
         has_install: install.is_mapping(),
-        cluster_name: v1["cluster"]["clusterName"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        endpoint: v1["cluster"]["controlPlane"]["endpoint"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        cluster_name,
+        endpoint,
         cluster_ca: ca_pair(&v1["cluster"]["ca"], "cluster.ca")?,
         v1alpha1: v1,
         other_docs: others,
@@ -356,8 +491,28 @@ impl MachineConfig {
 
 /// Talos's `Validate` subset (metal mode). `requires_install` is true while
 /// the node has not been installed yet. Returns warnings or the errors.
-pub fn validate(cfg: &MachineConfig, requires_install: bool) -> Result<Vec<String>, Vec<String>> {
+pub fn validate(
+    cfg: &MachineConfig,
+    requires_install: bool,
+    talos_version: &str,
+) -> Result<Vec<String>, Vec<String>> {
     let mut errors = Vec::new();
+    let v14 = version::unattended_install(talos_version);
+    if let Some(u) = &cfg.unattended {
+        // Talos v1.14.0-rc.1 pkg/machinery/config/types/runtime/unattended_install.go
+        // (`Validate`, `V1Alpha1ConflictValidate`).
+        if u.disk_match.trim().is_empty() {
+            errors.push("provisioning.volumeSelector.match is required".to_string());
+        }
+        if cfg.has_install {
+            errors.push(
+                "UnattendedInstallConfig config is incompatible with v1alpha1 config (.machine.install)"
+                    .to_string(),
+            );
+        }
+    }
+    // v1.14: `.machine.install` is no longer required in metal mode.
+    let requires_install = requires_install && !v14;
     let warnings = Vec::new();
     if cfg.v1alpha1.get("machine").is_none_or(Value::is_null) {
         return Err(vec!["machine instructions are required".into()]);
@@ -375,7 +530,7 @@ pub fn validate(cfg: &MachineConfig, requires_install: bool) -> Result<Vec<Strin
             errors.push("install instructions are required in \"metal\" mode".to_string());
         } else {
             if let Some(sel) = &cfg.disk_selector
-                && let Err(e) = disksel::cel_expression(sel)
+                && let Err(e) = installdisk::legacy_expression(sel)
             {
                 errors.push(format!("install disk selector is invalid: {e}"));
             }
@@ -432,31 +587,51 @@ pub fn validate(cfg: &MachineConfig, requires_install: bool) -> Result<Vec<Strin
     }
 }
 
-/// Talos's `RuntimeValidate` for a node that still has to install: the disk
-/// selector must match at least one of the node's disks.
+/// Talos's `RuntimeValidate` for a node that still has to install: a legacy
+/// disk selector must match at least one of the node's disks (Talos v1.12.11
+/// pkg/machinery/config/types/v1alpha1/v1alpha1_validation.go). Nothing
+/// checks an UnattendedInstallConfig selector at apply time.
 pub fn runtime_validate(cfg: &MachineConfig, disks: &[DiskFacts]) -> Result<(), Vec<String>> {
     let Some(sel) = &cfg.disk_selector else {
         return Ok(());
     };
-    match (
-        disksel::select_disks(sel, disks),
-        disksel::cel_expression(sel),
-    ) {
-        (Ok(found), Ok(expr)) if found.is_empty() => {
-            Err(vec![format!("no disks matched the expression: {expr}")])
-        }
-        (Ok(_), Ok(_)) => Ok(()),
-        (Err(e), _) | (_, Err(e)) => Err(vec![format!("install disk selector is invalid: {e}")]),
+    let invalid = |e: String| vec![format!("install disk selector is invalid: {e}")];
+    let expr = installdisk::legacy_expression(sel).map_err(invalid)?;
+    let found = DiskMatcher::compile(&expr)
+        .and_then(|m| m.matching(disks).map(|f| f.len()))
+        .map_err(invalid)?;
+    if found == 0 {
+        return Err(vec![format!("no disks matched the expression: {expr}")]);
     }
+    Ok(())
 }
 
-/// The disk an install would write to, if any.
+/// The disk a legacy (`machine.install`) install would write to, if any.
 pub fn install_target<'a>(cfg: &MachineConfig, disks: &'a [DiskFacts]) -> Option<&'a DiskFacts> {
-    if let Some(path) = &cfg.install_disk {
-        return disks.iter().find(|d| &d.dev_path == path);
+    if let Some(sel) = &cfg.disk_selector {
+        let expr = installdisk::legacy_expression(sel).ok()?;
+        return DiskMatcher::compile(&expr)
+            .ok()?
+            .matching(disks)
+            .ok()?
+            .into_iter()
+            .next();
     }
-    let sel = cfg.disk_selector.as_ref()?;
-    disksel::select_disks(sel, disks).ok()?.into_iter().next()
+    installdisk::resolve_path(cfg.install_disk.as_deref()?, disks)
+}
+
+/// The disk an UnattendedInstallConfig install writes to: `Ok(None)` when no
+/// disk matches (Talos keeps the status pending: "no disk matched the
+/// selector"), `Err` when the expression cannot be evaluated.
+pub fn unattended_target<'a>(
+    cfg: &MachineConfig,
+    disks: &'a [DiskFacts],
+) -> Result<Option<&'a DiskFacts>, String> {
+    let Some(u) = &cfg.unattended else {
+        return Ok(None);
+    };
+    let m = DiskMatcher::compile(&u.disk_match)?;
+    Ok(m.matching(disks)?.into_iter().next())
 }
 
 /// Subtrees of `.machine` Talos can change without a reboot.
@@ -530,6 +705,24 @@ pub fn can_apply_immediate(current: &MachineConfig, new: &MachineConfig) -> Resu
         "this config change can't be applied in immediate mode\ndiff:\n{}",
         yaml_diff(cur, &adjusted)
     ))
+}
+
+/// The v1.13+ maintenance dry-run diff: the old side is empty, so every
+/// line of every document is added (Talos v1.13.9 pkg/machinery/textdiff).
+pub fn diff_from_empty(new: &MachineConfig) -> String {
+    let body: String = std::iter::once(&new.v1alpha1)
+        .chain(new.other_docs.iter())
+        .map(|d| yaml_serde::to_string(d).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("---\n");
+    let lines: Vec<&str> = body.lines().collect();
+    let mut out = format!("--- a\n+++ b\n@@ -0,0 +1,{} @@\n", lines.len());
+    for l in lines {
+        out.push('+');
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
 }
 
 /// A unified-style line diff of two YAML values ("" when equal).
@@ -610,9 +803,9 @@ mod tests {
                     hostname: "w1".into(),
                     ip: "127.5.5.12".parse().unwrap(),
                     control_plane: false,
-                    install: InstallTarget::Selector(DiskSelector {
+                    install: InstallTarget::Selector(crate::disksel::DiskSelector {
                         size: Some(">= 1TB".into()),
-                        ..DiskSelector::default()
+                        ..Default::default()
                     }),
                 },
             ],
@@ -632,14 +825,14 @@ mod tests {
         assert!(cp.ca.as_ref().unwrap().key_pem.is_some());
         assert_eq!(cp.install_disk.as_deref(), Some("/dev/nvme0n1"));
         assert_eq!(cp.endpoint, "https://127.5.5.254:6443");
-        assert_eq!(validate(&cp, true), Ok(vec![]));
+        assert_eq!(validate(&cp, true, "v1.12.11"), Ok(vec![]));
         let w = parse(&w, "v1.12.11").unwrap();
         assert_eq!(w.role(), Some(Role::Worker));
         assert_eq!(
-            w.disk_selector.as_ref().unwrap().size.as_deref(),
+            w.disk_selector.as_ref().unwrap()["size"].as_str(),
             Some(">= 1TB")
         );
-        assert_eq!(validate(&w, true), Ok(vec![]));
+        assert_eq!(validate(&w, true, "v1.12.11"), Ok(vec![]));
         assert_eq!(cp.ca_id(), w.ca_id());
         assert!(!format!("{cp:?}").contains("PRIVATE"));
     }
@@ -674,7 +867,7 @@ mod tests {
         bad = bad.replace("type: worker", "type: worker\n  x: 1");
         let mut worker = parse(bad.as_bytes(), "v1.12.0").unwrap();
         worker.ca = cp_cfg.ca.clone();
-        let errs = validate(&worker, true).unwrap_err();
+        let errs = validate(&worker, true, "v1.12.11").unwrap_err();
         assert!(
             errs.iter().any(|e| e.contains("CA key is not allowed")),
             "{errs:?}"
@@ -683,12 +876,12 @@ mod tests {
         let mut no_install = parse(&cp, "v1.12.0").unwrap();
         no_install.install_disk = None;
         no_install.disk_selector = None;
-        let errs = validate(&no_install, true).unwrap_err();
+        let errs = validate(&no_install, true, "v1.12.11").unwrap_err();
         assert_eq!(
             errs,
             ["either install disk or diskSelector should be defined"]
         );
-        assert_eq!(validate(&no_install, false), Ok(vec![]));
+        assert_eq!(validate(&no_install, false, "v1.12.11"), Ok(vec![]));
         assert_eq!(
             multierror(&errs),
             "1 error occurred:\n\t* either install disk or diskSelector should be defined\n\n"

@@ -255,6 +255,10 @@ pub struct NodeFaults {
     /// Starts already configured with its generated config.
     #[serde(default)]
     pub configured: bool,
+    /// This node runs another Talos release than the fleet (`1.13`,
+    /// `v1.13.3`): a mixed fleet, e.g. mid-upgrade.
+    #[serde(default)]
+    pub talos_version: Option<String>,
     /// In maintenance, the certificate is re-issued (new key, same boot) this
     /// often (scaled), as Talos does every 12 h and on address, hostname or
     /// time changes.
@@ -343,6 +347,9 @@ pub struct DiskDef {
     pub readonly: bool,
     #[serde(default)]
     pub cdrom: bool,
+    /// `/dev/disk/by-id/…`, `by-path/…` links to the device.
+    #[serde(default)]
+    pub symlinks: Vec<String>,
 }
 
 impl From<DiskDef> for DiskFacts {
@@ -360,6 +367,7 @@ impl From<DiskDef> for DiskFacts {
             rotational: d.rotational,
             readonly: d.readonly,
             cdrom: d.cdrom,
+            symlinks: d.symlinks,
         }
     }
 }
@@ -433,6 +441,21 @@ impl Scenario {
     /// Faults of `hostname` (none if unlisted).
     pub fn faults(&self, hostname: &str) -> NodeFaults {
         self.nodes.get(hostname).cloned().unwrap_or_default()
+    }
+
+    /// The Talos tag `hostname` runs: its own `talos_version`, else `fleet`.
+    pub fn talos_version(&self, hostname: &str, fleet: &str) -> Result<String, ScenarioError> {
+        match self
+            .nodes
+            .get(hostname)
+            .and_then(|f| f.talos_version.as_deref())
+        {
+            None => Ok(fleet.to_string()),
+            Some(v) => super::version::resolve(v).map_err(|message| ScenarioError::Parse {
+                path: "scenario".to_string(),
+                message: format!("nodes.{hostname}.talos_version: {message}"),
+            }),
+        }
     }
 
     /// Fails if the scenario names a node the fleet does not have.
@@ -530,12 +553,9 @@ fn size_value<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
     match Raw::deserialize(d)? {
         Raw::Num(n) => Ok(n),
-        Raw::Text(t) => match crate::disksel::parse_size_expr(&t) {
-            Ok((crate::disksel::SizeOp::Eq, n)) if !t.trim_start().starts_with("==") => Ok(n),
-            _ => Err(serde::de::Error::custom(format!(
-                "invalid disk size {t:?} (expected e.g. 512GB)"
-            ))),
-        },
+        Raw::Text(t) => super::installdisk::parse_bytes(&t).map_err(|_| {
+            serde::de::Error::custom(format!("invalid disk size {t:?} (expected e.g. 512GB)"))
+        }),
     }
 }
 

@@ -252,6 +252,10 @@ impl MachineApi {
         let node = &self.node;
         let conn = enter(node, path, ext).await?;
         if conn.kind == ListenerKind::Maintenance {
+            // v1.13+: apid with the reader role (Talos v1.13.9 internal/app/apid/service.go).
+            if super::version::maintenance_in_apid(&node.id.talos_version) {
+                return Err(Status::permission_denied("not authorized"));
+            }
             return Err(Status::unimplemented("method Kubeconfig not implemented"));
         }
         let roles = conn.roles.clone();

@@ -150,6 +150,8 @@ pub struct NodeSnapshot {
     pub config_applied: bool,
     pub installed_disk: Option<String>,
     pub staged_config: bool,
+    /// v1.14 UnattendedInstallStatus phase, when the config has one.
+    pub install_phase: Option<InstallPhase>,
 }
 
 /// Counters of what clients did to one node.
@@ -169,9 +171,28 @@ pub struct NodeStats {
     pub reboots: u64,
     pub installs: u64,
     pub installs_failed: u64,
+    /// ApplyConfiguration requests by the `mode` on the wire (`REBOOT`,
+    /// `AUTO`, ...; dry runs and refused calls included), so tests can
+    /// assert what a client actually sent.
+    pub apply_modes: BTreeMap<String, u64>,
 }
 
 impl NodeStats {
+    /// Counts the wire mode of an ApplyConfiguration call.
+    pub fn record_apply_mode(&mut self, call: &super::handlers::Call) {
+        if let super::handlers::Call::Apply(req) = call {
+            let name = crate::proto::machine::apply_configuration_request::Mode::try_from(req.mode)
+                .map(|m| m.as_str_name().to_string())
+                .unwrap_or_else(|_| req.mode.to_string());
+            *self.apply_modes.entry(name).or_default() += 1;
+        }
+    }
+
+    /// ApplyConfiguration requests that carried `mode` (`REBOOT`, `AUTO`, ...).
+    pub fn applies_with_mode(&self, mode: &str) -> u64 {
+        self.apply_modes.get(mode).copied().unwrap_or(0)
+    }
+
     /// Calls of `method`, given as a short name (`Version`) or a full path.
     pub fn calls(&self, method: &str) -> u64 {
         self.requests
@@ -341,6 +362,54 @@ pub struct SvcStatus {
     pub events: Vec<SvcEvent>,
 }
 
+/// `UnattendedInstallStatuses.runtime.talos.dev` phases (Talos v1.14.0-rc.1
+/// pkg/machinery/resources/runtime/unattended_install_status.go).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstallPhase {
+    Pending,
+    Installing,
+    Installed,
+    WaitingForReboot,
+    Failed,
+}
+
+impl InstallPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstallPhase::Pending => "pending",
+            InstallPhase::Installing => "installing",
+            InstallPhase::Installed => "installed",
+            InstallPhase::WaitingForReboot => "waiting-for-reboot",
+            InstallPhase::Failed => "failed",
+        }
+    }
+
+    /// The `RuntimeUnattendedInstallPhase` enum number.
+    pub fn proto(self) -> i32 {
+        match self {
+            InstallPhase::Pending => 0,
+            InstallPhase::Installing => 1,
+            InstallPhase::Installed => 2,
+            InstallPhase::WaitingForReboot => 3,
+            InstallPhase::Failed => 4,
+        }
+    }
+}
+
+/// The v1.14 unattended install of a node that boots with an
+/// UnattendedInstallConfig: it runs during the boot, with no `installing`
+/// stage (Talos v1.14.0-rc.1
+/// internal/app/machined/pkg/controllers/runtime/unattended_install.go).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unattended {
+    pub phase: InstallPhase,
+    pub error: String,
+    pub image: String,
+    /// When the running install finishes.
+    pub due: Option<Instant>,
+}
+
 /// Static facts about one simulated node.
 #[derive(Clone)]
 pub struct NodeIdent {
@@ -471,6 +540,8 @@ pub struct NodeState {
     pub stats: NodeStats,
     /// Per-method failures left to inject (`flaky`).
     pub flaky_left: Vec<u32>,
+    /// v1.14 unattended install status (none without an UnattendedInstallConfig).
+    pub unattended: Option<Unattended>,
     /// The maintenance service's CA and certificate of this boot.
     pub maintenance: Option<MaintenanceTls>,
     /// The next clock step (`clock_step`) and how many are left after it.
@@ -516,6 +587,103 @@ impl NodeState {
             maintenance: None,
             clock_step_at: None,
             clock_steps_left: 0,
+            unattended: None,
+        }
+    }
+
+    /// Services that wait for the install (CRI, trustd, etcd on v1.14) may
+    /// start: there is no unattended install, or it is `installed`.
+    pub fn install_done(&self) -> bool {
+        self.unattended
+            .as_ref()
+            .is_none_or(|u| u.phase == InstallPhase::Installed)
+    }
+
+    /// v1.14's `IsBootstrapAllowed` beyond CRI: the install is done and no
+    /// reboot is pending; earlier versions check CRI only.
+    pub fn bootstrap_allowed(&self, id: &NodeIdent) -> bool {
+        !super::version::unattended_install(&id.talos_version)
+            || (self.install_done() && self.boot.reboot_at.is_none())
+    }
+
+    /// After a boot starts: rebuild the in-memory install status. An
+    /// installed system reports `installed`; otherwise the selector is
+    /// evaluated and the install starts (or stays pending).
+    fn refresh_unattended(&mut self, id: &NodeIdent, now: Instant) {
+        let Some(cfg) = self.config.clone() else {
+            self.unattended = None;
+            return;
+        };
+        let Some(u) = cfg.unattended.as_ref() else {
+            self.unattended = None;
+            return;
+        };
+        if self.installed_disk.is_some() {
+            self.unattended = Some(Unattended {
+                phase: InstallPhase::Installed,
+                error: String::new(),
+                image: u.image.clone(),
+                due: None,
+            });
+            return;
+        }
+        let (phase, error, due) = match machineconfig::unattended_target(&cfg, &id.disks) {
+            Ok(Some(_)) => {
+                let due = if id.faults.stuck_in == Some(Stage::Installing) {
+                    never(now)
+                } else {
+                    now + id.timing.install
+                };
+                (InstallPhase::Installing, String::new(), Some(due))
+            }
+            Ok(None) => (
+                InstallPhase::Pending,
+                "no disk matched the selector".to_string(),
+                None,
+            ),
+            Err(e) => (
+                InstallPhase::Pending,
+                format!("failed to match install disk: {e}"),
+                None,
+            ),
+        };
+        self.unattended = Some(Unattended {
+            phase,
+            error,
+            image: u.image.clone(),
+            due,
+        });
+    }
+
+    /// The running unattended install finished at `now`.
+    fn finish_unattended(&mut self, id: &NodeIdent, now: Instant) {
+        let Some(cfg) = self.config.clone() else {
+            return;
+        };
+        let target = machineconfig::unattended_target(&cfg, &id.disks)
+            .ok()
+            .flatten()
+            .map(|d| d.dev_path.clone());
+        let Some(u) = self.unattended.as_mut() else {
+            return;
+        };
+        u.due = None;
+        self.stats.installs += 1;
+        match target {
+            Some(disk) if !id.faults.install_fails => {
+                self.installed_disk = Some(disk);
+                if cfg.unattended.as_ref().is_some_and(|c| c.reboots()) {
+                    u.phase = InstallPhase::WaitingForReboot;
+                    self.begin_reboot(id, now);
+                } else {
+                    u.phase = InstallPhase::Installed;
+                }
+            }
+            _ => {
+                self.stats.installs_failed += 1;
+                u.phase = InstallPhase::Failed;
+                u.error = "failed to run installer: exit status 1".to_string();
+            }
         }
     }
 
@@ -525,6 +693,13 @@ impl NodeState {
             .as_ref()
             .and_then(|c| c.role())
             .unwrap_or(id.role)
+    }
+
+    /// The etcd member name Talos gives this node (short or automatic
+    /// hostname; see `etcd_name`).
+    pub fn member_name(&self, id: &NodeIdent) -> String {
+        let identity = format!("{}/{}", id.hostname, id.ip);
+        super::etcd_name::member_name(self.config.as_deref(), id.ip, &identity)
     }
 
     /// Hostname: from the active config once there is one.
@@ -730,6 +905,7 @@ impl NodeState {
             config_applied: self.config.is_some(),
             installed_disk: self.installed_disk.clone(),
             staged_config: self.staged.is_some(),
+            install_phase: self.unattended.as_ref().map(|u| u.phase),
         }
     }
 
@@ -801,6 +977,13 @@ impl NodeState {
         }
     }
 
+    /// A v1.14 node whose accepted config has no `machine.install`: it
+    /// installs (UnattendedInstallConfig) or runs live during this boot.
+    fn installs_during_boot(&self, id: &NodeIdent) -> bool {
+        super::version::unattended_install(&id.talos_version)
+            && self.pending.as_ref().is_some_and(|c| !c.has_install)
+    }
+
     /// A new maintenance certificate (new key, same boot CA) on the running
     /// listener: Talos re-issues it on an address, hostname or time change
     /// and every 12 h (v1.12.11 controllers/secrets/maintenance.go).
@@ -867,6 +1050,7 @@ impl NodeState {
     /// workers once trustd can sign), services after `timing.boot`.
     pub fn start_boot(&mut self, id: &NodeIdent, now: Instant) {
         self.phase = Phase::Configured;
+        self.refresh_unattended(id, now);
         self.new_boot_time();
         self.arm_clock_steps(id, now);
         self.maintenance = None;
@@ -1024,7 +1208,7 @@ impl NodeState {
         let cluster = registry.create(
             &ca_id,
             EtcdMemberRec {
-                hostname: self.hostname(id),
+                hostname: self.member_name(id),
                 ip: id.ip,
                 member_id: self.etcd.member_id,
             },
@@ -1039,8 +1223,11 @@ impl NodeState {
 
     /// Start as an installed, configured node (scenario `configured`).
     pub fn preconfigure(&mut self, cfg: Arc<MachineConfig>, disks: &[DiskFacts]) {
-        self.installed_disk =
-            machineconfig::install_target(&cfg, disks).map(|d| d.dev_path.clone());
+        let target = match machineconfig::unattended_target(&cfg, disks) {
+            Ok(Some(d)) => Some(d),
+            _ => machineconfig::install_target(&cfg, disks),
+        };
+        self.installed_disk = target.map(|d| d.dev_path.clone());
         self.config = Some(cfg);
     }
 
@@ -1091,6 +1278,18 @@ impl NodeState {
             Phase::LeavingMaintenance { at } => {
                 if now < at {
                     return false;
+                }
+                if self.installs_during_boot(id) {
+                    // v1.14 without `machine.install`: no Install sequence
+                    // (Talos v1.14.0-rc.1 v1alpha1_sequencer.go); the
+                    // same boot goes on with the config, and apid reopens
+                    // with mTLS.
+                    self.config = self.pending.take();
+                    let boot_time = self.boot_time;
+                    self.start_boot(id, now);
+                    self.boot_time = boot_time;
+                    self.listener.stop = StopStyle::Graceful;
+                    return true;
                 }
                 let until = if id.faults.stuck_in == Some(Stage::Installing) {
                     never(now)
@@ -1183,6 +1382,12 @@ impl NodeState {
             self.try_rollback = None;
             return true;
         }
+        if let Some(due) = self.unattended.as_ref().and_then(|u| u.due)
+            && now >= due
+        {
+            self.finish_unattended(id, now);
+            return true;
+        }
         if !self.boot.apid_up && role == Role::Worker {
             // A worker's apid needs trustd on a control plane of its cluster.
             if let Some(ca) = view.trust.get(&ca_id).cloned()
@@ -1200,7 +1405,9 @@ impl NodeState {
             return false;
         }
         if !self.boot.cri_up {
-            if now < self.boot.cri_at {
+            // CRI (and with it etcd, kubelet) waits for the unattended
+            // install (Talos v1.14.0-rc.1 internal/app/machined/pkg/system/services/cri.go).
+            if now < self.boot.cri_at || !self.install_done() {
                 return false;
             }
             if id.faults.reboot_loop {
@@ -1258,7 +1465,7 @@ impl NodeState {
                 Some(due) if now >= due => {
                     self.etcd.join_due = None;
                     let member = EtcdMemberRec {
-                        hostname: self.hostname(id),
+                        hostname: self.member_name(id),
                         ip: id.ip,
                         member_id: self.etcd.member_id,
                     };
@@ -1318,6 +1525,7 @@ impl NodeState {
             Phase::Installing { until } | Phase::Rebooting { until } => d.push(until),
             Phase::Configured => {
                 d.extend(self.boot.reboot_at);
+                d.extend(self.unattended.as_ref().and_then(|u| u.due));
                 d.extend(self.boot.timeout_at);
                 d.extend(self.try_rollback.as_ref().map(|(at, _)| *at));
                 if !self.boot.time_synced {

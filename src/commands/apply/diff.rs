@@ -341,13 +341,16 @@ pub(crate) fn looks_secret(s: &str) -> bool {
 }
 
 /// A run of 32+ base64 characters. Paths and names (`/dev/disk/by-id/…`)
-/// are told apart by their many separators; random base64 has few.
+/// are told apart by their many separators; random base64 has few. A `+`
+/// or trailing `=` is base64's alone (no path or name has them), so such a
+/// run counts whatever its separators.
 fn base64_like(run: &[u8]) -> bool {
     let separators = run
         .iter()
         .filter(|&&c| matches!(c, b'/' | b'_' | b'-'))
         .count();
-    run.len() >= 32 && separators * 100 <= run.len() * 15
+    run.len() >= 32
+        && (run.contains(&b'+') || run.ends_with(b"=") || separators * 100 <= run.len() * 15)
 }
 
 fn has_token(b: &[u8]) -> bool {

@@ -99,6 +99,14 @@ pub(crate) fn reboots_after(expected: Reboot, replied: ApplyMode) -> Reboot {
     }
 }
 
+/// `v1.14.0-rc.1` → (1, 14).
+pub(crate) fn minor_version(tag: &str) -> Option<(u32, u32)> {
+    let mut parts = tag.trim().trim_start_matches('v').split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +209,14 @@ mod tests {
             decide(v(ApplyMode::Auto)),
             send(ApplyMode::Auto, Reboot::No)
         );
+    }
+
+    #[test]
+    fn versions_read_as_major_minor() {
+        assert_eq!(minor_version("v1.14.0-rc.1"), Some((1, 14)));
+        assert_eq!(minor_version("v1.12.11"), Some((1, 12)));
+        assert_eq!(minor_version("1.13"), Some((1, 13)));
+        assert_eq!(minor_version("latest"), None);
     }
 
     #[test]

@@ -341,18 +341,19 @@ async fn roll_node(
         } => (client, wire, reboot, boot),
     };
     let (summary, reboot) = send_configured(ctx, &client, &data, s, wire, reboot).await?;
-    if !bootstrapped {
-        return Ok(Done::Ok(summary));
-    }
-    if reboot == Reboot::No {
-        return Ok(Done::Ok(format!("{summary}; applied without a reboot")));
-    }
     if reboot == Reboot::ByRequest {
+        // Talos v1.14: the apply never reboots; ask for it.
         ctx.mutating_step("reboot", &s.retry, |_| {
             let c = client.clone();
             async move { c.reboot().await.map_err(talos_err) }
         })
         .await?;
+    }
+    if !bootstrapped {
+        return Ok(Done::Ok(summary));
+    }
+    if reboot == Reboot::No {
+        return Ok(Done::Ok(format!("{summary}; applied without a reboot")));
     }
     // Verify's watch: ready only once the reboot was seen.
     let wait = WaitSettings {
@@ -373,7 +374,8 @@ async fn roll_node(
         String::new()
     };
     ctx.fact(ROLLED, true);
-    let text = format!("{summary}; {ready}{etcd}");
+    // wait_node returns only once the expected reboot was seen.
+    let text = format!("{summary}; rebooted, {ready}{etcd}");
     Ok(if warned {
         Done::Warning(text)
     } else {
