@@ -112,21 +112,21 @@ fn endpoint_host(url: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    const CP_VIP: &[u8] = b"version: v1alpha1\nmachine:\n  type: controlplane\n  network:\n    interfaces:\n      - interface: eth0\n        vip: { ip: 10.0.0.5 }\n";
+    const CP_VIP: &[u8] = b"version: v1alpha1\nmachine:\n  type: controlplane\n  network:\n    interfaces:\n      - interface: eth0\n        vip: { ip: 127.0.10.5 }\n";
     const CP: &[u8] = b"version: v1alpha1\nmachine: { type: controlplane }\n";
 
     fn cps(cfg: &[u8]) -> Vec<(IpAddr, &[u8])> {
-        vec![("10.0.0.11".parse().unwrap(), cfg)]
+        vec![("127.0.10.11".parse().unwrap(), cfg)]
     }
 
     #[test]
     fn a_vip_endpoint_without_discovery_waits_for_bootstrap() {
         let w = b"version: v1alpha1\nmachine: { type: worker }\ncluster: { discovery: { enabled: false } }\n";
-        let why = waits_for_bootstrap(w, Some("https://10.0.0.5:6443"), &cps(CP_VIP)).unwrap();
-        assert!(why.contains("VIP") && why.contains("10.0.0.5"), "{why}");
+        let why = waits_for_bootstrap(w, Some("https://127.0.10.5:6443"), &cps(CP_VIP)).unwrap();
+        assert!(why.contains("VIP") && why.contains("127.0.10.5"), "{why}");
         // Unset discovery is off too.
         let w = b"version: v1alpha1\nmachine: { type: worker }\n";
-        assert!(waits_for_bootstrap(w, Some("https://10.0.0.5:6443"), &cps(CP_VIP)).is_some());
+        assert!(waits_for_bootstrap(w, Some("https://127.0.10.5:6443"), &cps(CP_VIP)).is_some());
         // A name or a load balancer: no control plane's own address.
         let why = waits_for_bootstrap(w, Some("https://k8s.lan:6443"), &cps(CP)).unwrap();
         assert!(why.contains("no control plane's own address"), "{why}");
@@ -136,17 +136,17 @@ mod tests {
     fn discovery_or_a_control_plane_endpoint_finds_trustd_before_bootstrap() {
         let w = b"version: v1alpha1\nmachine: { type: worker }\ncluster: { discovery: { enabled: true } }\n";
         assert_eq!(
-            waits_for_bootstrap(w, Some("https://10.0.0.5:6443"), &cps(CP_VIP)),
+            waits_for_bootstrap(w, Some("https://127.0.10.5:6443"), &cps(CP_VIP)),
             None
         );
         let w = b"version: v1alpha1\nmachine: { type: worker }\n---\napiVersion: v1alpha1\nkind: DiscoveryServiceConfig\n";
         assert_eq!(
-            waits_for_bootstrap(w, Some("https://10.0.0.5:6443"), &cps(CP_VIP)),
+            waits_for_bootstrap(w, Some("https://127.0.10.5:6443"), &cps(CP_VIP)),
             None
         );
         let w = b"version: v1alpha1\nmachine: { type: worker }\n";
         assert_eq!(
-            waits_for_bootstrap(w, Some("https://10.0.0.11:6443"), &cps(CP)),
+            waits_for_bootstrap(w, Some("https://127.0.10.11:6443"), &cps(CP)),
             None
         );
         assert_eq!(

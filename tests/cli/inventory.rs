@@ -449,6 +449,8 @@ fn talconfig_cases(f: &Fix, out: &mut Cases) {
             replaced("hostname: cp1", &format!("hostname: \"{h}\"")),
         );
     }
+    // Refusal fixtures only: each of these is rejected before any dial, and
+    // the inventory run checks that no address was contacted.
     for ep in ["http://10.0.0.1:6443", "not a url", "https://", ""] {
         add(
             &format!("endpoint {ep:?}"),
@@ -812,6 +814,7 @@ fn scenario_cases(f: &Fix, out: &mut Cases) {
             strings(&["sim", "--scenario", &p, "--dir", &s(&d.join("c"))]),
         );
     }
+    // `sim --subnet` binds loopback only: a private range must be refused.
     for subnet in [
         "10.0.0.0/24",
         "127.0.0.0/8",

@@ -368,35 +368,35 @@ mod tests {
         let m = EtcdMember {
             id: 7,
             hostname: "cp1".into(),
-            peer_urls: vec!["https://10.0.0.11:2380".into()],
+            peer_urls: vec!["https://127.0.10.11:2380".into()],
             client_urls: vec![
-                "https://10.0.0.11:2379".into(),
+                "https://127.0.10.11:2379".into(),
                 "https://[fd00::11]:2379".into(),
             ],
             is_learner: false,
         };
         let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
-        assert_eq!(m.ips(), vec![ip("10.0.0.11"), ip("fd00::11")]);
+        assert_eq!(m.ips(), vec![ip("127.0.10.11"), ip("fd00::11")]);
         // FQDN hostname in talconfig, short name in etcd.
-        assert!(m.is_node(&[ip("10.9.9.9")], "cp1.example.com"));
-        assert!(m.is_node(&[ip("10.0.0.11")], "whatever"));
+        assert!(m.is_node(&[ip("127.0.9.9")], "cp1.example.com"));
+        assert!(m.is_node(&[ip("127.0.10.11")], "whatever"));
         assert!(m.is_node(&[ip("fd00::11")], "x"));
-        assert!(!m.is_node(&[ip("10.0.0.12")], "cp2.example.com"));
+        assert!(!m.is_node(&[ip("127.0.10.12")], "cp2.example.com"));
         // Automatic names match by IP only; an IP "hostname" never matches by name.
         let auto = EtcdMember {
             hostname: "talos-10-0-0-11".into(),
             ..m.clone()
         };
-        assert!(auto.is_node(&[ip("10.0.0.11")], "10.0.0.11"));
+        assert!(auto.is_node(&[ip("127.0.10.11")], "127.0.10.11"));
         let nameless = EtcdMember {
             hostname: String::new(),
             peer_urls: vec![],
             client_urls: vec![],
             ..m
         };
-        assert!(!nameless.is_node(&[ip("10.0.0.11")], ""));
+        assert!(!nameless.is_node(&[ip("127.0.10.11")], ""));
         assert_eq!(short_hostname("cp1.example.com"), "cp1");
-        assert_eq!(short_hostname("10.0.0.1"), "10.0.0.1");
+        assert_eq!(short_hostname("127.0.10.1"), "127.0.10.1");
     }
 
     #[test]

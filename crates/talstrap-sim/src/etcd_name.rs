@@ -71,8 +71,8 @@ mod tests {
 
     #[test]
     fn names_follow_talos() {
-        let ip: IpAddr = "10.0.0.11".parse().unwrap();
-        assert_eq!(address_name(ip), "talos-10-0-0-11");
+        let ip: IpAddr = "127.0.10.11".parse().unwrap();
+        assert_eq!(address_name(ip), "talos-127-0-10-11");
         assert_eq!(address_name("fd00::11".parse().unwrap()), "talos-fd0011");
         let a = stable_name("node-a");
         assert!(
@@ -81,6 +81,6 @@ mod tests {
         );
         assert_eq!(a, stable_name("node-a"));
         assert_ne!(a, stable_name("node-b"));
-        assert_eq!(member_name(None, ip, "x"), "talos-10-0-0-11");
+        assert_eq!(member_name(None, ip, "x"), "talos-127-0-10-11");
     }
 }
