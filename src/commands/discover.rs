@@ -198,6 +198,7 @@ fn discover_access(args: &DiscoverArgs) -> Result<Access, CommandError> {
         talosconfig: tc,
         secure,
         maintenance: tls::maintenance_config(&[]),
+        pins: Vec::new(),
         timeouts,
         first_round: None,
     })

@@ -51,6 +51,8 @@ pub struct Access {
     pub secure: Option<Arc<rustls::ClientConfig>>,
     /// No-client-cert config for maintenance mode (optionally fingerprint-pinned).
     pub maintenance: Arc<rustls::ClientConfig>,
+    /// The `--cert-fingerprint` pins `maintenance` was built with.
+    pub pins: Vec<String>,
     pub timeouts: Timeouts,
     /// Tells a wrong `--port` after one round (see [`super::nodeops::FirstRound`]).
     pub first_round: Option<Arc<super::nodeops::FirstRound>>,
@@ -372,6 +374,7 @@ pub fn build_access(
         talosconfig,
         secure,
         maintenance: tls::maintenance_config(pins),
+        pins: pins.to_vec(),
         timeouts: Timeouts {
             connect: pacing.connect_timeout,
             tls: pacing
