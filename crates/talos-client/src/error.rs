@@ -287,7 +287,7 @@ impl TalosError {
     /// The TCP connect itself failed (nothing answered, or the port is
     /// closed): no TLS handshake happened. `Some(refused)`: whether it was
     /// actively refused (the host is up, nothing listens), as
-    /// [`crate::NodeMode::refused`] tells it for a probe.
+    /// [`crate::ProbeResult::refused`] tells it for a probe.
     pub fn connect_failed(&self) -> Option<bool> {
         match self {
             TalosError::Unreachable { reason, .. } => {
