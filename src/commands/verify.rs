@@ -369,10 +369,8 @@ async fn watch_node(
                         }
                         return Err(link.step_error(f, access));
                     }
-                    // A watch stream, or the maintenance connection,
-                    // waits for changes by itself.
-                    Verdict::Wait { .. }
-                        if (sampled && link.stream.is_some()) || link.held.is_some() => {}
+                    // A watch stream waits for changes by itself.
+                    Verdict::Wait { .. } if sampled && link.stream.is_some() => {}
                     Verdict::Wait { pause } => tokio::time::sleep(pause).await,
                 }
             }
@@ -400,9 +398,9 @@ struct Link {
     /// The boot id read for this boot time on this connection.
     boot_id: Option<(u64, Option<String>)>,
     last_mode: Option<ProbeResult>,
-    /// The maintenance client the config was just sent over, and the
-    /// certificate it was sent to: watched until the node closes it.
-    held: Option<(NodeClient, MaintenanceCert)>,
+    /// The maintenance client the config was just sent over: watched
+    /// until the node closes it.
+    held: Option<NodeClient>,
     /// Open the mTLS connection before probing: the node is expected to be
     /// configured (or down), and a probe would cost a second handshake.
     /// Anything but a failed TCP connect is then told apart by a probe.
@@ -423,7 +421,7 @@ impl Link {
             watch_supported: true,
             boot_id: None,
             last_mode: None,
-            held: handed_over.zip(sent_to.clone()),
+            held: handed_over.filter(|_| sent_to.is_some()),
             secure_first: access.secure.is_some() && sent_to.is_none(),
         }
     }
@@ -436,10 +434,8 @@ impl Link {
         node: &PlannedNode,
         poll: Duration,
     ) -> Result<Observation, StepError> {
-        if let Some((client, cert)) = &self.held {
-            return Ok(self
-                .await_maintenance_end(client.clone(), cert.clone(), poll)
-                .await);
+        if let Some(client) = self.held.take() {
+            return self.await_maintenance_end(client, access, node, poll).await;
         }
         match self.client.clone() {
             None if self.secure_first => self.connect_first(access, node).await,
@@ -448,25 +444,27 @@ impl Link {
         }
     }
 
-    /// Still in maintenance while the connection the config went over is
-    /// open (looked at again after `poll`); once it closes, the node has
-    /// left (or lost it): from then on, mTLS first.
+    /// The node leaves maintenance mode once it has taken the config, and
+    /// closes the connection the config went over: that is waited for, for
+    /// up to `poll`, instead of a probe (and its handshake). From then on,
+    /// mTLS first. A node still there after that is probed as usual (what
+    /// its certificate says now tells a stuck node from a new boot).
     async fn await_maintenance_end(
         &mut self,
         client: NodeClient,
-        cert: MaintenanceCert,
+        access: &Access,
+        node: &PlannedNode,
         poll: Duration,
-    ) -> Observation {
+    ) -> Result<Observation, StepError> {
         let Some(closed) = client.held_connection_closed() else {
-            self.held = None;
-            return Observation::Lost;
+            return self.probe(access, node).await;
         };
         if tokio::time::timeout(poll, closed).await.is_ok() {
-            self.held = None;
-            self.secure_first = true;
-            Observation::Lost
+            self.secure_first = access.secure.is_some();
+            Ok(Observation::Lost)
         } else {
-            Observation::Maintenance(cert)
+            drop(client);
+            self.probe(access, node).await
         }
     }
 
