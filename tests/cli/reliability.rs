@@ -763,6 +763,67 @@ async fn etcd_never_healthy_ends_at_its_deadline_with_last_events() {
     );
 }
 
+/// The target loses power while bootstrap waits for its etcd (etcd
+/// Running, not yet healthy): the report says the node went down during the
+/// etcd wait, never its last state ("etcd Running (health unknown)") as if
+/// it were still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_dies_during_the_etcd_wait_is_reported_down() {
+    let scenario = format!("timing: {{ etcd_start: 100000s }}\nnodes: {{ {CONFIGURED_CPS} }}");
+    let c = cluster(3, 0, Some(&scenario)).await;
+    wait_ready_for_bootstrap(&c).await;
+    let cp1 = ip_of(&c, "cp1");
+    let mut live = Live::spawn(
+        &c,
+        &json_args(&c, "bootstrap", &["--etcd-timeout", "6s"]),
+        &[("TALSTRAP_RPC_TIMEOUT", "1s")],
+    );
+    live.wait_for("the etcd wait", |v| is_step_started(v, "cp1", "etcd"))
+        .await;
+    let running = c
+        .fleet
+        .wait_for(cp1, Duration::from_secs(20), |s| {
+            s.etcd.service == EtcdService::Running
+        })
+        .await;
+    assert!(running.is_some(), "etcd never started on cp1");
+    c.fleet.power_off(cp1).await;
+    let run = live.finish().await;
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let node = run.node("cp1");
+    assert_eq!(node["status"], "failed", "{}", run.dump());
+    assert_eq!(
+        node["steps"].as_array().unwrap().last().unwrap()["name"],
+        "etcd"
+    );
+    let msg = error_message(&run, "cp1");
+    assert!(
+        msg.contains("cp1 went down during the etcd wait: no answer for the last"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("before that, etcd was Running, not yet healthy"),
+        "{msg}"
+    );
+    assert!(!msg.contains("health unknown"), "{msg}");
+    assert!(
+        text_of(&node["hint"]).contains("stopped answering"),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        run.events("progress")
+            .iter()
+            .any(|e| text_of(&e["message"]).starts_with("cp1 stopped answering")),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        bootstrap_calls(&c),
+        BTreeMap::from([("cp1".to_string(), 1)])
+    );
+}
+
 // ---------------------------------------------------------------- case 12
 
 /// The node's clock is not in sync for a while after boot: Bootstrap answers
