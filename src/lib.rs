@@ -15,6 +15,7 @@ pub mod exit;
 pub mod inventory;
 pub mod output;
 pub mod pipeline;
+mod settings;
 pub mod usage;
 
 // The layers below the commands live in their own crates (see Cargo.toml's

@@ -25,13 +25,14 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::cli::BootstrapArgs;
 use crate::exit::Exit;
 use crate::output::Report;
 use crate::pipeline::{Done, ErrorKind, Event, NodeCtx, RetryPolicy, StepError, run_nodes};
+use crate::settings::BootstrapSettings;
+use crate::settings::MAX_RETRY_DELAY;
 
 use super::bootstrap_flow::{
-    BootstrapSettings, Target, check_clusters, connect_target, guard_until_answered, keep_or_write,
+    BootstrapPolicy, Target, check_clusters, connect_target, guard_until_answered, keep_or_write,
     send_under_lock, wait_etcd_healthy, wait_members,
 };
 use super::bootstrap_guard::Verdict;
@@ -39,9 +40,6 @@ use super::election::{Election, ElectionSettings, elect_leader};
 use super::kubeconfig_file::{self, KubeconfigPlan};
 use super::plan::{Access, Endpoint};
 use super::{CommandError, Session};
-
-/// The documented cap of one retry delay (`--retry-delay` help).
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
 /// What the inventory gave: credentials, every control plane, the selection.
 struct Inputs {
@@ -54,12 +52,7 @@ struct Inputs {
     planned_cps: Vec<super::plan::PlannedNode>,
 }
 
-pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, CommandError> {
-    if args.auto && !args.inventory.nodes.is_empty() {
-        return Err(CommandError::input(
-            "--auto elects the target itself: drop -n/--nodes, or drop --auto to bootstrap that node",
-        ));
-    }
+pub(crate) async fn run(session: &Session, args: BootstrapSettings) -> Result<Exit, CommandError> {
     let inputs = load_inputs(session, &args).await?;
     let kubeconfig = match &args.kubeconfig {
         Some(p) => Some(
@@ -153,11 +146,11 @@ fn report(
 }
 
 fn settings(
-    args: &BootstrapArgs,
+    args: &BootstrapSettings,
     inputs: &Inputs,
     target: &Target,
     kubeconfig: Option<KubeconfigPlan>,
-) -> BootstrapSettings {
+) -> BootstrapPolicy {
     // Rank in talconfig order: the first control plane (the default target)
     // sends at once; a later one waits a settle window per rank first.
     let rank = inputs
@@ -165,7 +158,7 @@ fn settings(
         .iter()
         .position(|c| c.ep.node.ip == target.ep.node.ip)
         .unwrap_or(0);
-    BootstrapSettings {
+    BootstrapPolicy {
         etcd_timeout: args.etcd_timeout,
         wait_members: args.wait_members,
         kubeconfig,
@@ -203,7 +196,7 @@ pub(crate) fn settle_window(poll: Duration) -> Duration {
     (poll * 5).max(Duration::from_secs(2))
 }
 
-async fn load_inputs(session: &Session, args: &BootstrapArgs) -> Result<Inputs, CommandError> {
+async fn load_inputs(session: &Session, args: &BootstrapSettings) -> Result<Inputs, CommandError> {
     let scan_mode = !args.cidr.is_empty();
     let inputs = if scan_mode
         && args.inventory.talconfig.is_none()
@@ -262,7 +255,7 @@ async fn load_inputs(session: &Session, args: &BootstrapArgs) -> Result<Inputs, 
     Ok(inputs)
 }
 
-fn quorum(args: &BootstrapArgs, inputs: &Inputs) -> Result<usize, CommandError> {
+fn quorum(args: &BootstrapSettings, inputs: &Inputs) -> Result<usize, CommandError> {
     let quorum = match (args.quorum, inputs.scan_mode) {
         (Some(q), _) => q as usize,
         (None, true) => {
@@ -285,7 +278,7 @@ fn quorum(args: &BootstrapArgs, inputs: &Inputs) -> Result<usize, CommandError> 
 /// `Ok(Err((exit, message)))` ends the run without a node pipeline.
 async fn pick_target(
     session: &Session,
-    args: &BootstrapArgs,
+    args: &BootstrapSettings,
     inputs: &Inputs,
     quorum: usize,
     details: &mut serde_json::Map<String, serde_json::Value>,
@@ -342,7 +335,7 @@ pub(crate) async fn bootstrap_node(
     access: &Access,
     target: &Target,
     guard_set: &[Target],
-    s: &BootstrapSettings,
+    s: &BootstrapPolicy,
 ) -> Result<Done, StepError> {
     // 1. Guard (fail closed), retried while control planes cannot be asked.
     let mut verdict =
