@@ -31,7 +31,9 @@ use super::verify::{
     BootIdentity, ExpectReboot, MaintenanceCert, Phase, WaitSettings, decide_phase, verify_nodes,
 };
 use super::{CommandError, Session};
-use crate::ops::node::{connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode};
+use crate::ops::node::{
+    client_step, connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode,
+};
 
 mod diff;
 mod gate;
@@ -317,12 +319,10 @@ async fn prepare_configured(
     let client = ctx
         .step("connect", |_| connect_secure(access, node))
         .await?;
-    let current = ctx
-        .step("compare", |_| {
-            let c = client.clone();
-            async move { c.machine_config().await.map_err(talos_err) }
-        })
-        .await?;
+    let current = client_step(ctx, "compare", &client, |c| async move {
+        c.machine_config().await
+    })
+    .await?;
     // The boot the config goes to, so that a reboot can be seen.
     let mut boot = None;
     if let Ok(stat) = client.system_stat().await {
@@ -765,17 +765,11 @@ async fn dry_run(
     data: &Arc<Vec<u8>>,
     mode: ApplyMode,
 ) -> Result<String, StepError> {
-    let r = ctx
-        .step("dry-run", |_| {
-            let c = client.clone();
-            let data = data.clone();
-            async move {
-                c.apply_configuration(&data, mode, true, None)
-                    .await
-                    .map_err(talos_err)
-            }
-        })
-        .await?;
+    let r = client_step(ctx, "dry-run", client, |c| {
+        let data = data.clone();
+        async move { c.apply_configuration(&data, mode, true, None).await }
+    })
+    .await?;
     let details = crate::ops::node::safe_mode_details(&r.mode_details);
     ctx.fact("dry_run", &details);
     Ok(details)
