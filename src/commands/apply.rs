@@ -17,12 +17,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
-use crate::cli::{ApplyArgs, ApplyModeArg};
 use crate::exit::Exit;
 use crate::output::Report;
 use crate::pipeline::{
     Done, ErrorKind, Event, NodeCtx, NodeOutcome, NodeStatus, RetryPolicy, StepError, run_nodes,
 };
+use crate::settings::ApplySettings;
 use crate::talos::probe::{HeldConnection, ProbeResult, probe};
 use crate::talos::{ApplyMode, ApplyResult, NodeClient};
 
@@ -33,7 +33,8 @@ use super::verify::{
 };
 use super::{CommandError, Session};
 use crate::ops::node::{
-    connect_maintenance_over, connect_secure, probe_step_holding, talos_err, unusable_mode,
+    client_step, connect_maintenance_over, connect_secure, probe_step_holding, talos_err,
+    unusable_mode,
 };
 
 mod diff;
@@ -44,18 +45,8 @@ mod wave;
 
 use mode::{ModeDecision, ModeQuery, Reboot};
 
-fn mode_of(arg: ApplyModeArg) -> ApplyMode {
-    match arg {
-        ApplyModeArg::Auto => ApplyMode::Auto,
-        ApplyModeArg::NoReboot => ApplyMode::NoReboot,
-        ApplyModeArg::Reboot => ApplyMode::Reboot,
-        ApplyModeArg::Staged => ApplyMode::Staged,
-        ApplyModeArg::Try => ApplyMode::Try,
-    }
-}
-
 #[derive(Clone)]
-struct ApplySettings {
+struct ApplyPolicy {
     mode: ApplyMode,
     try_timeout: std::time::Duration,
     dry_run: bool,
@@ -76,12 +67,7 @@ const REBOOT_EXPECTED: &str = "reboot";
 /// Fact: the node runs (or was sent) the new config.
 const NEW_CONFIG: &str = "new_config";
 
-pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandError> {
-    if args.dry_run && args.wait {
-        return Err(CommandError::input(
-            "--dry-run and --wait cannot be combined: a dry run changes nothing to wait for",
-        ));
-    }
+pub(crate) async fn run(session: &Session, args: ApplySettings) -> Result<Exit, CommandError> {
     let plan = session.plan(&args.inventory, &args.pacing).await?;
     for w in &plan.warnings {
         session.output.events().emit(Event::Warning {
@@ -100,15 +86,15 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
         parallel: run.parallel,
     });
     let access = Arc::new(plan.access.clone());
-    let settings = ApplySettings {
-        mode: mode_of(args.mode),
+    let settings = ApplyPolicy {
+        mode: args.mode,
         try_timeout: args.try_timeout,
         dry_run: args.dry_run,
         retry: plan.retry.clone(),
         defer_reboots: !args.dry_run,
         stuck_after: args.stuck_after,
         poll_interval: args.pacing.poll_interval,
-        max_unavailable: args.max_unavailable as usize,
+        max_unavailable: args.max_unavailable,
         allow_degraded_etcd: args.allow_degraded_etcd,
     };
     // A deferred node finishes only in the rollout: its first-stage end is
@@ -162,8 +148,8 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
 async fn wait_for_nodes(
     session: &Session,
     plan: &Plan,
-    args: &ApplyArgs,
-    settings: &ApplySettings,
+    args: &ApplySettings,
+    settings: &ApplyPolicy,
     outcomes: Vec<NodeOutcome>,
     rollout: Option<wave::RolloutReport>,
     handover: Arc<Handover>,
@@ -233,7 +219,7 @@ async fn apply_node(
     ctx: &Arc<NodeCtx>,
     access: &Access,
     node: &PlannedNode,
-    s: &ApplySettings,
+    s: &ApplyPolicy,
     handover: Option<&Handover>,
 ) -> Result<Done, StepError> {
     let (mode, held) = probe_step_holding(ctx, access, node.addr).await?;
@@ -287,7 +273,7 @@ async fn apply_maintenance(
     ctx: &Arc<NodeCtx>,
     access: &Access,
     node: &PlannedNode,
-    s: &ApplySettings,
+    s: &ApplyPolicy,
     data: &Arc<Vec<u8>>,
     held: Option<HeldConnection>,
     handover: Option<&Handover>,
@@ -364,18 +350,16 @@ async fn prepare_configured(
     ctx: &Arc<NodeCtx>,
     access: &Access,
     node: &PlannedNode,
-    s: &ApplySettings,
+    s: &ApplyPolicy,
     data: &Arc<Vec<u8>>,
 ) -> Result<Prepared, StepError> {
     let client = ctx
         .step("connect", |_| connect_secure(access, node))
         .await?;
-    let current = ctx
-        .step("compare", |_| {
-            let c = client.clone();
-            async move { c.machine_config().await.map_err(talos_err) }
-        })
-        .await?;
+    let current = client_step(ctx, "compare", &client, |c| async move {
+        c.machine_config().await
+    })
+    .await?;
     // The boot the config goes to, so that a reboot can be seen.
     let mut boot = None;
     if let Ok(stat) = client.system_stat().await {
@@ -455,7 +439,7 @@ async fn send_configured(
     ctx: &Arc<NodeCtx>,
     client: &NodeClient,
     data: &Arc<Vec<u8>>,
-    s: &ApplySettings,
+    s: &ApplyPolicy,
     wire: ApplyMode,
     expected: Reboot,
 ) -> Result<(String, Reboot), StepError> {
@@ -616,6 +600,10 @@ struct AttemptMemory {
     maybe_taken: AtomicBool,
     /// The node was busy with another apply.
     busy: AtomicBool,
+    /// The node was down at an attempt although it answered before: it may
+    /// be rebooting for another run's apply, so ask what it runs before
+    /// sending again.
+    seen_down: AtomicBool,
 }
 
 /// What showed that a config whose reply was lost had been taken.
@@ -648,7 +636,8 @@ async fn secure_apply(
 ) -> Result<SecureApply, StepError> {
     let earlier_lost = memory.maybe_taken.load(Ordering::SeqCst);
     let was_busy = memory.busy.load(Ordering::SeqCst);
-    if earlier_lost || was_busy {
+    let was_down = memory.seen_down.load(Ordering::SeqCst);
+    if earlier_lost || was_busy || was_down {
         match client.machine_config().await {
             Ok(Some(current)) if same_config(&current, data) => {
                 return Ok(if earlier_lost {
@@ -662,7 +651,8 @@ async fn secure_apply(
                 return Ok(SecureApply::ReplyLost(LostReply::Rebooting));
             }
             // Down while another apply was in progress: that one reboots it.
-            Err(e) if e.node_down() => return Ok(SecureApply::InFlight),
+            Err(e) if e.node_down() && was_busy => return Ok(SecureApply::InFlight),
+            // Still down: ask again at the next attempt, send nothing now.
             Err(e) => return Err(talos_err(e)),
         }
     }
@@ -681,6 +671,9 @@ async fn secure_apply(
             }
             if e.apply_in_progress() {
                 memory.busy.store(true, Ordering::SeqCst);
+            }
+            if e.node_down() {
+                memory.seen_down.store(true, Ordering::SeqCst);
             }
             Err(talos_err(e))
         }
@@ -821,17 +814,11 @@ async fn dry_run(
     data: &Arc<Vec<u8>>,
     mode: ApplyMode,
 ) -> Result<String, StepError> {
-    let r = ctx
-        .step("dry-run", |_| {
-            let c = client.clone();
-            let data = data.clone();
-            async move {
-                c.apply_configuration(&data, mode, true, None)
-                    .await
-                    .map_err(talos_err)
-            }
-        })
-        .await?;
+    let r = client_step(ctx, "dry-run", client, |c| {
+        let data = data.clone();
+        async move { c.apply_configuration(&data, mode, true, None).await }
+    })
+    .await?;
     let details = crate::ops::node::safe_mode_details(&r.mode_details);
     ctx.fact("dry_run", &details);
     Ok(details)
