@@ -46,7 +46,9 @@ pub mod testing {
     pub use crate::commands::sim::{TopfFiles, write_topf_layout};
     pub use crate::discovery::parse_targets;
     pub use crate::duration::format_duration;
-    pub use crate::inventory::{Environment, LoadOptions, MachineConfig, Role, load_talconfig_in};
+    pub use crate::inventory::{
+        Environment, LoadOptions, MachineConfig, Role, Variables, load_env_for, load_talconfig_in,
+    };
     pub use crate::output::{OutputConfig, REPORT_SCHEMA, Report, render_report_text};
     pub use crate::pipeline::{
         ErrorKind, NodeOutcome, NodeRef, NodeStatus, StepError, StepRecord, StepStatus,

@@ -17,10 +17,10 @@ use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use talstrap::testing::parse_targets;
 use talstrap::disksel::{self, DiskFacts, DiskSelector};
-use talstrap::testing::{Environment, LoadOptions, MachineConfig};
 use talstrap::talos::{kubeconfig, talosconfig};
+use talstrap::testing::parse_targets;
+use talstrap::testing::{Environment, LoadOptions, MachineConfig};
 
 /// How many addresses of a parsed target set are walked (sets can hold up
 /// to 2^128 addresses; the walk is lazy).

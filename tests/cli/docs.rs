@@ -15,14 +15,14 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser};
 use serde_json::Value;
 use talstrap::Cli;
-use talstrap::testing::OutputFormat;
 use talstrap::disksel::DiskSelector;
+use talstrap::sim::{FleetSpec, Scenario};
+use talstrap::testing::OutputFormat;
 use talstrap::testing::{Environment, LoadOptions, Role, load_talconfig_in};
-use talstrap::testing::{OutputConfig, REPORT_SCHEMA, Report, render_report_text};
 use talstrap::testing::{
     ErrorKind, NodeOutcome, NodeRef, NodeStatus, StepError, StepRecord, StepStatus,
 };
-use talstrap::sim::{FleetSpec, Scenario};
+use talstrap::testing::{OutputConfig, REPORT_SCHEMA, Report, render_report_text};
 
 use crate::support::run_bin;
 
