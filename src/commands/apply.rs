@@ -31,7 +31,9 @@ use super::verify::{
     BootIdentity, ExpectReboot, MaintenanceCert, Phase, WaitSettings, decide_phase, verify_nodes,
 };
 use super::{CommandError, Session};
-use crate::ops::node::{connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode};
+use crate::ops::node::{
+    client_step, connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode,
+};
 
 mod diff;
 mod gate;
@@ -317,12 +319,10 @@ async fn prepare_configured(
     let client = ctx
         .step("connect", |_| connect_secure(access, node))
         .await?;
-    let current = ctx
-        .step("compare", |_| {
-            let c = client.clone();
-            async move { c.machine_config().await.map_err(talos_err) }
-        })
-        .await?;
+    let current = client_step(ctx, "compare", &client, |c| async move {
+        c.machine_config().await
+    })
+    .await?;
     // The boot the config goes to, so that a reboot can be seen.
     let mut boot = None;
     if let Ok(stat) = client.system_stat().await {
@@ -563,6 +563,10 @@ struct AttemptMemory {
     maybe_taken: AtomicBool,
     /// The node was busy with another apply.
     busy: AtomicBool,
+    /// The node was down at an attempt although it answered before: it may
+    /// be rebooting for another run's apply, so ask what it runs before
+    /// sending again.
+    seen_down: AtomicBool,
 }
 
 /// What showed that a config whose reply was lost had been taken.
@@ -595,7 +599,8 @@ async fn secure_apply(
 ) -> Result<SecureApply, StepError> {
     let earlier_lost = memory.maybe_taken.load(Ordering::SeqCst);
     let was_busy = memory.busy.load(Ordering::SeqCst);
-    if earlier_lost || was_busy {
+    let was_down = memory.seen_down.load(Ordering::SeqCst);
+    if earlier_lost || was_busy || was_down {
         match client.machine_config().await {
             Ok(Some(current)) if same_config(&current, data) => {
                 return Ok(if earlier_lost {
@@ -609,7 +614,8 @@ async fn secure_apply(
                 return Ok(SecureApply::ReplyLost(LostReply::Rebooting));
             }
             // Down while another apply was in progress: that one reboots it.
-            Err(e) if e.node_down() => return Ok(SecureApply::InFlight),
+            Err(e) if e.node_down() && was_busy => return Ok(SecureApply::InFlight),
+            // Still down: ask again at the next attempt, send nothing now.
             Err(e) => return Err(talos_err(e)),
         }
     }
@@ -628,6 +634,9 @@ async fn secure_apply(
             }
             if e.apply_in_progress() {
                 memory.busy.store(true, Ordering::SeqCst);
+            }
+            if e.node_down() {
+                memory.seen_down.store(true, Ordering::SeqCst);
             }
             Err(talos_err(e))
         }
@@ -756,17 +765,11 @@ async fn dry_run(
     data: &Arc<Vec<u8>>,
     mode: ApplyMode,
 ) -> Result<String, StepError> {
-    let r = ctx
-        .step("dry-run", |_| {
-            let c = client.clone();
-            let data = data.clone();
-            async move {
-                c.apply_configuration(&data, mode, true, None)
-                    .await
-                    .map_err(talos_err)
-            }
-        })
-        .await?;
+    let r = client_step(ctx, "dry-run", client, |c| {
+        let data = data.clone();
+        async move { c.apply_configuration(&data, mode, true, None).await }
+    })
+    .await?;
     let details = crate::ops::node::safe_mode_details(&r.mode_details);
     ctx.fact("dry_run", &details);
     Ok(details)

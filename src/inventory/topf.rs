@@ -87,94 +87,109 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<TopfFile, InputError> {
     let cluster_name = required("clusterName")?;
     let endpoint = required("clusterEndpoint")?;
     check_endpoint(&endpoint).map_err(|r| invalid(path, "clusterEndpoint".into(), r))?;
-    let list = match root.get("nodes") {
-        Some(Value::Sequence(s)) if !s.is_empty() => s,
-        Some(Value::Sequence(_)) | None | Some(Value::Null) => {
-            return Err(invalid(
-                path,
-                "nodes".into(),
-                "no nodes: topf.yaml must list at least one",
-            ));
-        }
-        Some(other) => {
-            return Err(invalid(
-                path,
-                "nodes".into(),
-                format!("expected a list, found {}", kind_of(other)),
-            ));
-        }
-    };
+    let list = node_list(path, &root)?;
     let mut nodes = Vec::with_capacity(list.len());
     let mut seen_ip: HashMap<IpAddr, String> = HashMap::new();
     let mut seen_host: HashMap<String, ()> = HashMap::new();
     for (i, n) in list.iter().enumerate() {
+        let node = parse_node(path, i, n)?;
         let at = |f: &str| format!("nodes[{i}].{f}");
-        if !n.is_mapping() {
-            return Err(invalid(
-                path,
-                format!("nodes[{i}]"),
-                format!("expected a mapping, found {}", kind_of(n)),
-            ));
-        }
-        let host = string_field(path, n, "host", &at("host"))?.ok_or_else(|| {
-            InputError::MissingField {
-                path: path.to_path_buf(),
-                field: at("host"),
-            }
-        })?;
-        let role = match string_field(path, n, "role", &at("role"))?.as_deref() {
-            Some("control-plane" | "controlplane") => Role::ControlPlane,
-            Some("worker") => Role::Worker,
-            Some(other) => {
-                return Err(invalid(
-                    path,
-                    at("role"),
-                    format!("{other:?}: expected control-plane or worker"),
-                ));
-            }
-            None => {
-                return Err(InputError::MissingField {
-                    path: path.to_path_buf(),
-                    field: at("role"),
-                });
-            }
-        };
-        let ip = match string_field(path, n, "ip", &at("ip"))? {
-            Some(ip) => ip
-                .parse::<IpAddr>()
-                .map_err(|_| invalid(path, at("ip"), format!("{ip:?} is not an IP address")))?,
-            None => host.parse::<IpAddr>().map_err(|_| {
-                invalid(
-                    path,
-                    at("ip"),
-                    format!("node {host} has no ip: talstrap dials node addresses, never DNS names; add `ip:`"),
-                )
-            })?,
-        };
-        if ip.is_unspecified() || ip.is_multicast() {
+        if let Some(first) = seen_ip.insert(node.ip, node.host.clone()) {
             return Err(invalid(
                 path,
                 at("ip"),
-                format!("{ip} is not a node address"),
+                format!("{} is also the address of {first}", node.ip),
             ));
         }
-        if let Some(first) = seen_ip.insert(ip, host.clone()) {
+        if seen_host
+            .insert(node.host.to_ascii_lowercase(), ())
+            .is_some()
+        {
             return Err(invalid(
                 path,
-                at("ip"),
-                format!("{ip} is also the address of {first}"),
+                at("host"),
+                format!("{} is listed twice", node.host),
             ));
         }
-        if seen_host.insert(host.to_ascii_lowercase(), ()).is_some() {
-            return Err(invalid(path, at("host"), format!("{host} is listed twice")));
-        }
-        nodes.push(TopfNode { host, ip, role });
+        nodes.push(node);
     }
     Ok(TopfFile {
         cluster_name,
         endpoint,
         nodes,
     })
+}
+
+/// The `nodes` list: present, a list, not empty.
+fn node_list<'a>(path: &Path, root: &'a Value) -> Result<&'a Vec<Value>, InputError> {
+    match root.get("nodes") {
+        Some(Value::Sequence(s)) if !s.is_empty() => Ok(s),
+        Some(Value::Sequence(_)) | None | Some(Value::Null) => Err(invalid(
+            path,
+            "nodes".into(),
+            "no nodes: topf.yaml must list at least one",
+        )),
+        Some(other) => Err(invalid(
+            path,
+            "nodes".into(),
+            format!("expected a list, found {}", kind_of(other)),
+        )),
+    }
+}
+
+/// One `nodes[i]` entry on its own (duplicates across entries are the
+/// caller's check).
+fn parse_node(path: &Path, i: usize, n: &Value) -> Result<TopfNode, InputError> {
+    let at = |f: &str| format!("nodes[{i}].{f}");
+    if !n.is_mapping() {
+        return Err(invalid(
+            path,
+            format!("nodes[{i}]"),
+            format!("expected a mapping, found {}", kind_of(n)),
+        ));
+    }
+    let host =
+        string_field(path, n, "host", &at("host"))?.ok_or_else(|| InputError::MissingField {
+            path: path.to_path_buf(),
+            field: at("host"),
+        })?;
+    let role = match string_field(path, n, "role", &at("role"))?.as_deref() {
+        Some("control-plane" | "controlplane") => Role::ControlPlane,
+        Some("worker") => Role::Worker,
+        Some(other) => {
+            return Err(invalid(
+                path,
+                at("role"),
+                format!("{other:?}: expected control-plane or worker"),
+            ));
+        }
+        None => {
+            return Err(InputError::MissingField {
+                path: path.to_path_buf(),
+                field: at("role"),
+            });
+        }
+    };
+    let ip = match string_field(path, n, "ip", &at("ip"))? {
+        Some(ip) => ip
+            .parse::<IpAddr>()
+            .map_err(|_| invalid(path, at("ip"), format!("{ip:?} is not an IP address")))?,
+        None => host.parse::<IpAddr>().map_err(|_| {
+            invalid(
+                path,
+                at("ip"),
+                format!("node {host} has no ip: talstrap dials node addresses, never DNS names; add `ip:`"),
+            )
+        })?,
+    };
+    if ip.is_unspecified() || ip.is_multicast() {
+        return Err(invalid(
+            path,
+            at("ip"),
+            format!("{ip} is not a node address"),
+        ));
+    }
+    Ok(TopfNode { host, ip, role })
 }
 
 fn topf_dir(path: &Path) -> &Path {

@@ -40,6 +40,26 @@ pub(crate) fn talos_err(e: TalosError) -> StepError {
     err
 }
 
+/// Run one observing step that is a single call on `client`, with the
+/// protocol error mapped by [`talos_err`]. Each attempt calls on a clone of
+/// the client (a cheap handle on the same connection).
+pub(crate) async fn client_step<T, F, Fut>(
+    ctx: &NodeCtx,
+    name: &str,
+    client: &NodeClient,
+    call: F,
+) -> Result<T, StepError>
+where
+    F: Fn(NodeClient) -> Fut,
+    Fut: std::future::Future<Output = Result<T, TalosError>>,
+{
+    ctx.step(name, |_| {
+        let reply = call(client.clone());
+        async move { reply.await.map_err(talos_err) }
+    })
+    .await
+}
+
 /// Short word for a mode, used in facts and tables.
 pub(crate) fn mode_word(mode: &ProbeResult) -> &'static str {
     match mode {
