@@ -834,7 +834,7 @@ fn first_line(details: &str) -> String {
 
 /// Identical bytes, or the same YAML documents once parsed (the node may
 /// re-serialise what it stores).
-pub fn same_config(current: &[u8], wanted: &[u8]) -> bool {
+pub(crate) fn same_config(current: &[u8], wanted: &[u8]) -> bool {
     if current == wanted {
         return true;
     }
