@@ -68,11 +68,11 @@ pub(crate) struct WaitSettings {
 /// internal/app/machined/pkg/controllers/runtime/maintenance_service.go,
 /// `shutdownServer`). That spares a probe, and its handshake, per node.
 #[derive(Debug, Default)]
-pub struct Handover(std::sync::Mutex<HashMap<String, NodeClient>>);
+pub(crate) struct Handover(std::sync::Mutex<HashMap<String, NodeClient>>);
 
 impl Handover {
     /// Keeps `client` for `node` if it was opened over a probe's connection.
-    pub fn put(&self, node: &str, client: NodeClient) {
+    pub(crate) fn put(&self, node: &str, client: NodeClient) {
         if client.held_connection_closed().is_some() {
             self.lock().insert(node.to_string(), client);
         }

@@ -87,7 +87,7 @@ pub(crate) async fn probe_step(
 
 /// [`probe_step`], keeping the probe's connection to a node in maintenance
 /// mode for the maintenance client ([`connect_maintenance_over`]).
-pub async fn probe_step_holding(
+pub(crate) async fn probe_step_holding(
     ctx: &NodeCtx,
     access: &Access,
     addr: SocketAddr,
@@ -302,7 +302,7 @@ pub(crate) async fn connect_secure(
 
 /// Open the maintenance-mode client over the probe's connection when there
 /// is one (no second handshake), else dial as [`connect_maintenance`].
-pub async fn connect_maintenance_over(
+pub(crate) async fn connect_maintenance_over(
     access: &Access,
     node: &PlannedNode,
     held: Option<HeldConnection>,
