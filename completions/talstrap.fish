@@ -27,7 +27,7 @@ end
 complete -c talstrap -n "__fish_talstrap_needs_command" -s o -l output -d 'How results are shown [default: human]' -r -f -a "human\t'Progress and a summary table; plain lines when stdout is not a terminal'
 json\t'One JSON object per line on stdout: events, then the final report'"
 complete -c talstrap -n "__fish_talstrap_needs_command" -l timeout -d 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]' -r
-complete -c talstrap -n "__fish_talstrap_needs_command" -l parallel -d 'Nodes worked on at the same time' -r
+complete -c talstrap -n "__fish_talstrap_needs_command" -l parallel -d 'Nodes worked on at the same time (up to 65,536). 16 keep this machine\'s cores busy while each node\'s part is a few milliseconds of TLS and a reply; raise it for large fleets whose nodes answer slowly (each node in flight holds a connection and its buffers)' -r
 complete -c talstrap -n "__fish_talstrap_needs_command" -l port -d 'Talos API (apid) port on every node' -r
 complete -c talstrap -n "__fish_talstrap_needs_command" -s v -l verbose -d 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
 complete -c talstrap -n "__fish_talstrap_needs_command" -s q -l quiet -d 'Print only errors and the final summary'
@@ -63,7 +63,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l poll-int
 complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -s o -l output -d 'How results are shown [default: human]' -r -f -a "human\t'Progress and a summary table; plain lines when stdout is not a terminal'
 json\t'One JSON object per line on stdout: events, then the final report'"
 complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l timeout -d 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l parallel -d 'Nodes worked on at the same time' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l parallel -d 'Nodes worked on at the same time (up to 65,536). 16 keep this machine\'s cores busy while each node\'s part is a few milliseconds of TLS and a reply; raise it for large fleets whose nodes answer slowly (each node in flight holds a connection and its buffers)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l port -d 'Talos API (apid) port on every node' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -l server-dry-run -d 'Also have each maintenance-mode node validate its config (a dry-run apply that the node does not keep)'
 complete -c talstrap -n "__fish_talstrap_using_subcommand preflight" -s v -l verbose -d 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
@@ -98,7 +98,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l poll-interva
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -s o -l output -d 'How results are shown [default: human]' -r -f -a "human\t'Progress and a summary table; plain lines when stdout is not a terminal'
 json\t'One JSON object per line on stdout: events, then the final report'"
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l timeout -d 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l parallel -d 'Nodes worked on at the same time' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l parallel -d 'Nodes worked on at the same time (up to 65,536). 16 keep this machine\'s cores busy while each node\'s part is a few milliseconds of TLS and a reply; raise it for large fleets whose nodes answer slowly (each node in flight holds a connection and its buffers)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l port -d 'Talos API (apid) port on every node' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l dry-run -d 'Show per node what would change; change nothing'
 complete -c talstrap -n "__fish_talstrap_using_subcommand apply" -l wait -d 'Then wait for the nodes as `talstrap verify` does'
@@ -131,7 +131,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l poll-interv
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -s o -l output -d 'How results are shown [default: human]' -r -f -a "human\t'Progress and a summary table; plain lines when stdout is not a terminal'
 json\t'One JSON object per line on stdout: events, then the final report'"
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l timeout -d 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l parallel -d 'Nodes worked on at the same time' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l parallel -d 'Nodes worked on at the same time (up to 65,536). 16 keep this machine\'s cores busy while each node\'s part is a few milliseconds of TLS and a reply; raise it for large fleets whose nodes answer slowly (each node in flight holds a connection and its buffers)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -l port -d 'Talos API (apid) port on every node' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -s v -l verbose -d 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
 complete -c talstrap -n "__fish_talstrap_using_subcommand verify" -s q -l quiet -d 'Print only errors and the final summary'
@@ -162,7 +162,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l poll-int
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -s o -l output -d 'How results are shown [default: human]' -r -f -a "human\t'Progress and a summary table; plain lines when stdout is not a terminal'
 json\t'One JSON object per line on stdout: events, then the final report'"
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l timeout -d 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l parallel -d 'Nodes worked on at the same time' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l parallel -d 'Nodes worked on at the same time (up to 65,536). 16 keep this machine\'s cores busy while each node\'s part is a few milliseconds of TLS and a reply; raise it for large fleets whose nodes answer slowly (each node in flight holds a connection and its buffers)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l port -d 'Talos API (apid) port on every node' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l auto -d 'Elect the target among the control planes (oldest boot time, then lowest IP) instead of taking the first one'
 complete -c talstrap -n "__fish_talstrap_using_subcommand bootstrap" -l wait-members -d 'Also wait until every control plane has joined etcd'
@@ -181,7 +181,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l context -
 complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -s o -l output -d 'How results are shown [default: human]' -r -f -a "human\t'Progress and a summary table; plain lines when stdout is not a terminal'
 json\t'One JSON object per line on stdout: events, then the final report'"
 complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l timeout -d 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l parallel -d 'Nodes worked on at the same time' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l parallel -d 'Nodes worked on at the same time (up to 65,536). 16 keep this machine\'s cores busy while each node\'s part is a few milliseconds of TLS and a reply; raise it for large fleets whose nodes answer slowly (each node in flight holds a connection and its buffers)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l port -d 'Talos API (apid) port on every node' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l allow-large-scan -d 'Allow ranges larger than /16'
 complete -c talstrap -n "__fish_talstrap_using_subcommand discover" -l skeleton -d 'Print a talconfig.yaml `nodes:` list for the maintenance-mode nodes found: stdout carries only that YAML (the table goes to stderr), so `> nodes.yaml` works; with -o json it is the report\'s details.skeleton'
@@ -203,7 +203,7 @@ topf\t'topf.yaml, rendered/<host>.yaml (as `topf render -o rendered`) and talosc
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -s o -l output -d 'How results are shown [default: human]' -r -f -a "human\t'Progress and a summary table; plain lines when stdout is not a terminal'
 json\t'One JSON object per line on stdout: events, then the final report'"
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l timeout -d 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l parallel -d 'Nodes worked on at the same time' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l parallel -d 'Nodes worked on at the same time (up to 65,536). 16 keep this machine\'s cores busy while each node\'s part is a few milliseconds of TLS and a reply; raise it for large fleets whose nodes answer slowly (each node in flight holds a connection and its buffers)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -l port -d 'Talos API (apid) port on every node' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -s v -l verbose -d 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
 complete -c talstrap -n "__fish_talstrap_using_subcommand sim" -s q -l quiet -d 'Print only errors and the final summary'
@@ -220,7 +220,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l scenario -d '
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -s o -l output -d 'How results are shown [default: human]' -r -f -a "human\t'Progress and a summary table; plain lines when stdout is not a terminal'
 json\t'One JSON object per line on stdout: events, then the final report'"
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l timeout -d 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l parallel -d 'Nodes worked on at the same time' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l parallel -d 'Nodes worked on at the same time (up to 65,536). 16 keep this machine\'s cores busy while each node\'s part is a few milliseconds of TLS and a reply; raise it for large fleets whose nodes answer slowly (each node in flight holds a connection and its buffers)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l port -d 'Talos API (apid) port on every node' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -l keep -d 'Keep the temp directory (cluster files, keys, kubeconfig) instead of removing it when the demo ends'
 complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -s v -l verbose -d 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
@@ -232,7 +232,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand demo" -s V -l version 
 complete -c talstrap -n "__fish_talstrap_using_subcommand completions" -s o -l output -d 'How results are shown [default: human]' -r -f -a "human\t'Progress and a summary table; plain lines when stdout is not a terminal'
 json\t'One JSON object per line on stdout: events, then the final report'"
 complete -c talstrap -n "__fish_talstrap_using_subcommand completions" -l timeout -d 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand completions" -l parallel -d 'Nodes worked on at the same time' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand completions" -l parallel -d 'Nodes worked on at the same time (up to 65,536). 16 keep this machine\'s cores busy while each node\'s part is a few milliseconds of TLS and a reply; raise it for large fleets whose nodes answer slowly (each node in flight holds a connection and its buffers)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand completions" -l port -d 'Talos API (apid) port on every node' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
 complete -c talstrap -n "__fish_talstrap_using_subcommand completions" -s q -l quiet -d 'Print only errors and the final summary'
@@ -243,7 +243,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand completions" -s V -l v
 complete -c talstrap -n "__fish_talstrap_using_subcommand man" -s o -l output -d 'How results are shown [default: human]' -r -f -a "human\t'Progress and a summary table; plain lines when stdout is not a terminal'
 json\t'One JSON object per line on stdout: events, then the final report'"
 complete -c talstrap -n "__fish_talstrap_using_subcommand man" -l timeout -d 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand man" -l parallel -d 'Nodes worked on at the same time' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand man" -l parallel -d 'Nodes worked on at the same time (up to 65,536). 16 keep this machine\'s cores busy while each node\'s part is a few milliseconds of TLS and a reply; raise it for large fleets whose nodes answer slowly (each node in flight holds a connection and its buffers)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand man" -l port -d 'Talos API (apid) port on every node' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand man" -s v -l verbose -d 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
 complete -c talstrap -n "__fish_talstrap_using_subcommand man" -s q -l quiet -d 'Print only errors and the final summary'
@@ -256,7 +256,7 @@ complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -l t
 complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -s o -l output -d 'How results are shown [default: human]' -r -f -a "human\t'Progress and a summary table; plain lines when stdout is not a terminal'
 json\t'One JSON object per line on stdout: events, then the final report'"
 complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -l timeout -d 'Deadline for the whole command, e.g. 90s, 10m, 1h30m [default: none]' -r
-complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -l parallel -d 'Nodes worked on at the same time' -r
+complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -l parallel -d 'Nodes worked on at the same time (up to 65,536). 16 keep this machine\'s cores busy while each node\'s part is a few milliseconds of TLS and a reply; raise it for large fleets whose nodes answer slowly (each node in flight holds a connection and its buffers)' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -l port -d 'Talos API (apid) port on every node' -r
 complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -s v -l verbose -d 'More detail on stderr (-v debug, -vv trace); secrets are never logged'
 complete -c talstrap -n "__fish_talstrap_using_subcommand __complete-nodes" -s q -l quiet -d 'Print only errors and the final summary'

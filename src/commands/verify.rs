@@ -233,10 +233,13 @@ pub(crate) fn runs_without_cni(cfg: &crate::inventory::machine_config::MachineCo
 }
 
 /// The control planes of the inventory, as the watches of one run share
-/// them: their configs (a worker's route to trustd) and whether one is up.
+/// them: their addresses and VIPs (a worker's route to trustd) and whether
+/// one is up.
 struct ControlPlanes {
     endpoints: Vec<super::plan::Endpoint>,
-    configs: Vec<(std::net::IpAddr, Vec<u8>)>,
+    addrs: Vec<std::net::IpAddr>,
+    /// The VIPs their configs hold, read once for every watch of the run.
+    vips: Vec<std::net::IpAddr>,
     /// When they were last asked, and whether one had healthy etcd.
     checked: tokio::sync::Mutex<(Option<Instant>, bool)>,
 }
@@ -249,11 +252,14 @@ impl ControlPlanes {
                 .iter()
                 .map(PlannedNode::endpoint)
                 .collect(),
-            configs: plan
-                .control_planes
-                .iter()
-                .map(|n| (n.addr.ip(), n.entry.config.raw().to_vec()))
-                .collect(),
+            addrs: plan.control_planes.iter().map(|n| n.addr.ip()).collect(),
+            vips: self::trustd::control_plane_vips(
+                &plan
+                    .control_planes
+                    .iter()
+                    .map(|n| n.entry.config.raw())
+                    .collect::<Vec<_>>(),
+            ),
             checked: tokio::sync::Mutex::new((None, false)),
         }
     }
@@ -262,25 +268,22 @@ impl ControlPlanes {
     fn none() -> Self {
         ControlPlanes {
             endpoints: Vec::new(),
-            configs: Vec::new(),
+            addrs: Vec::new(),
+            vips: Vec::new(),
             checked: tokio::sync::Mutex::new((None, false)),
         }
     }
 
     /// Why `node`, a worker, may stay closed until bootstrap.
     fn trustd_wait(&self, node: &PlannedNode) -> Option<String> {
-        if node.is_control_plane() || self.configs.is_empty() {
+        if node.is_control_plane() || self.addrs.is_empty() {
             return None;
         }
-        let cps: Vec<(std::net::IpAddr, &[u8])> = self
-            .configs
-            .iter()
-            .map(|(ip, raw)| (*ip, raw.as_slice()))
-            .collect();
-        self::trustd::waits_for_bootstrap(
+        self::trustd::waits_for_bootstrap_at(
             node.entry.config.raw(),
             node.entry.config.endpoint.as_deref(),
-            &cps,
+            &self.addrs,
+            &self.vips,
         )
     }
 

@@ -59,7 +59,8 @@ impl fmt::Display for MachineType {
 /// A parsed machine config. See the module docs.
 #[derive(Clone)]
 pub struct MachineConfig {
-    raw: Vec<u8>,
+    /// Shared: every copy of a node's plan refers to the same bytes.
+    raw: std::sync::Arc<[u8]>,
     path: PathBuf,
     pub machine_type: MachineType,
     /// `machine.network.hostname`, else the `HostnameConfig` document's `hostname`.
@@ -194,7 +195,7 @@ impl MachineConfig {
         }
 
         Ok(MachineConfig {
-            raw: bytes,
+            raw: bytes.into(),
             path: path.to_path_buf(),
             machine_type,
             hostname,

@@ -16,10 +16,33 @@ use yaml_serde::Value;
 /// it finds trustd on a control plane before (discovery on, or the endpoint
 /// is a control plane's own address). `control_planes`: their addresses and
 /// raw configs (for their VIPs).
+#[cfg(test)]
 pub(crate) fn waits_for_bootstrap(
     worker_config: &[u8],
     endpoint: Option<&str>,
     control_planes: &[(IpAddr, &[u8])],
+) -> Option<String> {
+    let addrs: Vec<IpAddr> = control_planes.iter().map(|(a, _)| *a).collect();
+    let raws: Vec<&[u8]> = control_planes.iter().map(|(_, raw)| *raw).collect();
+    waits_for_bootstrap_at(worker_config, endpoint, &addrs, &control_plane_vips(&raws))
+}
+
+/// The VIPs the control planes' configs hold (read once per run, not once
+/// per worker).
+pub(crate) fn control_plane_vips(configs: &[&[u8]]) -> Vec<IpAddr> {
+    configs
+        .iter()
+        .flat_map(|raw| vips(&documents(raw)))
+        .collect()
+}
+
+/// [`waits_for_bootstrap`] with the control planes' addresses and their
+/// VIPs ([`control_plane_vips`]) already known.
+pub(crate) fn waits_for_bootstrap_at(
+    worker_config: &[u8],
+    endpoint: Option<&str>,
+    control_planes: &[IpAddr],
+    control_plane_vips: &[IpAddr],
 ) -> Option<String> {
     let docs = documents(worker_config);
     if discovery_enabled(&docs) {
@@ -27,14 +50,10 @@ pub(crate) fn waits_for_bootstrap(
     }
     let host = endpoint.and_then(endpoint_host)?;
     let ip = host.parse::<IpAddr>().ok();
-    if ip.is_some_and(|ip| control_planes.iter().any(|(a, _)| *a == ip)) {
+    if ip.is_some_and(|ip| control_planes.contains(&ip)) {
         return None;
     }
-    let is_vip = ip.is_some_and(|ip| {
-        control_planes
-            .iter()
-            .any(|(_, raw)| vips(&documents(raw)).contains(&ip))
-    });
+    let is_vip = ip.is_some_and(|ip| control_plane_vips.contains(&ip));
     Some(if is_vip {
         format!(
             "its apid opens once trustd is reachable, and the cluster endpoint {host} is the control planes' VIP, up only after bootstrap (discovery is off)"
