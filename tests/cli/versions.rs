@@ -278,3 +278,26 @@ async fn admin_only_calls_in_v1_13_maintenance_are_not_trust_failures() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1alpha1_hostname_next_to_a_hostname_document_is_an_input_error() {
+    for version in ["v1.12.11", "v1.13.9", "v1.14.0-rc.1"] {
+        let c = versioned(1, 0, version, "", |_| {}).await;
+        let path = c.fleet.paths().node_config("cp1").unwrap().to_path_buf();
+        let cfg = std::fs::read_to_string(&path).unwrap();
+        let both = cfg.replacen("  network: {}\n", "  network:\n    hostname: cp1\n", 1);
+        assert_ne!(both, cfg, "{version}");
+        std::fs::write(&path, both).unwrap();
+        let pre = c.json("preflight", &[]).await;
+        assert_eq!(pre.code, 2, "{version}: {}", pre.dump());
+        let all = format!("{}{}", pre.stdout, pre.stderr);
+        assert!(
+            all.contains(&path.display().to_string())
+                && all.contains("machine.network.hostname")
+                && all.contains("static hostname is already set in v1alpha1 config"),
+            "{version}: {all}"
+        );
+        let ip: IpAddr = c.ip("cp1").parse().unwrap();
+        assert_eq!(c.fleet.stats(ip).connections, 0, "nothing contacted");
+    }
+}

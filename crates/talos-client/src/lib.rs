@@ -40,6 +40,7 @@ pub use release::{Release, version_minor};
 pub use talosconfig::{Credentials, Talosconfig, TalosconfigError, load, locate, locate_with};
 pub use tls::{maintenance_config, secure_config, spki_fingerprint};
 pub use types::{
-    ApplyMode, ApplyResult, EtcdMember, EtcdMemberStatus, MachineRole, MachineStatus,
-    ServiceEventInfo, ServiceStatus, Stage, SystemStatInfo, UnmetCondition, VersionInfo,
+    ApplyMode, ApplyResult, EtcdMember, EtcdMemberStatus, InstallPhase, InstallStatus, MachineRole,
+    MachineStatus, ServiceEventInfo, ServiceStatus, Stage, SystemStatInfo, UnmetCondition,
+    VersionInfo,
 };

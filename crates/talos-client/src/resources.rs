@@ -7,7 +7,9 @@
 
 use serde::Deserialize;
 
-use super::types::{MachineRole, MachineStatus, Stage, UnmetCondition};
+use super::types::{
+    InstallPhase, InstallStatus, MachineRole, MachineStatus, Stage, UnmetCondition,
+};
 use crate::disksel::DiskFacts;
 use crate::proto::cosi::resource::Resource;
 use crate::proto::talos::resource::definitions as defs;
@@ -25,6 +27,13 @@ pub mod kinds {
     pub const MACHINE_CONFIG: (&str, &str, &str) =
         ("config", "MachineConfigs.config.talos.dev", "v1alpha1");
     pub const DISKS: (&str, &str) = ("runtime", "Disks.block.talos.dev");
+    /// v1.14 only (Talos v1.14.0-rc.1
+    /// pkg/machinery/resources/runtime/unattended_install_status.go).
+    pub const UNATTENDED_INSTALL_STATUS: (&str, &str, &str) = (
+        "runtime",
+        "UnattendedInstallStatuses.runtime.talos.dev",
+        "unattended-install",
+    );
 }
 
 /// Which encoding of a spec to read.
@@ -164,6 +173,41 @@ pub(crate) fn machine_config(resource: &Resource) -> Result<Vec<u8>, String> {
     match spec_source(resource) {
         SpecSource::Yaml(text) => Ok(yaml::<String>(text)?.into_bytes()),
         SpecSource::Proto(bytes) => Ok(proto::<defs::MachineConfigSpec>(bytes)?.yaml_marshalled),
+    }
+}
+
+#[derive(Deserialize)]
+struct YamlInstallStatus {
+    #[serde(default)]
+    image: String,
+    #[serde(default)]
+    phase: String,
+    #[serde(default)]
+    error: String,
+}
+
+/// `UnattendedInstallStatuses.runtime.talos.dev/unattended-install`. The
+/// phase is `omitempty`: absent means pending.
+pub(crate) fn install_status(resource: &Resource) -> Result<InstallStatus, String> {
+    match spec_source(resource) {
+        SpecSource::Yaml(text) => {
+            let s: YamlInstallStatus = yaml(text)?;
+            Ok(InstallStatus {
+                phase: InstallPhase::from_yaml_text(&s.phase)
+                    .ok_or_else(|| format!("unknown install phase \"{}\"", s.phase))?,
+                error: s.error,
+                image: s.image,
+            })
+        }
+        SpecSource::Proto(bytes) => {
+            let s: defs::UnattendedInstallStatusSpec = proto(bytes)?;
+            Ok(InstallStatus {
+                phase: InstallPhase::from_i32(s.phase)
+                    .ok_or_else(|| format!("unknown install phase {}", s.phase))?,
+                error: s.error,
+                image: s.image,
+            })
+        }
     }
 }
 
@@ -405,6 +449,36 @@ mod tests {
         assert!(d.rotational);
         // dev_path missing: derived from the resource id.
         assert_eq!(d.dev_path, "/dev/sda");
+    }
+
+    #[test]
+    fn unattended_install_status_from_yaml_and_proto() {
+        // `phase` is omitempty: absent means pending.
+        let s = install_status(&res("error: no disk matched the selector\n", vec![])).unwrap();
+        assert_eq!(s.phase, InstallPhase::Pending);
+        assert_eq!(s.error, "no disk matched the selector");
+        let s = install_status(&res("image: f/i:v1\nphase: waiting-for-reboot\n", vec![])).unwrap();
+        assert_eq!(
+            (s.phase, s.image.as_str()),
+            (InstallPhase::WaitingForReboot, "f/i:v1")
+        );
+        assert!(install_status(&res("phase: sideways\n", vec![])).is_err());
+        let bytes = defs::UnattendedInstallStatusSpec {
+            image: String::new(),
+            phase: 4,
+            error: "exit status 1".into(),
+        }
+        .encode_to_vec();
+        let s = install_status(&res("", bytes)).unwrap();
+        assert_eq!(
+            (s.phase, s.error.as_str()),
+            (InstallPhase::Failed, "exit status 1")
+        );
+        // An all-default message encodes to nothing: pending.
+        assert_eq!(
+            install_status(&res("", vec![])).unwrap().phase,
+            InstallPhase::Pending
+        );
     }
 
     #[test]

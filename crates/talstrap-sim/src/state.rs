@@ -682,7 +682,11 @@ impl NodeState {
             _ => {
                 self.stats.installs_failed += 1;
                 u.phase = InstallPhase::Failed;
-                u.error = "failed to run installer: exit status 1".to_string();
+                // The installer's own error goes into the status (Talos
+                // v1.14.0-rc.1 internal/pkg/install/install.go: a non-zero
+                // exit of the installer task), with no retry modelled: the
+                // pessimistic case of the controller's backoff retries.
+                u.error = "task \"upgrade\" failed: exit code 1".to_string();
             }
         }
     }
