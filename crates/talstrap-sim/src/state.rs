@@ -146,6 +146,8 @@ pub struct NodeSnapshot {
     pub powered: bool,
     /// Unix seconds of the current (simulated) boot.
     pub boot_time: u64,
+    /// The boot id of the current boot (new on every boot).
+    pub boot_id: String,
     pub etcd: EtcdSnapshot,
     pub config_applied: bool,
     pub installed_disk: Option<String>,
@@ -899,6 +901,7 @@ impl NodeState {
             mode: self.mode(),
             powered: self.powered,
             boot_time: self.boot_time,
+            boot_id: self.boot_id.clone(),
             etcd: EtcdSnapshot {
                 service: self.etcd.service,
                 healthy: self.etcd.healthy,
