@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod duration;
 pub mod exit;
 pub mod inventory;
+pub mod ops;
 pub mod output;
 pub mod pipeline;
 pub mod usage;

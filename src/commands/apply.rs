@@ -23,15 +23,15 @@ use crate::output::Report;
 use crate::pipeline::{
     Done, ErrorKind, Event, NodeCtx, NodeOutcome, NodeStatus, RetryPolicy, StepError, run_nodes,
 };
-use crate::talos::probe::{NodeMode, probe};
+use crate::talos::probe::{ProbeResult, probe};
 use crate::talos::{ApplyMode, ApplyResult, NodeClient};
 
-use super::nodeops::{connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode};
 use super::plan::{Access, Plan, PlannedNode};
 use super::verify::{
     BootIdentity, ExpectReboot, MaintenanceCert, Phase, WaitSettings, decide_phase, verify_nodes,
 };
 use super::{CommandError, Session};
+use crate::ops::node::{connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode};
 
 mod diff;
 mod gate;
@@ -215,7 +215,7 @@ async fn apply_node(
     }
     let data = Arc::new(node.entry.config.raw().to_vec());
     match mode {
-        NodeMode::Maintenance {
+        ProbeResult::Maintenance {
             fingerprint,
             ca_key_id,
         } => {
@@ -227,7 +227,7 @@ async fn apply_node(
             }
             apply_maintenance(ctx, access, node, s, &data).await
         }
-        NodeMode::Configured { .. } => {
+        ProbeResult::Configured { .. } => {
             match prepare_configured(ctx, access, node, s, &data).await? {
                 Prepared::Done(done) => Ok(done),
                 Prepared::Send { reboot, .. } if s.defer_reboots && reboot != Reboot::No => {
@@ -541,7 +541,7 @@ async fn send_configured(
     if !result.mode_details.is_empty() {
         ctx.fact(
             "mode_details",
-            super::nodeops::safe_mode_details(&result.mode_details),
+            crate::ops::node::safe_mode_details(&result.mode_details),
         );
     }
     let how = if result.mode == wire {
@@ -795,7 +795,7 @@ async fn maintenance_apply(
         Err(e) if e.is_retryable() => {
             let after = probe(node.addr, None, &access.timeouts).await;
             match after {
-                NodeMode::Maintenance { .. } => Err(talos_err(e)),
+                ProbeResult::Maintenance { .. } => Err(talos_err(e)),
                 _ => Ok(Sent {
                     warnings: Vec::new(),
                     reply_lost: true,
@@ -830,7 +830,7 @@ async fn dry_run(
             }
         })
         .await?;
-    let details = super::nodeops::safe_mode_details(&r.mode_details);
+    let details = crate::ops::node::safe_mode_details(&r.mode_details);
     ctx.fact("dry_run", &details);
     Ok(details)
 }

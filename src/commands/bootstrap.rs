@@ -14,7 +14,7 @@
 //!    healthy, so concurrent runs on one machine converge; a target that is
 //!    not the first control plane waits a settle window per rank and looks
 //!    again, so runs on different machines rarely both send.
-//! 4. **Send policy** (`bootstrap_send`): bounded retries of "not yet"; no
+//! 4. **Send policy** (`send`): bounded retries of "not yet"; no
 //!    resend within `--resend-after` of a request that may have landed; a
 //!    worker or a config without an etcd CA is final.
 //! 5. **After**: every control plane is asked again, and two etcd clusters
@@ -30,15 +30,22 @@ use crate::exit::Exit;
 use crate::output::Report;
 use crate::pipeline::{Done, ErrorKind, Event, NodeCtx, RetryPolicy, StepError, run_nodes};
 
-use super::bootstrap_flow::{
+use self::election::{Election, ElectionSettings, elect_leader};
+use self::flow::{
     BootstrapSettings, Target, check_clusters, connect_target, guard_until_answered, keep_or_write,
     send_under_lock, wait_etcd_healthy, wait_members,
 };
-use super::bootstrap_guard::Verdict;
-use super::election::{Election, ElectionSettings, elect_leader};
-use super::kubeconfig_file::{self, KubeconfigPlan};
+use self::guard::Verdict;
+use self::kubeconfig_file::KubeconfigPlan;
 use super::plan::{Access, Endpoint};
 use super::{CommandError, Session};
+
+mod cluster_lock;
+pub mod election;
+mod flow;
+mod guard;
+mod kubeconfig_file;
+mod send;
 
 /// The documented cap of one retry delay (`--retry-delay` help).
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
@@ -188,7 +195,7 @@ fn settings(
                     .first()
                     .map(|c| c.as_ref().to_vec())
             })
-            .and_then(|der| super::cluster_lock::cluster_key(&der)),
+            .and_then(|der| self::cluster_lock::cluster_key(&der)),
         target_config: inputs
             .selected
             .iter()

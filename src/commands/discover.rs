@@ -18,13 +18,13 @@ use crate::disksel::DiskFacts;
 use crate::exit::Exit;
 use crate::output::Report;
 use crate::pipeline::{Done, Event, NodeCtx, NodeRef, RetryPolicy, StepError, run_nodes};
-use crate::talos::probe::{NodeMode, probe};
+use crate::talos::probe::{ProbeResult, probe};
 use crate::talos::{NodeClient, Timeouts, talosconfig, tls};
 
-use super::cluster::etcd_view;
-use super::nodeops::{describe_disk, mode_word, talos_err};
 use super::plan::{Access, Endpoint};
 use super::{CommandError, Session};
+use crate::ops::cluster::etcd_view;
+use crate::ops::node::{describe_disk, mode_word, talos_err};
 
 pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandError> {
     let targets = parse_targets(&args.cidrs, args.allow_large_scan).map_err(CommandError::input)?;
@@ -220,11 +220,11 @@ async fn identify(
         .await?;
     ctx.fact("mode", mode_word(&mode));
     match mode {
-        NodeMode::Unreachable { reason, .. } => {
+        ProbeResult::Unreachable { reason, .. } => {
             Ok(Done::Warning(format!("gone since the scan ({reason})")))
         }
-        NodeMode::NotTalos { reason } => Ok(Done::Skipped(format!("not Talos: {reason}"))),
-        NodeMode::Maintenance { fingerprint, .. } => {
+        ProbeResult::NotTalos { reason } => Ok(Done::Skipped(format!("not Talos: {reason}"))),
+        ProbeResult::Maintenance { fingerprint, .. } => {
             ctx.fact("fingerprint", &fingerprint);
             let c =
                 NodeClient::connect_maintenance(addr, access.maintenance.clone(), &access.timeouts)
@@ -250,7 +250,7 @@ async fn identify(
                 if disks.len() == 1 { "" } else { "s" }
             )))
         }
-        NodeMode::Configured {
+        ProbeResult::Configured {
             ours: Some(false),
             issuer,
             ..
@@ -258,7 +258,7 @@ async fn identify(
             ctx.fact("issuer", &issuer);
             Ok(Done::Ok(format!("configured by another CA ({issuer})")))
         }
-        NodeMode::Configured {
+        ProbeResult::Configured {
             ours: None,
             issuer,
             subject,
@@ -268,7 +268,7 @@ async fn identify(
                 "configured Talos ({subject}); pass --talosconfig to read it"
             )))
         }
-        NodeMode::Configured {
+        ProbeResult::Configured {
             ours: Some(true), ..
         } => {
             let Some(tls) = access.secure.clone() else {

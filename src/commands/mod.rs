@@ -1,29 +1,19 @@
-//! One file per subcommand. Each wires inventory → plan → pipeline →
+//! One file (or file + directory of its parts) per subcommand, plus what
+//! only the commands share: `common` (session, errors) and `plan` (flags to
+//! a validated plan). Services several commands use live in `crate::ops`.
+//! Each subcommand wires inventory → plan → pipeline →
 //! outcomes → output; none of them speaks gRPC directly (the talos layer
 //! does).
 
 pub mod apply;
 pub mod bootstrap;
-mod bootstrap_flow;
-mod bootstrap_guard;
-mod bootstrap_send;
-pub mod cluster;
-mod cluster_lock;
 mod common;
 pub mod demo;
 pub mod discover;
-pub mod election;
-mod etcd_health;
-mod kubeconfig_file;
-pub mod nodeops;
 pub mod plan;
 pub mod preflight;
-pub mod secret_file;
 pub mod sim;
-mod trustd;
-mod unattended;
 pub mod verify;
-pub mod watch;
 
 pub use common::{CommandError, Session};
 

@@ -52,8 +52,8 @@ pub struct Access {
     /// No-client-cert config for maintenance mode (optionally fingerprint-pinned).
     pub maintenance: Arc<rustls::ClientConfig>,
     pub timeouts: Timeouts,
-    /// Tells a wrong `--port` after one round (see [`super::nodeops::FirstRound`]).
-    pub first_round: Option<Arc<super::nodeops::FirstRound>>,
+    /// Tells a wrong `--port` after one round (see [`crate::ops::node::FirstRound`]).
+    pub first_round: Option<Arc<crate::ops::node::FirstRound>>,
 }
 
 /// Everything a node pipeline needs, validated.
@@ -128,7 +128,7 @@ impl Plan {
         }
         let mut access = build_access(talosconfig, &inv.cert_fingerprints, pacing)?;
         let whole = nodes.len() == inventory.nodes.len();
-        access.first_round = super::nodeops::FirstRound::new(nodes.len(), parallel, port, whole);
+        access.first_round = crate::ops::node::FirstRound::new(nodes.len(), parallel, port, whole);
         let retry = RetryPolicy {
             attempts: pacing.attempts,
             base: pacing.retry_delay,

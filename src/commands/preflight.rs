@@ -14,14 +14,14 @@ use crate::exit::Exit;
 use crate::inventory::NodeEntry;
 use crate::output::Report;
 use crate::pipeline::{Done, ErrorKind, NodeCtx, StepError, run_nodes};
-use crate::talos::probe::NodeMode;
+use crate::talos::probe::ProbeResult;
 use crate::talos::{ApplyMode, MachineRole};
 
-use super::nodeops::{
-    connect_maintenance, connect_secure, describe_disk, probe_step, talos_err, unusable_mode,
-};
 use super::plan::{Access, PlannedNode};
 use super::{CommandError, Session};
+use crate::ops::node::{
+    connect_maintenance, connect_secure, describe_disk, probe_step, talos_err, unusable_mode,
+};
 
 pub async fn run(session: &Session, args: PreflightArgs) -> Result<Exit, CommandError> {
     let plan = session.plan(&args.inventory, &args.pacing).await?;
@@ -69,7 +69,7 @@ async fn preflight_node(
         return Err(err);
     }
     match mode {
-        NodeMode::Maintenance { fingerprint, .. } => {
+        ProbeResult::Maintenance { fingerprint, .. } => {
             ctx.fact("fingerprint", &fingerprint);
             let client = ctx
                 .step("connect", |_| connect_maintenance(access, node))
@@ -130,7 +130,7 @@ async fn preflight_node(
                 }
                 ctx.fact(
                     "server_dry_run",
-                    super::nodeops::safe_mode_details(&result.mode_details),
+                    crate::ops::node::safe_mode_details(&result.mode_details),
                 );
             }
             let summary = format!(
@@ -144,7 +144,7 @@ async fn preflight_node(
                 Ok(Done::Warning(summary))
             }
         }
-        NodeMode::Configured { .. } => {
+        ProbeResult::Configured { .. } => {
             let client = ctx
                 .step("connect", |_| connect_secure(access, node))
                 .await?;
@@ -261,7 +261,7 @@ pub fn evaluate_install_disk(
         };
     }
     if let Some(path) = &cfg.install_disk {
-        if let Some(d) = super::unattended::disk_for_path(path, disks) {
+        if let Some(d) = crate::ops::unattended::disk_for_path(path, disks) {
             // A /dev/disk/by-* link: the installer resolves it on the node.
             let chosen = if &d.dev_path == path {
                 path.clone()
@@ -300,7 +300,7 @@ fn unattended_install_disk(
     listing: &str,
 ) -> Result<InstallDisk, StepError> {
     let field = "UnattendedInstallConfig provisioning.diskSelector.match";
-    let matched = super::unattended::matching_disks(expr, disks).map_err(|e| {
+    let matched = crate::ops::unattended::matching_disks(expr, disks).map_err(|e| {
         StepError::new(
             ErrorKind::Input,
             format!("{}: {field} {expr:?}: {}", entry.config_path.display(), e.0),

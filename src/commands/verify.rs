@@ -23,15 +23,19 @@ use crate::cli::{PhaseArg, VerifyArgs};
 use crate::exit::Exit;
 use crate::output::Report;
 use crate::pipeline::{Done, ErrorKind, Event, NodeCtx, RetryPolicy, StepError, run_nodes};
-use crate::talos::probe::{NodeMode, probe};
+use crate::talos::probe::{ProbeResult, probe};
 use crate::talos::{ErrorClass, MachineStatus, NodeClient, TalosError};
 
-use super::cluster::cluster_bootstrapped;
-use super::nodeops::{connect_secure, talos_err, unusable_mode};
+pub use self::watch::{BootIdentity, ExpectReboot, MaintenanceCert, Phase};
+use self::watch::{Failure, NodeWatch, Observation, Verdict, Watch};
 use super::plan::{Access, Plan, PlannedNode};
-pub use super::watch::{BootIdentity, ExpectReboot, MaintenanceCert, Phase};
-use super::watch::{Failure, NodeWatch, Observation, Verdict, Watch};
 use super::{CommandError, Session};
+use crate::ops::cluster::cluster_bootstrapped;
+use crate::ops::node::{connect_secure, talos_err, unusable_mode};
+
+mod etcd_health;
+mod trustd;
+pub mod watch;
 
 /// Nodes watched at once by verify (unless --serial).
 pub const WATCH_PARALLEL: usize = 512;
@@ -88,7 +92,7 @@ pub async fn run(session: &Session, args: VerifyArgs) -> Result<Exit, CommandErr
 /// report's details and summary; an unhealthy etcd fails a run whose nodes
 /// all passed.
 async fn with_etcd_health(report: &mut Report, plan: &Plan) {
-    let health = super::etcd_health::check(&plan.access, &plan.control_planes).await;
+    let health = self::etcd_health::check(&plan.access, &plan.control_planes).await;
     report.messages.push(health.summary());
     if !health.healthy && report.status == Exit::Success {
         report.status = Exit::NodeFailure;
@@ -242,7 +246,7 @@ impl ControlPlanes {
             .iter()
             .map(|(ip, raw)| (*ip, raw.as_slice()))
             .collect();
-        super::trustd::waits_for_bootstrap(
+        self::trustd::waits_for_bootstrap(
             node.entry.config.raw(),
             node.entry.config.endpoint.as_deref(),
             &cps,
@@ -259,7 +263,7 @@ impl ControlPlanes {
         if checked.0.is_some_and(|at| at.elapsed() < every) {
             return false;
         }
-        let views = super::cluster::etcd_views(access, &self.endpoints).await;
+        let views = crate::ops::cluster::etcd_views(access, &self.endpoints).await;
         *checked = (
             Some(Instant::now()),
             views.iter().any(|v| {
@@ -375,7 +379,7 @@ struct Link {
     watch_supported: bool,
     /// The boot id read for this boot time on this connection.
     boot_id: Option<(u64, Option<String>)>,
-    last_mode: Option<NodeMode>,
+    last_mode: Option<ProbeResult>,
 }
 
 impl Default for Link {
@@ -413,7 +417,7 @@ impl Link {
         let creds = access.talosconfig.as_ref().map(|t| &*t.credentials);
         let mode = probe(node.addr, creds, &access.timeouts).await;
         let obs = match &mode {
-            NodeMode::Configured {
+            ProbeResult::Configured {
                 ours: Some(true) | None,
                 ..
             } => match connect_secure(access, node).await {
@@ -439,7 +443,7 @@ impl Link {
                     reason: e.message,
                 },
             },
-            NodeMode::Configured {
+            ProbeResult::Configured {
                 ours: Some(false), ..
             } => {
                 if let Some(err) = unusable_mode(&mode, access) {
@@ -447,15 +451,15 @@ impl Link {
                 }
                 Observation::NotTalos
             }
-            NodeMode::NotTalos { .. } => Observation::NotTalos,
-            NodeMode::Maintenance {
+            ProbeResult::NotTalos { .. } => Observation::NotTalos,
+            ProbeResult::Maintenance {
                 fingerprint,
                 ca_key_id,
             } => Observation::Maintenance(MaintenanceCert {
                 fingerprint: fingerprint.clone(),
                 ca_key_id: ca_key_id.clone(),
             }),
-            NodeMode::Unreachable { reason } => Observation::Down {
+            ProbeResult::Unreachable { reason } => Observation::Down {
                 refused: mode.refused(),
                 reason: reason.clone(),
             },

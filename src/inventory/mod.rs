@@ -22,10 +22,8 @@ pub mod topf;
 mod validate;
 mod yaml;
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 pub use envfile::{DEFAULT_ENV_FILES, Environment, Variables};
 pub use error::InputError;
@@ -36,48 +34,8 @@ pub use talconfig::{LoadOptions, load_env_for, load_talconfig, load_talconfig_in
 pub use template::DEFAULT_FILENAME_TMPL;
 pub use topf::{completion_names, load_topf};
 
-/// A node's role in the cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Runs etcd and the Kubernetes control plane.
-    ControlPlane,
-    /// Runs workloads only.
-    Worker,
-}
-
-impl Role {
-    /// The spelling used on the command line and in machine configs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::ControlPlane => "controlplane",
-            Role::Worker => "worker",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A `--role` value that is neither `controlplane` nor `worker`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role {0:?}; expected controlplane or worker")]
-pub struct ParseRoleError(pub String);
-
-impl FromStr for Role {
-    type Err = ParseRoleError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "controlplane" => Ok(Role::ControlPlane),
-            "worker" => Ok(Role::Worker),
-            _ => Err(ParseRoleError(s.to_string())),
-        }
-    }
-}
+/// A node's role in the cluster: the shared domain word.
+pub use crate::proto::{ParseRoleError, Role};
 
 /// Where an inventory came from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -12,8 +12,8 @@ use futures_util::StreamExt as _;
 use talstrap::sim::{EtcdService, Fleet, FleetSpec, NodeMode as SimMode};
 use talstrap::talos::tls::{maintenance_config, secure_config};
 use talstrap::talos::{
-    ApplyMode, ErrorClass, MachineRole, NodeClient, NodeMode, Stage, TalosError, Timeouts, probe,
-    talosconfig,
+    ApplyMode, ErrorClass, MachineRole, NodeClient, ProbeResult, Stage, TalosError, Timeouts,
+    probe, talosconfig,
 };
 
 use crate::support::*;
@@ -766,7 +766,7 @@ async fn probe_classifies_every_kind_of_peer() {
     let t = probe_timeouts();
 
     // Maintenance: the fingerprint pins the very certificate the node serves.
-    let NodeMode::Maintenance { fingerprint, .. } =
+    let ProbeResult::Maintenance { fingerprint, .. } =
         within("probe cp1", probe(addr(&c, "cp1"), Some(&creds), &t)).await
     else {
         panic!("cp1 is in maintenance mode");
@@ -794,7 +794,7 @@ async fn probe_classifies_every_kind_of_peer() {
 
     // Configured by our CA, by another CA, and without a talosconfig.
     match within("probe cp2", probe(addr(&c, "cp2"), Some(&creds), &t)).await {
-        NodeMode::Configured { ours, issuer, .. } => {
+        ProbeResult::Configured { ours, issuer, .. } => {
             assert_eq!(ours, Some(true));
             assert!(issuer.starts_with("O=talos, key id "), "{issuer}");
         }
@@ -802,36 +802,36 @@ async fn probe_classifies_every_kind_of_peer() {
     }
     assert!(matches!(
         within("probe cp3", probe(addr(&c, "cp3"), Some(&creds), &t)).await,
-        NodeMode::Configured {
+        ProbeResult::Configured {
             ours: Some(false),
             ..
         }
     ));
     assert!(matches!(
         within("probe cp2 anon", probe(addr(&c, "cp2"), None, &t)).await,
-        NodeMode::Configured { ours: None, .. }
+        ProbeResult::Configured { ours: None, .. }
     ));
 
     // Silent (SYNs dropped) and refused addresses are unreachable.
     assert!(matches!(
         within("probe cp4", probe(addr(&c, "cp4"), Some(&creds), &t)).await,
-        NodeMode::Unreachable { .. }
+        ProbeResult::Unreachable { .. }
     ));
     let closed = SocketAddr::new(ip(&c, "cp1"), c.fleet.port());
     let refused = SocketAddr::new(closed.ip(), free_port(closed.ip()));
     assert!(matches!(
         within("probe refused", probe(refused, Some(&creds), &t)).await,
-        NodeMode::Unreachable { .. }
+        ProbeResult::Unreachable { .. }
     ));
 
     // TCP that never speaks TLS, and TCP that speaks something else.
     assert!(matches!(
         within("probe cp5", probe(addr(&c, "cp5"), Some(&creds), &t)).await,
-        NodeMode::NotTalos { .. }
+        ProbeResult::NotTalos { .. }
     ));
     let (plain, server) = plain_text_server(ip(&c, "cp1")).await;
     let got = within("probe plain", probe(plain, Some(&creds), &t)).await;
-    assert!(matches!(got, NodeMode::NotTalos { .. }), "{got:?}");
+    assert!(matches!(got, ProbeResult::NotTalos { .. }), "{got:?}");
     server.abort();
 }
 

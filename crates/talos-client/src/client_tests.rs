@@ -398,19 +398,21 @@ async fn probe_classifies_every_kind_of_listener() {
         let refused = refused_addr().await;
         assert!(matches!(
             probe(refused, Some(&creds), &t).await,
-            NodeMode::Unreachable { .. }
+            ProbeResult::Unreachable { .. }
         ));
 
         let (silent, silent_task) = silent_server().await;
         match probe(silent, Some(&creds), &t).await {
-            NodeMode::NotTalos { reason } => assert!(reason.contains("did not finish"), "{reason}"),
+            ProbeResult::NotTalos { reason } => {
+                assert!(reason.contains("did not finish"), "{reason}")
+            }
             other => panic!("unexpected {other:?}"),
         }
         silent_task.abort();
 
         let (maint, maint_task, leaf) = maintenance_node().await;
         match probe(maint, Some(&creds), &t).await {
-            NodeMode::Maintenance { fingerprint, .. } => {
+            ProbeResult::Maintenance { fingerprint, .. } => {
                 assert_eq!(fingerprint, spki_fingerprint(&leaf.cert_der).unwrap())
             }
             other => panic!("unexpected {other:?}"),
@@ -420,19 +422,19 @@ async fn probe_classifies_every_kind_of_listener() {
         let (cp, cp_task) = configured_node(&ours, &ours, false).await;
         assert_eq!(
             probe(cp, Some(&creds), &t).await,
-            NodeMode::Configured {
+            ProbeResult::Configured {
                 ours: Some(true),
                 issuer: "O=talos".into(),
                 subject: "CN=cp-1".into()
             }
         );
         match probe(cp, None, &t).await {
-            NodeMode::Configured { ours, .. } => assert_eq!(ours, None),
+            ProbeResult::Configured { ours, .. } => assert_eq!(ours, None),
             other => panic!("unexpected {other:?}"),
         }
         let other_creds = admin_credentials(&Pki::new("talos"));
         match probe(cp, Some(&other_creds), &t).await {
-            NodeMode::Configured { ours, issuer, .. } => {
+            ProbeResult::Configured { ours, issuer, .. } => {
                 assert_eq!(ours, Some(false));
                 assert_eq!(issuer, "O=talos");
             }
@@ -443,7 +445,7 @@ async fn probe_classifies_every_kind_of_listener() {
         // TLS 1.2: the handshake fails, but the request was seen.
         let (cp12, cp12_task) = configured_node(&ours, &ours, true).await;
         match probe(cp12, Some(&creds), &t).await {
-            NodeMode::Configured { ours, .. } => assert_eq!(ours, Some(true)),
+            ProbeResult::Configured { ours, .. } => assert_eq!(ours, Some(true)),
             other => panic!("unexpected {other:?}"),
         }
         cp12_task.abort();
@@ -455,7 +457,7 @@ async fn probe_classifies_every_kind_of_listener() {
             grpc_server(ip, server_config(&web, ServerTls::NoClientAuth, false)).await;
         assert!(matches!(
             probe(plain, Some(&creds), &t).await,
-            NodeMode::NotTalos { .. }
+            ProbeResult::NotTalos { .. }
         ));
         plain_task.abort();
     })
@@ -464,7 +466,7 @@ async fn probe_classifies_every_kind_of_listener() {
 
 #[test]
 fn node_mode_serializes_with_a_mode_tag() {
-    let json = serde_json::to_value(NodeMode::Configured {
+    let json = serde_json::to_value(ProbeResult::Configured {
         ours: Some(true),
         issuer: "O=talos".into(),
         subject: "CN=cp-1".into(),
@@ -472,7 +474,7 @@ fn node_mode_serializes_with_a_mode_tag() {
     .unwrap();
     assert_eq!(json["mode"], "configured");
     assert_eq!(json["ours"], true);
-    let json = serde_json::to_value(NodeMode::Maintenance {
+    let json = serde_json::to_value(ProbeResult::Maintenance {
         fingerprint: "abc".into(),
         ca_key_id: None,
     })

@@ -34,7 +34,7 @@ pub const MAINTENANCE_CN: &str = "maintenance-service.talos.dev";
 /// What an address turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
-pub enum NodeMode {
+pub enum ProbeResult {
     /// TCP connect refused or timed out.
     Unreachable { reason: String },
     /// TCP works but it is not a Talos API: TLS failed or hung, no HTTP/2,
@@ -59,28 +59,28 @@ pub enum NodeMode {
     },
 }
 
-impl NodeMode {
+impl ProbeResult {
     /// TCP connected but the TLS handshake never finished: a hung node or
     /// a listener that does not speak TLS.
     pub fn tls_hung(&self) -> bool {
-        matches!(self, NodeMode::NotTalos { reason } if reason.starts_with(TLS_HUNG))
+        matches!(self, ProbeResult::NotTalos { reason } if reason.starts_with(TLS_HUNG))
     }
 
     /// The TCP connection was actively refused (nothing listens there), as
     /// opposed to a connect that got no answer.
     pub fn refused(&self) -> bool {
-        matches!(self, NodeMode::Unreachable { reason } if reason.to_ascii_lowercase().contains("refused"))
+        matches!(self, ProbeResult::Unreachable { reason } if reason.to_ascii_lowercase().contains("refused"))
     }
 }
 
 const TLS_HUNG: &str = "TLS handshake did not finish within";
 
 /// Probes one address. Never panics, never retries.
-pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) -> NodeMode {
+pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) -> ProbeResult {
     let tcp = match tcp_connect(addr, t.connect).await {
         Ok(tcp) => tcp,
         Err(e) => {
-            return NodeMode::Unreachable {
+            return ProbeResult::Unreachable {
                 reason: e.message(),
             };
         }
@@ -101,7 +101,7 @@ pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) 
     let chain = recorder.chain();
     let handshake = match outcome {
         Err(_) => {
-            return NodeMode::NotTalos {
+            return ProbeResult::NotTalos {
                 reason: format!("{TLS_HUNG} {:?}", t.tls),
             };
         }
@@ -110,7 +110,7 @@ pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) 
     };
 
     let Some(leaf) = chain.first() else {
-        return NodeMode::NotTalos {
+        return ProbeResult::NotTalos {
             reason: match handshake {
                 Err(e) => format!("TLS handshake failed: {e}"),
                 Ok(_) => "the server presented no certificate".to_string(),
@@ -120,12 +120,12 @@ pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) 
     if let Ok(alpn) = &handshake
         && alpn.as_deref() != Some(b"h2".as_slice())
     {
-        return NodeMode::NotTalos {
+        return ProbeResult::NotTalos {
             reason: "TLS works but the server does not speak HTTP/2 (ALPN h2)".to_string(),
         };
     }
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf) else {
-        return NodeMode::NotTalos {
+        return ProbeResult::NotTalos {
             reason: "the server certificate does not parse".to_string(),
         };
     };
@@ -138,7 +138,7 @@ pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) 
 
     if asked_for_cert {
         let ours = trust.map(|creds| chains_to(creds, &chain, addr));
-        return NodeMode::Configured {
+        return ProbeResult::Configured {
             ours,
             issuer,
             subject,
@@ -150,23 +150,23 @@ pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) 
         .any(|cn| cn.as_str().map(|s| s == MAINTENANCE_CN).unwrap_or(false));
     match (is_maintenance, handshake) {
         (true, Ok(_)) => match spki_fingerprint(leaf) {
-            Ok(fingerprint) => NodeMode::Maintenance {
+            Ok(fingerprint) => ProbeResult::Maintenance {
                 fingerprint,
                 ca_key_id: authority_key_id(&cert),
             },
-            Err(e) => NodeMode::NotTalos {
+            Err(e) => ProbeResult::NotTalos {
                 reason: e.message(),
             },
         },
-        (true, Err(e)) => NodeMode::NotTalos {
+        (true, Err(e)) => ProbeResult::NotTalos {
             reason: format!("maintenance-style certificate but the TLS handshake failed: {e}"),
         },
-        (false, Ok(_)) => NodeMode::NotTalos {
+        (false, Ok(_)) => ProbeResult::NotTalos {
             reason: format!(
                 "TLS server that neither asks for a client certificate nor presents the maintenance certificate (subject: {subject})"
             ),
         },
-        (false, Err(e)) => NodeMode::NotTalos {
+        (false, Err(e)) => ProbeResult::NotTalos {
             reason: format!("TLS handshake failed: {e}"),
         },
     }

@@ -8,75 +8,7 @@ use serde::{Serialize, Serializer};
 
 use crate::proto::machine::apply_configuration_request::Mode as ProtoApplyMode;
 
-/// The machine stage of `MachineStatuses.runtime.talos.dev`. Text forms are
-/// Talos's YAML spellings (note the space in `shutting down`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stage {
-    Unknown,
-    Booting,
-    Installing,
-    Maintenance,
-    Running,
-    Rebooting,
-    ShuttingDown,
-    Resetting,
-    Upgrading,
-}
-
-impl Stage {
-    const ALL: [Stage; 9] = [
-        Stage::Unknown,
-        Stage::Booting,
-        Stage::Installing,
-        Stage::Maintenance,
-        Stage::Running,
-        Stage::Rebooting,
-        Stage::ShuttingDown,
-        Stage::Resetting,
-        Stage::Upgrading,
-    ];
-
-    /// The YAML text Talos uses.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Stage::Unknown => "unknown",
-            Stage::Booting => "booting",
-            Stage::Installing => "installing",
-            Stage::Maintenance => "maintenance",
-            Stage::Running => "running",
-            Stage::Rebooting => "rebooting",
-            Stage::ShuttingDown => "shutting down",
-            Stage::Resetting => "resetting",
-            Stage::Upgrading => "upgrading",
-        }
-    }
-
-    /// Parses the YAML text; `None` for a spelling this version does not know.
-    pub fn from_yaml_text(text: &str) -> Option<Stage> {
-        Stage::ALL.into_iter().find(|s| s.as_str() == text.trim())
-    }
-
-    /// From the enum number (`RuntimeMachineStage` / `MachineStage`); unknown
-    /// numbers map to [`Stage::Unknown`].
-    pub fn from_i32(value: i32) -> Stage {
-        usize::try_from(value)
-            .ok()
-            .and_then(|i| Stage::ALL.get(i).copied())
-            .unwrap_or(Stage::Unknown)
-    }
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for Stage {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
+pub use crate::proto::Stage;
 
 /// One readiness check that is not met yet (e.g. `services`: "etcd not running").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -14,7 +14,7 @@ use tonic::Status;
 
 use super::node::SimNode;
 use super::rbac::Roles;
-use super::state::{Health, NodeState, Phase, Role};
+use super::state::{Health, Lifecycle, NodeState, Role};
 use super::version;
 use crate::proto::common::NetIpPrefix;
 use crate::proto::cosi::resource::{Metadata, Resource, Spec};
@@ -400,7 +400,7 @@ fn unattended_content(st: &NodeState) -> Option<Content> {
 /// Every resource of type `t` the node has right now.
 pub fn contents(node: &SimNode, t: &TypeDef) -> Vec<Content> {
     let st = node.lock();
-    let configured = st.phase == Phase::Configured;
+    let configured = st.lifecycle == Lifecycle::Configured;
     match t.name {
         MACHINE_STATUS => vec![machine_status(&st, node)],
         MACHINE_TYPE => {

@@ -12,11 +12,11 @@ use std::net::IpAddr;
 
 use yaml_serde::Value;
 
-use super::machineconfig::MachineConfig;
+use super::applied_config::AppliedConfig;
 
 /// The etcd member name of a node with config `cfg` and address `ip`;
 /// `identity` stands in for Talos's random node ID (`cluster.Identity`).
-pub fn member_name(cfg: Option<&MachineConfig>, ip: IpAddr, identity: &str) -> String {
+pub fn member_name(cfg: Option<&AppliedConfig>, ip: IpAddr, identity: &str) -> String {
     if let Some(h) = cfg
         .and_then(|c| c.hostname.as_deref())
         .filter(|h| !h.is_empty())

@@ -25,14 +25,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::applied_config;
 use super::genconfig::{
     ClusterNetwork, ClusterSpec, GeneratedCluster, InstallTarget, NodeSpec, generate_cluster,
 };
-use super::machineconfig;
 use super::node::{self, SimNode};
 use super::pki;
 use super::scenario::{Scenario, Timing};
-use super::state::{EtcdRegistry, FleetView, NodeIdent, NodeSnapshot, NodeStats, Phase, Role};
+use super::state::{EtcdRegistry, FleetView, Lifecycle, NodeIdent, NodeSnapshot, NodeStats, Role};
 use crate::disksel::{DiskFacts, DiskSelector};
 
 /// `host:port`, with brackets for IPv6.
@@ -243,7 +243,7 @@ impl FleetShared {
             let st = n.lock();
             // trustd waits for the unattended install on v1.14 (Talos
             // v1.14.0-rc.1 internal/app/machined/pkg/system/services/trustd.go).
-            if st.phase != Phase::Configured
+            if st.lifecycle != Lifecycle::Configured
                 || st.role(&n.id) != Role::ControlPlane
                 || !st.install_done()
             {
@@ -417,7 +417,7 @@ impl Fleet {
             if f.configured || f.already_bootstrapped {
                 let raw = std::fs::read(&gen_node.config_path)
                     .with_context(|| format!("cannot read {}", gen_node.config_path.display()))?;
-                let cfg = machineconfig::parse(&raw, &n.id.talos_version).map_err(|e| {
+                let cfg = applied_config::parse(&raw, &n.id.talos_version).map_err(|e| {
                     anyhow::anyhow!("generated config of {} is invalid: {e:?}", n.id.hostname)
                 })?;
                 n.lock().preconfigure(Arc::new(cfg), &n.id.disks);

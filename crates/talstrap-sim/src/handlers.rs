@@ -8,13 +8,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 use tonic::Status;
 
+use super::applied_config::{self, AppliedConfig, ConfigError};
 use super::kubeconfig;
-use super::machineconfig::{self, ConfigError, MachineConfig};
 use super::node::SimNode;
 use super::rbac::{self, Roles};
 use super::scenario::scale_duration;
 use super::server::ConnInfo;
-use super::state::{EtcdService, Health, Phase, Role};
+use super::state::{EtcdService, Health, Lifecycle, Role};
 use super::version;
 use crate::proto::common::{Data, Metadata};
 use crate::proto::machine::apply_configuration_request::Mode;
@@ -330,8 +330,8 @@ async fn maintenance_apply(
     {
         let mut st = node.lock();
         if !matches!(
-            st.phase,
-            Phase::Maintenance | Phase::LeavingMaintenance { .. }
+            st.lifecycle,
+            Lifecycle::Maintenance | Lifecycle::LeavingMaintenance { .. }
         ) {
             return Err(Status::unavailable("maintenance service is shutting down"));
         }
@@ -362,7 +362,7 @@ fn maintenance_check(
     node: &SimNode,
     req: &ApplyConfigurationRequest,
     apid: bool,
-) -> Result<Option<(MachineConfig, Vec<String>)>, Status> {
+) -> Result<Option<(AppliedConfig, Vec<String>)>, Status> {
     let v = &node.id.talos_version;
     // v1.12.11: only AUTO, REBOOT and TRY; v1.13+: every mode.
     if !apid
@@ -385,7 +385,7 @@ fn maintenance_check(
     // v1.13+ returns the raw errors as InvalidArgument; v1.12 a plain
     // "failed to parse config" error (code Unknown) and prefixed validation.
     let invalid = |errs: &[String], runtime: bool| {
-        let text = machineconfig::multierror(errs);
+        let text = applied_config::multierror(errs);
         match (apid, runtime) {
             (true, _) => Status::invalid_argument(text),
             (false, false) => {
@@ -396,7 +396,7 @@ fn maintenance_check(
             }
         }
     };
-    let cfg = match machineconfig::parse(&req.data, v) {
+    let cfg = match applied_config::parse(&req.data, v) {
         Ok(c) => c,
         Err(ConfigError::Parse(e)) if apid => return Err(Status::invalid_argument(e)),
         Err(ConfigError::Parse(e)) => {
@@ -411,8 +411,8 @@ fn maintenance_check(
         }
         Err(ConfigError::Invalid(errs)) => return Err(invalid(&errs, false)),
     };
-    let warnings = machineconfig::validate(&cfg, true, v).map_err(|errs| invalid(&errs, false))?;
-    machineconfig::runtime_validate(&cfg, &node.id.disks).map_err(|errs| invalid(&errs, true))?;
+    let warnings = applied_config::validate(&cfg, true, v).map_err(|errs| invalid(&errs, false))?;
+    applied_config::runtime_validate(&cfg, &node.id.disks).map_err(|errs| invalid(&errs, true))?;
     Ok(Some((cfg, warnings)))
 }
 
@@ -425,7 +425,7 @@ fn maintenance_reply(
     req: &ApplyConfigurationRequest,
     apid: bool,
     warnings: Vec<String>,
-    dry_run_of: Option<&MachineConfig>,
+    dry_run_of: Option<&AppliedConfig>,
 ) -> ApplyConfiguration {
     if !apid {
         let mode_details = if req.dry_run {
@@ -456,7 +456,7 @@ fn maintenance_reply(
     };
     if req.dry_run {
         let diff = dry_run_of
-            .map(machineconfig::diff_from_empty)
+            .map(applied_config::diff_from_empty)
             .filter(|d| !d.is_empty())
             .unwrap_or_else(|| "No changes.".to_string());
         details =
@@ -538,7 +538,7 @@ async fn apply(
     ))
     .await;
 
-    let new = match machineconfig::parse(&req.data, &node.id.talos_version) {
+    let new = match applied_config::parse(&req.data, &node.id.talos_version) {
         Ok(c) => c,
         Err(ConfigError::Parse(e)) => return Err(Status::invalid_argument(e)),
         Err(ConfigError::NoV1Alpha1) => {
@@ -547,14 +547,14 @@ async fn apply(
             ));
         }
         Err(ConfigError::Invalid(errs)) => {
-            return Err(Status::invalid_argument(machineconfig::multierror(&errs)));
+            return Err(Status::invalid_argument(applied_config::multierror(&errs)));
         }
     };
     let v14 = version::reboot_mode_removed(&node.id.talos_version);
     let requested = configured_mode(req.mode, v14)?;
-    let warnings = machineconfig::validate(&new, false, &node.id.talos_version)
-        .map_err(|errs| Status::invalid_argument(machineconfig::multierror(&errs)))?;
-    let current: Arc<MachineConfig> = node
+    let warnings = applied_config::validate(&new, false, &node.id.talos_version)
+        .map_err(|errs| Status::invalid_argument(applied_config::multierror(&errs)))?;
+    let current: Arc<AppliedConfig> = node
         .lock()
         .config
         .clone()
@@ -574,13 +574,14 @@ async fn apply(
             details = "Applied configuration without a reboot".to_string();
         }
         Mode::Try | Mode::NoReboot => {
-            machineconfig::can_apply_immediate(&current, &new).map_err(Status::invalid_argument)?;
+            applied_config::can_apply_immediate(&current, &new)
+                .map_err(Status::invalid_argument)?;
             details = "Applied configuration without a reboot".to_string();
         }
         Mode::Staged => {
             details = "Staged configuration to be applied after the next reboot".to_string()
         }
-        Mode::Auto => match machineconfig::can_apply_immediate(&current, &new) {
+        Mode::Auto => match applied_config::can_apply_immediate(&current, &new) {
             Ok(()) => {
                 mode = Mode::NoReboot;
                 details = "Applied configuration without a reboot".to_string();
@@ -593,7 +594,7 @@ async fn apply(
         Mode::Reboot => {}
     }
     if req.dry_run {
-        let diff = machineconfig::config_diff(&current, &new);
+        let diff = applied_config::config_diff(&current, &new);
         let diff = if diff.is_empty() {
             "No changes.".to_string()
         } else {
@@ -706,7 +707,10 @@ async fn bootstrap(node: &Arc<SimNode>, caller: &Caller) -> Result<BootstrapResp
         // v1.14 also waits for the unattended install and any pending
         // reboot request (`IsBootstrapAllowed`, Talos v1.14.0-rc.1
         // internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_runtime.go).
-        if !st.boot.cri_up || st.phase != Phase::Configured || !st.bootstrap_allowed(&node.id) {
+        if !st.boot.cri_up
+            || st.lifecycle != Lifecycle::Configured
+            || !st.bootstrap_allowed(&node.id)
+        {
             return Err(Status::failed_precondition(
                 "bootstrap is not available yet",
             ));

@@ -11,13 +11,13 @@ use base64::engine::general_purpose::STANDARD as B64;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use super::machineconfig::MachineConfig;
+use super::applied_config::AppliedConfig;
 use super::pki::{self, CertAndKey, PkiError};
 
 /// The admin kubeconfig YAML for `cfg`'s cluster: server = the cluster's
 /// control-plane endpoint, CA = `cluster.ca.crt`, client certificate signed
 /// by the cluster CA (O=system:masters, CN=admin).
-pub fn kubeconfig_yaml(cfg: &MachineConfig) -> Result<String, PkiError> {
+pub fn kubeconfig_yaml(cfg: &AppliedConfig) -> Result<String, PkiError> {
     let ca = cfg
         .cluster_ca
         .as_ref()

@@ -14,6 +14,7 @@
 use talos_api as proto;
 use talos_api::disksel;
 
+pub mod applied_config;
 pub mod cli;
 pub mod cosi;
 pub mod etcd_name;
@@ -22,7 +23,6 @@ pub mod genconfig;
 pub mod handlers;
 pub mod installdisk;
 pub mod kubeconfig;
-pub mod machineconfig;
 pub mod node;
 pub mod pki;
 pub mod rbac;
@@ -39,4 +39,5 @@ pub use genconfig::{ClusterSpec, GeneratedCluster, InstallTarget, NodeSpec, gene
 #[cfg(feature = "testing")]
 pub use genconfig::{foreign_talosconfig, reader_talosconfig, role_talosconfig};
 pub use scenario::{NodeFaults, Scenario, Timing};
-pub use state::{EtcdService, InstallPhase, NodeMode, NodeSnapshot, NodeStats, Role, Stage};
+pub use state::{EtcdService, InstallPhase, NodeMode, NodeSnapshot, NodeStats};
+pub use talos_api::{Role, Stage};

@@ -23,8 +23,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
-use super::state::Stage;
 use crate::disksel::DiskFacts;
+use crate::proto::Stage;
 
 /// Problems reading a scenario.
 #[derive(Debug, Error)]

@@ -14,80 +14,16 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::time::Instant;
 
-use super::machineconfig::{self, CaPair, MachineConfig};
+use super::applied_config::{self, AppliedConfig, CaPair};
 use super::pki::{self, CertAndKey};
 use super::scenario::{NodeFaults, Timing, scale_duration};
 use super::tls;
 use crate::disksel::DiskFacts;
 
-/// Talos machine stages (`MachineStatuses.runtime.talos.dev` `stage`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stage {
-    Unknown,
-    Booting,
-    Installing,
-    Maintenance,
-    Running,
-    Rebooting,
-    #[serde(rename = "shutting down")]
-    ShuttingDown,
-    Resetting,
-    Upgrading,
-}
-
-impl Stage {
-    /// The YAML text Talos prints (`shutting down` has a space).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Unknown => "unknown",
-            Stage::Booting => "booting",
-            Stage::Installing => "installing",
-            Stage::Maintenance => "maintenance",
-            Stage::Running => "running",
-            Stage::Rebooting => "rebooting",
-            Stage::ShuttingDown => "shutting down",
-            Stage::Resetting => "resetting",
-            Stage::Upgrading => "upgrading",
-        }
-    }
-
-    /// The `RuntimeMachineStage` enum number.
-    pub fn proto(self) -> i32 {
-        match self {
-            Stage::Unknown => 0,
-            Stage::Booting => 1,
-            Stage::Installing => 2,
-            Stage::Maintenance => 3,
-            Stage::Running => 4,
-            Stage::Rebooting => 5,
-            Stage::ShuttingDown => 6,
-            Stage::Resetting => 7,
-            Stage::Upgrading => 8,
-        }
-    }
-}
-
-/// Machine role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    #[serde(rename = "controlplane")]
-    ControlPlane,
-    Worker,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::ControlPlane => "controlplane",
-            Role::Worker => "worker",
-        }
-    }
-}
+pub use crate::proto::{Role, Stage};
 
 /// What a client sees on the node's port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -232,9 +168,10 @@ pub struct ListenerWant {
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
-/// Phases of the node's life.
+/// Where the node is in its life (powered off, maintenance, installing,
+/// rebooting, configured): what drives the Talos [`Stage`] it reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub enum Lifecycle {
     Off,
     Maintenance,
     LeavingMaintenance { at: Instant },
@@ -521,13 +458,13 @@ fn never(now: Instant) -> Instant {
 /// The mutable state of one node.
 pub struct NodeState {
     pub powered: bool,
-    pub phase: Phase,
+    pub lifecycle: Lifecycle,
     /// The active (installed) config.
-    pub config: Option<Arc<MachineConfig>>,
+    pub config: Option<Arc<AppliedConfig>>,
     /// Saved by a STAGED apply; becomes active on the next reboot.
-    pub staged: Option<Arc<MachineConfig>>,
+    pub staged: Option<Arc<AppliedConfig>>,
     /// Accepted in maintenance, waiting for the install.
-    pub pending: Option<Arc<MachineConfig>>,
+    pub pending: Option<Arc<AppliedConfig>>,
     pub installed_disk: Option<String>,
     pub boot_time: u64,
     /// `/proc/sys/kernel/random/boot_id`: a new random UUID every boot.
@@ -537,7 +474,7 @@ pub struct NodeState {
     pub apply_busy: bool,
     /// An apply asked for a reboot; further applies are refused until it happens.
     pub apply_rebooting: bool,
-    pub try_rollback: Option<(Instant, Arc<MachineConfig>)>,
+    pub try_rollback: Option<(Instant, Arc<AppliedConfig>)>,
     pub listener: ListenerWant,
     pub stats: NodeStats,
     /// Per-method failures left to inject (`flaky`).
@@ -566,7 +503,7 @@ impl NodeState {
     pub fn new(id: &NodeIdent, now: Instant, member_id: u64) -> Self {
         Self {
             powered: false,
-            phase: Phase::Off,
+            lifecycle: Lifecycle::Off,
             config: None,
             staged: None,
             pending: None,
@@ -629,7 +566,7 @@ impl NodeState {
             });
             return;
         }
-        let (phase, error, due) = match machineconfig::unattended_target(&cfg, &id.disks) {
+        let (phase, error, due) = match applied_config::unattended_target(&cfg, &id.disks) {
             Ok(Some(_)) => {
                 let due = if id.faults.stuck_in == Some(Stage::Installing) {
                     never(now)
@@ -662,7 +599,7 @@ impl NodeState {
         let Some(cfg) = self.config.clone() else {
             return;
         };
-        let target = machineconfig::unattended_target(&cfg, &id.disks)
+        let target = applied_config::unattended_target(&cfg, &id.disks)
             .ok()
             .flatten()
             .map(|d| d.dev_path.clone());
@@ -717,13 +654,13 @@ impl NodeState {
     }
 
     pub fn stage(&self, id: &NodeIdent) -> Stage {
-        match self.phase {
-            Phase::Off => Stage::Unknown,
-            Phase::Maintenance | Phase::LeavingMaintenance { .. } => Stage::Maintenance,
-            Phase::Installing { .. } => Stage::Installing,
-            Phase::Rebooting { .. } => Stage::Rebooting,
-            Phase::Configured if self.boot_done(id) => Stage::Running,
-            Phase::Configured => Stage::Booting,
+        match self.lifecycle {
+            Lifecycle::Off => Stage::Unknown,
+            Lifecycle::Maintenance | Lifecycle::LeavingMaintenance { .. } => Stage::Maintenance,
+            Lifecycle::Installing { .. } => Stage::Installing,
+            Lifecycle::Rebooting { .. } => Stage::Rebooting,
+            Lifecycle::Configured if self.boot_done(id) => Stage::Running,
+            Lifecycle::Configured => Stage::Booting,
         }
     }
 
@@ -952,7 +889,7 @@ impl NodeState {
     /// Start in maintenance with a fresh ephemeral CA and certificate.
     pub fn enter_maintenance(&mut self, id: &NodeIdent) {
         let now = Instant::now();
-        self.phase = Phase::Maintenance;
+        self.lifecycle = Lifecycle::Maintenance;
         self.new_boot_time();
         self.arm_clock_steps(id, now);
         self.boot = Boot::idle(now);
@@ -1032,13 +969,13 @@ impl NodeState {
             self.clock_steps_left = self.clock_steps_left.saturating_sub(1);
             self.clock_step_at = (self.clock_steps_left > 0)
                 .then(|| now + scale_duration(step.after, id.time_scale));
-            if matches!(self.phase, Phase::Maintenance) {
+            if matches!(self.lifecycle, Lifecycle::Maintenance) {
                 // The time status is an input of the maintenance certificate.
                 self.reissue_maintenance_cert(id);
             }
             changed = true;
         }
-        if matches!(self.phase, Phase::Maintenance)
+        if matches!(self.lifecycle, Lifecycle::Maintenance)
             && let Some(m) = &mut self.maintenance
             && let Some(at) = m.refresh_at
             && now >= at
@@ -1056,7 +993,7 @@ impl NodeState {
     /// Begin the boot of an installed node: apid (control planes at once,
     /// workers once trustd can sign), services after `timing.boot`.
     pub fn start_boot(&mut self, id: &NodeIdent, now: Instant) {
-        self.phase = Phase::Configured;
+        self.lifecycle = Lifecycle::Configured;
         self.refresh_unattended(id, now);
         self.new_boot_time();
         self.arm_clock_steps(id, now);
@@ -1170,7 +1107,7 @@ impl NodeState {
         } else {
             now + id.timing.reboot
         };
-        self.phase = Phase::Rebooting { until };
+        self.lifecycle = Lifecycle::Rebooting { until };
         self.stats.reboots += 1;
         self.boot.reboot_at = None;
         self.set_listener(ListenerKind::None, None, StopStyle::Abort);
@@ -1182,7 +1119,7 @@ impl NodeState {
         &mut self,
         id: &NodeIdent,
         now: Instant,
-        cfg: Arc<MachineConfig>,
+        cfg: Arc<AppliedConfig>,
     ) {
         self.stats.applies_accepted += 1;
         // The config names the node's hostname, which is among the
@@ -1196,11 +1133,11 @@ impl NodeState {
         if id.faults.stuck_in == Some(Stage::Maintenance) {
             return;
         }
-        if self.phase == Phase::Maintenance {
+        if self.lifecycle == Lifecycle::Maintenance {
             // Enough for the reply to leave; the listener then stops gracefully.
             let grace = Duration::from_millis(20)
                 .max(scale_duration(Duration::from_millis(100), id.time_scale));
-            self.phase = Phase::LeavingMaintenance { at: now + grace };
+            self.lifecycle = Lifecycle::LeavingMaintenance { at: now + grace };
         }
     }
 
@@ -1229,10 +1166,10 @@ impl NodeState {
     }
 
     /// Start as an installed, configured node (scenario `configured`).
-    pub fn preconfigure(&mut self, cfg: Arc<MachineConfig>, disks: &[DiskFacts]) {
-        let target = match machineconfig::unattended_target(&cfg, disks) {
+    pub fn preconfigure(&mut self, cfg: Arc<AppliedConfig>, disks: &[DiskFacts]) {
+        let target = match applied_config::unattended_target(&cfg, disks) {
             Ok(Some(d)) => Some(d),
-            _ => machineconfig::install_target(&cfg, disks),
+            _ => applied_config::install_target(&cfg, disks),
         };
         self.installed_disk = target.map(|d| d.dev_path.clone());
         self.config = Some(cfg);
@@ -1277,12 +1214,12 @@ impl NodeState {
         registry: &mut EtcdRegistry,
     ) -> bool {
         let t = &id.timing;
-        if self.phase != Phase::Off && self.timed_events(id, now) {
+        if self.lifecycle != Lifecycle::Off && self.timed_events(id, now) {
             return true;
         }
-        match self.phase {
-            Phase::Off | Phase::Maintenance => false,
-            Phase::LeavingMaintenance { at } => {
+        match self.lifecycle {
+            Lifecycle::Off | Lifecycle::Maintenance => false,
+            Lifecycle::LeavingMaintenance { at } => {
                 if now < at {
                     return false;
                 }
@@ -1303,11 +1240,11 @@ impl NodeState {
                 } else {
                     now + t.install
                 };
-                self.phase = Phase::Installing { until };
+                self.lifecycle = Lifecycle::Installing { until };
                 self.set_listener(ListenerKind::None, None, StopStyle::Graceful);
                 true
             }
-            Phase::Installing { until } => {
+            Lifecycle::Installing { until } => {
                 if now < until {
                     return false;
                 }
@@ -1315,7 +1252,7 @@ impl NodeState {
                 let target = self
                     .pending
                     .as_ref()
-                    .and_then(|c| machineconfig::install_target(c, &id.disks))
+                    .and_then(|c| applied_config::install_target(c, &id.disks))
                     .map(|d| d.dev_path.clone());
                 match target {
                     Some(disk) if !id.faults.install_fails => {
@@ -1332,7 +1269,7 @@ impl NodeState {
                 self.begin_reboot(id, now);
                 true
             }
-            Phase::Rebooting { until } => {
+            Lifecycle::Rebooting { until } => {
                 if now < until {
                     return false;
                 }
@@ -1347,7 +1284,7 @@ impl NodeState {
                 }
                 true
             }
-            Phase::Configured => self.progress_boot(id, now, view, registry),
+            Lifecycle::Configured => self.progress_boot(id, now, view, registry),
         }
     }
 
@@ -1520,17 +1457,17 @@ impl NodeState {
     /// The next instant at which [`NodeState::step`] has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
         let mut d: Vec<Instant> = Vec::new();
-        if self.phase != Phase::Off {
+        if self.lifecycle != Lifecycle::Off {
             d.extend(self.clock_step_at);
         }
-        if self.phase == Phase::Maintenance {
+        if self.lifecycle == Lifecycle::Maintenance {
             d.extend(self.maintenance.as_ref().and_then(|m| m.refresh_at));
         }
-        match self.phase {
-            Phase::Off | Phase::Maintenance => {}
-            Phase::LeavingMaintenance { at } => d.push(at),
-            Phase::Installing { until } | Phase::Rebooting { until } => d.push(until),
-            Phase::Configured => {
+        match self.lifecycle {
+            Lifecycle::Off | Lifecycle::Maintenance => {}
+            Lifecycle::LeavingMaintenance { at } => d.push(at),
+            Lifecycle::Installing { until } | Lifecycle::Rebooting { until } => d.push(until),
+            Lifecycle::Configured => {
                 d.extend(self.boot.reboot_at);
                 d.extend(self.unattended.as_ref().and_then(|u| u.due));
                 d.extend(self.boot.timeout_at);
@@ -1558,7 +1495,7 @@ impl NodeState {
     /// trustd or an API server, a control plane that could join etcd);
     /// building the view locks every node, so idle nodes skip it.
     pub fn needs_view(&self, id: &NodeIdent) -> bool {
-        if self.phase != Phase::Configured {
+        if self.lifecycle != Lifecycle::Configured {
             return false;
         }
         match self.role(id) {
@@ -1595,8 +1532,8 @@ mod tests {
 
     struct Fixture {
         _tmp: tempfile::TempDir,
-        cp: Arc<MachineConfig>,
-        worker: Arc<MachineConfig>,
+        cp: Arc<AppliedConfig>,
+        worker: Arc<AppliedConfig>,
     }
 
     fn fixture() -> Fixture {
@@ -1625,7 +1562,7 @@ mod tests {
         let g = generate_cluster(&spec, tmp.path()).unwrap();
         let load = |i: usize| {
             Arc::new(
-                machineconfig::parse(&std::fs::read(&g.nodes[i].config_path).unwrap(), "v1.12.11")
+                applied_config::parse(&std::fs::read(&g.nodes[i].config_path).unwrap(), "v1.12.11")
                     .unwrap(),
             )
         };
@@ -1847,7 +1784,7 @@ mod tests {
         let g = generate_cluster(&spec, tmp.path()).unwrap();
         let load = |i: usize| {
             Arc::new(
-                machineconfig::parse(&std::fs::read(&g.nodes[i].config_path).unwrap(), "v1.12.11")
+                applied_config::parse(&std::fs::read(&g.nodes[i].config_path).unwrap(), "v1.12.11")
                     .unwrap(),
             )
         };

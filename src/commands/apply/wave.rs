@@ -17,7 +17,6 @@ use crate::pipeline::{
 };
 
 use super::super::Session;
-use super::super::nodeops::talos_err;
 use super::super::plan::{Access, Endpoint, Plan, PlannedNode};
 use super::super::verify::{ExpectReboot, Phase, WaitSettings, wait_node};
 use super::mode::Reboot;
@@ -25,6 +24,7 @@ use super::rollout::{self, Item, Next, Progress};
 use super::{
     ApplySettings, DEFERRED, NEW_CONFIG, Prepared, gate, prepare_configured, send_configured,
 };
+use crate::ops::node::talos_err;
 
 /// Fact: the rollout saw this node reboot and come back (verify need not wait again).
 pub(super) const ROLLED: &str = "rolled";

@@ -6,10 +6,10 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde::Serialize;
 
-use crate::talos::probe::{NodeMode, probe};
+use crate::talos::probe::{ProbeResult, probe};
 use crate::talos::{ErrorClass, NodeClient, Stage};
 
-use super::plan::{Access, Endpoint};
+use crate::commands::plan::{Access, Endpoint};
 
 /// What one control plane says about etcd.
 #[derive(Debug, Clone, Serialize)]
@@ -181,12 +181,12 @@ impl SecondLook {
 pub async fn second_look(access: &Access, ep: &Endpoint) -> Option<SecondLook> {
     let creds = access.talosconfig.as_ref().map(|t| t.credentials.clone());
     match probe(ep.addr, creds.as_deref(), &access.timeouts).await {
-        NodeMode::Maintenance { .. } => Some(maintenance_stage(access, ep).await),
-        NodeMode::Unreachable { .. } => Some(SecondLook::Down),
-        NodeMode::Configured {
+        ProbeResult::Maintenance { .. } => Some(maintenance_stage(access, ep).await),
+        ProbeResult::Unreachable { .. } => Some(SecondLook::Down),
+        ProbeResult::Configured {
             ours: Some(true), ..
         } => Some(SecondLook::NowOurs),
-        NodeMode::Configured { .. } | NodeMode::NotTalos { .. } => None,
+        ProbeResult::Configured { .. } | ProbeResult::NotTalos { .. } => None,
     }
 }
 

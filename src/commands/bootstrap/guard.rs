@@ -16,7 +16,7 @@
 
 use std::net::IpAddr;
 
-use super::cluster::EtcdView;
+use crate::ops::cluster::EtcdView;
 
 /// What one control plane's answer means for the guard.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The steps of `talstrap bootstrap` on its one target, each a pipeline step:
 //! the fail-closed guard, the connection to the target, the send under the
 //! cluster lock, the etcd waits, the one-cluster check and the kubeconfig.
-//! The decisions are in `bootstrap_guard` and `bootstrap_send`.
+//! The decisions are in `guard` and `send`.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,14 +13,14 @@ use tokio::time::Instant;
 use crate::pipeline::{ErrorKind, NodeCtx, RetryPolicy, StepError};
 use crate::talos::{ErrorClass, NodeClient, ServiceStatus, bootstrap_answer};
 
-use super::bootstrap_guard::{Verdict, count_clusters, decide, second_cluster_message};
-use super::bootstrap_send::{Failure, Next, SendPolicy, Sent, drive};
-use super::cluster::{EtcdView, SecondLook, etcd_view, etcd_views, second_look};
-use super::cluster_lock::{self, LockError};
-use super::kubeconfig_file::{self, KubeconfigPlan};
-use super::nodeops::talos_err;
-use super::plan::{Access, Endpoint, PlannedNode};
-use super::secret_file::write_secret_file;
+use crate::commands::bootstrap::cluster_lock::{self, LockError};
+use crate::commands::bootstrap::guard::{Verdict, count_clusters, decide, second_cluster_message};
+use crate::commands::bootstrap::kubeconfig_file::{self, KubeconfigPlan};
+use crate::commands::bootstrap::send::{Failure, Next, SendPolicy, Sent, drive};
+use crate::commands::plan::{Access, Endpoint, PlannedNode};
+use crate::ops::cluster::{EtcdView, SecondLook, etcd_view, etcd_views, second_look};
+use crate::ops::node::talos_err;
+use crate::ops::secret_file::write_secret_file;
 
 /// Settings of the bootstrap pipeline.
 #[derive(Clone, Debug)]

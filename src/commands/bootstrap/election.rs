@@ -12,12 +12,12 @@ use crate::discovery::election::{Candidate, Round, Settle, Verdict, elect};
 use crate::discovery::{ScanOptions, parse_targets, scan};
 use crate::exit::Exit;
 use crate::pipeline::{Event, NodeRef};
-use crate::talos::probe::{NodeMode, probe};
+use crate::talos::probe::{ProbeResult, probe};
 use crate::talos::{MachineRole, NodeClient};
 
-use super::cluster::etcd_view;
-use super::plan::{Access, Endpoint};
-use super::{CommandError, Session};
+use crate::commands::plan::{Access, Endpoint};
+use crate::commands::{CommandError, Session};
+use crate::ops::cluster::etcd_view;
 
 /// How the election runs.
 #[derive(Debug, Clone)]
@@ -56,13 +56,13 @@ async fn inspect(access: &Access, ep: &Endpoint) -> (Candidate, String) {
     let creds = access.talosconfig.as_ref().map(|t| t.credentials.clone());
     let mode = probe(ep.addr, creds.as_deref(), &access.timeouts).await;
     let note = match mode {
-        NodeMode::Unreachable { reason, .. } => format!("unreachable ({reason})"),
-        NodeMode::NotTalos { reason } => format!("not Talos ({reason})"),
-        NodeMode::Maintenance { .. } => {
+        ProbeResult::Unreachable { reason, .. } => format!("unreachable ({reason})"),
+        ProbeResult::NotTalos { reason } => format!("not Talos ({reason})"),
+        ProbeResult::Maintenance { .. } => {
             cand.reachable = true;
             "in maintenance mode (no config yet)".into()
         }
-        NodeMode::Configured {
+        ProbeResult::Configured {
             ours: Some(false),
             issuer,
             ..
@@ -70,7 +70,7 @@ async fn inspect(access: &Access, ep: &Endpoint) -> (Candidate, String) {
             cand.reachable = true;
             format!("configured by another CA ({issuer})")
         }
-        NodeMode::Configured { .. } => {
+        ProbeResult::Configured { .. } => {
             cand.reachable = true;
             match access.secure.clone() {
                 None => "configured, but no talosconfig to read it".into(),
@@ -204,7 +204,9 @@ pub async fn elect_leader(
                 .talosconfig
                 .as_ref()
                 .map(|t| {
-                    super::plan::describe_cert(t.credentials.ca_certs().first().map(|c| c.as_ref()))
+                    crate::commands::plan::describe_cert(
+                        t.credentials.ca_certs().first().map(|c| c.as_ref()),
+                    )
                 })
                 .unwrap_or_else(|| "none".into());
             return Err(CommandError::input(format!(

@@ -249,16 +249,16 @@ mod tests {
         let base = "version: v1alpha1\nmachine: {type: worker}\ncluster: {}\n---\napiVersion: v1alpha1\nkind: KubeClusterConfig\nclusterName: c\nendpoint: https://10.0.0.1:6443\n";
         let without = parse(base);
         assert!(!without.flannel_configured);
-        assert!(super::super::verify::runs_without_cni(&without));
+        assert!(crate::commands::verify::runs_without_cni(&without));
         let with = parse(&format!(
             "{base}---\napiVersion: v1alpha1\nkind: KubeFlannelCNIConfig\n"
         ));
         assert!(with.flannel_configured);
-        assert!(!super::super::verify::runs_without_cni(&with));
+        assert!(!crate::commands::verify::runs_without_cni(&with));
         // A v1.12-shaped config without cluster.network gets Flannel by default.
         let legacy = parse(
             "version: v1alpha1\nmachine: {type: worker}\ncluster: {controlPlane: {endpoint: https://10.0.0.1:6443}}\n",
         );
-        assert!(!super::super::verify::runs_without_cni(&legacy));
+        assert!(!crate::commands::verify::runs_without_cni(&legacy));
     }
 }

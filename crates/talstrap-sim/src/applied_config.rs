@@ -13,9 +13,9 @@ use serde::Deserialize;
 use yaml_serde::Value;
 
 use super::installdisk::{self, DiskMatcher};
-use super::state::Role;
 use super::version;
 use crate::disksel::DiskFacts;
+use crate::proto::Role;
 
 /// Document kinds Talos v1.9 registers besides v1alpha1.
 const KINDS_V1_9: &[&str] = &[
@@ -188,7 +188,7 @@ impl fmt::Debug for CaPair {
 
 /// A parsed machine config. Holds secrets: `Debug` shows only the shape.
 #[derive(Clone)]
-pub struct MachineConfig {
+pub struct AppliedConfig {
     pub raw: Vec<u8>,
     pub v1alpha1: Value,
     pub other_docs: Vec<Value>,
@@ -210,9 +210,9 @@ pub struct MachineConfig {
     pub unattended: Option<UnattendedInstall>,
 }
 
-impl fmt::Debug for MachineConfig {
+impl fmt::Debug for AppliedConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MachineConfig")
+        f.debug_struct("AppliedConfig")
             .field("machine_type", &self.machine_type)
             .field("hostname", &self.hostname)
             .field("cluster_name", &self.cluster_name)
@@ -221,7 +221,7 @@ impl fmt::Debug for MachineConfig {
     }
 }
 
-impl MachineConfig {
+impl AppliedConfig {
     /// Control plane or worker (`init` counts as a control plane; empty,
     /// `worker` and legacy `join` as worker).
     pub fn role(&self) -> Option<Role> {
@@ -342,7 +342,7 @@ fn v1_14_facts(v1: &Value, others: &[Value]) -> (Option<UnattendedInstall>, Stri
 
 /// Decodes a machine config stream as Talos's config loader does, for a
 /// node running `talos_version`.
-pub fn parse(raw: &[u8], talos_version: &str) -> Result<MachineConfig, ConfigError> {
+pub fn parse(raw: &[u8], talos_version: &str) -> Result<AppliedConfig, ConfigError> {
     let text =
         std::str::from_utf8(raw).map_err(|_| ConfigError::Parse("config is not UTF-8".into()))?;
     let mut v1alpha1 = None;
@@ -401,7 +401,7 @@ pub fn parse(raw: &[u8], talos_version: &str) -> Result<MachineConfig, ConfigErr
         .filter(|h| !h.is_empty())
         .map(str::to_string);
     let (unattended, cluster_name, endpoint) = v1_14_facts(&v1, &others);
-    Ok(MachineConfig {
+    Ok(AppliedConfig {
         has_etcd_ca: v1["cluster"]["etcd"]["ca"]["crt"]
             .as_str()
             .is_some_and(|c| !c.is_empty()),
@@ -437,7 +437,7 @@ pub fn parse(raw: &[u8], talos_version: &str) -> Result<MachineConfig, ConfigErr
     })
 }
 
-impl MachineConfig {
+impl AppliedConfig {
     /// `cluster.discovery.enabled`; off when unset (v1.12.11
     /// pkg/machinery/config/types/v1alpha1/v1alpha1_discoveryconfig.go
     /// `Enabled` dereferences a nil pointer as false). A
@@ -492,7 +492,7 @@ impl MachineConfig {
 /// Talos's `Validate` subset (metal mode). `requires_install` is true while
 /// the node has not been installed yet. Returns warnings or the errors.
 pub fn validate(
-    cfg: &MachineConfig,
+    cfg: &AppliedConfig,
     requires_install: bool,
     talos_version: &str,
 ) -> Result<Vec<String>, Vec<String>> {
@@ -619,7 +619,7 @@ fn hostname_conflicts(cfg: &MachineConfig) -> Vec<String> {
 /// disk selector must match at least one of the node's disks (Talos v1.12.11
 /// pkg/machinery/config/types/v1alpha1/v1alpha1_validation.go). Nothing
 /// checks an UnattendedInstallConfig selector at apply time.
-pub fn runtime_validate(cfg: &MachineConfig, disks: &[DiskFacts]) -> Result<(), Vec<String>> {
+pub fn runtime_validate(cfg: &AppliedConfig, disks: &[DiskFacts]) -> Result<(), Vec<String>> {
     let Some(sel) = &cfg.disk_selector else {
         return Ok(());
     };
@@ -635,7 +635,7 @@ pub fn runtime_validate(cfg: &MachineConfig, disks: &[DiskFacts]) -> Result<(), 
 }
 
 /// The disk a legacy (`machine.install`) install would write to, if any.
-pub fn install_target<'a>(cfg: &MachineConfig, disks: &'a [DiskFacts]) -> Option<&'a DiskFacts> {
+pub fn install_target<'a>(cfg: &AppliedConfig, disks: &'a [DiskFacts]) -> Option<&'a DiskFacts> {
     if let Some(sel) = &cfg.disk_selector {
         let expr = installdisk::legacy_expression(sel).ok()?;
         return DiskMatcher::compile(&expr)
@@ -652,7 +652,7 @@ pub fn install_target<'a>(cfg: &MachineConfig, disks: &'a [DiskFacts]) -> Option
 /// disk matches (Talos keeps the status pending: "no disk matched the
 /// selector"), `Err` when the expression cannot be evaluated.
 pub fn unattended_target<'a>(
-    cfg: &MachineConfig,
+    cfg: &AppliedConfig,
     disks: &'a [DiskFacts],
 ) -> Result<Option<&'a DiskFacts>, String> {
     let Some(u) = &cfg.unattended else {
@@ -695,7 +695,7 @@ const LIVE_FEATURE_KEYS: &[&str] = &[
 /// Talos's `CanApplyImmediate`: copies every live-applicable part of the
 /// current v1alpha1 document into the new one; any remaining difference
 /// needs a reboot. Only the v1alpha1 document is compared.
-pub fn can_apply_immediate(current: &MachineConfig, new: &MachineConfig) -> Result<(), String> {
+pub fn can_apply_immediate(current: &AppliedConfig, new: &AppliedConfig) -> Result<(), String> {
     let mut adjusted = new.v1alpha1.clone();
     let cur = &current.v1alpha1;
     let copy = |dst: &mut Value, src: &Value, key: &str| {
@@ -737,7 +737,7 @@ pub fn can_apply_immediate(current: &MachineConfig, new: &MachineConfig) -> Resu
 
 /// The v1.13+ maintenance dry-run diff: the old side is empty, so every
 /// line of every document is added (Talos v1.13.9 pkg/machinery/textdiff).
-pub fn diff_from_empty(new: &MachineConfig) -> String {
+pub fn diff_from_empty(new: &AppliedConfig) -> String {
     let body: String = std::iter::once(&new.v1alpha1)
         .chain(new.other_docs.iter())
         .map(|d| yaml_serde::to_string(d).unwrap_or_default())
@@ -761,8 +761,8 @@ pub fn yaml_diff(old: &Value, new: &Value) -> String {
 }
 
 /// Diff of the whole config (all documents), as the dry-run summary shows it.
-pub fn config_diff(old: &MachineConfig, new: &MachineConfig) -> String {
-    let render = |c: &MachineConfig| {
+pub fn config_diff(old: &AppliedConfig, new: &AppliedConfig) -> String {
+    let render = |c: &AppliedConfig| {
         std::iter::once(&c.v1alpha1)
             .chain(c.other_docs.iter())
             .map(|d| yaml_serde::to_string(d).unwrap_or_default())

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use super::secret_file::{Existing, check_target};
+use crate::ops::secret_file::{Existing, check_target};
 
 /// Largest kubeconfig read back from disk for the comparison.
 const MAX_KUBECONFIG: u64 = 1 << 20;

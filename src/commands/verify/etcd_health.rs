@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::talos::{EtcdMember, NodeClient};
 
-use super::plan::{Access, PlannedNode};
+use crate::commands::plan::{Access, PlannedNode};
 
 /// What one control plane says.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 
 use crate::disksel::DiskFacts;
 use crate::pipeline::{ErrorKind, NodeCtx, StepError};
-use crate::talos::probe::{NodeMode, probe};
+use crate::talos::probe::{ProbeResult, probe};
 use crate::talos::{ErrorClass, NodeClient, TalosError, TrustKind};
 
-use super::plan::{Access, PlannedNode};
+use crate::commands::plan::{Access, PlannedNode};
 
 /// Map a protocol error to a step error, keeping its class and code.
 pub fn talos_err(e: TalosError) -> StepError {
@@ -52,18 +52,18 @@ pub fn talos_err_retry_precondition(e: TalosError) -> StepError {
 }
 
 /// Short word for a mode, used in facts and tables.
-pub fn mode_word(mode: &NodeMode) -> &'static str {
+pub fn mode_word(mode: &ProbeResult) -> &'static str {
     match mode {
-        NodeMode::Unreachable { .. } => "unreachable",
-        NodeMode::NotTalos { .. } => "not-talos",
-        NodeMode::Maintenance { .. } => "maintenance",
-        NodeMode::Configured {
+        ProbeResult::Unreachable { .. } => "unreachable",
+        ProbeResult::NotTalos { .. } => "not-talos",
+        ProbeResult::Maintenance { .. } => "maintenance",
+        ProbeResult::Configured {
             ours: Some(true), ..
         } => "configured",
-        NodeMode::Configured {
+        ProbeResult::Configured {
             ours: Some(false), ..
         } => "foreign-ca",
-        NodeMode::Configured { ours: None, .. } => "configured-unverified",
+        ProbeResult::Configured { ours: None, .. } => "configured-unverified",
     }
 }
 
@@ -72,7 +72,7 @@ pub async fn probe_step(
     ctx: &NodeCtx,
     access: &Access,
     addr: SocketAddr,
-) -> Result<NodeMode, StepError> {
+) -> Result<ProbeResult, StepError> {
     let creds = access.talosconfig.as_ref().map(|t| t.credentials.clone());
     let timeouts = access.timeouts.clone();
     let first_round = access.first_round.clone();
@@ -98,7 +98,7 @@ pub async fn probe_step(
                     return Err(if whole { err.into_kind(ErrorKind::Permanent) } else { err });
                 }
                 match mode {
-                    NodeMode::Unreachable { reason, .. } => Err(StepError::retryable(format!(
+                    ProbeResult::Unreachable { reason, .. } => Err(StepError::retryable(format!(
                         "{addr} unreachable: {reason}"
                     ))
                     .with_hint("check that the node is powered on and that this machine can reach its IP on the Talos API port")),
@@ -224,9 +224,9 @@ impl FirstRound {
 }
 
 /// Error for modes talstrap cannot work with.
-pub fn unusable_mode(mode: &NodeMode, access: &Access) -> Option<StepError> {
+pub fn unusable_mode(mode: &ProbeResult, access: &Access) -> Option<StepError> {
     match mode {
-        NodeMode::NotTalos { reason } => {
+        ProbeResult::NotTalos { reason } => {
             let hint = if mode.tls_hung() {
                 "the address accepts TCP connections but never completes a TLS handshake: the node may be hung (power-cycle it), or another service listens there"
             } else {
@@ -234,7 +234,7 @@ pub fn unusable_mode(mode: &NodeMode, access: &Access) -> Option<StepError> {
             };
             Some(StepError::permanent(format!("not a Talos API: {reason}")).with_hint(hint))
         }
-        NodeMode::Configured {
+        ProbeResult::Configured {
             ours: Some(false),
             issuer,
             ..
@@ -243,7 +243,9 @@ pub fn unusable_mode(mode: &NodeMode, access: &Access) -> Option<StepError> {
                 .talosconfig
                 .as_ref()
                 .map(|t| {
-                    super::plan::describe_cert(t.credentials.ca_certs().first().map(|c| c.as_ref()))
+                    crate::commands::plan::describe_cert(
+                        t.credentials.ca_certs().first().map(|c| c.as_ref()),
+                    )
                 })
                 .unwrap_or_else(|| "none".into());
             Some(
