@@ -594,7 +594,7 @@ pub fn validate(
 /// pkg/machinery/config/types/network/hostname.go `V1Alpha1ConflictValidate`,
 /// pkg/machinery/config/container/container.go `Validate`; the same at
 /// v1.14.0-rc.1).
-fn hostname_conflicts(cfg: &MachineConfig) -> Vec<String> {
+fn hostname_conflicts(cfg: &AppliedConfig) -> Vec<String> {
     let has_doc = cfg
         .other_docs
         .iter()

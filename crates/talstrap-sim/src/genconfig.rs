@@ -840,9 +840,9 @@ mod tests {
                 assert_eq!(hc.len(), 1, "{version}");
                 assert_eq!(hc[0]["hostname"], s(n.hostname.clone()), "{version}");
                 let raw = fs::read(&n.config_path).unwrap();
-                let cfg = super::super::machineconfig::parse(&raw, version).unwrap();
+                let cfg = super::super::applied_config::parse(&raw, version).unwrap();
                 assert_eq!(cfg.hostname.as_deref(), Some(n.hostname.as_str()));
-                super::super::machineconfig::validate(&cfg, true, version)
+                super::super::applied_config::validate(&cfg, true, version)
                     .unwrap_or_else(|e| panic!("{version}: {e:?}"));
             }
         }
