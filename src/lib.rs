@@ -16,6 +16,7 @@ pub mod inventory;
 pub mod ops;
 pub mod output;
 pub mod pipeline;
+mod settings;
 pub mod usage;
 
 // The layers below the commands live in their own crates (see Cargo.toml's

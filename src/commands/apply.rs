@@ -17,12 +17,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
-use crate::cli::{ApplyArgs, ApplyModeArg};
 use crate::exit::Exit;
 use crate::output::Report;
 use crate::pipeline::{
     Done, ErrorKind, Event, NodeCtx, NodeOutcome, NodeStatus, RetryPolicy, StepError, run_nodes,
 };
+use crate::settings::ApplySettings;
 use crate::talos::probe::{ProbeResult, probe};
 use crate::talos::{ApplyMode, ApplyResult, NodeClient};
 
@@ -41,18 +41,8 @@ mod wave;
 
 use mode::{ModeDecision, ModeQuery, Reboot};
 
-fn mode_of(arg: ApplyModeArg) -> ApplyMode {
-    match arg {
-        ApplyModeArg::Auto => ApplyMode::Auto,
-        ApplyModeArg::NoReboot => ApplyMode::NoReboot,
-        ApplyModeArg::Reboot => ApplyMode::Reboot,
-        ApplyModeArg::Staged => ApplyMode::Staged,
-        ApplyModeArg::Try => ApplyMode::Try,
-    }
-}
-
 #[derive(Clone)]
-struct ApplySettings {
+struct ApplyPolicy {
     mode: ApplyMode,
     try_timeout: std::time::Duration,
     dry_run: bool,
@@ -73,12 +63,7 @@ const REBOOT_EXPECTED: &str = "reboot";
 /// Fact: the node runs (or was sent) the new config.
 const NEW_CONFIG: &str = "new_config";
 
-pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandError> {
-    if args.dry_run && args.wait {
-        return Err(CommandError::input(
-            "--dry-run and --wait cannot be combined: a dry run changes nothing to wait for",
-        ));
-    }
+pub(crate) async fn run(session: &Session, args: ApplySettings) -> Result<Exit, CommandError> {
     let plan = session.plan(&args.inventory, &args.pacing).await?;
     for w in &plan.warnings {
         session.output.events().emit(Event::Warning {
@@ -97,15 +82,15 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
         parallel: run.parallel,
     });
     let access = Arc::new(plan.access.clone());
-    let settings = ApplySettings {
-        mode: mode_of(args.mode),
+    let settings = ApplyPolicy {
+        mode: args.mode,
         try_timeout: args.try_timeout,
         dry_run: args.dry_run,
         retry: plan.retry.clone(),
         defer_reboots: !args.dry_run,
         stuck_after: args.stuck_after,
         poll_interval: args.pacing.poll_interval,
-        max_unavailable: args.max_unavailable as usize,
+        max_unavailable: args.max_unavailable,
         allow_degraded_etcd: args.allow_degraded_etcd,
     };
     // A deferred node finishes only in the rollout: its first-stage end is
@@ -151,8 +136,8 @@ pub async fn run(session: &Session, args: ApplyArgs) -> Result<Exit, CommandErro
 async fn wait_for_nodes(
     session: &Session,
     plan: &Plan,
-    args: &ApplyArgs,
-    settings: &ApplySettings,
+    args: &ApplySettings,
+    settings: &ApplyPolicy,
     outcomes: Vec<NodeOutcome>,
     rollout: Option<wave::RolloutReport>,
 ) -> Report {
@@ -206,7 +191,7 @@ async fn apply_node(
     ctx: &Arc<NodeCtx>,
     access: &Access,
     node: &PlannedNode,
-    s: &ApplySettings,
+    s: &ApplyPolicy,
 ) -> Result<Done, StepError> {
     let mode = probe_step(ctx, access, node.addr).await?;
     if let Some(err) = unusable_mode(&mode, access) {
@@ -286,7 +271,7 @@ async fn apply_maintenance(
     ctx: &Arc<NodeCtx>,
     access: &Access,
     node: &PlannedNode,
-    s: &ApplySettings,
+    s: &ApplyPolicy,
     data: &Arc<Vec<u8>>,
 ) -> Result<Done, StepError> {
     let decision = mode::decide(ModeQuery {
@@ -357,7 +342,7 @@ async fn prepare_configured(
     ctx: &Arc<NodeCtx>,
     access: &Access,
     node: &PlannedNode,
-    s: &ApplySettings,
+    s: &ApplyPolicy,
     data: &Arc<Vec<u8>>,
 ) -> Result<Prepared, StepError> {
     let client = ctx
@@ -465,7 +450,7 @@ async fn send_configured(
     ctx: &Arc<NodeCtx>,
     client: &NodeClient,
     data: &Arc<Vec<u8>>,
-    s: &ApplySettings,
+    s: &ApplyPolicy,
     wire: ApplyMode,
     expected: Reboot,
 ) -> Result<(String, Reboot), StepError> {

@@ -25,14 +25,15 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::cli::BootstrapArgs;
 use crate::exit::Exit;
 use crate::output::Report;
 use crate::pipeline::{Done, ErrorKind, Event, NodeCtx, RetryPolicy, StepError, run_nodes};
+use crate::settings::BootstrapSettings;
+use crate::settings::MAX_RETRY_DELAY;
 
 use self::election::{Election, ElectionSettings, elect_leader};
 use self::flow::{
-    BootstrapSettings, Target, check_clusters, connect_target, guard_until_answered, keep_or_write,
+    BootstrapPolicy, Target, check_clusters, connect_target, guard_until_answered, keep_or_write,
     send_under_lock, wait_etcd_healthy, wait_members,
 };
 use self::guard::Verdict;
@@ -47,9 +48,6 @@ mod guard;
 mod kubeconfig_file;
 mod send;
 
-/// The documented cap of one retry delay (`--retry-delay` help).
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
-
 /// What the inventory gave: credentials, every control plane, the selection.
 struct Inputs {
     access: Access,
@@ -61,12 +59,7 @@ struct Inputs {
     planned_cps: Vec<super::plan::PlannedNode>,
 }
 
-pub async fn run(session: &Session, args: BootstrapArgs) -> Result<Exit, CommandError> {
-    if args.auto && !args.inventory.nodes.is_empty() {
-        return Err(CommandError::input(
-            "--auto elects the target itself: drop -n/--nodes, or drop --auto to bootstrap that node",
-        ));
-    }
+pub(crate) async fn run(session: &Session, args: BootstrapSettings) -> Result<Exit, CommandError> {
     let inputs = load_inputs(session, &args).await?;
     let kubeconfig = match &args.kubeconfig {
         Some(p) => Some(
@@ -160,11 +153,11 @@ fn report(
 }
 
 fn settings(
-    args: &BootstrapArgs,
+    args: &BootstrapSettings,
     inputs: &Inputs,
     target: &Target,
     kubeconfig: Option<KubeconfigPlan>,
-) -> BootstrapSettings {
+) -> BootstrapPolicy {
     // Rank in talconfig order: the first control plane (the default target)
     // sends at once; a later one waits a settle window per rank first.
     let rank = inputs
@@ -172,7 +165,7 @@ fn settings(
         .iter()
         .position(|c| c.ep.node.ip == target.ep.node.ip)
         .unwrap_or(0);
-    BootstrapSettings {
+    BootstrapPolicy {
         etcd_timeout: args.etcd_timeout,
         wait_members: args.wait_members,
         kubeconfig,
@@ -210,7 +203,7 @@ pub(crate) fn settle_window(poll: Duration) -> Duration {
     (poll * 5).max(Duration::from_secs(2))
 }
 
-async fn load_inputs(session: &Session, args: &BootstrapArgs) -> Result<Inputs, CommandError> {
+async fn load_inputs(session: &Session, args: &BootstrapSettings) -> Result<Inputs, CommandError> {
     let scan_mode = !args.cidr.is_empty();
     let inputs = if scan_mode
         && args.inventory.talconfig.is_none()
@@ -269,7 +262,7 @@ async fn load_inputs(session: &Session, args: &BootstrapArgs) -> Result<Inputs, 
     Ok(inputs)
 }
 
-fn quorum(args: &BootstrapArgs, inputs: &Inputs) -> Result<usize, CommandError> {
+fn quorum(args: &BootstrapSettings, inputs: &Inputs) -> Result<usize, CommandError> {
     let quorum = match (args.quorum, inputs.scan_mode) {
         (Some(q), _) => q as usize,
         (None, true) => {
@@ -292,7 +285,7 @@ fn quorum(args: &BootstrapArgs, inputs: &Inputs) -> Result<usize, CommandError> 
 /// `Ok(Err((exit, message)))` ends the run without a node pipeline.
 async fn pick_target(
     session: &Session,
-    args: &BootstrapArgs,
+    args: &BootstrapSettings,
     inputs: &Inputs,
     quorum: usize,
     details: &mut serde_json::Map<String, serde_json::Value>,
@@ -349,7 +342,7 @@ pub(crate) async fn bootstrap_node(
     access: &Access,
     target: &Target,
     guard_set: &[Target],
-    s: &BootstrapSettings,
+    s: &BootstrapPolicy,
 ) -> Result<Done, StepError> {
     // 1. Guard (fail closed), retried while control planes cannot be asked.
     let mut verdict =

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::GlobalArgs;
 use crate::exit::Exit;
-use crate::output::{Output, OutputConfig, stdout};
+use crate::output::{Output, stdout};
 use crate::pipeline::{RetryPolicy, RunContext};
+use crate::settings::{GlobalSettings, InventorySettings, PacingSettings};
 
 use super::plan::Plan;
 
@@ -50,62 +50,63 @@ impl CommandError {
     }
 }
 
-/// One command invocation's shared state.
+/// One command invocation's shared state. Building it has no side
+/// effects; [`Session::start`] installs the process-wide parts.
 pub struct Session {
-    pub global: GlobalArgs,
-    pub output: Output,
+    pub(crate) global: GlobalSettings,
+    pub output: Arc<Output>,
     pub cancel: CancellationToken,
-    started: std::sync::Mutex<std::time::Instant>,
+    started: std::time::Instant,
     deadline: Option<tokio::time::Instant>,
-    port: std::sync::atomic::AtomicU16,
 }
 
 impl Session {
-    pub fn new(global: &GlobalArgs) -> Self {
-        let cfg =
-            OutputConfig::detect(global.output, global.no_color, global.quiet, global.verbose);
-        let cancel = CancellationToken::new();
-        spawn_signal_handler(cancel.clone());
-        // Many nodes at once means many sockets: use the hard open-file limit.
-        let _ = crate::discovery::rlimit::raise_nofile_soft_limit();
+    pub(crate) fn new(global: &GlobalSettings) -> Self {
         Session {
             global: global.clone(),
-            output: Output::new(cfg),
-            cancel,
-            started: std::sync::Mutex::new(std::time::Instant::now()),
+            output: Arc::new(Output::new(global.output)),
+            cancel: CancellationToken::new(),
+            started: std::time::Instant::now(),
             deadline: global.timeout.map(|t| tokio::time::Instant::now() + t),
-            port: std::sync::atomic::AtomicU16::new(global.port),
         }
     }
 
-    /// Time since the command (or the current demo stage) started.
+    /// What the process needs once before a command runs: Ctrl-C and
+    /// SIGTERM handling for this session, and (many nodes at once means many
+    /// sockets) the hard open-file limit as the soft one.
+    pub fn start(&self) {
+        spawn_signal_handler(self.cancel.clone());
+        let _ = crate::discovery::rlimit::raise_nofile_soft_limit();
+    }
+
+    /// A session for one stage of a multi-command run (demo): the same
+    /// output, Ctrl-C and deadline, its own clock, nodes on `port`.
+    pub fn stage(&self, port: u16) -> Session {
+        Session {
+            global: GlobalSettings {
+                port,
+                ..self.global.clone()
+            },
+            output: self.output.clone(),
+            cancel: self.cancel.clone(),
+            started: std::time::Instant::now(),
+            deadline: self.deadline,
+        }
+    }
+
+    /// Time since the command (or the demo stage) started.
     pub fn elapsed(&self) -> std::time::Duration {
-        self.started.lock().map(|s| s.elapsed()).unwrap_or_default()
+        self.started.elapsed()
     }
 
-    /// Start timing a new stage (the demo runs several commands in one session).
-    pub fn restart_clock(&self) {
-        if let Ok(mut s) = self.started.lock() {
-            *s = std::time::Instant::now();
-        }
-    }
-
-    /// The Talos API port (`--port`, or the simulator's in the demo).
+    /// The Talos API port (`--port`, or the simulator's in a demo stage).
     pub fn port(&self) -> u16 {
-        self.port.load(Ordering::Relaxed)
-    }
-
-    pub fn set_port(&self, port: u16) {
-        self.port.store(port, Ordering::Relaxed);
+        self.global.port
     }
 
     /// Parallelism after `--serial`.
     pub fn parallel(&self) -> usize {
-        if self.global.serial {
-            1
-        } else {
-            self.global.parallel as usize
-        }
+        self.global.parallel
     }
 
     pub fn deadline(&self) -> Option<tokio::time::Instant> {
@@ -116,10 +117,10 @@ impl Session {
     /// thread, within `--timeout` and until Ctrl-C: a `sops -d` that never
     /// returns, or a slow disk, cannot hold the command past either. When
     /// the command gives up, the loader is told to stop (and kills `sops`).
-    pub async fn plan(
+    pub(crate) async fn plan(
         &self,
-        inv: &crate::cli::InventoryArgs,
-        pacing: &crate::cli::PacingArgs,
+        inv: &InventorySettings,
+        pacing: &PacingSettings,
     ) -> Result<Plan, CommandError> {
         let stop = Arc::new(AtomicBool::new(false));
         let (inv, pacing, flag) = (inv.clone(), pacing.clone(), stop.clone());

@@ -12,12 +12,13 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
-use crate::cli::{DiscoverArgs, OutputFormat};
-use crate::discovery::{ScanOptions, parse_targets, rlimit, scan, skeleton};
+use crate::cli::OutputFormat;
+use crate::discovery::{ScanOptions, rlimit, scan, skeleton};
 use crate::disksel::DiskFacts;
 use crate::exit::Exit;
 use crate::output::Report;
 use crate::pipeline::{Done, Event, NodeCtx, NodeRef, RetryPolicy, StepError, run_nodes};
+use crate::settings::DiscoverSettings;
 use crate::talos::probe::{ProbeResult, probe};
 use crate::talos::{NodeClient, Timeouts, talosconfig, tls};
 
@@ -26,8 +27,8 @@ use super::{CommandError, Session};
 use crate::ops::cluster::etcd_view;
 use crate::ops::node::{describe_disk, mode_word, talos_err};
 
-pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandError> {
-    let targets = parse_targets(&args.cidrs, args.allow_large_scan).map_err(CommandError::input)?;
+pub(crate) async fn run(session: &Session, args: DiscoverSettings) -> Result<Exit, CommandError> {
+    let targets = &args.targets;
     let access = discover_access(&args)?;
     let (soft, hard) = rlimit::raise_nofile_soft_limit();
     let window = args
@@ -55,7 +56,7 @@ pub async fn run(session: &Session, args: DiscoverArgs) -> Result<Exit, CommandE
         deadline: session.deadline(),
         cancel: session.cancel.clone(),
     };
-    let scanned = scan(&targets, &opts, None).await;
+    let scanned = scan(targets, &opts, None).await;
     let stopped = scan_stopped(&scanned);
     sink.emit(Event::Info {
         message: format!(
@@ -166,7 +167,7 @@ fn scan_stopped(scanned: &crate::discovery::ScanResult) -> Option<&'static str> 
     }
 }
 
-fn discover_access(args: &DiscoverArgs) -> Result<Access, CommandError> {
+fn discover_access(args: &DiscoverSettings) -> Result<Access, CommandError> {
     let timeouts = Timeouts {
         connect: args.connect_timeout.max(std::time::Duration::from_secs(1)),
         tls: std::time::Duration::from_secs(3),

@@ -19,36 +19,45 @@ pub use common::{CommandError, Session};
 
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
+use crate::settings::{CommandSettings, GlobalSettings};
 
-/// Run the parsed command line; returns how the run ended.
+/// Run the parsed command line; returns how the run ended. The flags are
+/// validated into settings first ([`crate::settings::resolve`]): bad input
+/// ends the run before anything is started or contacted.
 pub async fn run(cli: Cli) -> Exit {
-    let session = Session::new(&cli.global);
+    let global = GlobalSettings::from_args(&cli.global);
+    let session = Session::new(&global);
+    session.start();
     let name = command_name(&cli.command);
-    if let Some(answer) = crate::usage::talosctl_habit(&cli.global) {
-        return session.finish(name, Err(CommandError::input(answer)));
-    }
-    let result = match cli.command {
-        Command::Preflight(args) => preflight::run(&session, args).await,
-        Command::Apply(args) => apply::run(&session, args).await,
-        Command::Verify(args) => verify::run(&session, args).await,
-        Command::Bootstrap(args) => bootstrap::run(&session, args).await,
-        Command::Discover(args) => discover::run(&session, args).await,
-        Command::Sim(args) => sim::run(&session, args).await,
-        Command::Demo(args) => demo::run(&session, args).await,
-        Command::Completions { shell } => write_stdout(
+    let result = match crate::settings::resolve(&global, &cli.global, cli.command) {
+        Ok(settings) => dispatch(&session, settings).await,
+        Err(message) => Err(CommandError::input(message)),
+    };
+    session.finish(name, result)
+}
+
+async fn dispatch(session: &Session, settings: CommandSettings) -> Result<Exit, CommandError> {
+    match settings {
+        CommandSettings::Preflight(s) => preflight::run(session, s).await,
+        CommandSettings::Apply(s) => apply::run(session, s).await,
+        CommandSettings::Verify(s) => verify::run(session, s).await,
+        CommandSettings::Bootstrap(s) => bootstrap::run(session, s).await,
+        CommandSettings::Discover(s) => discover::run(session, s).await,
+        CommandSettings::Sim(s) => sim::run(session, s).await,
+        CommandSettings::Demo(s) => demo::run(session, s).await,
+        CommandSettings::Completions(shell) => write_stdout(
             &crate::usage::completion_script(shell),
             "the completion script",
         ),
-        Command::Man { subcommand } => match crate::usage::man_page(subcommand.as_deref()) {
+        CommandSettings::Man(subcommand) => match crate::usage::man_page(subcommand.as_deref()) {
             Ok(page) => write_stdout(&page, "the man page"),
             Err(e) => Err(CommandError::input(e)),
         },
-        Command::CompleteNodes { talconfig, topf } => {
+        CommandSettings::CompleteNodes { talconfig, topf } => {
             let names = crate::inventory::completion_names(talconfig.as_deref(), topf.as_deref());
             write_stdout(names.join("\n").as_bytes(), "node names")
         }
-    };
-    session.finish(name, result)
+    }
 }
 
 fn command_name(cmd: &Command) -> &'static str {

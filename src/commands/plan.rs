@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use crate::cli::{InventoryArgs, PacingArgs, RoleArg};
 use crate::inventory::{self, Filter, Inventory, LoadOptions, NodeEntry, Role};
 use crate::pipeline::{NodeRef, RetryPolicy};
+use crate::settings::{InventorySettings, PacingSettings};
 use crate::talos::talosconfig::{self, Talosconfig};
 use crate::talos::{Timeouts, tls};
 
@@ -69,36 +69,19 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Load and validate everything; nothing is contacted.
-    pub fn build(
-        inv: &InventoryArgs,
-        pacing: &PacingArgs,
-        port: u16,
-    ) -> Result<Plan, CommandError> {
-        Self::build_until(
-            inv,
-            pacing,
-            (port, usize::MAX),
-            Arc::new(AtomicBool::new(false)),
-        )
-    }
-
-    /// [`Plan::build`] that gives up (killing a running `sops -d`) once
-    /// `stop` is set: see `Session::plan`.
+    /// Load and check everything; nothing is contacted. Gives up (killing
+    /// a running `sops -d`) once `stop` is set: see `Session::plan`.
     /// `(port, parallel)`: the API port and how many nodes run at once.
     pub(crate) fn build_until(
-        inv: &InventoryArgs,
-        pacing: &PacingArgs,
+        inv: &InventorySettings,
+        pacing: &PacingSettings,
         (port, parallel): (u16, usize),
         stop: Arc<AtomicBool>,
     ) -> Result<Plan, CommandError> {
         let (inventory, config_dir_note) = load_inventory_until(inv, stop)?;
         let filter = Filter {
             nodes: inv.nodes.clone(),
-            role: inv.role.map(|r| match r {
-                RoleArg::ControlPlane => Role::ControlPlane,
-                RoleArg::Worker => Role::Worker,
-            }),
+            role: inv.role,
         };
         let selected = inventory.filter(&filter).map_err(CommandError::input)?;
         let planned = |e: &NodeEntry| PlannedNode {
@@ -129,11 +112,7 @@ impl Plan {
         let mut access = build_access(talosconfig, &inv.cert_fingerprints, pacing)?;
         let whole = nodes.len() == inventory.nodes.len();
         access.first_round = crate::ops::node::FirstRound::new(nodes.len(), parallel, port, whole);
-        let retry = RetryPolicy {
-            attempts: pacing.attempts,
-            base: pacing.retry_delay,
-            max: std::time::Duration::from_secs(30).max(pacing.retry_delay),
-        };
+        let retry = pacing.retry();
         Ok(Plan {
             inventory,
             nodes,
@@ -145,29 +124,14 @@ impl Plan {
     }
 }
 
-/// The talconfig layout, or `--node IP=FILE` flags.
-pub fn load_inventory(inv: &InventoryArgs) -> Result<Inventory, CommandError> {
-    load_inventory_until(inv, Arc::new(AtomicBool::new(false))).map(|(inv, _)| inv)
-}
-
 /// The inventory, and a note when the machine-config directory had to be
 /// picked between two candidates (see [`pick_config_dir`]).
 fn load_inventory_until(
-    inv: &InventoryArgs,
+    inv: &InventorySettings,
     stop: Arc<AtomicBool>,
 ) -> Result<(Inventory, Option<String>), CommandError> {
+    // `--node` with a talconfig.yaml or topf.yaml was refused by the settings.
     if !inv.node_configs.is_empty() {
-        if let Some(other) = [
-            (inv.talconfig.is_some(), "--talconfig"),
-            (inv.topf.is_some(), "--topf"),
-        ]
-        .into_iter()
-        .find_map(|(given, flag)| given.then_some(flag))
-        {
-            return Err(CommandError::input(format!(
-                "--node IP=FILE and {other} cannot be combined: give the nodes one way"
-            )));
-        }
         return inventory::from_node_flags(&inv.node_configs)
             .map(|i| (i, None))
             .map_err(CommandError::input);
@@ -260,8 +224,8 @@ fn pick_config_dir(opts: &LoadOptions, cwd: &Path) -> (PathBuf, Option<String>) 
 /// talosctl's lookup order, with talhelper's `clusterconfig/talosconfig` after
 /// `$TALOSCONFIG`. A missing talosconfig is not an error here: maintenance
 /// nodes need none; a configured node without one fails with a hint.
-pub fn find_talosconfig(
-    inv: &InventoryArgs,
+pub(crate) fn find_talosconfig(
+    inv: &InventorySettings,
     inventory: Option<&Inventory>,
 ) -> Result<Option<Arc<Talosconfig>>, CommandError> {
     let env_set = std::env::var_os("TALOSCONFIG").is_some_and(|v| !v.is_empty());
@@ -353,14 +317,12 @@ pub fn describe_cert(der: Option<&[u8]>) -> String {
     }
 }
 
-pub fn build_access(
+/// `pins` were checked by the settings (base64 SHA-256 digests).
+pub(crate) fn build_access(
     talosconfig: Option<Arc<Talosconfig>>,
     pins: &[String],
-    pacing: &PacingArgs,
+    pacing: &PacingSettings,
 ) -> Result<Access, CommandError> {
-    for pin in pins {
-        check_fingerprint(pin).map_err(CommandError::input)?;
-    }
     let secure =
         match &talosconfig {
             Some(tc) => Some(tls::secure_config(&tc.credentials).map_err(|e| {
@@ -372,35 +334,9 @@ pub fn build_access(
         talosconfig,
         secure,
         maintenance: tls::maintenance_config(pins),
-        timeouts: Timeouts {
-            connect: pacing.connect_timeout,
-            tls: pacing
-                .connect_timeout
-                .max(std::time::Duration::from_secs(2))
-                * 2,
-            rpc: pacing.rpc_timeout,
-        },
+        timeouts: pacing.timeouts(),
         first_round: None,
     })
-}
-
-/// A maintenance pin must be what the node prints on its console: base64
-/// (standard alphabet) of a SHA-256 digest. A typo would otherwise fail
-/// every node at connect time, after contacting it.
-fn check_fingerprint(pin: &str) -> Result<(), String> {
-    use base64::Engine as _;
-    let text = pin.trim();
-    let decoded = base64::engine::general_purpose::STANDARD.decode(text.as_bytes());
-    match decoded {
-        Ok(bytes) if bytes.len() == 32 => Ok(()),
-        Ok(bytes) => Err(format!(
-            "--cert-fingerprint {text:?}: decodes to {} bytes, but a fingerprint is a SHA-256 digest (32 bytes, 44 base64 characters) as the node prints it on its console",
-            bytes.len()
-        )),
-        Err(_) => Err(format!(
-            "--cert-fingerprint {text:?}: not base64; give the SPKI SHA-256 fingerprint the node prints on its console (44 characters ending in '=')"
-        )),
-    }
 }
 
 #[cfg(test)]
@@ -435,16 +371,5 @@ mod tests {
             pick_config_dir(&opts, cwd),
             (cwd.join("clusterconfig"), None)
         );
-    }
-
-    #[test]
-    fn fingerprints_must_be_base64_sha256() {
-        // 32 zero bytes, as a node would print a digest.
-        assert!(check_fingerprint("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").is_ok());
-        assert!(check_fingerprint(" AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= ").is_ok());
-        let err = check_fingerprint("not-a-fingerprint").unwrap_err();
-        assert!(err.contains("not base64"), "{err}");
-        let err = check_fingerprint("AAAA").unwrap_err();
-        assert!(err.contains("3 bytes"), "{err}");
     }
 }

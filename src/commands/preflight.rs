@@ -8,12 +8,12 @@
 
 use std::sync::Arc;
 
-use crate::cli::PreflightArgs;
 use crate::disksel::{self, DiskFacts};
 use crate::exit::Exit;
 use crate::inventory::NodeEntry;
 use crate::output::Report;
 use crate::pipeline::{Done, ErrorKind, NodeCtx, StepError, run_nodes};
+use crate::settings::PreflightSettings;
 use crate::talos::probe::ProbeResult;
 use crate::talos::{ApplyMode, MachineRole};
 
@@ -23,7 +23,7 @@ use crate::ops::node::{
     connect_maintenance, connect_secure, describe_disk, probe_step, talos_err, unusable_mode,
 };
 
-pub async fn run(session: &Session, args: PreflightArgs) -> Result<Exit, CommandError> {
+pub(crate) async fn run(session: &Session, args: PreflightSettings) -> Result<Exit, CommandError> {
     let plan = session.plan(&args.inventory, &args.pacing).await?;
     for w in &plan.warnings {
         session

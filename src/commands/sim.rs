@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{SimArgs, SimLayout};
+use crate::cli::SimLayout;
 use crate::exit::Exit;
+use crate::settings::SimSettings;
 
 use super::{CommandError, Session};
 
@@ -49,73 +50,29 @@ fn unpredictable_u64() -> u64 {
     h.finish()
 }
 
-/// Parse `--subnet`: a /16../24 inside 127.0.0.0/8 (the simulator only binds loopback).
-pub fn loopback_subnet(text: Option<&str>) -> Result<Option<ipnet::Ipv4Net>, CommandError> {
-    let Some(text) = text else { return Ok(None) };
-    let net: ipnet::Ipv4Net = text
-        .parse()
-        .map_err(|e| CommandError::input(format!("--subnet {text:?}: {e}")))?;
-    if net.network().octets()[0] != 127 || !(16..=24).contains(&net.prefix_len()) {
-        return Err(CommandError::input(format!(
-            "--subnet {text}: the simulator only runs on loopback: a /16 to /24 inside 127.0.0.0/8, e.g. 127.0.42.0/24"
-        )));
-    }
-    Ok(Some(net))
-}
-
-pub async fn run(session: &Session, args: SimArgs) -> Result<Exit, CommandError> {
-    if args.time_scale <= 0.0 || !args.time_scale.is_finite() {
-        return Err(CommandError::input(
-            "--time-scale must be a positive number",
-        ));
-    }
-    if args.control_planes == 0 {
-        return Err(CommandError::input("--control-planes must be at least 1"));
-    }
-    let subnet = loopback_subnet(args.subnet.as_deref())?;
-    if let Some(s) = &args.scenario
-        && !s.exists()
-    {
-        return Err(CommandError::input(format!(
-            "scenario file {} does not exist",
-            s.display()
-        )));
-    }
-    let dir = match args.dir {
+pub(crate) async fn run(session: &Session, settings: SimSettings) -> Result<Exit, CommandError> {
+    let SimSettings {
+        mut spec,
+        dir,
+        layout,
+    } = settings;
+    spec.dir = match dir {
         Some(d) => d,
         None => fresh_dir("talstrap-sim")?,
     };
-    let mut sim_args = crate::sim::cli::SimArgs {
-        control_planes: args.control_planes,
-        workers: args.workers,
-        dir,
-        port: session.port(),
-        subnet,
-        scenario: args.scenario,
-        time_scale: args.time_scale,
-        talos_version: crate::sim::version::resolve(&args.talos_version)
-            .map_err(|e| CommandError::input(format!("--talos-version: {e}")))?,
-    };
-    let cancel = session.cancel.clone();
-    let mut spec = sim_args
-        .fleet_spec()
-        .map_err(|e| CommandError::input(format!("{e:#}")))?;
-    spec.check().map_err(CommandError::input)?;
+    let asked = spec.port;
     let fleet = match crate::sim::Fleet::start(spec.clone()).await {
         Ok(f) => f,
-        Err(first) if sim_args.port != 0 => {
+        Err(first) if asked != 0 => {
             // The default port is often taken (a real Talos API, another sim): pick a free one.
-            sim_args.port = 0;
             spec.port = 0;
             let f = crate::sim::Fleet::start(spec).await.map_err(|e| {
                 CommandError::Runtime(e.context(format!(
-                    "starting the fleet (port {} failed first: {first:#})",
-                    session.port()
+                    "starting the fleet (port {asked} failed first: {first:#})"
                 )))
             })?;
             crate::output::stdout::error_line(&format!(
-                "note: port {} is busy; the fleet uses port {}",
-                session.port(),
+                "note: port {asked} is busy; the fleet uses port {}",
                 f.port()
             ));
             f
@@ -126,7 +83,7 @@ pub async fn run(session: &Session, args: SimArgs) -> Result<Exit, CommandError>
             ));
         }
     };
-    let guide = match args.layout {
+    let guide = match layout {
         SimLayout::Talhelper => crate::sim::cli::guide(&fleet),
         SimLayout::Topf => {
             let files = write_topf_layout(fleet.paths()).map_err(|e| {
@@ -136,7 +93,7 @@ pub async fn run(session: &Session, args: SimArgs) -> Result<Exit, CommandError>
         }
     };
     crate::output::stdout::write(guide.as_bytes());
-    cancel.cancelled().await;
+    session.cancel.cancelled().await;
     fleet.shutdown().await;
     crate::output::stdout::line("talstrap sim: stopped");
     Ok(Exit::Success)

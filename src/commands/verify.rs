@@ -19,10 +19,10 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use tokio::time::Instant;
 
-use crate::cli::{PhaseArg, VerifyArgs};
 use crate::exit::Exit;
 use crate::output::Report;
 use crate::pipeline::{Done, ErrorKind, Event, NodeCtx, RetryPolicy, StepError, run_nodes};
+use crate::settings::VerifySettings;
 use crate::talos::probe::{ProbeResult, probe};
 use crate::talos::{ErrorClass, MachineStatus, NodeClient, TalosError};
 
@@ -58,7 +58,7 @@ pub struct WaitSettings {
     pub expect_reboot: HashMap<String, ExpectReboot>,
 }
 
-pub async fn run(session: &Session, args: VerifyArgs) -> Result<Exit, CommandError> {
+pub(crate) async fn run(session: &Session, args: VerifySettings) -> Result<Exit, CommandError> {
     let plan = session.plan(&args.inventory, &args.pacing).await?;
     for w in &plan.warnings {
         session.output.events().emit(Event::Warning {
@@ -67,9 +67,8 @@ pub async fn run(session: &Session, args: VerifyArgs) -> Result<Exit, CommandErr
         });
     }
     let phase = match args.phase {
-        PhaseArg::PreBootstrap => Phase::PreBootstrap,
-        PhaseArg::PostBootstrap => Phase::PostBootstrap,
-        PhaseArg::Auto => decide_phase(session, &plan).await,
+        Some(phase) => phase,
+        None => decide_phase(session, &plan).await,
     };
     let settings = WaitSettings {
         phase,

@@ -1,49 +1,10 @@
-//! What `talstrap sim` needs from the simulator: the fleet its options
-//! describe, and the guide it prints once the fleet is up (where the files
-//! are, which nodes exist, what to run next). Argument parsing, serving and
-//! printing live in talstrap's CLI layer.
+//! What `talstrap sim` needs from the simulator besides the fleet: the
+//! guide it prints once the fleet is up (where the files are, which nodes
+//! exist, what to run next). Argument parsing, the fleet's settings,
+//! serving and printing live in talstrap's CLI and settings layers.
 
+use super::fleet::Fleet;
 use std::fmt::Write as _;
-use std::path::PathBuf;
-
-use ipnet::Ipv4Net;
-
-use super::fleet::{Fleet, FleetSpec};
-use super::scenario::Scenario;
-
-/// Options of `talstrap sim`.
-#[derive(Debug, Clone)]
-pub struct SimArgs {
-    pub control_planes: usize,
-    pub workers: usize,
-    /// Where to write the throwaway cluster.
-    pub dir: PathBuf,
-    /// Shared port; 0 picks a free one.
-    pub port: u16,
-    /// A 127.x.y.0/24 (random when unset).
-    pub subnet: Option<Ipv4Net>,
-    /// Fault-injection scenario file.
-    pub scenario: Option<PathBuf>,
-    /// Multiplies every simulated duration.
-    pub time_scale: f64,
-    /// Talos tag every node runs unless the scenario says otherwise.
-    pub talos_version: String,
-}
-
-impl SimArgs {
-    /// The fleet these arguments describe (reads the scenario file).
-    pub fn fleet_spec(&self) -> anyhow::Result<FleetSpec> {
-        let mut spec = FleetSpec::new(self.control_planes, self.workers, self.dir.clone());
-        spec.port = self.port;
-        spec.subnet = self.subnet;
-        spec.time_scale = self.time_scale;
-        spec.talos_version = self.talos_version.clone();
-        if let Some(path) = &self.scenario {
-            spec.scenario = Scenario::from_file(path)?;
-        }
-        Ok(spec)
-    }
-}
 
 /// The guide printed once the fleet is up.
 pub fn guide(fleet: &Fleet) -> String {
@@ -110,21 +71,15 @@ pub fn guide(fleet: &Fleet) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::fleet::FleetSpec;
 
     #[tokio::test]
     async fn guide_names_nodes_and_next_commands() {
         let tmp = tempfile::tempdir().unwrap();
-        let args = SimArgs {
-            control_planes: 1,
-            workers: 1,
-            dir: tmp.path().join("c"),
-            port: 0,
-            subnet: None,
-            scenario: None,
-            time_scale: 0.02,
-            talos_version: "v1.13.9".into(),
-        };
-        let fleet = Fleet::start(args.fleet_spec().unwrap()).await.unwrap();
+        let mut spec = FleetSpec::new(1, 1, tmp.path().join("c"));
+        spec.time_scale = 0.02;
+        spec.talos_version = "v1.13.9".into();
+        let fleet = Fleet::start(spec).await.unwrap();
         let text = guide(&fleet);
         assert!(text.contains("Talos v1.13.9"), "{text}");
         let port = fleet.port();

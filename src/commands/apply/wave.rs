@@ -22,7 +22,7 @@ use super::super::verify::{ExpectReboot, Phase, WaitSettings, wait_node};
 use super::mode::Reboot;
 use super::rollout::{self, Item, Next, Progress};
 use super::{
-    ApplySettings, DEFERRED, NEW_CONFIG, Prepared, gate, prepare_configured, send_configured,
+    ApplyPolicy, DEFERRED, NEW_CONFIG, Prepared, gate, prepare_configured, send_configured,
 };
 use crate::ops::node::talos_err;
 
@@ -64,7 +64,7 @@ pub(super) struct Rolled {
 pub(super) async fn roll(
     session: &Session,
     plan: &Plan,
-    s: &ApplySettings,
+    s: &ApplyPolicy,
     mut outcomes: Vec<NodeOutcome>,
 ) -> Rolled {
     let deferred: Vec<usize> = (0..outcomes.len())
@@ -167,7 +167,7 @@ impl Waves {
         &mut self,
         session: &Session,
         plan: &Plan,
-        s: &ApplySettings,
+        s: &ApplyPolicy,
         nodes: &[PlannedNode],
         cps: Arc<Vec<Endpoint>>,
         bootstrapped: bool,
@@ -328,7 +328,7 @@ async fn roll_node(
     ctx: &Arc<NodeCtx>,
     access: &Access,
     node: &PlannedNode,
-    s: &ApplySettings,
+    s: &ApplyPolicy,
     cps: &[Endpoint],
     bootstrapped: bool,
 ) -> Result<Done, StepError> {
@@ -400,7 +400,7 @@ async fn wait_etcd(
     ctx: &Arc<NodeCtx>,
     access: &Access,
     cps: &[Endpoint],
-    s: &ApplySettings,
+    s: &ApplyPolicy,
 ) -> Result<String, StepError> {
     let health = ctx
         .step_with("etcd", &RetryPolicy::once(), |_| async {
@@ -459,7 +459,7 @@ pub(super) fn merge(first: NodeOutcome, second: NodeOutcome) -> NodeOutcome {
 pub(super) async fn wait_joined(
     session: &Session,
     plan: &Plan,
-    s: &ApplySettings,
+    s: &ApplyPolicy,
     outcomes: Vec<NodeOutcome>,
 ) -> Vec<NodeOutcome> {
     let joining: Vec<PlannedNode> = plan

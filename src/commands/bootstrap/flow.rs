@@ -24,7 +24,7 @@ use crate::ops::secret_file::write_secret_file;
 
 /// Settings of the bootstrap pipeline.
 #[derive(Clone, Debug)]
-pub(crate) struct BootstrapSettings {
+pub(crate) struct BootstrapPolicy {
     pub etcd_timeout: Duration,
     pub wait_members: bool,
     pub kubeconfig: Option<KubeconfigPlan>,
@@ -84,7 +84,7 @@ pub(crate) async fn guard_until_answered(
     step: &str,
     access: &Access,
     (guard_set, target): (&[Target], IpAddr),
-    s: &BootstrapSettings,
+    s: &BootstrapPolicy,
 ) -> Result<Verdict, StepError> {
     ctx.step_with(step, &RetryPolicy::once(), |_| async {
         let mut delays = s.retry.delays();
@@ -193,7 +193,7 @@ pub(crate) async fn send_under_lock(
     client: &NodeClient,
     target: &Target,
     guard_set: &[Target],
-    s: &BootstrapSettings,
+    s: &BootstrapPolicy,
 ) -> Result<Verdict, StepError> {
     if !s.settle.is_zero()
         && let Some(found) = settle(ctx, access, guard_set, s).await?
@@ -226,7 +226,7 @@ async fn settle(
     ctx: &Arc<NodeCtx>,
     access: &Access,
     guard_set: &[Target],
-    s: &BootstrapSettings,
+    s: &BootstrapPolicy,
 ) -> Result<Option<Verdict>, StepError> {
     let until = Instant::now() + s.settle;
     ctx.progress(
@@ -289,7 +289,7 @@ async fn take_lock(
 async fn send_bootstrap(
     ctx: &Arc<NodeCtx>,
     client: &NodeClient,
-    s: &BootstrapSettings,
+    s: &BootstrapPolicy,
 ) -> Result<(), StepError> {
     let started = Instant::now();
     let mut policy = SendPolicy::new(s.resend_after, s.retry.delays().collect());
@@ -336,7 +336,7 @@ async fn send_bootstrap(
     }
 }
 
-fn note(ctx: &NodeCtx, next: &Next, s: &BootstrapSettings, calls: u32, last: &str) {
+fn note(ctx: &NodeCtx, next: &Next, s: &BootstrapPolicy, calls: u32, last: &str) {
     match next {
         Next::Watch { .. } => ctx.progress(
             "bootstrap",
@@ -353,7 +353,7 @@ fn note(ctx: &NodeCtx, next: &Next, s: &BootstrapSettings, calls: u32, last: &st
     }
 }
 
-fn send_failure(f: Failure, last: &str, calls: u32, s: &BootstrapSettings) -> StepError {
+fn send_failure(f: Failure, last: &str, calls: u32, s: &BootstrapPolicy) -> StepError {
     match f {
         Failure::NotControlPlane => StepError::permanent(format!(
             "the node answers that it is not a control plane ({last}); nothing was bootstrapped"
@@ -438,7 +438,7 @@ fn last_events(svc: Option<&ServiceStatus>) -> String {
 pub(crate) async fn wait_etcd_healthy(
     ctx: &Arc<NodeCtx>,
     client: &NodeClient,
-    s: &BootstrapSettings,
+    s: &BootstrapPolicy,
 ) -> Result<(), StepError> {
     let until = Instant::now() + s.etcd_timeout;
     ctx.step_with("etcd", &RetryPolicy::once(), |_| async {
@@ -496,7 +496,7 @@ pub(crate) async fn wait_members(
     ctx: &Arc<NodeCtx>,
     client: &NodeClient,
     cps: &[Target],
-    s: &BootstrapSettings,
+    s: &BootstrapPolicy,
 ) -> Result<(), StepError> {
     let until = Instant::now() + s.etcd_timeout;
     ctx.step_with("members", &RetryPolicy::once(), |_| async {
@@ -550,7 +550,7 @@ pub(crate) async fn check_clusters(
     access: &Access,
     guard_set: &[Target],
     intended: &Target,
-    s: &BootstrapSettings,
+    s: &BootstrapPolicy,
 ) -> Result<(), StepError> {
     ctx.step_with("one-cluster", &RetryPolicy::once(), |_| async {
         let mut delays = s.retry.delays();
