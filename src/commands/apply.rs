@@ -611,6 +611,9 @@ struct AttemptMemory {
     maybe_taken: AtomicBool,
     /// The node was busy with another apply.
     busy: AtomicBool,
+    /// The node was down before the request reached it: another apply
+    /// may have rebooted it for the very config this one sends.
+    was_down: AtomicBool,
 }
 
 /// What showed that a config whose reply was lost had been taken.
@@ -643,6 +646,18 @@ async fn secure_apply(
 ) -> Result<SecureApply, StepError> {
     let earlier_lost = memory.maybe_taken.load(Ordering::SeqCst);
     let was_busy = memory.busy.load(Ordering::SeqCst);
+    let was_down = memory.was_down.load(Ordering::SeqCst);
+    if was_down && !earlier_lost && !was_busy {
+        // Back from being down: if it now runs this config (another run's
+        // reboot), nothing is sent; down again is retried as before.
+        match client.machine_config().await {
+            Ok(Some(current)) if same_config(&current, data) => {
+                return Ok(SecureApply::AlreadyThere);
+            }
+            Ok(_) => {}
+            Err(e) => return Err(talos_err(e)),
+        }
+    }
     if earlier_lost || was_busy {
         match client.machine_config().await {
             Ok(Some(current)) if same_config(&current, data) => {
@@ -676,6 +691,9 @@ async fn secure_apply(
             }
             if e.apply_in_progress() {
                 memory.busy.store(true, Ordering::SeqCst);
+            }
+            if e.node_down() && !e.reply_may_be_lost() {
+                memory.was_down.store(true, Ordering::SeqCst);
             }
             Err(talos_err(e))
         }
