@@ -31,7 +31,9 @@ use super::verify::{
     BootIdentity, ExpectReboot, MaintenanceCert, Phase, WaitSettings, decide_phase, verify_nodes,
 };
 use super::{CommandError, Session};
-use crate::ops::node::{connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode};
+use crate::ops::node::{
+    client_step, connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode,
+};
 
 mod diff;
 mod gate;
@@ -348,12 +350,10 @@ async fn prepare_configured(
     let client = ctx
         .step("connect", |_| connect_secure(access, node))
         .await?;
-    let current = ctx
-        .step("compare", |_| {
-            let c = client.clone();
-            async move { c.machine_config().await.map_err(talos_err) }
-        })
-        .await?;
+    let current = client_step(ctx, "compare", &client, |c| async move {
+        c.machine_config().await
+    })
+    .await?;
     // The boot the config goes to, so that a reboot can be seen.
     let mut boot = None;
     if let Ok(stat) = client.system_stat().await {
@@ -611,9 +611,10 @@ struct AttemptMemory {
     maybe_taken: AtomicBool,
     /// The node was busy with another apply.
     busy: AtomicBool,
-    /// The node was down before the request reached it: another apply
-    /// may have rebooted it for the very config this one sends.
-    was_down: AtomicBool,
+    /// The node was down at an attempt although it answered before: it may
+    /// be rebooting for another run's apply, so ask what it runs before
+    /// sending again.
+    seen_down: AtomicBool,
 }
 
 /// What showed that a config whose reply was lost had been taken.
@@ -646,19 +647,8 @@ async fn secure_apply(
 ) -> Result<SecureApply, StepError> {
     let earlier_lost = memory.maybe_taken.load(Ordering::SeqCst);
     let was_busy = memory.busy.load(Ordering::SeqCst);
-    let was_down = memory.was_down.load(Ordering::SeqCst);
-    if was_down && !earlier_lost && !was_busy {
-        // Back from being down: if it now runs this config (another run's
-        // reboot), nothing is sent; down again is retried as before.
-        match client.machine_config().await {
-            Ok(Some(current)) if same_config(&current, data) => {
-                return Ok(SecureApply::AlreadyThere);
-            }
-            Ok(_) => {}
-            Err(e) => return Err(talos_err(e)),
-        }
-    }
-    if earlier_lost || was_busy {
+    let was_down = memory.seen_down.load(Ordering::SeqCst);
+    if earlier_lost || was_busy || was_down {
         match client.machine_config().await {
             Ok(Some(current)) if same_config(&current, data) => {
                 return Ok(if earlier_lost {
@@ -672,7 +662,8 @@ async fn secure_apply(
                 return Ok(SecureApply::ReplyLost(LostReply::Rebooting));
             }
             // Down while another apply was in progress: that one reboots it.
-            Err(e) if e.node_down() => return Ok(SecureApply::InFlight),
+            Err(e) if e.node_down() && was_busy => return Ok(SecureApply::InFlight),
+            // Still down: ask again at the next attempt, send nothing now.
             Err(e) => return Err(talos_err(e)),
         }
     }
@@ -692,8 +683,8 @@ async fn secure_apply(
             if e.apply_in_progress() {
                 memory.busy.store(true, Ordering::SeqCst);
             }
-            if e.node_down() && !e.reply_may_be_lost() {
-                memory.was_down.store(true, Ordering::SeqCst);
+            if e.node_down() {
+                memory.seen_down.store(true, Ordering::SeqCst);
             }
             Err(talos_err(e))
         }
@@ -822,17 +813,11 @@ async fn dry_run(
     data: &Arc<Vec<u8>>,
     mode: ApplyMode,
 ) -> Result<String, StepError> {
-    let r = ctx
-        .step("dry-run", |_| {
-            let c = client.clone();
-            let data = data.clone();
-            async move {
-                c.apply_configuration(&data, mode, true, None)
-                    .await
-                    .map_err(talos_err)
-            }
-        })
-        .await?;
+    let r = client_step(ctx, "dry-run", client, |c| {
+        let data = data.clone();
+        async move { c.apply_configuration(&data, mode, true, None).await }
+    })
+    .await?;
     let details = crate::ops::node::safe_mode_details(&r.mode_details);
     ctx.fact("dry_run", &details);
     Ok(details)
@@ -848,7 +833,7 @@ fn first_line(details: &str) -> String {
 
 /// Identical bytes, or the same YAML documents once parsed (the node may
 /// re-serialise what it stores).
-pub fn same_config(current: &[u8], wanted: &[u8]) -> bool {
+pub(crate) fn same_config(current: &[u8], wanted: &[u8]) -> bool {
     if current == wanted {
         return true;
     }

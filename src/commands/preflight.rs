@@ -10,17 +10,17 @@ use std::sync::Arc;
 
 use crate::disksel::{self, DiskFacts};
 use crate::exit::Exit;
-use crate::inventory::NodeEntry;
+use crate::inventory::{NodeEntry, Role};
 use crate::output::Report;
 use crate::pipeline::{Done, ErrorKind, NodeCtx, StepError, run_nodes};
 use crate::settings::PreflightSettings;
 use crate::talos::probe::ProbeResult;
-use crate::talos::{ApplyMode, MachineRole};
+use crate::talos::{ApplyMode, MachineRole, Stage};
 
 use super::plan::{Access, PlannedNode};
 use super::{CommandError, Session};
 use crate::ops::node::{
-    connect_maintenance, connect_secure, describe_disk, probe_step, talos_err, unusable_mode,
+    client_step, connect_maintenance, connect_secure, describe_disk, probe_step, unusable_mode,
 };
 
 pub(crate) async fn run(session: &Session, args: PreflightSettings) -> Result<Exit, CommandError> {
@@ -68,71 +68,42 @@ async fn preflight_node(
         ctx.amend_last_step(crate::pipeline::StepStatus::Failed, err.message.clone());
         return Err(err);
     }
-    match mode {
+    let facts = match mode {
         ProbeResult::Maintenance { fingerprint, .. } => {
             ctx.fact("fingerprint", &fingerprint);
-            let client = ctx
-                .step("connect", |_| connect_maintenance(access, node))
-                .await?;
-            let status = ctx
-                .step("stage", |_| {
-                    let c = client.clone();
-                    async move { c.machine_status().await.map_err(talos_err) }
-                })
-                .await?;
-            ctx.fact("stage", status.stage.to_string());
-            let version = ctx
-                .step("version", |_| {
-                    let c = client.clone();
-                    async move { c.talos_version().await.map_err(talos_err) }
-                })
-                .await?;
-            ctx.fact("version", version.as_deref().unwrap_or("v1.9 or older"));
-            if let Some(v) = &version {
-                check_kinds(&node.entry, v)?;
-            }
-            let disks = ctx
-                .step("disks", |_| {
-                    let c = client.clone();
-                    async move { c.disks().await.map_err(talos_err) }
-                })
-                .await?;
-            ctx.fact("disks", disks.iter().map(describe_disk).collect::<Vec<_>>());
-            let install = ctx
-                .step_with(
-                    "install-disk",
-                    &crate::pipeline::RetryPolicy::once(),
-                    |_| {
-                        let r = evaluate_install_disk(&node.entry, &disks);
-                        async move { r }
-                    },
-                )
-                .await?;
-            ctx.fact("install_disk", &install.chosen);
-            for w in &install.warnings {
-                ctx.warn(w.clone());
-            }
-            if server_dry_run {
-                let data = node.entry.config.raw().to_vec();
-                let result = ctx
-                    .step("server-dry-run", |_| {
-                        let c = client.clone();
-                        let data = data.clone();
-                        async move {
-                            c.apply_configuration(&data, ApplyMode::Auto, true, None)
-                                .await
-                                .map_err(talos_err)
-                        }
-                    })
-                    .await?;
-                for w in &result.warnings {
-                    ctx.warn(format!("node validation: {w}"));
-                }
-                ctx.fact(
-                    "server_dry_run",
-                    crate::ops::node::safe_mode_details(&result.mode_details),
-                );
-            }
+            look_at_maintenance(ctx, access, node, server_dry_run).await?
+        }
+        ProbeResult::Configured { .. } => look_at_configured(ctx, access, node).await?,
+        // Unreachable is retried inside probe_step; the rest was handled above.
+        other => return Err(StepError::permanent(format!("unexpected mode {other:?}"))),
+    };
+    verdict(node.entry.role, &facts)
+}
+
+/// What preflight learnt about one node, for [`verdict`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Facts {
+    /// A node in maintenance mode: its Talos version (`None`: v1.9 or
+    /// older, which cannot say) and the disk it would install to.
+    Maintenance {
+        version: Option<String>,
+        install: InstallDisk,
+    },
+    /// A configured node: the role it runs as, its version and stage.
+    Configured {
+        role: MachineRole,
+        version: String,
+        stage: Stage,
+    },
+}
+
+/// The per-node verdict: facts in, the node's result out. A maintenance
+/// node with install-disk warnings is a warning; a configured node must run
+/// as the role the inventory gives it (an init node counts as a control
+/// plane).
+fn verdict(expected: Role, facts: &Facts) -> Result<Done, StepError> {
+    match facts {
+        Facts::Maintenance { version, install } => {
             let summary = format!(
                 "maintenance, {}, install to {}",
                 version.as_deref().unwrap_or("Talos ≤ v1.9"),
@@ -144,70 +115,140 @@ async fn preflight_node(
                 Ok(Done::Warning(summary))
             }
         }
-        ProbeResult::Configured { .. } => {
-            let client = ctx
-                .step("connect", |_| connect_secure(access, node))
-                .await?;
-            let status = ctx
-                .step("stage", |_| {
-                    let c = client.clone();
-                    async move { c.machine_status().await.map_err(talos_err) }
-                })
-                .await?;
-            ctx.fact("stage", status.stage.to_string());
-            let version = ctx
-                .step("version", |_| {
-                    let c = client.clone();
-                    async move { c.version().await.map_err(talos_err) }
-                })
-                .await?;
-            ctx.fact("version", &version.tag);
-            let role = ctx
-                .step("role", |_| {
-                    let c = client.clone();
-                    async move { c.machine_type().await.map_err(talos_err) }
-                })
-                .await?;
-            ctx.fact("running_role", role.to_string());
-            let expected = if node.is_control_plane() {
-                MachineRole::ControlPlane
-            } else {
-                MachineRole::Worker
+        Facts::Configured {
+            role,
+            version,
+            stage,
+        } => {
+            let role_ok = match expected {
+                Role::ControlPlane => role.is_control_plane(),
+                Role::Worker => *role == MachineRole::Worker,
             };
-            let role_ok =
-                role == expected || (role == MachineRole::Init && node.is_control_plane());
             if !role_ok {
                 return Err(StepError::new(
                     ErrorKind::Input,
-                    format!(
-                        "node runs as {role}, but talconfig.yaml says {}",
-                        node.entry.role
-                    ),
+                    format!("node runs as {role}, but talconfig.yaml says {expected}"),
                 )
                 .with_hint(
                     "a role change needs a reset of the node; check controlPlane in talconfig.yaml",
                 ));
             }
             Ok(Done::Ok(format!(
-                "configured ({}), {}, stage {}",
-                role, version.tag, status.stage
+                "configured ({role}), {version}, stage {stage}"
             )))
         }
-        // Unreachable is retried inside probe_step; the rest was handled above.
-        other => Err(StepError::permanent(format!("unexpected mode {other:?}"))),
     }
+}
+
+/// Read a maintenance node: stage, version (and the document kinds it
+/// knows), disks and the install disk; optionally let it validate the
+/// config (`--server-dry-run`).
+async fn look_at_maintenance(
+    ctx: &Arc<NodeCtx>,
+    access: &Access,
+    node: &PlannedNode,
+    server_dry_run: bool,
+) -> Result<Facts, StepError> {
+    let client = ctx
+        .step("connect", |_| connect_maintenance(access, node))
+        .await?;
+    let status = client_step(ctx, "stage", &client, |c| async move {
+        c.machine_status().await
+    })
+    .await?;
+    ctx.fact("stage", status.stage.to_string());
+    let version = client_step(ctx, "version", &client, |c| async move {
+        c.talos_version().await
+    })
+    .await?;
+    ctx.fact("version", version.as_deref().unwrap_or("v1.9 or older"));
+    if let Some(v) = &version {
+        check_kinds(&node.entry, v)?;
+    }
+    let disks = client_step(ctx, "disks", &client, |c| async move { c.disks().await }).await?;
+    ctx.fact("disks", disks.iter().map(describe_disk).collect::<Vec<_>>());
+    let install = ctx
+        .step_with(
+            "install-disk",
+            &crate::pipeline::RetryPolicy::once(),
+            |_| {
+                let r = evaluate_install_disk(&node.entry, &disks);
+                async move { r }
+            },
+        )
+        .await?;
+    ctx.fact("install_disk", &install.chosen);
+    for w in &install.warnings {
+        ctx.warn(w.clone());
+    }
+    if server_dry_run {
+        let data = node.entry.config.raw().to_vec();
+        let result = client_step(ctx, "server-dry-run", &client, |c| {
+            let data = data.clone();
+            async move {
+                c.apply_configuration(&data, ApplyMode::Auto, true, None)
+                    .await
+            }
+        })
+        .await?;
+        for w in &result.warnings {
+            ctx.warn(format!("node validation: {w}"));
+        }
+        ctx.fact(
+            "server_dry_run",
+            crate::ops::node::safe_mode_details(&result.mode_details),
+        );
+    }
+    Ok(Facts::Maintenance { version, install })
+}
+
+/// Read a configured node over mTLS: stage, version and the role it runs as.
+async fn look_at_configured(
+    ctx: &Arc<NodeCtx>,
+    access: &Access,
+    node: &PlannedNode,
+) -> Result<Facts, StepError> {
+    let client = ctx
+        .step("connect", |_| connect_secure(access, node))
+        .await?;
+    let status = client_step(ctx, "stage", &client, |c| async move {
+        c.machine_status().await
+    })
+    .await?;
+    ctx.fact("stage", status.stage.to_string());
+    let version = client_step(
+        ctx,
+        "version",
+        &client,
+        |c| async move { c.version().await },
+    )
+    .await?;
+    ctx.fact("version", &version.tag);
+    let role = client_step(
+        ctx,
+        "role",
+        &client,
+        |c| async move { c.machine_type().await },
+    )
+    .await?;
+    ctx.fact("running_role", role.to_string());
+    Ok(Facts::Configured {
+        role,
+        version: version.tag,
+        stage: status.stage,
+    })
 }
 
 /// The disk a node would install to, and warnings.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstallDisk {
+pub(crate) struct InstallDisk {
     pub chosen: String,
     pub warnings: Vec<String>,
 }
 
 /// Evaluate `machine.install.disk` / `diskSelector` against the node's disks
 /// with Talos's rules.
-pub fn evaluate_install_disk(
+pub(crate) fn evaluate_install_disk(
     entry: &NodeEntry,
     disks: &[DiskFacts],
 ) -> Result<InstallDisk, StepError> {
@@ -361,7 +402,7 @@ fn check_kinds(entry: &NodeEntry, version: &str) -> Result<(), StepError> {
 
 /// Document kinds in `entry`'s config that a node on `version` does not
 /// register: it would refuse the whole config ("not registered").
-pub fn kinds_unknown_to(entry: &NodeEntry, version: &str) -> Vec<String> {
+pub(crate) fn kinds_unknown_to(entry: &NodeEntry, version: &str) -> Vec<String> {
     let Some(minor) = crate::talos::version_minor(version) else {
         return Vec::new();
     };
@@ -374,4 +415,78 @@ pub fn kinds_unknown_to(entry: &NodeEntry, version: &str) -> Vec<String> {
             (since > minor).then(|| format!("{kind} (v1.{since}+)"))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn install(warnings: &[&str]) -> InstallDisk {
+        InstallDisk {
+            chosen: "/dev/sda".into(),
+            warnings: warnings.iter().map(|w| w.to_string()).collect(),
+        }
+    }
+
+    fn configured(role: MachineRole) -> Facts {
+        Facts::Configured {
+            role,
+            version: "v1.12.11".into(),
+            stage: Stage::Running,
+        }
+    }
+
+    #[test]
+    fn a_maintenance_node_is_ok_unless_its_install_disk_warns() {
+        let clean = Facts::Maintenance {
+            version: Some("v1.12.11".into()),
+            install: install(&[]),
+        };
+        assert_eq!(
+            verdict(Role::Worker, &clean),
+            Ok(Done::Ok(
+                "maintenance, v1.12.11, install to /dev/sda".into()
+            ))
+        );
+        let old_and_ambiguous = Facts::Maintenance {
+            version: None,
+            install: install(&["matches 2 disks"]),
+        };
+        assert_eq!(
+            verdict(Role::ControlPlane, &old_and_ambiguous),
+            Ok(Done::Warning(
+                "maintenance, Talos ≤ v1.9, install to /dev/sda".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_configured_node_must_run_the_inventory_role() {
+        for (expected, running, ok) in [
+            (Role::ControlPlane, MachineRole::ControlPlane, true),
+            (Role::ControlPlane, MachineRole::Init, true),
+            (Role::ControlPlane, MachineRole::Worker, false),
+            (Role::ControlPlane, MachineRole::Unknown, false),
+            (Role::Worker, MachineRole::Worker, true),
+            (Role::Worker, MachineRole::Init, false),
+            (Role::Worker, MachineRole::ControlPlane, false),
+        ] {
+            let got = verdict(expected, &configured(running));
+            match got {
+                Ok(Done::Ok(summary)) if ok => assert_eq!(
+                    summary,
+                    format!("configured ({running}), v1.12.11, stage running")
+                ),
+                Err(e) if !ok => {
+                    assert_eq!(e.kind, ErrorKind::Input);
+                    assert_eq!(
+                        e.message,
+                        format!("node runs as {running}, but talconfig.yaml says {expected}")
+                    );
+                    assert!(e.hint.is_some());
+                }
+                other => panic!("{expected} running as {running}: {other:?}"),
+            }
+        }
+    }
 }

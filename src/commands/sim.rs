@@ -11,7 +11,7 @@ use super::{CommandError, Session};
 /// A fresh directory for throwaway cluster files (keys included): a random
 /// name under the temp dir, created new (never an existing path or a
 /// symlink someone planted) with mode 0700.
-pub fn fresh_dir(prefix: &str) -> Result<PathBuf, CommandError> {
+pub(crate) fn fresh_dir(prefix: &str) -> Result<PathBuf, CommandError> {
     use std::os::unix::fs::DirBuilderExt as _;
     let tmp = std::env::temp_dir();
     let mut last = None;

@@ -26,7 +26,7 @@ use crate::settings::VerifySettings;
 use crate::talos::probe::{ProbeResult, probe};
 use crate::talos::{ErrorClass, MachineStatus, NodeClient, TalosError};
 
-pub use self::watch::{BootIdentity, ExpectReboot, MaintenanceCert, Phase};
+pub(crate) use self::watch::{BootIdentity, ExpectReboot, MaintenanceCert, Phase};
 use self::watch::{Failure, NodeWatch, Observation, Verdict, Watch};
 use super::plan::{Access, Plan, PlannedNode};
 use super::{CommandError, Session};
@@ -35,14 +35,14 @@ use crate::ops::node::{connect_secure, talos_err, unusable_mode};
 
 mod etcd_health;
 mod trustd;
-pub mod watch;
+pub(crate) mod watch;
 
 /// Nodes watched at once by verify (unless --serial).
-pub const WATCH_PARALLEL: usize = 512;
+pub(crate) const WATCH_PARALLEL: usize = 512;
 
 /// How a node is waited for.
 #[derive(Debug, Clone)]
-pub struct WaitSettings {
+pub(crate) struct WaitSettings {
     pub phase: Phase,
     pub stuck_after: Duration,
     pub poll_interval: Duration,
@@ -108,7 +108,7 @@ async fn with_etcd_health(report: &mut Report, plan: &Plan) {
 }
 
 /// Auto phase: bootstrapped if any reachable control plane has etcd.
-pub async fn decide_phase(session: &Session, plan: &Plan) -> Phase {
+pub(crate) async fn decide_phase(session: &Session, plan: &Plan) -> Phase {
     let cps: Vec<_> = plan
         .control_planes
         .iter()
@@ -132,7 +132,7 @@ pub async fn decide_phase(session: &Session, plan: &Plan) -> Phase {
 }
 
 /// Wait for `nodes` and build the report (used by verify and `apply --wait`).
-pub async fn verify_nodes(
+pub(crate) async fn verify_nodes(
     session: &Session,
     plan: &Plan,
     nodes: &[PlannedNode],
@@ -165,7 +165,7 @@ pub async fn verify_nodes(
 }
 
 /// `cluster.network.cni.name: none` in the node's v1alpha1 document.
-pub fn config_has_no_cni(raw: &[u8]) -> bool {
+pub(crate) fn config_has_no_cni(raw: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(raw) else {
         return false;
     };
@@ -192,7 +192,7 @@ pub fn config_has_no_cni(raw: &[u8]) -> bool {
 /// at all (Talos v1.14.0-rc.1
 /// pkg/machinery/config/types/v1alpha1/v1alpha1_k8s_bridge.go), where v1.12
 /// and v1.13 default to Flannel.
-pub fn runs_without_cni(cfg: &crate::inventory::machine_config::MachineConfig) -> bool {
+pub(crate) fn runs_without_cni(cfg: &crate::inventory::machine_config::MachineConfig) -> bool {
     let v1_14_only = cfg
         .extra_documents
         .iter()
@@ -293,7 +293,7 @@ fn node_watch(node: &PlannedNode, settings: &WaitSettings, cps: &ControlPlanes) 
 /// Wait for one node on its own (a rollout's step): as [`verify_nodes`]
 /// does, without the other control planes' configs, so a worker is not
 /// taken to wait for trustd.
-pub async fn wait_node(
+pub(crate) async fn wait_node(
     ctx: &Arc<NodeCtx>,
     access: &Access,
     node: &PlannedNode,

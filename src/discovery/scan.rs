@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use super::targets::TargetSet;
 
 /// Talos API port, where both apid and the maintenance service listen.
-pub const TALOS_API_PORT: u16 = 50000;
+pub(crate) const TALOS_API_PORT: u16 = 50000;
 
 /// How many times one address is retried after the system ran out of
 /// descriptors or ports before it is counted as an error.
@@ -36,7 +36,7 @@ const MAX_EXHAUSTED_ATTEMPTS: u32 = 10;
 
 /// How the sweep runs.
 #[derive(Debug, Clone)]
-pub struct ScanOptions {
+pub(crate) struct ScanOptions {
     /// TCP port to connect to (Talos: 50000).
     pub port: u16,
     /// Limit for one connect; a host that neither accepts nor refuses within
@@ -65,7 +65,7 @@ impl Default for ScanOptions {
 
 /// What the sweep found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ScanResult {
+pub(crate) struct ScanResult {
     /// Hosts that accepted the connection, sorted numerically (IPv4 first).
     pub open: Vec<SocketAddr>,
     /// Addresses with a final answer (open + refused + timed out + errors).
@@ -102,7 +102,7 @@ enum Probe {
 ///
 /// `progress`, if given, is called with `(done, total)` at the start and
 /// after every address that gets a final answer.
-pub async fn scan(
+pub(crate) async fn scan(
     targets: &TargetSet,
     opts: &ScanOptions,
     progress: Option<&(dyn Fn(u64, u64) + Sync)>,
@@ -139,19 +139,8 @@ where
     let mut in_flight = FuturesUnordered::new();
 
     let probe = |ip: IpAddr, attempt: u32| {
-        let attempt_fut = connect(SocketAddr::new(ip, opts.port));
-        let connect_timeout = opts.connect_timeout;
-        async move {
-            if attempt > 0 {
-                tokio::time::sleep(exhausted_backoff(attempt)).await;
-            }
-            let outcome = match tokio::time::timeout(connect_timeout, attempt_fut).await {
-                Err(_) => Probe::TimedOut,
-                Ok(Ok(())) => Probe::Open,
-                Ok(Err(err)) => classify(err),
-            };
-            (ip, attempt, outcome)
-        }
+        let connecting = connect(SocketAddr::new(ip, opts.port));
+        one_connect(ip, attempt, connecting, opts.connect_timeout)
     };
 
     let deadline = opts.deadline;
@@ -200,32 +189,17 @@ where
             }
             Some(done) = in_flight.next() => done,
         };
-        match outcome {
-            Probe::Open => result.open.push(SocketAddr::new(ip, opts.port)),
-            Probe::Refused => result.refused += 1,
-            Probe::TimedOut => result.timed_out += 1,
-            Probe::Failed(err) => {
-                tracing::debug!(%ip, %err, "connect failed");
-                result.errors += 1;
-            }
-            Probe::Exhausted(err) => {
-                // Connects fail this way at once, before any packet, so what
-                // is still in flight is what the process can hold: shrink to
-                // that. A probe failing this way is then not replaced, so a
-                // burst of failures converges on the real capacity. The
-                // window does not grow back during this sweep.
-                let fits = in_flight.len().max(1);
-                if fits < window {
-                    tracing::debug!(%err, from = window, to = fits, "out of descriptors; shrinking the scan window");
-                    window = fits;
-                }
-                if attempt + 1 < MAX_EXHAUSTED_ATTEMPTS {
-                    retries.push_back((ip, attempt + 1));
-                    continue;
-                }
-                tracing::warn!(%ip, %err, "giving up on an address: the system stayed out of descriptors or ports");
-                result.errors += 1;
-            }
+        if let Some(retry) = tally(
+            &mut result,
+            &mut window,
+            in_flight.len(),
+            ip,
+            attempt,
+            outcome,
+            opts.port,
+        ) {
+            retries.push_back(retry);
+            continue;
         }
         result.scanned += 1;
         if let Some(report) = progress {
@@ -237,6 +211,69 @@ where
     result.elapsed = started.elapsed();
     result.final_window = window;
     result
+}
+
+/// One connect attempt under its timeout; a retry (`attempt > 0`) first
+/// backs off.
+async fn one_connect<F>(
+    ip: IpAddr,
+    attempt: u32,
+    connecting: F,
+    connect_timeout: Duration,
+) -> (IpAddr, u32, Probe)
+where
+    F: Future<Output = io::Result<()>>,
+{
+    if attempt > 0 {
+        tokio::time::sleep(exhausted_backoff(attempt)).await;
+    }
+    let outcome = match tokio::time::timeout(connect_timeout, connecting).await {
+        Err(_) => Probe::TimedOut,
+        Ok(Ok(())) => Probe::Open,
+        Ok(Err(err)) => classify(err),
+    };
+    (ip, attempt, outcome)
+}
+
+/// Counts one connect's answer in `result`, or returns the address to try
+/// again (the system ran out of descriptors or ports, not yet too often).
+/// `in_flight` is what is still connecting besides this one.
+fn tally(
+    result: &mut ScanResult,
+    window: &mut usize,
+    in_flight: usize,
+    ip: IpAddr,
+    attempt: u32,
+    outcome: Probe,
+    port: u16,
+) -> Option<(IpAddr, u32)> {
+    match outcome {
+        Probe::Open => result.open.push(SocketAddr::new(ip, port)),
+        Probe::Refused => result.refused += 1,
+        Probe::TimedOut => result.timed_out += 1,
+        Probe::Failed(err) => {
+            tracing::debug!(%ip, %err, "connect failed");
+            result.errors += 1;
+        }
+        Probe::Exhausted(err) => {
+            // Connects fail this way at once, before any packet, so what
+            // is still in flight is what the process can hold: shrink to
+            // that. A probe failing this way is then not replaced, so a
+            // burst of failures converges on the real capacity. The
+            // window does not grow back during this sweep.
+            let fits = in_flight.max(1);
+            if fits < *window {
+                tracing::debug!(%err, from = *window, to = fits, "out of descriptors; shrinking the scan window");
+                *window = fits;
+            }
+            if attempt + 1 < MAX_EXHAUSTED_ATTEMPTS {
+                return Some((ip, attempt + 1));
+            }
+            tracing::warn!(%ip, %err, "giving up on an address: the system stayed out of descriptors or ports");
+            result.errors += 1;
+        }
+    }
+    None
 }
 
 /// Sorts a connect error into refused, resource exhaustion (retry later) or

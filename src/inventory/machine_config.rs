@@ -178,28 +178,7 @@ impl MachineConfig {
             None => None,
         };
         let has_ca_key = opt_string(path, v1, &["machine", "ca", "key"])?.is_some();
-        match (machine_type.role(), has_ca_key) {
-            (Role::Worker, true) => {
-                return Err(InputError::WorkerWithCaKey {
-                    path: path.to_path_buf(),
-                });
-            }
-            (Role::ControlPlane, false) => {
-                return Err(InputError::ControlPlaneWithoutCaKey {
-                    path: path.to_path_buf(),
-                    machine_type: machine_type.to_string(),
-                });
-            }
-            _ => {}
-        }
-        if machine_type.role() == Role::Worker
-            && opt_string(path, v1, &["cluster", "ca", "key"])?.is_some()
-        {
-            warnings.push(
-                "cluster.ca.key is set on a worker config; Talos rejects CA keys on workers"
-                    .to_string(),
-            );
-        }
+        check_ca_keys(path, v1, machine_type, has_ca_key, &mut warnings)?;
         if install_disk.is_none() && disk_selector.is_none() && unattended_match.is_none() {
             warnings.push(
                 "neither machine.install.disk nor machine.install.diskSelector is set; \
@@ -266,6 +245,41 @@ fn hostname_conflict(path: &Path, v1: &Value, v1_hostname: Option<&str>) -> Resu
             "machine.features.stableHostname",
             "stable hostname is already set in v1alpha1 config",
         ));
+    }
+    Ok(())
+}
+
+/// The CA keys a config may hold for its role: a control plane needs the
+/// OS CA key, a worker must not have it (Talos refuses both), and a
+/// worker with the cluster CA key is warned about.
+fn check_ca_keys(
+    path: &Path,
+    v1: &Value,
+    machine_type: MachineType,
+    has_ca_key: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(), InputError> {
+    match (machine_type.role(), has_ca_key) {
+        (Role::Worker, true) => {
+            return Err(InputError::WorkerWithCaKey {
+                path: path.to_path_buf(),
+            });
+        }
+        (Role::ControlPlane, false) => {
+            return Err(InputError::ControlPlaneWithoutCaKey {
+                path: path.to_path_buf(),
+                machine_type: machine_type.to_string(),
+            });
+        }
+        _ => {}
+    }
+    if machine_type.role() == Role::Worker
+        && opt_string(path, v1, &["cluster", "ca", "key"])?.is_some()
+    {
+        warnings.push(
+            "cluster.ca.key is set on a worker config; Talos rejects CA keys on workers"
+                .to_string(),
+        );
     }
     Ok(())
 }

@@ -22,7 +22,7 @@ use super::yaml::{kind_of, parse_single, scalar_string, to_utf8};
 use super::{Inventory, InventorySource, NodeEntry, Role};
 
 /// Where `topf render` writes by default, next to topf.yaml.
-pub const DEFAULT_RENDER_DIR: &str = "output";
+pub(crate) const DEFAULT_RENDER_DIR: &str = "output";
 
 fn invalid(path: &Path, field: String, reason: impl Into<String>) -> InputError {
     InputError::InvalidField {
@@ -87,94 +87,109 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<TopfFile, InputError> {
     let cluster_name = required("clusterName")?;
     let endpoint = required("clusterEndpoint")?;
     check_endpoint(&endpoint).map_err(|r| invalid(path, "clusterEndpoint".into(), r))?;
-    let list = match root.get("nodes") {
-        Some(Value::Sequence(s)) if !s.is_empty() => s,
-        Some(Value::Sequence(_)) | None | Some(Value::Null) => {
-            return Err(invalid(
-                path,
-                "nodes".into(),
-                "no nodes: topf.yaml must list at least one",
-            ));
-        }
-        Some(other) => {
-            return Err(invalid(
-                path,
-                "nodes".into(),
-                format!("expected a list, found {}", kind_of(other)),
-            ));
-        }
-    };
+    let list = node_list(path, &root)?;
     let mut nodes = Vec::with_capacity(list.len());
     let mut seen_ip: HashMap<IpAddr, String> = HashMap::new();
     let mut seen_host: HashMap<String, ()> = HashMap::new();
     for (i, n) in list.iter().enumerate() {
+        let node = parse_node(path, i, n)?;
         let at = |f: &str| format!("nodes[{i}].{f}");
-        if !n.is_mapping() {
-            return Err(invalid(
-                path,
-                format!("nodes[{i}]"),
-                format!("expected a mapping, found {}", kind_of(n)),
-            ));
-        }
-        let host = string_field(path, n, "host", &at("host"))?.ok_or_else(|| {
-            InputError::MissingField {
-                path: path.to_path_buf(),
-                field: at("host"),
-            }
-        })?;
-        let role = match string_field(path, n, "role", &at("role"))?.as_deref() {
-            Some("control-plane" | "controlplane") => Role::ControlPlane,
-            Some("worker") => Role::Worker,
-            Some(other) => {
-                return Err(invalid(
-                    path,
-                    at("role"),
-                    format!("{other:?}: expected control-plane or worker"),
-                ));
-            }
-            None => {
-                return Err(InputError::MissingField {
-                    path: path.to_path_buf(),
-                    field: at("role"),
-                });
-            }
-        };
-        let ip = match string_field(path, n, "ip", &at("ip"))? {
-            Some(ip) => ip
-                .parse::<IpAddr>()
-                .map_err(|_| invalid(path, at("ip"), format!("{ip:?} is not an IP address")))?,
-            None => host.parse::<IpAddr>().map_err(|_| {
-                invalid(
-                    path,
-                    at("ip"),
-                    format!("node {host} has no ip: talstrap dials node addresses, never DNS names; add `ip:`"),
-                )
-            })?,
-        };
-        if ip.is_unspecified() || ip.is_multicast() {
+        if let Some(first) = seen_ip.insert(node.ip, node.host.clone()) {
             return Err(invalid(
                 path,
                 at("ip"),
-                format!("{ip} is not a node address"),
+                format!("{} is also the address of {first}", node.ip),
             ));
         }
-        if let Some(first) = seen_ip.insert(ip, host.clone()) {
+        if seen_host
+            .insert(node.host.to_ascii_lowercase(), ())
+            .is_some()
+        {
             return Err(invalid(
                 path,
-                at("ip"),
-                format!("{ip} is also the address of {first}"),
+                at("host"),
+                format!("{} is listed twice", node.host),
             ));
         }
-        if seen_host.insert(host.to_ascii_lowercase(), ()).is_some() {
-            return Err(invalid(path, at("host"), format!("{host} is listed twice")));
-        }
-        nodes.push(TopfNode { host, ip, role });
+        nodes.push(node);
     }
     Ok(TopfFile {
         cluster_name,
         endpoint,
         nodes,
     })
+}
+
+/// The `nodes` list: present, a list, not empty.
+fn node_list<'a>(path: &Path, root: &'a Value) -> Result<&'a Vec<Value>, InputError> {
+    match root.get("nodes") {
+        Some(Value::Sequence(s)) if !s.is_empty() => Ok(s),
+        Some(Value::Sequence(_)) | None | Some(Value::Null) => Err(invalid(
+            path,
+            "nodes".into(),
+            "no nodes: topf.yaml must list at least one",
+        )),
+        Some(other) => Err(invalid(
+            path,
+            "nodes".into(),
+            format!("expected a list, found {}", kind_of(other)),
+        )),
+    }
+}
+
+/// One `nodes[i]` entry on its own (duplicates across entries are the
+/// caller's check).
+fn parse_node(path: &Path, i: usize, n: &Value) -> Result<TopfNode, InputError> {
+    let at = |f: &str| format!("nodes[{i}].{f}");
+    if !n.is_mapping() {
+        return Err(invalid(
+            path,
+            format!("nodes[{i}]"),
+            format!("expected a mapping, found {}", kind_of(n)),
+        ));
+    }
+    let host =
+        string_field(path, n, "host", &at("host"))?.ok_or_else(|| InputError::MissingField {
+            path: path.to_path_buf(),
+            field: at("host"),
+        })?;
+    let role = match string_field(path, n, "role", &at("role"))?.as_deref() {
+        Some("control-plane" | "controlplane") => Role::ControlPlane,
+        Some("worker") => Role::Worker,
+        Some(other) => {
+            return Err(invalid(
+                path,
+                at("role"),
+                format!("{other:?}: expected control-plane or worker"),
+            ));
+        }
+        None => {
+            return Err(InputError::MissingField {
+                path: path.to_path_buf(),
+                field: at("role"),
+            });
+        }
+    };
+    let ip = match string_field(path, n, "ip", &at("ip"))? {
+        Some(ip) => ip
+            .parse::<IpAddr>()
+            .map_err(|_| invalid(path, at("ip"), format!("{ip:?} is not an IP address")))?,
+        None => host.parse::<IpAddr>().map_err(|_| {
+            invalid(
+                path,
+                at("ip"),
+                format!("node {host} has no ip: talstrap dials node addresses, never DNS names; add `ip:`"),
+            )
+        })?,
+    };
+    if ip.is_unspecified() || ip.is_multicast() {
+        return Err(invalid(
+            path,
+            at("ip"),
+            format!("{ip} is not a node address"),
+        ));
+    }
+    Ok(TopfNode { host, ip, role })
 }
 
 fn topf_dir(path: &Path) -> &Path {
@@ -186,14 +201,14 @@ fn topf_dir(path: &Path) -> &Path {
 
 /// The rendered-config directory: `--config-dir`, else `output/` next to
 /// topf.yaml (topf render's default).
-pub fn render_dir(path: &Path, config_dir: Option<&Path>) -> PathBuf {
+pub(crate) fn render_dir(path: &Path, config_dir: Option<&Path>) -> PathBuf {
     config_dir
         .map(Path::to_path_buf)
         .unwrap_or_else(|| topf_dir(path).join(DEFAULT_RENDER_DIR))
 }
 
 /// Reads topf.yaml and every node's rendered config.
-pub fn load_topf(path: &Path, config_dir: Option<&Path>) -> Result<Inventory, InputError> {
+pub(crate) fn load_topf(path: &Path, config_dir: Option<&Path>) -> Result<Inventory, InputError> {
     let bytes = super::read::read_input_file(path).map_err(|source| InputError::Io {
         path: path.to_path_buf(),
         source,
@@ -273,7 +288,7 @@ pub fn load_topf(path: &Path, config_dir: Option<&Path>) -> Result<Inventory, In
 
 /// Hostnames and addresses for shell completion of `-n`: best effort, from
 /// the raw file (no `${VAR}` substitution, no machine configs read).
-pub fn completion_names(talconfig: Option<&Path>, topf: Option<&Path>) -> Vec<String> {
+pub(crate) fn completion_names(talconfig: Option<&Path>, topf: Option<&Path>) -> Vec<String> {
     let (path, host_key, ip_key) = match (topf, talconfig) {
         (Some(t), _) => (t.to_path_buf(), "host", "ip"),
         (None, Some(t)) => (t.to_path_buf(), "hostname", "ipAddress"),

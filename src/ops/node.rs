@@ -12,7 +12,7 @@ use crate::talos::{ErrorClass, NodeClient, TalosError, TrustKind};
 use crate::commands::plan::{Access, PlannedNode};
 
 /// Map a protocol error to a step error, keeping its class and code.
-pub fn talos_err(e: TalosError) -> StepError {
+pub(crate) fn talos_err(e: TalosError) -> StepError {
     let kind = match e.class() {
         ErrorClass::Retryable => ErrorKind::Retryable,
         ErrorClass::Permanent => ErrorKind::Permanent,
@@ -40,19 +40,28 @@ pub fn talos_err(e: TalosError) -> StepError {
     err
 }
 
-/// Same as [`talos_err`], but also retry `FailedPrecondition` (node not ready yet).
-pub fn talos_err_retry_precondition(e: TalosError) -> StepError {
-    let precondition = e.precondition_failed();
-    let err = talos_err(e);
-    if precondition {
-        err.into_kind(ErrorKind::Retryable)
-    } else {
-        err
-    }
+/// Run one observing step that is a single call on `client`, with the
+/// protocol error mapped by [`talos_err`]. Each attempt calls on a clone of
+/// the client (a cheap handle on the same connection).
+pub(crate) async fn client_step<T, F, Fut>(
+    ctx: &NodeCtx,
+    name: &str,
+    client: &NodeClient,
+    call: F,
+) -> Result<T, StepError>
+where
+    F: Fn(NodeClient) -> Fut,
+    Fut: std::future::Future<Output = Result<T, TalosError>>,
+{
+    ctx.step(name, |_| {
+        let reply = call(client.clone());
+        async move { reply.await.map_err(talos_err) }
+    })
+    .await
 }
 
 /// Short word for a mode, used in facts and tables.
-pub fn mode_word(mode: &ProbeResult) -> &'static str {
+pub(crate) fn mode_word(mode: &ProbeResult) -> &'static str {
     match mode {
         ProbeResult::Unreachable { .. } => "unreachable",
         ProbeResult::NotTalos { .. } => "not-talos",
@@ -68,7 +77,7 @@ pub fn mode_word(mode: &ProbeResult) -> &'static str {
 }
 
 /// Probe the node's mode, retrying while it is unreachable.
-pub async fn probe_step(
+pub(crate) async fn probe_step(
     ctx: &NodeCtx,
     access: &Access,
     addr: SocketAddr,
@@ -115,7 +124,7 @@ pub async fn probe_step(
 /// `--port` (every node refuses: nothing listens there) from a node that is
 /// down, after one round instead of after every node's retries, and to say
 /// it once for the run instead of once per node.
-pub struct FirstRound {
+pub(crate) struct FirstRound {
     /// Nodes whose first connects decide (those started together, at least 2).
     expected: usize,
     /// The run covers every node of the inventory: when all refuse, no node
@@ -144,7 +153,7 @@ impl FirstRound {
     /// `nodes` in the run, `parallel` of them at a time, all on `port`. None
     /// when fewer than two nodes start together: one refusing node may just
     /// be rebooting.
-    pub fn new(
+    pub(crate) fn new(
         nodes: usize,
         parallel: usize,
         port: u16,
@@ -224,7 +233,7 @@ impl FirstRound {
 }
 
 /// Error for modes talstrap cannot work with.
-pub fn unusable_mode(mode: &ProbeResult, access: &Access) -> Option<StepError> {
+pub(crate) fn unusable_mode(mode: &ProbeResult, access: &Access) -> Option<StepError> {
     match mode {
         ProbeResult::NotTalos { reason } => {
             let hint = if mode.tls_hung() {
@@ -263,7 +272,10 @@ pub fn unusable_mode(mode: &ProbeResult, access: &Access) -> Option<StepError> {
 }
 
 /// Open an mTLS client with the talosconfig.
-pub async fn connect_secure(access: &Access, node: &PlannedNode) -> Result<NodeClient, StepError> {
+pub(crate) async fn connect_secure(
+    access: &Access,
+    node: &PlannedNode,
+) -> Result<NodeClient, StepError> {
     let Some(tls) = access.secure.clone() else {
         return Err(StepError::new(
             ErrorKind::Input,
@@ -279,7 +291,7 @@ pub async fn connect_secure(access: &Access, node: &PlannedNode) -> Result<NodeC
 }
 
 /// Open an insecure maintenance-mode client (optionally fingerprint-pinned).
-pub async fn connect_maintenance(
+pub(crate) async fn connect_maintenance(
     access: &Access,
     node: &PlannedNode,
 ) -> Result<NodeClient, StepError> {
@@ -291,7 +303,7 @@ pub async fn connect_maintenance(
 /// The human part of ApplyConfiguration's `mode_details`, without the config
 /// diff that may follow: a diff of machine configs can carry keys and tokens,
 /// so only the number of changed lines is kept.
-pub fn safe_mode_details(details: &str) -> String {
+pub(crate) fn safe_mode_details(details: &str) -> String {
     let mut kept = Vec::new();
     let mut diff_lines = 0usize;
     let mut in_diff = false;
@@ -344,7 +356,7 @@ pub fn safe_mode_details(details: &str) -> String {
 }
 
 /// `/dev/sda 512 GB nvme "Samsung 980"`
-pub fn describe_disk(d: &DiskFacts) -> String {
+pub(crate) fn describe_disk(d: &DiskFacts) -> String {
     let mut s = format!("{} {}", d.dev_path, human_size(d.size));
     if !d.transport.is_empty() {
         s.push(' ');
@@ -366,7 +378,7 @@ pub fn describe_disk(d: &DiskFacts) -> String {
 }
 
 /// Decimal units, as Talos prints disk sizes.
-pub fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
     let mut v = bytes as f64;
     let mut i = 0;

@@ -457,19 +457,10 @@ fn maintenance_reply(
     if req.dry_run {
         let diff = dry_run_of
             .map(applied_config::diff_from_empty)
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| "No changes.".to_string());
-        details =
-            format!("Dry run summary:\n{details} (skipped in dry-run).\nConfig diff:\n\n{diff}");
+            .unwrap_or_default();
+        details = dry_run_summary(&details, diff);
     } else if mode == Mode::Try {
-        let timeout = req
-            .try_mode_timeout
-            .and_then(|d| Duration::try_from(d).ok())
-            .unwrap_or(Duration::from_secs(60));
-        details.push_str(&format!(
-            "\nThe config is applied in 'try' mode and will be automatically reverted back in {}",
-            go_duration(timeout)
-        ));
+        details.push_str(&try_mode_note(try_mode_timeout(req)));
     }
     ApplyConfiguration {
         metadata: None,
@@ -516,40 +507,14 @@ async fn apply(
     caller: &Caller,
     req: ApplyConfigurationRequest,
 ) -> Result<ApplyConfigurationResponse, Status> {
-    {
-        let mut st = node.lock();
-        if st.apply_busy {
-            return Err(Status::failed_precondition(
-                "another apply configuration is already in progress",
-            ));
-        }
-        if st.apply_rebooting && version::apply_reboot_guard(&node.id.talos_version) {
-            return Err(Status::failed_precondition(
-                "configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot",
-            ));
-        }
-        st.apply_busy = true;
-    }
-    let _guard = ApplyGuard(node);
+    let _guard = begin_apply(node)?;
     // Validating and persisting a config takes a moment on a real node.
     tokio::time::sleep(scale_duration(
         Duration::from_millis(200),
         node.id.time_scale,
     ))
     .await;
-
-    let new = match applied_config::parse(&req.data, &node.id.talos_version) {
-        Ok(c) => c,
-        Err(ConfigError::Parse(e)) => return Err(Status::invalid_argument(e)),
-        Err(ConfigError::NoV1Alpha1) => {
-            return Err(Status::invalid_argument(
-                "the applied machine configuration doesn't contain v1alpha1 config, did you mean to patch the machine config instead?",
-            ));
-        }
-        Err(ConfigError::Invalid(errs)) => {
-            return Err(Status::invalid_argument(applied_config::multierror(&errs)));
-        }
-    };
+    let new = parse_applied(&req.data, &node.id.talos_version)?;
     let v14 = version::reboot_mode_removed(&node.id.talos_version);
     let requested = configured_mode(req.mode, v14)?;
     let warnings = applied_config::validate(&new, false, &node.id.talos_version)
@@ -559,95 +524,15 @@ async fn apply(
         .config
         .clone()
         .ok_or_else(|| Status::unavailable("node has no active configuration"))?;
-
-    let mut mode = requested;
-    let mut details = "Applied configuration with a reboot".to_string();
-    let mut reason = String::new();
-    match requested {
-        // v1.14: AUTO is NO_REBOOT, and nothing checks whether the change
-        // can be applied live (`CanApplyImmediate` was deleted); settings
-        // read at boot wait for the next reboot.
-        Mode::Auto | Mode::NoReboot | Mode::Try if v14 => {
-            if mode == Mode::Auto {
-                mode = Mode::NoReboot;
-            }
-            details = "Applied configuration without a reboot".to_string();
-        }
-        Mode::Try | Mode::NoReboot => {
-            applied_config::can_apply_immediate(&current, &new)
-                .map_err(Status::invalid_argument)?;
-            details = "Applied configuration without a reboot".to_string();
-        }
-        Mode::Staged => {
-            details = "Staged configuration to be applied after the next reboot".to_string()
-        }
-        Mode::Auto => match applied_config::can_apply_immediate(&current, &new) {
-            Ok(()) => {
-                mode = Mode::NoReboot;
-                details = "Applied configuration without a reboot".to_string();
-            }
-            Err(why) => {
-                mode = Mode::Reboot;
-                reason = format!(": {why}");
-            }
-        },
-        Mode::Reboot => {}
-    }
+    let (mode, mut details, reason) = effective_mode(requested, v14, &current, &new)?;
     if req.dry_run {
-        let diff = applied_config::config_diff(&current, &new);
-        let diff = if diff.is_empty() {
-            "No changes.".to_string()
-        } else {
-            diff
-        };
-        return Ok(ApplyConfigurationResponse {
-            messages: vec![ApplyConfiguration {
-                metadata: None,
-                warnings: Vec::new(),
-                mode: mode as i32,
-                mode_details: format!(
-                    "Dry run summary:\n{details} (skipped in dry-run).\nConfig diff:\n\n{diff}"
-                ),
-            }],
-        });
+        return Ok(dry_run_reply(&current, &new, mode, &details));
     }
-    let new = Arc::new(new);
-    let now = Instant::now();
-    {
-        let mut st = node.lock();
-        st.stats.applies_accepted += 1;
-        match mode {
-            Mode::Try => {
-                let timeout = req
-                    .try_mode_timeout
-                    .and_then(|d| Duration::try_from(d).ok())
-                    .unwrap_or(Duration::from_secs(60));
-                details.push_str(&format!(
-                    "\nThe config is applied in 'try' mode and will be automatically reverted back in {}",
-                    go_duration(timeout)
-                ));
-                let previous = st.config.replace(new.clone());
-                if let Some(prev) = previous {
-                    st.try_rollback =
-                        Some((now + scale_duration(timeout, node.id.time_scale), prev));
-                }
-            }
-            Mode::NoReboot => {
-                st.try_rollback = None;
-                st.config = Some(new.clone());
-            }
-            Mode::Staged => {
-                st.try_rollback = None;
-                st.staged = Some(new.clone());
-            }
-            Mode::Reboot | Mode::Auto => {
-                st.try_rollback = None;
-                st.staged = Some(new.clone());
-                st.apply_rebooting = true;
-                st.boot.reboot_at = Some(now + reboot_grace(node));
-            }
-        }
+    let try_timeout = try_mode_timeout(&req);
+    if mode == Mode::Try {
+        details.push_str(&try_mode_note(try_timeout));
     }
+    take_config(node, mode, Arc::new(new), try_timeout);
     node.touch();
     if node.id.faults.apply_reply_lost {
         return Err(lose_reply(caller).await);
@@ -660,6 +545,146 @@ async fn apply(
             mode_details: details + &reason,
         }],
     })
+}
+
+/// Marks the node busy with an apply, unless one is running or an applied
+/// config already has the node rebooting.
+fn begin_apply(node: &SimNode) -> Result<ApplyGuard<'_>, Status> {
+    let mut st = node.lock();
+    if st.apply_busy {
+        return Err(Status::failed_precondition(
+            "another apply configuration is already in progress",
+        ));
+    }
+    if st.apply_rebooting && version::apply_reboot_guard(&node.id.talos_version) {
+        return Err(Status::failed_precondition(
+            "configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot",
+        ));
+    }
+    st.apply_busy = true;
+    Ok(ApplyGuard(node))
+}
+
+/// A configured node's reading of the applied bytes, as Talos words its refusals.
+fn parse_applied(data: &[u8], talos_version: &str) -> Result<AppliedConfig, Status> {
+    match applied_config::parse(data, talos_version) {
+        Ok(c) => Ok(c),
+        Err(ConfigError::Parse(e)) => Err(Status::invalid_argument(e)),
+        Err(ConfigError::NoV1Alpha1) => Err(Status::invalid_argument(
+            "the applied machine configuration doesn't contain v1alpha1 config, did you mean to patch the machine config instead?",
+        )),
+        Err(ConfigError::Invalid(errs)) => {
+            Err(Status::invalid_argument(applied_config::multierror(&errs)))
+        }
+    }
+}
+
+/// The mode an apply takes effect in, its details text and the reason
+/// appended for a reboot AUTO fell back to.
+fn effective_mode(
+    requested: Mode,
+    v14: bool,
+    current: &AppliedConfig,
+    new: &AppliedConfig,
+) -> Result<(Mode, String, String), Status> {
+    let live = || "Applied configuration without a reboot".to_string();
+    let reboot = || "Applied configuration with a reboot".to_string();
+    Ok(match requested {
+        // v1.14: AUTO is NO_REBOOT, and nothing checks whether the change
+        // can be applied live (`CanApplyImmediate` was deleted); settings
+        // read at boot wait for the next reboot.
+        Mode::Auto if v14 => (Mode::NoReboot, live(), String::new()),
+        Mode::NoReboot | Mode::Try if v14 => (requested, live(), String::new()),
+        Mode::Try | Mode::NoReboot => {
+            applied_config::can_apply_immediate(current, new).map_err(Status::invalid_argument)?;
+            (requested, live(), String::new())
+        }
+        Mode::Staged => (
+            Mode::Staged,
+            "Staged configuration to be applied after the next reboot".to_string(),
+            String::new(),
+        ),
+        Mode::Auto => match applied_config::can_apply_immediate(current, new) {
+            Ok(()) => (Mode::NoReboot, live(), String::new()),
+            Err(why) => (Mode::Reboot, reboot(), format!(": {why}")),
+        },
+        Mode::Reboot => (Mode::Reboot, reboot(), String::new()),
+    })
+}
+
+/// A dry run's answer: what would happen and the config diff, nothing kept.
+fn dry_run_reply(
+    current: &AppliedConfig,
+    new: &AppliedConfig,
+    mode: Mode,
+    details: &str,
+) -> ApplyConfigurationResponse {
+    ApplyConfigurationResponse {
+        messages: vec![ApplyConfiguration {
+            metadata: None,
+            warnings: Vec::new(),
+            mode: mode as i32,
+            mode_details: dry_run_summary(details, applied_config::config_diff(current, new)),
+        }],
+    }
+}
+
+/// Talos's dry-run summary: what the apply would have done, then the diff
+/// ("No changes." when there is none).
+fn dry_run_summary(details: &str, diff: String) -> String {
+    let diff = if diff.is_empty() {
+        "No changes.".to_string()
+    } else {
+        diff
+    };
+    format!("Dry run summary:\n{details} (skipped in dry-run).\nConfig diff:\n\n{diff}")
+}
+
+/// A TRY apply's timeout (one minute unless the request says).
+fn try_mode_timeout(req: &ApplyConfigurationRequest) -> Duration {
+    req.try_mode_timeout
+        .and_then(|d| Duration::try_from(d).ok())
+        .unwrap_or(Duration::from_secs(60))
+}
+
+/// What Talos adds to a TRY apply's details.
+fn try_mode_note(timeout: Duration) -> String {
+    format!(
+        "\nThe config is applied in 'try' mode and will be automatically reverted back in {}",
+        go_duration(timeout)
+    )
+}
+
+/// Keeps an accepted config the way its mode says: live (TRY with a
+/// rollback at the timeout), staged for the next boot, or staged with a
+/// reboot.
+fn take_config(node: &SimNode, mode: Mode, new: Arc<AppliedConfig>, try_timeout: Duration) {
+    let now = Instant::now();
+    let mut st = node.lock();
+    st.stats.applies_accepted += 1;
+    match mode {
+        Mode::Try => {
+            let previous = st.config.replace(new);
+            if let Some(prev) = previous {
+                st.try_rollback =
+                    Some((now + scale_duration(try_timeout, node.id.time_scale), prev));
+            }
+        }
+        Mode::NoReboot => {
+            st.try_rollback = None;
+            st.config = Some(new);
+        }
+        Mode::Staged => {
+            st.try_rollback = None;
+            st.staged = Some(new);
+        }
+        Mode::Reboot | Mode::Auto => {
+            st.try_rollback = None;
+            st.staged = Some(new);
+            st.apply_rebooting = true;
+            st.boot.reboot_at = Some(now + reboot_grace(node));
+        }
+    }
 }
 
 /// The requested mode of a configured apply. Talos v1.14.0-rc.1 srv
