@@ -520,6 +520,8 @@ const SCENARIO_TIMING: &[&str] = &[
     "join",
     "apiserver",
     "worker_join",
+    "shutdown",
+    "boot_timeout",
 ];
 const SCENARIO_FAULTS: &[&str] = &[
     "unreachable",
@@ -536,7 +538,13 @@ const SCENARIO_FAULTS: &[&str] = &[
     "already_bootstrapped",
     "time_not_synced_for",
     "powered_off",
+    "power_on_after",
+    "power_off_after",
     "configured",
+    "talos_version",
+    "cert_refresh_every",
+    "clock_step",
+    "booted_ago",
 ];
 const SCENARIO_DISK: &[&str] = &[
     "dev_path",
@@ -569,6 +577,8 @@ fn scenario_value() -> impl Strategy<Value = String> {
             "booting",
             "{ method: Version, count: 2 }",
             "{ method: Version, count: -1 }",
+            "{ after: 1s, by: -2h, count: 3 }",
+            "{ after: 1e300, by: 99999999999999999999h }",
             "[]",
             "{}",
             "500GB",

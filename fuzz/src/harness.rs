@@ -396,13 +396,23 @@ pub fn check_scenario(text: &str, scale: f64) {
         t.join,
         t.apiserver,
         t.worker_join,
+        t.shutdown,
+        t.boot_timeout,
     ] {
         assert!(now.checked_add(d).is_some(), "{d:?} overflows the clock");
     }
     for faults in scenario.nodes.values() {
-        for d in [faults.latency, faults.time_not_synced_for]
-            .into_iter()
-            .flatten()
+        for d in [
+            faults.latency,
+            faults.time_not_synced_for,
+            faults.power_on_after,
+            faults.power_off_after,
+            faults.cert_refresh_every,
+            faults.booted_ago,
+            faults.clock_step.as_ref().map(|c| c.after),
+        ]
+        .into_iter()
+        .flatten()
         {
             let scaled = talstrap::sim::scenario::scale_duration(d, scale);
             assert!(

@@ -563,6 +563,10 @@ struct AttemptMemory {
     maybe_taken: AtomicBool,
     /// The node was busy with another apply.
     busy: AtomicBool,
+    /// The node was down at an attempt although it answered before: it may
+    /// be rebooting for another run's apply, so ask what it runs before
+    /// sending again.
+    seen_down: AtomicBool,
 }
 
 /// What showed that a config whose reply was lost had been taken.
@@ -595,7 +599,8 @@ async fn secure_apply(
 ) -> Result<SecureApply, StepError> {
     let earlier_lost = memory.maybe_taken.load(Ordering::SeqCst);
     let was_busy = memory.busy.load(Ordering::SeqCst);
-    if earlier_lost || was_busy {
+    let was_down = memory.seen_down.load(Ordering::SeqCst);
+    if earlier_lost || was_busy || was_down {
         match client.machine_config().await {
             Ok(Some(current)) if same_config(&current, data) => {
                 return Ok(if earlier_lost {
@@ -609,7 +614,8 @@ async fn secure_apply(
                 return Ok(SecureApply::ReplyLost(LostReply::Rebooting));
             }
             // Down while another apply was in progress: that one reboots it.
-            Err(e) if e.node_down() => return Ok(SecureApply::InFlight),
+            Err(e) if e.node_down() && was_busy => return Ok(SecureApply::InFlight),
+            // Still down: ask again at the next attempt, send nothing now.
             Err(e) => return Err(talos_err(e)),
         }
     }
@@ -628,6 +634,9 @@ async fn secure_apply(
             }
             if e.apply_in_progress() {
                 memory.busy.store(true, Ordering::SeqCst);
+            }
+            if e.node_down() {
+                memory.seen_down.store(true, Ordering::SeqCst);
             }
             Err(talos_err(e))
         }

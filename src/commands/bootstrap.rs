@@ -77,7 +77,16 @@ pub(crate) async fn run(session: &Session, args: BootstrapSettings) -> Result<Ex
     let quorum = quorum(&args, &inputs)?;
     let mut details = serde_json::Map::new();
     let mut messages = Vec::new();
-    let target = match pick_target(session, &args, &inputs, quorum, &mut details).await? {
+    let mut discovered = Vec::new();
+    let target = match pick_target(
+        session,
+        &args,
+        &inputs,
+        quorum,
+        (&mut details, &mut discovered),
+    )
+    .await?
+    {
         Ok(t) => t,
         Err((exit, message)) => {
             messages.push(message);
@@ -95,11 +104,7 @@ pub(crate) async fn run(session: &Session, args: BootstrapSettings) -> Result<Ex
         nodes: 1,
         parallel: 1,
     });
-    let guard_set = Arc::new(if inputs.control_planes.is_empty() {
-        vec![target.clone()]
-    } else {
-        inputs.control_planes.clone()
-    });
+    let guard_set = Arc::new(guard_set(&inputs.control_planes, discovered, &target));
     let access = Arc::new(inputs.access);
     let outcomes = run_nodes(&run, vec![(target.ep.node.clone(), target.clone())], {
         move |ctx, target| {
@@ -198,6 +203,22 @@ fn settings(
     }
 }
 
+/// Every control plane known to the run: the inventory's, then those an
+/// `--auto --cidr` scan found that may run etcd, then the target; one entry
+/// per address. The guard asks each of them before sending.
+fn guard_set(inventory: &[Target], discovered: Vec<Target>, target: &Target) -> Vec<Target> {
+    let mut set: Vec<Target> = Vec::new();
+    let extra = discovered
+        .into_iter()
+        .chain(std::iter::once(target.clone()));
+    for t in inventory.iter().cloned().chain(extra) {
+        if !set.iter().any(|s| s.ep.node.ip == t.ep.node.ip) {
+            set.push(t);
+        }
+    }
+    set
+}
+
 /// How long a later-ranked target waits for an earlier one's etcd to show.
 pub(crate) fn settle_window(poll: Duration) -> Duration {
     (poll * 5).max(Duration::from_secs(2))
@@ -288,7 +309,10 @@ async fn pick_target(
     args: &BootstrapSettings,
     inputs: &Inputs,
     quorum: usize,
-    details: &mut serde_json::Map<String, serde_json::Value>,
+    (details, discovered): (
+        &mut serde_json::Map<String, serde_json::Value>,
+        &mut Vec<Target>,
+    ),
 ) -> Result<Result<Target, (Exit, String)>, CommandError> {
     if args.auto {
         let es = ElectionSettings {
@@ -301,12 +325,15 @@ async fn pick_target(
         let cps: Vec<Endpoint> = inputs.control_planes.iter().map(|c| c.ep.clone()).collect();
         return Ok(
             match elect_leader(session, &inputs.access, &cps, &es, details).await? {
-                Election::Leader(ep) => Ok(inputs
-                    .control_planes
-                    .iter()
-                    .find(|c| c.ep.node.ip == ep.node.ip)
-                    .cloned()
-                    .unwrap_or_else(|| Target::bare(ep))),
+                Election::Leader { leader, peers } => {
+                    discovered.extend(peers.into_iter().map(Target::bare));
+                    Ok(inputs
+                        .control_planes
+                        .iter()
+                        .find(|c| c.ep.node.ip == leader.node.ip)
+                        .cloned()
+                        .unwrap_or_else(|| Target::bare(leader)))
+                }
                 // Someone already has etcd: the election refused, which means "bootstrapped".
                 Election::AlreadyBootstrapped(reason) => Err((
                     Exit::Success,
@@ -408,4 +435,36 @@ pub(crate) async fn bootstrap_node(
             }
         )),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::pipeline::NodeRef;
+
+    fn t(name: &str, last: u8) -> Target {
+        let ip = std::net::IpAddr::from([127, 0, 0, last]);
+        Target::bare(Endpoint {
+            node: NodeRef::new(name, ip, Some("controlplane".into())),
+            addr: std::net::SocketAddr::new(ip, 50000),
+        })
+    }
+
+    fn names(set: &[Target]) -> Vec<String> {
+        set.iter().map(|t| t.ep.node.node.clone()).collect()
+    }
+
+    #[test]
+    fn the_guard_asks_every_known_control_plane_once() {
+        // Inventory only: the target is one of them.
+        let inv = [t("cp1", 1), t("cp2", 2)];
+        assert_eq!(names(&guard_set(&inv, Vec::new(), &inv[0])), ["cp1", "cp2"]);
+        // A scan without inventory: every discovered peer, then the target.
+        let set = guard_set(&[], vec![t("127.0.0.3", 3), t("cp2", 2)], &t("cp1", 1));
+        assert_eq!(names(&set), ["127.0.0.3", "cp2", "cp1"]);
+        // Both: the inventory's name wins for an address found twice.
+        let set = guard_set(&inv, vec![t("127.0.0.2", 2), t("127.0.0.3", 3)], &inv[1]);
+        assert_eq!(names(&set), ["cp1", "cp2", "127.0.0.3"]);
+    }
 }

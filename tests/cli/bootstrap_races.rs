@@ -253,6 +253,83 @@ async fn a_silent_control_plane_with_etcd_is_never_bootstrapped_around() {
     );
 }
 
+/// `--auto --cidr`: a control plane the scan finds that already runs etcd
+/// but hangs (TCP open, TLS never answers) is excluded from the election,
+/// and the guard must still hear from it before sending: the elected
+/// target is not bootstrapped around it. It used to be (the guard asked the
+/// target only), forming a second etcd cluster reported as success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_cidr_never_bootstraps_around_a_discovered_control_plane_that_hangs() {
+    let c = cluster(
+        3,
+        0,
+        Some(
+            "timing: { join: 100000s }\nnodes: { cp1: { configured: true }, cp2: { configured: true }, cp3: { already_bootstrapped: true, hang_after_accept: true } }",
+        ),
+    )
+    .await;
+    ready_cp(&c, "cp1").await;
+    ready_cp(&c, "cp2").await;
+    let net = format!("{}/24", c.ip("cp1"));
+    let tc = c.talosconfig().display().to_string();
+    let port = c.fleet.port().to_string();
+    let args = [
+        "bootstrap",
+        "--auto",
+        "--cidr",
+        &net,
+        "--quorum",
+        "2",
+        "--talosconfig",
+        &tc,
+        "--port",
+        &port,
+        "--attempts",
+        "2",
+        "--connect-timeout",
+        "200ms",
+        "--timeout",
+        "90s",
+        "-o",
+        "json",
+    ];
+    let run = c.run(&args).await;
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let cp3 = c.ip("cp3");
+    let report = run.report();
+    let nodes = report["nodes"].as_array().cloned().unwrap_or_default();
+    assert_eq!(nodes.len(), 1, "{}", run.dump());
+    let node = &nodes[0];
+    assert_eq!(node["status"], "failed", "{}", run.dump());
+    let err = node["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        err.starts_with("not bootstrapping:")
+            && err.contains(&cp3)
+            && err.contains("second etcd cluster"),
+        "{err}"
+    );
+    let hint = node["hint"].as_str().unwrap_or_default();
+    assert!(
+        hint.contains("--allow-unreachable-control-planes"),
+        "{hint}"
+    );
+    let guard = report["details"]["guard"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        guard.iter().any(|v| v["ip"] == cp3.as_str()),
+        "the guard did not ask the discovered {cp3}: {}",
+        run.dump()
+    );
+    let total: u64 = ["cp1", "cp2", "cp3"]
+        .iter()
+        .map(|h| c.fleet.stats(c.ip(h).parse().unwrap()).bootstrap_calls)
+        .sum();
+    assert_eq!(total, 0, "a Bootstrap was sent:\n{}", run.dump());
+    assert_eq!(c.fleet.etcd_clusters().len(), 1, "{}", run.dump());
+}
+
 /// With the override the run bootstraps, says what it risked, and the
 /// one-cluster check says what it could not confirm.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,7 @@ mod habits;
 mod inputs;
 mod inventory;
 mod pipelines;
+mod real_cluster;
 mod reliability;
 mod rollout;
 mod schema;

@@ -685,8 +685,11 @@ async fn bootstrap_retry_meeting_already_exists_is_success() {
 /// run succeeds and says the cluster was already bootstrapped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etcd_on_another_control_plane_means_no_bootstrap_call() {
+    // cp1 and cp3 never join cp2's etcd here (`join` far away): otherwise,
+    // on a slow machine, they have joined by the time bootstrap looks, and
+    // the proof names whichever member it asks first.
     let scenario = format!(
-        "nodes: {{ {} }}",
+        "timing: {{ join: 100000s }}\nnodes: {{ {} }}",
         CONFIGURED_CPS.replace(
             "cp2: { configured: true }",
             "cp2: { already_bootstrapped: true }"
@@ -757,6 +760,70 @@ async fn etcd_never_healthy_ends_at_its_deadline_with_last_events() {
         "etcd"
     );
     // It was bootstrapped once, and not again.
+    assert_eq!(
+        bootstrap_calls(&c),
+        BTreeMap::from([("cp1".to_string(), 1)])
+    );
+}
+
+/// The target loses power while bootstrap waits for its etcd (etcd
+/// Running, not yet healthy): the report says the node went down during the
+/// etcd wait, never its last state ("etcd Running (health unknown)") as if
+/// it were still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_dies_during_the_etcd_wait_is_reported_down() {
+    let scenario = format!("timing: {{ etcd_start: 100000s }}\nnodes: {{ {CONFIGURED_CPS} }}");
+    let c = cluster(3, 0, Some(&scenario)).await;
+    wait_ready_for_bootstrap(&c).await;
+    let cp1 = ip_of(&c, "cp1");
+    let mut live = Live::spawn(
+        &c,
+        &json_args(&c, "bootstrap", &["--etcd-timeout", "6s"]),
+        &[("TALSTRAP_RPC_TIMEOUT", "1s")],
+    );
+    // The client itself has seen etcd Running (its first look in the wait).
+    live.wait_for("etcd Running in the etcd wait", |v| {
+        v["event"] == "progress" && v["step"] == "etcd" && v["message"] == "etcd Running"
+    })
+    .await;
+    let running = c
+        .fleet
+        .wait_for(cp1, Duration::from_secs(20), |s| {
+            s.etcd.service == EtcdService::Running
+        })
+        .await;
+    assert!(running.is_some(), "etcd never started on cp1");
+    c.fleet.power_off(cp1).await;
+    let run = live.finish().await;
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let node = run.node("cp1");
+    assert_eq!(node["status"], "failed", "{}", run.dump());
+    assert_eq!(
+        node["steps"].as_array().unwrap().last().unwrap()["name"],
+        "etcd"
+    );
+    let msg = error_message(&run, "cp1");
+    assert!(
+        msg.contains("cp1 went down during the etcd wait: no answer for the last"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("before that, etcd was Running, not yet healthy"),
+        "{msg}"
+    );
+    assert!(!msg.contains("health unknown"), "{msg}");
+    assert!(
+        text_of(&node["hint"]).contains("stopped answering"),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        run.events("progress")
+            .iter()
+            .any(|e| text_of(&e["message"]).starts_with("cp1 stopped answering")),
+        "{}",
+        run.dump()
+    );
     assert_eq!(
         bootstrap_calls(&c),
         BTreeMap::from([("cp1".to_string(), 1)])
@@ -890,7 +957,8 @@ fn is_step_started(v: &Value, node: &str, step: &str) -> bool {
 /// the step's start event and its first attempt.
 async fn apply_on_the_wire(c: &Cluster, node: &str) {
     let ip = ip_of(c, node);
-    for _ in 0..2000 {
+    // A hang guard only (60 s), not a timing assumption.
+    for _ in 0..12_000 {
         if c.fleet.stats(ip).calls("ApplyConfiguration") >= 1 {
             return;
         }
@@ -901,28 +969,39 @@ async fn apply_on_the_wire(c: &Cluster, node: &str) {
 
 /// Ctrl-C while the first node's config is on the wire (one node at a
 /// time): that request finishes, no other node is started, every node is in
-/// the report with its last step, exit 130.
+/// the report with its last step, exit 130. Which node `--serial` starts
+/// first is not fixed (the nodes queue for one permit), so every node is
+/// slow and the test follows whichever started.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_during_apply_starts_nothing_new() {
-    // Every RPC of cp1 takes 1 s (50 s at time scale 0.02).
-    let c = cluster(3, 0, Some("nodes: { cp1: { latency: 50s } }")).await;
+    // Every RPC takes 1 s (50 s at time scale 0.02).
+    let c = cluster(
+        3,
+        0,
+        Some("nodes: { cp1: { latency: 50s }, cp2: { latency: 50s }, cp3: { latency: 50s } }"),
+    )
+    .await;
     let mut live = Live::spawn(&c, &json_args(&c, "apply", &["--serial"]), &[]);
-    live.wait_for("cp1's apply step", |v| is_step_started(v, "cp1", "apply"))
+    let started = live
+        .wait_for("the first apply step", |v| {
+            v["type"] == "event" && v["event"] == "step_started" && v["step"] == "apply"
+        })
         .await;
-    apply_on_the_wire(&c, "cp1").await;
+    let first = text_of(&started["node"]);
+    apply_on_the_wire(&c, &first).await;
     live.interrupt();
     let run = live.finish().await;
     assert_eq!(run.code, 130, "{}", run.dump());
     assert_eq!(run.report()["status"], "interrupted");
     assert!(run.stderr.contains("interrupt"), "{}", run.dump());
     // The request already sent was allowed to finish: the node has its config.
-    let cp1 = run.node("cp1");
+    let node = run.node(&first);
     assert_eq!(
-        cp1["steps"].as_array().unwrap().last().unwrap()["name"],
+        node["steps"].as_array().unwrap().last().unwrap()["name"],
         "apply"
     );
-    assert_eq!(c.fleet.stats(ip_of(&c, "cp1")).applies_accepted, 1);
-    for n in ["cp2", "cp3"] {
+    assert_eq!(c.fleet.stats(ip_of(&c, &first)).applies_accepted, 1);
+    for n in ["cp1", "cp2", "cp3"].into_iter().filter(|n| *n != first) {
         let node = run.node(n);
         assert_eq!(node["status"], "interrupted", "{}", run.dump());
         assert_eq!(text_of(&node["summary"]), "interrupted before starting");

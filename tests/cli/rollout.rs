@@ -472,6 +472,9 @@ fn change_env(c: &Cluster, host: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_concurrent_apply_waits_send_each_node_its_config_once() {
+    // On a loaded machine one run may find a node down, rebooting for the
+    // other run's config; once it answers again it must ask what the node
+    // runs before sending (it used to send the config a second time).
     let c = cluster(
         1,
         1,

@@ -142,8 +142,14 @@ pub fn schema_errors(line: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The binary under test: this build's, or `TALSTRAP_TEST_BIN` (to run the
+/// same scenarios against another build, e.g. a pre-fix one; see
+/// `tests/prefix-evidence.sh`).
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_talstrap"))
+    match std::env::var_os("TALSTRAP_TEST_BIN") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_talstrap")),
+    }
 }
 
 impl Cluster {

@@ -376,3 +376,41 @@ async fn latency_delays_every_call() {
     );
     within("quick", quick.get(req)).await.unwrap();
 }
+
+/// `power_off_after`: the machine dies mid-run. Pessimistic: its address
+/// goes silent (a connect times out, it is not refused), a request on a
+/// connection opened before the cut never gets an answer, and etcd stops.
+#[tokio::test]
+async fn power_off_after_makes_a_running_control_plane_silent() {
+    // 100 s at time scale 0.02 = 2 s.
+    let env = start(
+        1,
+        0,
+        "nodes: { cp1: { already_bootstrapped: true, power_off_after: 100s } }",
+    )
+    .await;
+    let mut machine = env.machine("cp1");
+    within("a request before the cut", machine.service_list(()))
+        .await
+        .expect("etcd node answers before the power cut");
+    let s = env
+        .wait("cp1", "powered off", |s| s.mode == NodeMode::Down)
+        .await;
+    assert!(!s.powered);
+    assert_eq!(s.etcd.service, EtcdService::Absent);
+    assert!(s.etcd.has_data, "etcd data survives on disk");
+    // The open connection answers nothing: the request outlives 1 s.
+    let hung = tokio::time::timeout(Duration::from_secs(1), machine.service_list(())).await;
+    assert!(hung.is_err(), "a powered-off node answered: {hung:?}");
+    // A new connection is not refused: the SYN gets no answer.
+    let connect = tokio::time::timeout(
+        Duration::from_millis(500),
+        tokio::net::TcpStream::connect(env.addr("cp1")),
+    )
+    .await;
+    assert!(
+        connect.is_err(),
+        "connect to a powered-off node: {connect:?}"
+    );
+    assert_eq!(env.fleet.etcd_clusters(), vec![vec!["cp1".to_string()]]);
+}

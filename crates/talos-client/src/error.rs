@@ -284,6 +284,13 @@ impl TalosError {
         )
     }
 
+    /// No answer at all: [`node_down`](Self::node_down), or our own
+    /// deadline ran out on a silent node (a hung or powered-off machine
+    /// whose connection is still open answers nothing, not even an error).
+    pub fn not_answering(&self) -> bool {
+        self.node_down() || matches!(self, TalosError::Timeout { .. })
+    }
+
     /// The node says the thing already exists (Bootstrap: etcd data present).
     pub fn already_exists(&self) -> bool {
         self.code() == Some(Code::AlreadyExists)

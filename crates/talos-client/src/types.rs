@@ -311,6 +311,10 @@ mod tests {
         assert_eq!(m.ips(), vec![ip("127.0.10.11"), ip("fd00::11")]);
         // FQDN hostname in talconfig, short name in etcd.
         assert!(m.is_node(&[ip("127.0.9.9")], "cp1.example.com"));
+        assert!(
+            m.is_node(&[ip("127.0.9.9")], "CP1.lab.example"),
+            "names match case-insensitively"
+        );
         assert!(m.is_node(&[ip("127.0.10.11")], "whatever"));
         assert!(m.is_node(&[ip("fd00::11")], "x"));
         assert!(!m.is_node(&[ip("127.0.10.12")], "cp2.example.com"));

@@ -472,6 +472,23 @@ impl Fleet {
                 }));
             }
         }
+        for n in &shared.nodes {
+            if let Some(after) = n.id.faults.power_off_after {
+                let after = super::scenario::scale_duration(after, spec.time_scale);
+                let weak = Arc::downgrade(n);
+                let mut stop = stop_rx.clone();
+                tasks.push(tokio::spawn(async move {
+                    tokio::select! {
+                        _ = tokio::time::sleep(after) => {}
+                        _ = stop.changed() => return,
+                    }
+                    if let Some(n) = weak.upgrade() {
+                        n.lock().power_off(Instant::now());
+                        n.touch();
+                    }
+                }));
+            }
+        }
         let fleet = Fleet {
             shared,
             cluster,
@@ -601,6 +618,20 @@ impl Fleet {
             return;
         };
         n.lock().power_on(&n.id, Instant::now());
+        n.touch();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !node::settled(n) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Cuts the power of the node at `ip` (see `NodeState::power_off`);
+    /// returns once its address is silent.
+    pub async fn power_off(&self, ip: IpAddr) {
+        let Some(n) = self.shared.node(ip) else {
+            return;
+        };
+        n.lock().power_off(Instant::now());
         n.touch();
         let deadline = Instant::now() + Duration::from_secs(10);
         while !node::settled(n) && Instant::now() < deadline {

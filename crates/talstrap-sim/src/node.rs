@@ -116,6 +116,9 @@ pub async fn drive(node: Arc<SimNode>, mut stop: watch::Receiver<bool>) {
     drop(fleet);
     let mut current: Option<Listener> = None;
     let mut current_gen = 0u64;
+    // Connections frozen by a power cut: open and silent until the node
+    // comes back, when they are reset (a rebooted machine answers RST).
+    let mut frozen: Vec<Arc<super::server::KillSwitch>> = Vec::new();
     loop {
         tick.borrow_and_update();
         let Some(fleet) = node.fleet() else { break };
@@ -124,7 +127,16 @@ pub async fn drive(node: Arc<SimNode>, mut stop: watch::Receiver<bool>) {
         let mut retry = None;
         if want.generation != current_gen {
             if let Some(old) = current.take() {
+                let held = if want.stop == StopStyle::Freeze {
+                    old.open_connections()
+                } else {
+                    Vec::new()
+                };
                 old.stop(want.stop).await;
+                for c in frozen.drain(..) {
+                    c.reset();
+                }
+                frozen = held;
             }
             if want.kind == ListenerKind::None {
                 current_gen = want.generation;

@@ -12,6 +12,7 @@
 //!   cp1: { flaky: { method: ApplyConfiguration, count: 2 }, latency: 200ms }
 //!   w1:  { stuck_in: booting }
 //!   w2:  { clock_step: { after: 1s, by: 2h }, cert_refresh_every: 5s }
+//!   cp3: { power_off_after: 4s }
 //! disks:
 //!   cp1: [ { dev_path: /dev/sda, size: 500GB, transport: sata, rotational: false } ]
 //! ```
@@ -252,6 +253,13 @@ pub struct NodeFaults {
     /// (scaled): a machine added to a running cluster.
     #[serde(default, deserialize_with = "opt_duration")]
     pub power_on_after: Option<Duration>,
+    /// Powered off this long (scaled) after the fleet started: a machine
+    /// that dies mid-run (power cut, kernel panic, pulled cable). Modelled
+    /// pessimistically: the address goes silent (new connects time out,
+    /// requests on open connections never get an answer), its disk (config,
+    /// etcd data and membership) survives.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub power_off_after: Option<Duration>,
     /// Starts already configured with its generated config.
     #[serde(default)]
     pub configured: bool,

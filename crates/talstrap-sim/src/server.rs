@@ -155,7 +155,7 @@ impl Listener {
         addr: SocketAddr,
     ) -> io::Result<Listener> {
         let held = Arc::new(Mutex::new(Vec::new()));
-        if node.id.faults.unreachable {
+        if node.id.faults.unreachable || want.kind == ListenerKind::Silent {
             return Self::blackhole(addr, held).await;
         }
         let tls = want
@@ -233,6 +233,12 @@ impl Listener {
         })
     }
 
+    /// The connections still open, to be held past a [`StopStyle::Freeze`]
+    /// stop (each holds a duplicate of its socket, which keeps it open).
+    pub fn open_connections(&self) -> Vec<Arc<KillSwitch>> {
+        lock(&self.conns).iter().filter_map(Weak::upgrade).collect()
+    }
+
     fn kill_all(&self) {
         for c in lock(&self.conns).drain(..) {
             if let Some(c) = c.upgrade() {
@@ -257,6 +263,14 @@ impl Listener {
                 if let Some(serve) = self.serve.take() {
                     serve.abort();
                 }
+            }
+            StopStyle::Freeze => {
+                // Nothing is closed here: the caller keeps the connections
+                // (`open_connections`) so their sockets stay open, silent.
+                if let Some(serve) = self.serve.take() {
+                    serve.abort();
+                }
+                self.shutdown = None;
             }
             StopStyle::Graceful => {
                 if let Some(tx) = self.shutdown.take() {

@@ -55,6 +55,11 @@ async fn enter(node: &Arc<SimNode>, path: &str, ext: &Extensions) -> Result<Conn
         .get::<ConnInfo>()
         .cloned()
         .ok_or_else(|| Status::internal("connection information missing"))?;
+    if node.lock().listener.kind == ListenerKind::Silent {
+        // Powered off: a request on a connection opened before the power
+        // cut never gets an answer; the client's own timeout ends it.
+        std::future::pending::<()>().await;
+    }
     prelude(node, path).await?;
     if node.lock().listener.generation != conn.generation {
         // The node moved on (left maintenance, rebooted) since this
@@ -104,7 +109,7 @@ fn reach(endpoint: &Arc<SimNode>, target: &str) -> Result<Arc<SimNode>, Status> 
                 .and_then(|c| c.ca_id().map(str::to_string)),
         )
     };
-    if t.id.faults.unreachable {
+    if t.id.faults.unreachable || kind == ListenerKind::Silent {
         return Err(conn_err(format!(
             "Error while dialing: dial tcp {addr}: i/o timeout"
         )));

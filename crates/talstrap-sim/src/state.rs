@@ -145,6 +145,9 @@ pub enum ListenerKind {
     None,
     Maintenance,
     Apid,
+    /// Powered off: the address is silent (SYNs dropped, no RST), as a
+    /// machine that lost power looks from the network.
+    Silent,
 }
 
 /// How to take the current listener down when it is replaced.
@@ -154,6 +157,9 @@ pub enum StopStyle {
     Graceful,
     /// Kill every connection at once (reboot).
     Abort,
+    /// Power cut: stop serving without closing anything; open connections
+    /// stay open and never answer again.
+    Freeze,
 }
 
 /// The listener the node wants; `generation` changes whenever a new
@@ -672,7 +678,7 @@ impl NodeState {
 
     pub fn mode(&self) -> NodeMode {
         match self.listener.kind {
-            ListenerKind::None => NodeMode::Down,
+            ListenerKind::None | ListenerKind::Silent => NodeMode::Down,
             ListenerKind::Maintenance => NodeMode::Maintenance,
             ListenerKind::Apid => NodeMode::Configured,
         }
@@ -877,6 +883,31 @@ impl NodeState {
         } else {
             self.enter_maintenance(id);
         }
+    }
+
+    /// Power cut: every process stops at once; what is on disk (config,
+    /// install, etcd data, the member in its cluster's list) survives, so
+    /// a later power on boots into it and etcd starts from its data. etcd
+    /// keeps a dead member listed until it is removed, so the registry is
+    /// left as it is. Pessimistic: no RST, the address goes silent.
+    pub fn power_off(&mut self, now: Instant) {
+        if !self.powered {
+            return;
+        }
+        self.powered = false;
+        self.lifecycle = Lifecycle::Off;
+        self.boot = Boot::idle(now);
+        self.pending = None;
+        self.maintenance = None;
+        self.clock_step_at = None;
+        self.apply_busy = false;
+        self.apply_rebooting = false;
+        self.etcd.service = EtcdService::Absent;
+        self.etcd.healthy = false;
+        self.etcd.health_failed = false;
+        self.etcd.healthy_due = None;
+        self.etcd.join_due = None;
+        self.set_listener(ListenerKind::Silent, None, StopStyle::Freeze);
     }
 
     /// Start in maintenance with a fresh ephemeral CA and certificate.
@@ -1660,6 +1691,48 @@ mod tests {
         assert!(st.ready(&id));
         assert!(st.etcd.healthy);
         assert_eq!(reg.clusters.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_power_cut_silences_the_node_and_keeps_what_is_on_disk() {
+        let f = fixture();
+        let id = ident("cp1", Role::ControlPlane, NodeFaults::default());
+        let t0 = Instant::now();
+        let mut st = NodeState::new(&id, t0, 7);
+        let mut reg = EtcdRegistry::default();
+        let view = FleetView::default();
+        st.preconfigure(f.cp.clone(), &id.disks);
+        st.power_on(&id, t0);
+        st.prebootstrap(&id, t0, &mut reg);
+        assert_eq!(st.etcd.service, EtcdService::Running);
+        let boot1 = st.boot_time;
+
+        st.power_off(t0);
+        assert_eq!(st.mode(), NodeMode::Down);
+        assert_eq!(st.listener.kind, ListenerKind::Silent);
+        assert_eq!(st.listener.stop, StopStyle::Freeze);
+        assert_eq!(st.stage(&id), Stage::Unknown);
+        assert_eq!(st.etcd.service, EtcdService::Absent);
+        assert!(!st.etcd.healthy && st.etcd.has_data);
+        assert_eq!(st.next_deadline(), None, "nothing happens while off");
+        assert_eq!(reg.clusters.len(), 1, "the member stays listed");
+        assert_eq!(reg.clusters[0].members.len(), 1);
+
+        // Power back: it boots its installed config and etcd starts from its data.
+        st.power_on(&id, t0);
+        assert!(st.boot_time > boot1, "a new boot");
+        run(
+            &mut st,
+            &id,
+            t0,
+            t0 + Duration::from_secs(60),
+            &view,
+            &mut reg,
+        );
+        assert_eq!(st.mode(), NodeMode::Configured);
+        assert_eq!(st.etcd.service, EtcdService::Running);
+        assert!(st.etcd.healthy);
+        assert_eq!(reg.clusters.len(), 1, "no new cluster");
     }
 
     #[tokio::test]

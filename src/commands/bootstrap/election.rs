@@ -33,8 +33,14 @@ pub struct ElectionSettings {
 /// How an election ended.
 #[derive(Debug, Clone)]
 pub enum Election {
-    /// This control plane gets the Bootstrap call.
-    Leader(Endpoint),
+    /// `leader` gets the Bootstrap call. `peers`: every other address the
+    /// last round saw that may run this cluster's etcd (a control plane, or
+    /// a node that could not be asked what it is); the bootstrap guard must
+    /// hear from each of them before sending.
+    Leader {
+        leader: Endpoint,
+        peers: Vec<Endpoint>,
+    },
     /// A candidate already has etcd (`details["refused"]` says which): the
     /// cluster is bootstrapped, nobody may be bootstrapped again.
     AlreadyBootstrapped(String),
@@ -43,8 +49,28 @@ pub enum Election {
     Unsettled { exit: Exit, reason: String },
 }
 
+/// What was seen at one candidate address.
+struct Inspected {
+    cand: Candidate,
+    note: String,
+    /// It may run this cluster's etcd: a control plane of our CA, or a node
+    /// that could not be asked (gone silent, TLS hung, mTLS failed). Known
+    /// not to: a worker, a node in maintenance, another cluster's node, a
+    /// service that is not Talos.
+    may_run_etcd: bool,
+}
+
 /// Look at one candidate address.
-async fn inspect(access: &Access, ep: &Endpoint) -> (Candidate, String) {
+async fn inspect(access: &Access, ep: &Endpoint) -> Inspected {
+    let (cand, note, may_run_etcd) = look(access, ep).await;
+    Inspected {
+        cand,
+        note,
+        may_run_etcd,
+    }
+}
+
+async fn look(access: &Access, ep: &Endpoint) -> (Candidate, String, bool) {
     let mut cand = Candidate {
         ip: ep.node.ip,
         hostname: None,
@@ -55,12 +81,13 @@ async fn inspect(access: &Access, ep: &Endpoint) -> (Candidate, String) {
     };
     let creds = access.talosconfig.as_ref().map(|t| t.credentials.clone());
     let mode = probe(ep.addr, creds.as_deref(), &access.timeouts).await;
-    let note = match mode {
-        ProbeResult::Unreachable { reason, .. } => format!("unreachable ({reason})"),
-        ProbeResult::NotTalos { reason } => format!("not Talos ({reason})"),
+    let hung = mode.tls_hung();
+    let (note, may_run_etcd) = match mode {
+        ProbeResult::Unreachable { reason, .. } => (format!("unreachable ({reason})"), true),
+        ProbeResult::NotTalos { reason } => (format!("not Talos ({reason})"), hung),
         ProbeResult::Maintenance { .. } => {
             cand.reachable = true;
-            "in maintenance mode (no config yet)".into()
+            ("in maintenance mode (no config yet)".into(), false)
         }
         ProbeResult::Configured {
             ours: Some(false),
@@ -68,37 +95,39 @@ async fn inspect(access: &Access, ep: &Endpoint) -> (Candidate, String) {
             ..
         } => {
             cand.reachable = true;
-            format!("configured by another CA ({issuer})")
+            (format!("configured by another CA ({issuer})"), false)
         }
         ProbeResult::Configured { .. } => {
             cand.reachable = true;
             match access.secure.clone() {
-                None => "configured, but no talosconfig to read it".into(),
+                None => ("configured, but no talosconfig to read it".into(), true),
                 Some(tls) => match NodeClient::connect_secure(ep.addr, tls, &access.timeouts).await
                 {
-                    Err(e) => format!("mTLS failed: {e}"),
+                    Err(e) => (format!("mTLS failed: {e}"), true),
                     Ok(c) => {
                         cand.hostname = c.hostname().await.ok();
                         match c.machine_type().await {
                             Ok(MachineRole::ControlPlane | MachineRole::Init) => {
                                 cand.role_ok = true
                             }
-                            Ok(other) => return (cand, format!("{other}, not a control plane")),
-                            Err(e) => return (cand, format!("role unknown: {e}")),
+                            Ok(other) => {
+                                return (cand, format!("{other}, not a control plane"), false);
+                            }
+                            Err(e) => return (cand, format!("role unknown: {e}"), true),
                         }
                         match c.system_stat().await {
                             Ok(s) => cand.boot_time = Some(s.boot_time),
-                            Err(e) => return (cand, format!("boot time unknown: {e}")),
+                            Err(e) => return (cand, format!("boot time unknown: {e}"), true),
                         }
                         let view = etcd_view(access, ep).await;
                         cand.has_etcd = view.has_etcd();
-                        "configured control plane".into()
+                        ("configured control plane".into(), true)
                     }
                 },
             }
         }
     };
-    (cand, note)
+    (cand, note, may_run_etcd)
 }
 
 /// Where the candidates are this round.
@@ -182,21 +211,21 @@ pub async fn elect_leader(
         rounds += 1;
         let eps = candidates(es, cps).await?;
         let inspected = join_all(eps.iter().map(|ep| inspect(access, ep))).await;
-        let cands: Vec<Candidate> = inspected.iter().map(|(c, _)| c.clone()).collect();
+        let cands: Vec<Candidate> = inspected.iter().map(|i| i.cand.clone()).collect();
         let round = elect(&cands, es.quorum);
         // A talosconfig of another cluster makes every configured candidate
         // "foreign": no round can ever settle, so say so now.
         let foreign: Vec<String> = inspected
             .iter()
-            .filter(|(_, note)| note.starts_with("configured by another CA"))
-            .map(|(c, note)| format!("{} {note}", c.ip))
+            .filter(|i| i.note.starts_with("configured by another CA"))
+            .map(|i| format!("{} {}", i.cand.ip, i.note))
             .collect();
         let usable = inspected
             .iter()
-            .filter(|(c, note)| {
-                c.reachable
-                    && !note.starts_with("configured by another CA")
-                    && !note.starts_with("in maintenance")
+            .filter(|i| {
+                i.cand.reachable
+                    && !i.note.starts_with("configured by another CA")
+                    && !i.note.starts_with("in maintenance")
             })
             .count();
         if !foreign.is_empty() && usable == 0 {
@@ -217,8 +246,8 @@ pub async fn elect_leader(
         let seen = |ip: std::net::IpAddr| {
             inspected
                 .iter()
-                .find(|(c, _)| c.ip == ip && !(c.role_ok && c.boot_time.is_some()))
-                .map(|(_, note)| note.clone())
+                .find(|i| i.cand.ip == ip && !(i.cand.role_ok && i.cand.boot_time.is_some()))
+                .map(|i| i.note.clone())
         };
         let text = round_text(&round, &seen);
         if text != last_text {
@@ -238,11 +267,11 @@ pub async fn elect_leader(
                     });
                     // What was seen at the address, for the excluded ones: "not a
                     // control plane" alone would hide a node still in maintenance.
-                    if let Some((_, note)) = inspected
+                    if let Some(i) = inspected
                         .iter()
-                        .find(|(x, _)| x.ip == c.ip && !(x.role_ok && x.boot_time.is_some()))
+                        .find(|i| i.cand.ip == c.ip && !(i.cand.role_ok && i.cand.boot_time.is_some()))
                     {
-                        entry["seen"] = json!(note);
+                        entry["seen"] = json!(i.note);
                     }
                     entry
                 }).collect::<Vec<_>>(),
@@ -264,8 +293,8 @@ pub async fn elect_leader(
                         })?;
                     let name = inspected
                         .iter()
-                        .find(|(c, _)| c.ip == ip)
-                        .and_then(|(c, _)| c.hostname.clone());
+                        .find(|i| i.cand.ip == ip)
+                        .and_then(|i| i.cand.hostname.clone());
                     let ep = Endpoint {
                         node: NodeRef::new(
                             name.unwrap_or(ep.node.node.clone()),
@@ -280,7 +309,13 @@ pub async fn elect_leader(
                             ep.node.node
                         ),
                     });
-                    return Ok(Election::Leader(ep));
+                    let peers = eps
+                        .iter()
+                        .zip(&inspected)
+                        .filter(|(e, i)| e.node.ip != ip && i.may_run_etcd)
+                        .map(|(e, i)| peer(e, i))
+                        .collect();
+                    return Ok(Election::Leader { leader: ep, peers });
                 }
             }
         }
@@ -297,6 +332,17 @@ pub async fn elect_leader(
             _ = tokio::time::sleep(es.poll_interval) => {}
             _ = session.cancel.cancelled() => {}
         }
+    }
+}
+
+/// A peer endpoint named by the hostname it reported, if any.
+fn peer(ep: &Endpoint, seen: &Inspected) -> Endpoint {
+    match &seen.cand.hostname {
+        Some(name) => Endpoint {
+            node: NodeRef::new(name.clone(), ep.node.ip, Some("controlplane".into())),
+            addr: ep.addr,
+        },
+        None => ep.clone(),
     }
 }
 

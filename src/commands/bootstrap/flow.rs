@@ -433,22 +433,64 @@ fn last_events(svc: Option<&ServiceStatus>) -> String {
     )
 }
 
+/// The node stopped answering during a wait: since when, and why.
+#[derive(Debug, Clone)]
+pub(crate) struct Silence {
+    pub since: Instant,
+    pub why: String,
+}
+
+/// Why the etcd wait ended without a healthy etcd. A node that stopped
+/// answering and never answered again is reported as down, with what it
+/// said last only as history: its last state is not its state now.
+pub(crate) fn etcd_wait_failure(
+    node: &str,
+    timeout: Duration,
+    last: Option<&ServiceStatus>,
+    silence: Option<(&Silence, Instant)>,
+) -> StepError {
+    let timeout = crate::duration::format_duration(timeout);
+    match silence {
+        Some((s, now)) => {
+            let before = match last {
+                Some(svc) => format!(
+                    "before that, etcd was {}{}",
+                    svc.state,
+                    if svc.healthy == Some(true) { ", healthy" } else { ", not yet healthy" }
+                ),
+                None => "it had not reported etcd before".to_string(),
+            };
+            StepError::stuck(format!(
+                "{node} went down during the etcd wait: no answer for the last {} ({}); {before}; etcd not healthy after {timeout}",
+                crate::duration::format_duration(now.saturating_duration_since(s.since)),
+                s.why
+            ))
+            .with_hint("the node stopped answering (power, kernel panic, network, reboot loop): check its console; once it is back, run bootstrap again (it finds the etcd it started and sends nothing twice)")
+        }
+        None => StepError::stuck(format!("etcd not healthy after {timeout}: {}", last_events(last)))
+            .with_hint("check the node's etcd logs (talosctl logs etcd); time sync and disk speed are the usual causes"),
+    }
+}
+
 /// etcd Running and healthy on `client`'s node within `--etcd-timeout`. A
-/// node that stops answering is reported as such, not by its last state.
+/// node that stops answering is reported as down, not by its last state.
 pub(crate) async fn wait_etcd_healthy(
     ctx: &Arc<NodeCtx>,
     client: &NodeClient,
     s: &BootstrapPolicy,
 ) -> Result<(), StepError> {
     let until = Instant::now() + s.etcd_timeout;
+    let node = ctx.node.node.clone();
     ctx.step_with("etcd", &RetryPolicy::once(), |_| async {
         let mut last: Option<ServiceStatus> = None;
         let mut last_state = String::new();
-        let mut failing: Option<String>;
+        let mut silence: Option<Silence> = None;
         loop {
             match client.service_list().await {
                 Ok(services) => {
-                    failing = None;
+                    if silence.take().is_some() {
+                        ctx.progress("etcd", format!("{node} answers again"));
+                    }
                     let etcd = services.into_iter().find(|s| s.id == "etcd");
                     if let Some(e) = &etcd {
                         if e.state != last_state {
@@ -462,22 +504,28 @@ pub(crate) async fn wait_etcd_healthy(
                     last = etcd;
                 }
                 Err(e) if e.class() == ErrorClass::Trust => return Err(talos_err(e)),
-                Err(e) => failing = Some(e.message()),
+                Err(e) if e.not_answering() => {
+                    if silence.is_none() {
+                        ctx.progress(
+                            "etcd",
+                            format!("{node} stopped answering ({}): waiting for it until the etcd deadline", e.message()),
+                        );
+                        silence = Some(Silence { since: Instant::now(), why: e.message() });
+                    } else if let Some(s) = silence.as_mut() {
+                        s.why = e.message();
+                    }
+                }
+                // It answered, with an error: not down.
+                Err(_) => silence = None,
             }
-            if Instant::now() >= until {
-                let timeout = crate::duration::format_duration(s.etcd_timeout);
-                return Err(match failing {
-                    Some(why) => StepError::stuck(format!(
-                        "etcd not healthy after {timeout}: the node stopped answering ({why}); last seen: {}",
-                        last_events(last.as_ref())
-                    ))
-                    .with_hint("the node went down during the etcd wait: check its console (power, kernel panic, reboot loop), then run bootstrap again"),
-                    None => StepError::stuck(format!(
-                        "etcd not healthy after {timeout}: {}",
-                        last_events(last.as_ref())
-                    ))
-                    .with_hint("check the node's etcd logs (talosctl logs etcd); time sync and disk speed are the usual causes"),
-                });
+            let now = Instant::now();
+            if now >= until {
+                return Err(etcd_wait_failure(
+                    &node,
+                    s.etcd_timeout,
+                    last.as_ref(),
+                    silence.as_ref().map(|x| (x, now)),
+                ));
             }
             tokio::select! {
                 _ = tokio::time::sleep(s.poll_interval) => {}

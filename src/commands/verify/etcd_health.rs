@@ -1,8 +1,9 @@
 //! The cluster-level check at the end of verify after bootstrap: every
 //! control plane's own etcd member list, the lists agreeing with each other
 //! and holding exactly the inventory's control planes, every member healthy.
-//! Members are matched to nodes by the IPs of their peer/client URLs, else by
-//! the short hostname Talos names them by (as `talosctl health` does).
+//! Members are matched to nodes by [`EtcdMember::is_node`]: the IPs of their
+//! peer/client URLs, else the short hostname Talos names them by (as
+//! `talosctl health` does).
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -44,38 +45,6 @@ pub(crate) struct EtcdHealth {
     pub per_node: Vec<MemberView>,
 }
 
-/// Whether `m` is the node at `addresses` called `hostname`: by URL IP,
-/// else by short hostname (the part before the first dot, as Talos names
-/// members: resources/network/hostname_spec.go `ParseFQDN`).
-pub(crate) fn member_is_node(m: &EtcdMember, addresses: &[IpAddr], hostname: &str) -> bool {
-    let ips: Vec<IpAddr> = m
-        .peer_urls
-        .iter()
-        .chain(&m.client_urls)
-        .filter_map(|u| url_ip(u))
-        .collect();
-    if addresses.iter().any(|a| ips.contains(a)) {
-        return true;
-    }
-    let short = |n: &str| n.split('.').next().unwrap_or(n).to_ascii_lowercase();
-    hostname.parse::<IpAddr>().is_err()
-        && !m.hostname.is_empty()
-        && short(&m.hostname) == short(hostname)
-}
-
-fn url_ip(url: &str) -> Option<IpAddr> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    if let Some(v6) = authority.strip_prefix('[') {
-        return v6.split(']').next()?.parse().ok();
-    }
-    authority
-        .rsplit_once(':')
-        .map_or(authority, |(h, _)| h)
-        .parse()
-        .ok()
-}
-
 /// The pure verdict over the control planes' answers. `cps`: the inventory's
 /// control planes as (name, addresses).
 pub(crate) fn judge(cps: &[(String, Vec<IpAddr>)], per_node: Vec<MemberView>) -> EtcdHealth {
@@ -96,18 +65,12 @@ pub(crate) fn judge(cps: &[(String, Vec<IpAddr>)], per_node: Vec<MemberView>) ->
     }
     let missing: Vec<String> = cps
         .iter()
-        .filter(|(name, addrs)| {
-            !all.iter()
-                .any(|m| !m.is_learner && member_is_node(m, addrs, name))
-        })
+        .filter(|(name, addrs)| !all.iter().any(|m| !m.is_learner && m.is_node(addrs, name)))
         .map(|(name, _)| name.clone())
         .collect();
     let unknown_members: Vec<String> = all
         .iter()
-        .filter(|m| {
-            !cps.iter()
-                .any(|(name, addrs)| member_is_node(m, addrs, name))
-        })
+        .filter(|m| !cps.iter().any(|(name, addrs)| m.is_node(addrs, name)))
         .map(|m| {
             if m.hostname.is_empty() {
                 format!("{:x}", m.id)
@@ -284,35 +247,6 @@ mod tests {
                 vec!["127.0.0.12".parse().unwrap()],
             ),
         ]
-    }
-
-    #[test]
-    fn members_match_by_url_ip_then_by_short_hostname() {
-        let m = member(1, "cp1", "127.0.0.11");
-        assert!(member_is_node(
-            &m,
-            &["127.0.0.11".parse().unwrap()],
-            "whatever"
-        ));
-        assert!(member_is_node(
-            &m,
-            &["127.0.0.99".parse().unwrap()],
-            "CP1.lab.example"
-        ));
-        assert!(!member_is_node(
-            &m,
-            &["127.0.0.99".parse().unwrap()],
-            "cp2.lab.example"
-        ));
-        let v6 = EtcdMember {
-            peer_urls: vec!["https://[fd00::11]:2380".into()],
-            ..member(2, "", "x")
-        };
-        assert!(member_is_node(&v6, &["fd00::11".parse().unwrap()], "n"));
-        assert!(
-            !member_is_node(&v6, &[], "n"),
-            "an empty name matches nothing"
-        );
     }
 
     #[test]
