@@ -16,8 +16,8 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use talstrap::disksel::DiskSelector;
-use talstrap::inventory::{Environment, LoadOptions, Variables, load_env_for};
 use talstrap::sim::{ClusterSpec, InstallTarget, NodeSpec, generate_cluster};
+use talstrap::testing::{Environment, LoadOptions, Variables, load_env_for};
 use yaml_serde::Value;
 
 /// talhelper-style `${name}` substitution (enough for this example).

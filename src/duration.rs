@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// Parse `1h30m`, `90s`, `250ms`, `1.5s` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
     if s.is_empty() {
         return Err("empty duration".into());

@@ -4,14 +4,14 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use talstrap::cli::Cli;
+use talstrap::Cli;
 
 fn main() {
     // talosctl habits: `talstrap -n cp1 verify` means `talstrap verify -n cp1`.
-    let argv = talstrap::usage::normalize_args(std::env::args_os().collect());
+    let argv = talstrap::normalize_args(std::env::args_os().collect());
     let cli = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
-        Err(e) => std::process::exit(talstrap::usage::usage_error(e, &argv)),
+        Err(e) => std::process::exit(talstrap::usage_error(e, &argv)),
     };
     init_logging(cli.global.verbose, cli.global.quiet, cli.global.no_color);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -24,7 +24,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let exit = runtime.block_on(talstrap::commands::run(cli));
+    let exit = runtime.block_on(talstrap::run(cli));
     // Do not wait for lingering connections of nodes that stopped answering.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     std::process::exit(exit.code());

@@ -121,7 +121,7 @@ fn reorder(cmd: &Command, argv: Vec<OsString>) -> Vec<OsString> {
 }
 
 /// talosctl flags talstrap answers with an explanation (exit 2).
-pub fn talosctl_habit(global: &GlobalArgs) -> Option<String> {
+pub(crate) fn talosctl_habit(global: &GlobalArgs) -> Option<String> {
     if global.endpoints.is_some() {
         return Some(
             "-e/--endpoints is talosctl's: talstrap never dials endpoints (a VIP, load \
@@ -165,7 +165,7 @@ fn talosctl_command(name: &str) -> Option<&'static str> {
 
 /// `-o json`, `--output json`, `--output=json`, `-ojson` or
 /// `TALSTRAP_OUTPUT=json`.
-pub fn wants_json(argv: &[OsString]) -> bool {
+pub(crate) fn wants_json(argv: &[OsString]) -> bool {
     let mut it = argv.iter().skip(1).map(|a| a.to_str().unwrap_or(""));
     let mut flag_json = None;
     while let Some(a) = it.next() {
@@ -370,7 +370,7 @@ fn with_environment_and_exit_status(page: &str, cmd: &Command) -> String {
 /// The completion script for `shell`: clap's, with `-n/--nodes` completing
 /// the node names and addresses of the talconfig.yaml (or --topf file) in
 /// the command line, through the hidden `talstrap __complete-nodes`.
-pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
+pub(crate) fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "talstrap", &mut out);

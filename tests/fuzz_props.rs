@@ -209,10 +209,10 @@ fn seeds_reach_the_success_paths() {
                 let _ = std::fs::remove_file(&env_path);
             }
         }
-        let env = talstrap::inventory::Environment::from_vars(harness::TALCONFIG_VARS)
+        let env = talstrap::testing::Environment::from_vars(harness::TALCONFIG_VARS)
             .with_sops_program(dir.path().join("no-such-sops"));
-        let opts = talstrap::inventory::LoadOptions::new(dir.path().join("talconfig.yaml"));
-        let result = talstrap::inventory::load_talconfig_in(&opts, &env);
+        let opts = talstrap::testing::LoadOptions::new(dir.path().join("talconfig.yaml"));
+        let result = talstrap::testing::load_talconfig_in(&opts, &env);
         if name == "sops-talenv" {
             let err = result.unwrap_err().to_string();
             assert!(err.contains("talenv.yaml"), "{name}: {err}");
@@ -225,7 +225,7 @@ fn seeds_reach_the_success_paths() {
 
     for (name, data) in seeds::machine_configs(&pki) {
         let path = std::path::Path::new("clusterconfig/seed.yaml");
-        let mc = talstrap::inventory::MachineConfig::parse(path, data)
+        let mc = talstrap::testing::MachineConfig::parse(path, data)
             .unwrap_or_else(|e| panic!("seed {name}: {e}"));
         assert!(mc.hostname.is_some(), "{name}");
     }
@@ -250,7 +250,7 @@ fn seeds_reach_the_success_paths() {
 
     for (name, data) in seeds::targets() {
         let (args, allow_large) = harness::split_targets_input(&data).unwrap();
-        let result = talstrap::discovery::parse_targets(&args, allow_large);
+        let result = talstrap::testing::parse_targets(&args, allow_large);
         assert_eq!(
             result.is_ok(),
             name != "large-refused",
@@ -488,7 +488,7 @@ fn flag_value() -> impl Strategy<Value = String> {
 
 #[test]
 fn every_flag_value_is_parsed_without_panicking() {
-    let flags = talstrap::cli::Cli::long_flags();
+    let flags = talstrap::Cli::long_flags();
     assert!(flags.len() > 50, "{} flags", flags.len());
     let mut runner = runner(3000);
     let strategy = (

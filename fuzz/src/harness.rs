@@ -17,10 +17,10 @@ use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use talstrap::discovery::parse_targets;
 use talstrap::disksel::{self, DiskFacts, DiskSelector};
-use talstrap::inventory::{Environment, LoadOptions, MachineConfig};
 use talstrap::talos::{kubeconfig, talosconfig};
+use talstrap::testing::parse_targets;
+use talstrap::testing::{Environment, LoadOptions, MachineConfig};
 
 /// How many addresses of a parsed target set are walked (sets can hold up
 /// to 2^128 addresses; the walk is lazy).
@@ -114,7 +114,7 @@ pub fn check_talconfig(dir: &TalconfigDir, talconfig: &[u8], talenv: Option<&[u8
         },
     }
     let opts = LoadOptions::new(&dir.talconfig);
-    match talstrap::inventory::load_talconfig_in(&opts, &dir.env) {
+    match talstrap::testing::load_talconfig_in(&opts, &dir.env) {
         Ok(inv) => {
             assert!(!inv.nodes.is_empty(), "talconfig: loaded with no nodes");
             for node in &inv.nodes {
@@ -363,7 +363,7 @@ pub fn split_cli_input(data: &[u8]) -> Vec<String> {
 /// time scales, enums) refuse or accept any command line without a panic,
 /// and a refusal says why.
 pub fn check_cli(argv: &[String]) {
-    if let Err(msg) = talstrap::cli::Cli::try_parse_argv(argv) {
+    if let Err(msg) = talstrap::Cli::try_parse_argv(argv) {
         assert!(!msg.trim().is_empty(), "empty clap error for {argv:?}");
     }
 }

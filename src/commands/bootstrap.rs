@@ -42,7 +42,7 @@ use super::plan::{Access, Endpoint};
 use super::{CommandError, Session};
 
 mod cluster_lock;
-pub mod election;
+pub(crate) mod election;
 mod flow;
 mod guard;
 mod kubeconfig_file;

@@ -15,7 +15,7 @@ use super::plan::Plan;
 
 /// A command-level failure (not a node's): decides the exit code.
 #[derive(Debug, thiserror::Error)]
-pub enum CommandError {
+pub(crate) enum CommandError {
     /// Bad input or usage: nothing was contacted.
     #[error("{0}")]
     Input(String),
@@ -30,17 +30,17 @@ pub enum CommandError {
 }
 
 impl CommandError {
-    pub fn input(msg: impl std::fmt::Display) -> Self {
+    pub(crate) fn input(msg: impl std::fmt::Display) -> Self {
         CommandError::Input(msg.to_string())
     }
 
-    pub fn deadline(msg: impl std::fmt::Display) -> Self {
+    pub(crate) fn deadline(msg: impl std::fmt::Display) -> Self {
         CommandError::Deadline(msg.to_string())
     }
 
     /// The exit status this error ends the run with (`interrupted`: Ctrl-C
     /// was pressed before it).
-    pub fn exit(&self, interrupted: bool) -> Exit {
+    pub(crate) fn exit(&self, interrupted: bool) -> Exit {
         match self {
             CommandError::Input(_) => Exit::Input,
             _ if interrupted => Exit::Interrupted,
@@ -52,7 +52,7 @@ impl CommandError {
 
 /// One command invocation's shared state. Building it has no side
 /// effects; [`Session::start`] installs the process-wide parts.
-pub struct Session {
+pub(crate) struct Session {
     pub(crate) global: GlobalSettings,
     pub output: Arc<Output>,
     pub cancel: CancellationToken,
@@ -74,14 +74,14 @@ impl Session {
     /// What the process needs once before a command runs: Ctrl-C and
     /// SIGTERM handling for this session, and (many nodes at once means many
     /// sockets) the hard open-file limit as the soft one.
-    pub fn start(&self) {
+    pub(crate) fn start(&self) {
         spawn_signal_handler(self.cancel.clone());
         let _ = crate::discovery::rlimit::raise_nofile_soft_limit();
     }
 
     /// A session for one stage of a multi-command run (demo): the same
     /// output, Ctrl-C and deadline, its own clock, nodes on `port`.
-    pub fn stage(&self, port: u16) -> Session {
+    pub(crate) fn stage(&self, port: u16) -> Session {
         Session {
             global: GlobalSettings {
                 port,
@@ -95,21 +95,21 @@ impl Session {
     }
 
     /// Time since the command (or the demo stage) started.
-    pub fn elapsed(&self) -> std::time::Duration {
+    pub(crate) fn elapsed(&self) -> std::time::Duration {
         self.started.elapsed()
     }
 
     /// The Talos API port (`--port`, or the simulator's in a demo stage).
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.global.port
     }
 
     /// Parallelism after `--serial`.
-    pub fn parallel(&self) -> usize {
+    pub(crate) fn parallel(&self) -> usize {
         self.global.parallel
     }
 
-    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+    pub(crate) fn deadline(&self) -> Option<tokio::time::Instant> {
         self.deadline
     }
 
@@ -146,7 +146,7 @@ impl Session {
     }
 
     /// The run context for a pipeline.
-    pub fn run_context(&self, retry: RetryPolicy) -> RunContext {
+    pub(crate) fn run_context(&self, retry: RetryPolicy) -> RunContext {
         RunContext {
             parallel: self.parallel(),
             deadline: self.deadline,
@@ -159,7 +159,7 @@ impl Session {
     /// Map the command's result to an exit status, printing command-level
     /// errors (on stderr, and as a report line with `-o json` so a CI step
     /// reading stdout sees why the run ended).
-    pub fn finish(&self, command: &str, result: Result<Exit, CommandError>) -> Exit {
+    pub(crate) fn finish(&self, command: &str, result: Result<Exit, CommandError>) -> Exit {
         self.output.finish();
         let exit = self.finish_result(command, result);
         match crate::output::stdout::failure() {

@@ -5,17 +5,17 @@
 //! outcomes → output; none of them speaks gRPC directly (the talos layer
 //! does).
 
-pub mod apply;
-pub mod bootstrap;
+pub(crate) mod apply;
+pub(crate) mod bootstrap;
 mod common;
-pub mod demo;
-pub mod discover;
-pub mod plan;
-pub mod preflight;
-pub mod sim;
-pub mod verify;
+pub(crate) mod demo;
+pub(crate) mod discover;
+pub(crate) mod plan;
+pub(crate) mod preflight;
+pub(crate) mod sim;
+pub(crate) mod verify;
 
-pub use common::{CommandError, Session};
+pub(crate) use common::{CommandError, Session};
 
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;

@@ -17,18 +17,18 @@ use super::CommandError;
 
 /// One node the command will work on.
 #[derive(Clone)]
-pub struct PlannedNode {
+pub(crate) struct PlannedNode {
     pub node: NodeRef,
     pub addr: SocketAddr,
     pub entry: NodeEntry,
 }
 
 impl PlannedNode {
-    pub fn is_control_plane(&self) -> bool {
+    pub(crate) fn is_control_plane(&self) -> bool {
         self.entry.role == Role::ControlPlane
     }
 
-    pub fn endpoint(&self) -> Endpoint {
+    pub(crate) fn endpoint(&self) -> Endpoint {
         Endpoint {
             node: self.node.clone(),
             addr: self.addr,
@@ -38,27 +38,28 @@ impl PlannedNode {
 
 /// A node known only by name and address (bootstrap targets, scan results).
 #[derive(Clone, Debug)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     pub node: NodeRef,
     pub addr: SocketAddr,
 }
 
 /// Credentials and TLS settings shared by every node of a run (built once).
 #[derive(Clone)]
-pub struct Access {
+pub(crate) struct Access {
     pub talosconfig: Option<Arc<Talosconfig>>,
     /// mTLS client config from the talosconfig (None without one).
     pub secure: Option<Arc<rustls::ClientConfig>>,
     /// No-client-cert config for maintenance mode (optionally fingerprint-pinned).
     pub maintenance: Arc<rustls::ClientConfig>,
+    /// The `--cert-fingerprint` pins `maintenance` was built with.
+    pub pins: Vec<String>,
     pub timeouts: Timeouts,
     /// Tells a wrong `--port` after one round (see [`crate::ops::node::FirstRound`]).
     pub first_round: Option<Arc<crate::ops::node::FirstRound>>,
 }
 
 /// Everything a node pipeline needs, validated.
-pub struct Plan {
-    pub inventory: Inventory,
+pub(crate) struct Plan {
     /// The selected nodes (after -n/--role), in inventory order.
     pub nodes: Vec<PlannedNode>,
     /// Every control plane of the inventory (for cluster-wide checks), in order.
@@ -114,7 +115,6 @@ impl Plan {
         access.first_round = crate::ops::node::FirstRound::new(nodes.len(), parallel, port, whole);
         let retry = pacing.retry();
         Ok(Plan {
-            inventory,
             nodes,
             control_planes,
             access,
@@ -301,7 +301,7 @@ fn pem_first_der(pem: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// `subject "O=talos", key id 3f:…` — enough to tell two CAs apart, nothing secret.
-pub fn describe_cert(der: Option<&[u8]>) -> String {
+pub(crate) fn describe_cert(der: Option<&[u8]>) -> String {
     let Some(der) = der else {
         return "none".into();
     };
@@ -334,6 +334,7 @@ pub(crate) fn build_access(
         talosconfig,
         secure,
         maintenance: tls::maintenance_config(pins),
+        pins: pins.to_vec(),
         timeouts: pacing.timeouts(),
         first_round: None,
     })

@@ -241,14 +241,14 @@ async fn look_at_configured(
 
 /// The disk a node would install to, and warnings.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstallDisk {
+pub(crate) struct InstallDisk {
     pub chosen: String,
     pub warnings: Vec<String>,
 }
 
 /// Evaluate `machine.install.disk` / `diskSelector` against the node's disks
 /// with Talos's rules.
-pub fn evaluate_install_disk(
+pub(crate) fn evaluate_install_disk(
     entry: &NodeEntry,
     disks: &[DiskFacts],
 ) -> Result<InstallDisk, StepError> {
@@ -402,7 +402,7 @@ fn check_kinds(entry: &NodeEntry, version: &str) -> Result<(), StepError> {
 
 /// Document kinds in `entry`'s config that a node on `version` does not
 /// register: it would refuse the whole config ("not registered").
-pub fn kinds_unknown_to(entry: &NodeEntry, version: &str) -> Vec<String> {
+pub(crate) fn kinds_unknown_to(entry: &NodeEntry, version: &str) -> Vec<String> {
     let Some(minor) = crate::talos::version_minor(version) else {
         return Vec::new();
     };

@@ -11,7 +11,7 @@ use super::{CommandError, Session};
 /// A fresh directory for throwaway cluster files (keys included): a random
 /// name under the temp dir, created new (never an existing path or a
 /// symlink someone planted) with mode 0700.
-pub fn fresh_dir(prefix: &str) -> Result<PathBuf, CommandError> {
+pub(crate) fn fresh_dir(prefix: &str) -> Result<PathBuf, CommandError> {
     use std::os::unix::fs::DirBuilderExt as _;
     let tmp = std::env::temp_dir();
     let mut last = None;
@@ -94,8 +94,12 @@ pub(crate) async fn run(session: &Session, settings: SimSettings) -> Result<Exit
     };
     crate::output::stdout::write(guide.as_bytes());
     session.cancel.cancelled().await;
+    let (handshakes, most) = fleet.handshakes();
+    let (nodes, connections) = (fleet.nodes().len(), fleet.total_connections());
     fleet.shutdown().await;
-    crate::output::stdout::line("talstrap sim: stopped");
+    crate::output::stdout::line(&format!(
+        "talstrap sim: stopped; {nodes} nodes accepted {connections} TCP connections and completed {handshakes} TLS handshakes (at most {most} on one node)"
+    ));
     Ok(Exit::Success)
 }
 

@@ -26,7 +26,7 @@ use serde::Serialize;
 
 /// What is known about one control-plane candidate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     pub ip: IpAddr,
     pub hostname: Option<String>,
     /// Kernel boot time, Unix seconds (`SystemStat.boot_time`).
@@ -42,7 +42,7 @@ pub struct Candidate {
 /// Outcome of one election round.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// `ip` should receive the Bootstrap call.
     Leader { ip: IpAddr, reason: String },
     /// Not enough eligible control planes yet.
@@ -60,7 +60,7 @@ pub enum Verdict {
 
 impl Verdict {
     /// The leader, if this round elected one.
-    pub fn leader(&self) -> Option<IpAddr> {
+    pub(crate) fn leader(&self) -> Option<IpAddr> {
         match self {
             Verdict::Leader { ip, .. } => Some(*ip),
             _ => None,
@@ -70,7 +70,7 @@ impl Verdict {
 
 /// Why one candidate won, lost or was left out, for the user to read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CandidateReport {
+pub(crate) struct CandidateReport {
     pub ip: IpAddr,
     pub hostname: Option<String>,
     pub outcome: String,
@@ -79,7 +79,7 @@ pub struct CandidateReport {
 /// A verdict plus one report per candidate: ranked eligible candidates first
 /// (leader on top), then those with etcd, then the excluded, each by IP.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Round {
+pub(crate) struct Round {
     pub verdict: Verdict,
     pub candidates: Vec<CandidateReport>,
 }
@@ -99,7 +99,7 @@ fn ip_key(ip: IpAddr) -> (u8, u128) {
 /// Candidates are expected to be unique by IP; duplicates are merged (any
 /// reachable entry makes it reachable, the oldest boot time counts, etcd seen
 /// on any reachable entry counts) so that one IP yields one report.
-pub fn elect(candidates: &[Candidate], quorum: usize) -> Round {
+pub(crate) fn elect(candidates: &[Candidate], quorum: usize) -> Round {
     let quorum = quorum.max(1);
     let nodes = merge_duplicates(candidates);
 
@@ -273,7 +273,7 @@ fn ranked_outcome(c: &Candidate, leader: &Candidate, eligible: &[&Candidate]) ->
 
 /// Requires the same leader on consecutive rounds before anyone acts on it.
 #[derive(Debug, Clone)]
-pub struct Settle {
+pub(crate) struct Settle {
     required: usize,
     current: Option<IpAddr>,
     streak: usize,
@@ -282,7 +282,7 @@ pub struct Settle {
 impl Settle {
     /// `required_rounds` consecutive rounds with the same leader (talstrap
     /// uses 2; 0 counts as 1).
-    pub fn new(required_rounds: usize) -> Self {
+    pub(crate) fn new(required_rounds: usize) -> Self {
         Settle {
             required: required_rounds.max(1),
             current: None,
@@ -293,7 +293,7 @@ impl Settle {
     /// Feeds one round; returns the leader once it has won the required
     /// number of consecutive rounds. A round without a leader, or with a
     /// different one, starts the count again.
-    pub fn observe(&mut self, round: &Round) -> Option<IpAddr> {
+    pub(crate) fn observe(&mut self, round: &Round) -> Option<IpAddr> {
         match round.verdict.leader() {
             Some(ip) if self.current == Some(ip) => self.streak += 1,
             Some(ip) => {
@@ -310,7 +310,7 @@ impl Settle {
 }
 
 /// Unix seconds as an RFC 3339 UTC timestamp, e.g. `2023-11-14T22:13:20Z`.
-pub fn fmt_boot_time(secs: u64) -> String {
+pub(crate) fn fmt_boot_time(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Civil date from a day count (proleptic Gregorian, 400-year eras

@@ -16,14 +16,12 @@
 //! lowest IP) the same way on every machine, so `discover` and
 //! `bootstrap --auto` agree, and two concurrent runs pick the same node.
 
-pub mod election;
-pub mod rlimit;
-pub mod scan;
-pub mod skeleton;
-pub mod targets;
+pub(crate) mod election;
+pub(crate) mod rlimit;
+pub(crate) mod scan;
+pub(crate) mod skeleton;
+pub(crate) mod targets;
 
-pub use election::{Candidate, CandidateReport, Round, Settle, Verdict, elect};
-pub use rlimit::{raise_nofile_soft_limit, window_for};
-pub use scan::{ScanOptions, ScanResult, TALOS_API_PORT, scan};
-pub use skeleton::{MaintenanceHost, render_nodes_skeleton};
-pub use targets::{TargetError, TargetSet, parse_targets};
+pub(crate) use scan::{ScanOptions, ScanResult, scan};
+pub(crate) use targets::TargetSet;
+pub use targets::parse_targets;

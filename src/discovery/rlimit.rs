@@ -8,13 +8,13 @@
 //! for the rest of the process (runtime, TLS, log files, phase 2).
 
 /// Descriptors kept back for everything that is not a phase-1 connect.
-pub const RESERVED_FDS: u64 = 128;
+pub(crate) const RESERVED_FDS: u64 = 128;
 /// Upper bound on connects in flight, whatever the limit: past this point a
 /// larger window only adds SYN bursts, not speed, on ordinary networks.
-pub const MAX_WINDOW: usize = 16_384;
+pub(crate) const MAX_WINDOW: usize = 16_384;
 /// Lower bound on connects in flight, even under a tiny limit; the scanner
 /// shrinks further by itself if the system says "too many open files".
-pub const MIN_WINDOW: usize = 16;
+pub(crate) const MIN_WINDOW: usize = 16;
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit and returns
 /// `(soft limit now, hard limit)`.
@@ -22,7 +22,7 @@ pub const MIN_WINDOW: usize = 16;
 /// Never fails: if the limit cannot be read, `(0, 0)` is returned (and
 /// [`window_for`] then picks the minimum window); if it cannot be raised,
 /// the unchanged soft limit is returned.
-pub fn raise_nofile_soft_limit() -> (u64, u64) {
+pub(crate) fn raise_nofile_soft_limit() -> (u64, u64) {
     let Some((soft, hard)) = get_nofile() else {
         tracing::warn!("could not read the open-file limit; scanning with a small window");
         return (0, 0);
@@ -44,7 +44,7 @@ pub fn raise_nofile_soft_limit() -> (u64, u64) {
 
 /// Number of connects to keep in flight for a given open-file limit:
 /// the limit minus [`RESERVED_FDS`], clamped to `MIN_WINDOW..=MAX_WINDOW`.
-pub fn window_for(limit: u64) -> usize {
+pub(crate) fn window_for(limit: u64) -> usize {
     let usable = limit.saturating_sub(RESERVED_FDS);
     let capped = usable.min(MAX_WINDOW as u64) as usize;
     capped.max(MIN_WINDOW)

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use super::targets::TargetSet;
 
 /// Talos API port, where both apid and the maintenance service listen.
-pub const TALOS_API_PORT: u16 = 50000;
+pub(crate) const TALOS_API_PORT: u16 = 50000;
 
 /// How many times one address is retried after the system ran out of
 /// descriptors or ports before it is counted as an error.
@@ -36,7 +36,7 @@ const MAX_EXHAUSTED_ATTEMPTS: u32 = 10;
 
 /// How the sweep runs.
 #[derive(Debug, Clone)]
-pub struct ScanOptions {
+pub(crate) struct ScanOptions {
     /// TCP port to connect to (Talos: 50000).
     pub port: u16,
     /// Limit for one connect; a host that neither accepts nor refuses within
@@ -65,7 +65,7 @@ impl Default for ScanOptions {
 
 /// What the sweep found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ScanResult {
+pub(crate) struct ScanResult {
     /// Hosts that accepted the connection, sorted numerically (IPv4 first).
     pub open: Vec<SocketAddr>,
     /// Addresses with a final answer (open + refused + timed out + errors).
@@ -102,7 +102,7 @@ enum Probe {
 ///
 /// `progress`, if given, is called with `(done, total)` at the start and
 /// after every address that gets a final answer.
-pub async fn scan(
+pub(crate) async fn scan(
     targets: &TargetSet,
     opts: &ScanOptions,
     progress: Option<&(dyn Fn(u64, u64) + Sync)>,

@@ -18,7 +18,7 @@ use crate::disksel::DiskFacts;
 
 /// A host found in maintenance mode, with what phase 2 learnt about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MaintenanceHost {
+pub(crate) struct MaintenanceHost {
     pub ip: IpAddr,
     /// Hostname the node reported, if any.
     pub hostname: Option<String>,
@@ -26,7 +26,7 @@ pub struct MaintenanceHost {
 }
 
 /// Renders the `nodes:` block for `hosts`, sorted by IP (numerically).
-pub fn render_nodes_skeleton(hosts: &[MaintenanceHost]) -> String {
+pub(crate) fn render_nodes_skeleton(hosts: &[MaintenanceHost]) -> String {
     let mut out = String::new();
     out.push_str("# Nodes found in maintenance mode by talstrap discover.\n");
     out.push_str(

@@ -21,7 +21,7 @@ use thiserror::Error;
 
 /// Largest number of addresses one range may have without `--allow-large-scan`
 /// (an IPv4 /16).
-pub const MAX_RANGE_ADDRESSES: u128 = 1 << 16;
+pub(crate) const MAX_RANGE_ADDRESSES: u128 = 1 << 16;
 
 /// Why a target argument was rejected. Every variant names the argument.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -99,7 +99,7 @@ const KINDS: &[(&str, u32)] = &[
 
 /// The first Talos 1.x minor that knows `kind` (`None`: no release up to
 /// v1.14 does).
-pub fn since_minor(kind: &str) -> Option<u32> {
+pub(crate) fn since_minor(kind: &str) -> Option<u32> {
     KINDS.iter().find(|(k, _)| *k == kind).map(|(_, m)| *m)
 }
 

@@ -19,7 +19,7 @@ use super::yaml::to_utf8;
 
 /// The env file names talhelper looks for, in load order (later files
 /// override earlier ones).
-pub const DEFAULT_ENV_FILES: [&str; 4] = [
+pub(crate) const DEFAULT_ENV_FILES: [&str; 4] = [
     "talenv.yaml",
     "talenv.sops.yaml",
     "talenv.yml",
@@ -128,7 +128,8 @@ impl Variables<'_> {
     }
 
     /// The env files that were read, in order.
-    pub fn files(&self) -> &[PathBuf] {
+    #[cfg(test)]
+    pub(crate) fn files(&self) -> &[PathBuf] {
         &self.files
     }
 }

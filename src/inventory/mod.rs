@@ -8,34 +8,32 @@
 //! contacted.
 
 mod config_kinds;
-pub use config_kinds::since_minor as config_kind_since;
+pub(crate) use config_kinds::since_minor as config_kind_since;
 mod envfile;
 mod envsubst;
-pub mod error;
+pub(crate) mod error;
 mod filter;
-pub mod machine_config;
+pub(crate) mod machine_config;
 mod node_flags;
-pub mod read;
+pub(crate) mod read;
 mod talconfig;
 mod template;
-pub mod topf;
+pub(crate) mod topf;
 mod validate;
 mod yaml;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-pub use envfile::{DEFAULT_ENV_FILES, Environment, Variables};
-pub use error::InputError;
-pub use filter::Filter;
-pub use machine_config::{MachineConfig, MachineType};
-pub use node_flags::from_node_flags;
-pub use talconfig::{LoadOptions, load_env_for, load_talconfig, load_talconfig_in};
-pub use template::DEFAULT_FILENAME_TMPL;
-pub use topf::{completion_names, load_topf};
+pub use envfile::{Environment, Variables};
+pub(crate) use filter::Filter;
+pub use machine_config::MachineConfig;
+pub(crate) use node_flags::from_node_flags;
+pub use talconfig::{LoadOptions, load_env_for, load_talconfig_in};
+pub(crate) use topf::{completion_names, load_topf};
 
 /// A node's role in the cluster: the shared domain word.
-pub use crate::proto::{ParseRoleError, Role};
+pub use crate::proto::Role;
 
 /// Where an inventory came from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

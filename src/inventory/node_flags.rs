@@ -11,7 +11,7 @@ use super::machine_config::MachineConfig;
 use super::{Inventory, InventorySource, NodeEntry};
 
 /// Builds an inventory from `--node IP=path` values, in flag order.
-pub fn from_node_flags(flags: &[String]) -> Result<Inventory, InputError> {
+pub(crate) fn from_node_flags(flags: &[String]) -> Result<Inventory, InputError> {
     if flags.is_empty() {
         return Err(InputError::NoNodeFlags);
     }

@@ -6,10 +6,10 @@ use std::io::Read;
 use std::path::Path;
 
 /// Largest input file talstrap reads (machine configs are a few KiB).
-pub const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Read a regular file of at most [`MAX_INPUT_BYTES`].
-pub fn read_input_file(path: &Path) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_input_file(path: &Path) -> std::io::Result<Vec<u8>> {
     let meta = std::fs::metadata(path)?;
     if !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));
@@ -41,7 +41,7 @@ const PIPE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// secrets off disk, `-` (stdin) or a pipe (`<(sops -d cp.yaml)`, a FIFO),
 /// with the same size bound. A pipe that delivers nothing within a minute is
 /// an error, never a hang; devices and directories are still refused.
-pub fn read_config_source(path: &Path) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_config_source(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::IsTerminal;
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     if path == Path::new("-") {

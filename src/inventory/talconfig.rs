@@ -60,13 +60,8 @@ impl LoadOptions {
     }
 }
 
-/// Loads the talconfig and every node's machine config, using the real
-/// process environment and `sops` from PATH.
-pub fn load_talconfig(opts: &LoadOptions) -> Result<Inventory, InputError> {
-    load_talconfig_in(opts, &Environment::process())
-}
-
-/// [`load_talconfig`] with an explicit environment (tests, embedding).
+/// Loads the talconfig and every node's machine config with `env` (the
+/// process's own, or the tests' variables and `sops` program).
 pub fn load_talconfig_in(opts: &LoadOptions, env: &Environment) -> Result<Inventory, InputError> {
     let path = opts.talconfig.as_path();
     let bytes = super::read::read_input_file(path).map_err(|source| InputError::Io {

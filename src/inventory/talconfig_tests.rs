@@ -3,8 +3,9 @@
 //! Private addresses appear here only as text; nothing is dialled.
 
 use super::*;
+use crate::inventory::Environment;
+use crate::inventory::error::InputError;
 use crate::inventory::machine_config::tests::config_yaml;
-use crate::inventory::{Environment, InputError};
 
 /// A temporary talhelper project directory.
 struct Project {

@@ -6,7 +6,7 @@
 //! wrong config to a node.
 
 /// talhelper's default file name template.
-pub const DEFAULT_FILENAME_TMPL: &str = "{{ .ClusterName }}-{{ .Hostname }}.yaml";
+pub(crate) const DEFAULT_FILENAME_TMPL: &str = "{{ .ClusterName }}-{{ .Hostname }}.yaml";
 
 /// The values a filename template can refer to.
 #[derive(Debug, Clone, Copy)]

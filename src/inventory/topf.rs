@@ -22,7 +22,7 @@ use super::yaml::{kind_of, parse_single, scalar_string, to_utf8};
 use super::{Inventory, InventorySource, NodeEntry, Role};
 
 /// Where `topf render` writes by default, next to topf.yaml.
-pub const DEFAULT_RENDER_DIR: &str = "output";
+pub(crate) const DEFAULT_RENDER_DIR: &str = "output";
 
 fn invalid(path: &Path, field: String, reason: impl Into<String>) -> InputError {
     InputError::InvalidField {
@@ -201,14 +201,14 @@ fn topf_dir(path: &Path) -> &Path {
 
 /// The rendered-config directory: `--config-dir`, else `output/` next to
 /// topf.yaml (topf render's default).
-pub fn render_dir(path: &Path, config_dir: Option<&Path>) -> PathBuf {
+pub(crate) fn render_dir(path: &Path, config_dir: Option<&Path>) -> PathBuf {
     config_dir
         .map(Path::to_path_buf)
         .unwrap_or_else(|| topf_dir(path).join(DEFAULT_RENDER_DIR))
 }
 
 /// Reads topf.yaml and every node's rendered config.
-pub fn load_topf(path: &Path, config_dir: Option<&Path>) -> Result<Inventory, InputError> {
+pub(crate) fn load_topf(path: &Path, config_dir: Option<&Path>) -> Result<Inventory, InputError> {
     let bytes = super::read::read_input_file(path).map_err(|source| InputError::Io {
         path: path.to_path_buf(),
         source,
@@ -288,7 +288,7 @@ pub fn load_topf(path: &Path, config_dir: Option<&Path>) -> Result<Inventory, In
 
 /// Hostnames and addresses for shell completion of `-n`: best effort, from
 /// the raw file (no `${VAR}` substitution, no machine configs read).
-pub fn completion_names(talconfig: Option<&Path>, topf: Option<&Path>) -> Vec<String> {
+pub(crate) fn completion_names(talconfig: Option<&Path>, topf: Option<&Path>) -> Vec<String> {
     let (path, host_key, ip_key) = match (topf, talconfig) {
         (Some(t), _) => (t.to_path_buf(), "host", "ip"),
         (None, Some(t)) => (t.to_path_buf(), "hostname", "ipAddress"),

@@ -13,7 +13,7 @@ use crate::commands::plan::{Access, Endpoint};
 
 /// What one control plane says about etcd.
 #[derive(Debug, Clone, Serialize)]
-pub struct EtcdView {
+pub(crate) struct EtcdView {
     pub node: String,
     pub ip: std::net::IpAddr,
     pub reachable: bool,
@@ -42,14 +42,14 @@ pub struct EtcdView {
 
 impl EtcdView {
     /// Evidence that this node already has etcd (any one signal suffices).
-    pub fn has_etcd(&self) -> bool {
+    pub(crate) fn has_etcd(&self) -> bool {
         self.local_member
             || !self.members.is_empty()
             || matches!(self.etcd_state.as_deref(), Some("Running" | "Starting"))
     }
 
     /// A view of a node that could not be asked.
-    pub fn unasked(cp: &Endpoint, error: impl Into<String>) -> EtcdView {
+    pub(crate) fn unasked(cp: &Endpoint, error: impl Into<String>) -> EtcdView {
         EtcdView {
             node: cp.node.node.clone(),
             ip: cp.node.ip,
@@ -66,7 +66,7 @@ impl EtcdView {
     }
 
     /// "cp2 (127.0.0.3): etcd Running, 3 members"
-    pub fn proof(&self) -> String {
+    pub(crate) fn proof(&self) -> String {
         let mut parts = Vec::new();
         if let Some(s) = &self.etcd_state {
             parts.push(format!("etcd {s}"));
@@ -85,7 +85,7 @@ impl EtcdView {
 }
 
 /// Ask one control plane about etcd over mTLS.
-pub async fn etcd_view(access: &Access, cp: &Endpoint) -> EtcdView {
+pub(crate) async fn etcd_view(access: &Access, cp: &Endpoint) -> EtcdView {
     let mut view = EtcdView::unasked(cp, "no talosconfig");
     let Some(tls) = access.secure.clone() else {
         return view;
@@ -134,18 +134,9 @@ pub async fn etcd_view(access: &Access, cp: &Endpoint) -> EtcdView {
     view
 }
 
-/// After an mTLS trust failure, look again: a node still in maintenance
-/// mode (config not applied yet, or installing) fails the CA check as well,
-/// and one that is rebooting into its config may have changed since. Some
-/// reason when the failure says nothing about a foreign cluster; None when
-/// the node really presents another CA (or is not Talos).
-pub async fn not_yet_configured(access: &Access, ep: &Endpoint) -> Option<&'static str> {
-    second_look(access, ep).await.map(SecondLook::describe)
-}
-
 /// What a second look at a node that failed the CA check found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecondLook {
+pub(crate) enum SecondLook {
     /// Maintenance mode: no config applied yet.
     Maintenance,
     /// Still serving the maintenance API while it installs the config it
@@ -158,7 +149,7 @@ pub enum SecondLook {
 }
 
 impl SecondLook {
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             SecondLook::Maintenance => {
                 "in maintenance mode (its config is not applied yet, or it is still installing)"
@@ -178,7 +169,7 @@ impl SecondLook {
 
 /// Probe a node that failed the CA check; None when it really presents
 /// another CA (or is not Talos).
-pub async fn second_look(access: &Access, ep: &Endpoint) -> Option<SecondLook> {
+pub(crate) async fn second_look(access: &Access, ep: &Endpoint) -> Option<SecondLook> {
     let creds = access.talosconfig.as_ref().map(|t| t.credentials.clone());
     match probe(ep.addr, creds.as_deref(), &access.timeouts).await {
         ProbeResult::Maintenance { .. } => Some(maintenance_stage(access, ep).await),
@@ -209,7 +200,7 @@ async fn maintenance_stage(access: &Access, ep: &Endpoint) -> SecondLook {
 }
 
 /// Ask every control plane at once (bounded by the RPC timeouts).
-pub async fn etcd_views(access: &Access, cps: &[Endpoint]) -> Vec<EtcdView> {
+pub(crate) async fn etcd_views(access: &Access, cps: &[Endpoint]) -> Vec<EtcdView> {
     join_all(cps.iter().map(|cp| async move {
         let budget = access.timeouts.connect + access.timeouts.tls + access.timeouts.rpc * 4;
         match tokio::time::timeout(budget + Duration::from_secs(1), etcd_view(access, cp)).await {
@@ -221,7 +212,7 @@ pub async fn etcd_views(access: &Access, cps: &[Endpoint]) -> Vec<EtcdView> {
 }
 
 /// The bootstrap guard: Some(proof) if any reachable control plane has etcd.
-pub async fn cluster_bootstrapped(access: &Access, cps: &[Endpoint]) -> Option<String> {
+pub(crate) async fn cluster_bootstrapped(access: &Access, cps: &[Endpoint]) -> Option<String> {
     etcd_views(access, cps)
         .await
         .into_iter()

@@ -4,7 +4,7 @@
 //! writing credential files ([`secret_file`]) and Talos's unattended
 //! install-disk selector evaluated locally ([`unattended`]).
 
-pub mod cluster;
-pub mod node;
-pub mod secret_file;
+pub(crate) mod cluster;
+pub(crate) mod node;
+pub(crate) mod secret_file;
 pub(crate) mod unattended;

@@ -6,13 +6,13 @@ use std::net::SocketAddr;
 
 use crate::disksel::DiskFacts;
 use crate::pipeline::{ErrorKind, NodeCtx, StepError};
-use crate::talos::probe::{ProbeResult, probe};
+use crate::talos::probe::{HeldConnection, ProbeResult, probe_holding};
 use crate::talos::{ErrorClass, NodeClient, TalosError, TrustKind};
 
 use crate::commands::plan::{Access, PlannedNode};
 
 /// Map a protocol error to a step error, keeping its class and code.
-pub fn talos_err(e: TalosError) -> StepError {
+pub(crate) fn talos_err(e: TalosError) -> StepError {
     let kind = match e.class() {
         ErrorClass::Retryable => ErrorKind::Retryable,
         ErrorClass::Permanent => ErrorKind::Permanent,
@@ -60,19 +60,8 @@ where
     .await
 }
 
-/// Same as [`talos_err`], but also retry `FailedPrecondition` (node not ready yet).
-pub fn talos_err_retry_precondition(e: TalosError) -> StepError {
-    let precondition = e.precondition_failed();
-    let err = talos_err(e);
-    if precondition {
-        err.into_kind(ErrorKind::Retryable)
-    } else {
-        err
-    }
-}
-
 /// Short word for a mode, used in facts and tables.
-pub fn mode_word(mode: &ProbeResult) -> &'static str {
+pub(crate) fn mode_word(mode: &ProbeResult) -> &'static str {
     match mode {
         ProbeResult::Unreachable { .. } => "unreachable",
         ProbeResult::NotTalos { .. } => "not-talos",
@@ -88,11 +77,21 @@ pub fn mode_word(mode: &ProbeResult) -> &'static str {
 }
 
 /// Probe the node's mode, retrying while it is unreachable.
-pub async fn probe_step(
+pub(crate) async fn probe_step(
     ctx: &NodeCtx,
     access: &Access,
     addr: SocketAddr,
 ) -> Result<ProbeResult, StepError> {
+    Ok(probe_step_holding(ctx, access, addr).await?.0)
+}
+
+/// [`probe_step`], keeping the probe's connection to a node in maintenance
+/// mode for the maintenance client ([`connect_maintenance_over`]).
+pub(crate) async fn probe_step_holding(
+    ctx: &NodeCtx,
+    access: &Access,
+    addr: SocketAddr,
+) -> Result<(ProbeResult, Option<HeldConnection>), StepError> {
     let creds = access.talosconfig.as_ref().map(|t| t.credentials.clone());
     let timeouts = access.timeouts.clone();
     let first_round = access.first_round.clone();
@@ -102,7 +101,7 @@ pub async fn probe_step(
             let timeouts = timeouts.clone();
             let first_round = first_round.clone();
             async move {
-                let mode = probe(addr, creds.as_deref(), &timeouts).await;
+                let (mode, held) = probe_holding(addr, creds.as_deref(), &timeouts).await;
                 let all_refused = match &first_round {
                     Some(round) if attempt <= 1 => round.every_node_refused(ctx, mode.refused()).await,
                     Some(round) => round.verdict() == Some(true) && mode.refused(),
@@ -122,12 +121,12 @@ pub async fn probe_step(
                         "{addr} unreachable: {reason}"
                     ))
                     .with_hint("check that the node is powered on and that this machine can reach its IP on the Talos API port")),
-                    other => Ok(other),
+                    other => Ok((other, held)),
                 }
             }
         })
         .await?;
-    ctx.fact("mode", mode_word(&mode));
+    ctx.fact("mode", mode_word(&mode.0));
     Ok(mode)
 }
 
@@ -135,7 +134,7 @@ pub async fn probe_step(
 /// `--port` (every node refuses: nothing listens there) from a node that is
 /// down, after one round instead of after every node's retries, and to say
 /// it once for the run instead of once per node.
-pub struct FirstRound {
+pub(crate) struct FirstRound {
     /// Nodes whose first connects decide (those started together, at least 2).
     expected: usize,
     /// The run covers every node of the inventory: when all refuse, no node
@@ -164,7 +163,7 @@ impl FirstRound {
     /// `nodes` in the run, `parallel` of them at a time, all on `port`. None
     /// when fewer than two nodes start together: one refusing node may just
     /// be rebooting.
-    pub fn new(
+    pub(crate) fn new(
         nodes: usize,
         parallel: usize,
         port: u16,
@@ -244,7 +243,7 @@ impl FirstRound {
 }
 
 /// Error for modes talstrap cannot work with.
-pub fn unusable_mode(mode: &ProbeResult, access: &Access) -> Option<StepError> {
+pub(crate) fn unusable_mode(mode: &ProbeResult, access: &Access) -> Option<StepError> {
     match mode {
         ProbeResult::NotTalos { reason } => {
             let hint = if mode.tls_hung() {
@@ -283,7 +282,10 @@ pub fn unusable_mode(mode: &ProbeResult, access: &Access) -> Option<StepError> {
 }
 
 /// Open an mTLS client with the talosconfig.
-pub async fn connect_secure(access: &Access, node: &PlannedNode) -> Result<NodeClient, StepError> {
+pub(crate) async fn connect_secure(
+    access: &Access,
+    node: &PlannedNode,
+) -> Result<NodeClient, StepError> {
     let Some(tls) = access.secure.clone() else {
         return Err(StepError::new(
             ErrorKind::Input,
@@ -298,8 +300,28 @@ pub async fn connect_secure(access: &Access, node: &PlannedNode) -> Result<NodeC
         .map_err(talos_err)
 }
 
+/// Open the maintenance-mode client over the probe's connection when there
+/// is one (no second handshake), else dial as [`connect_maintenance`].
+pub(crate) async fn connect_maintenance_over(
+    access: &Access,
+    node: &PlannedNode,
+    held: Option<HeldConnection>,
+) -> Result<NodeClient, StepError> {
+    match held {
+        Some(held) => NodeClient::maintenance_over(
+            held,
+            access.maintenance.clone(),
+            &access.pins,
+            &access.timeouts,
+        )
+        .await
+        .map_err(talos_err),
+        None => connect_maintenance(access, node).await,
+    }
+}
+
 /// Open an insecure maintenance-mode client (optionally fingerprint-pinned).
-pub async fn connect_maintenance(
+pub(crate) async fn connect_maintenance(
     access: &Access,
     node: &PlannedNode,
 ) -> Result<NodeClient, StepError> {
@@ -311,7 +333,7 @@ pub async fn connect_maintenance(
 /// The human part of ApplyConfiguration's `mode_details`, without the config
 /// diff that may follow: a diff of machine configs can carry keys and tokens,
 /// so only the number of changed lines is kept.
-pub fn safe_mode_details(details: &str) -> String {
+pub(crate) fn safe_mode_details(details: &str) -> String {
     let mut kept = Vec::new();
     let mut diff_lines = 0usize;
     let mut in_diff = false;
@@ -364,7 +386,7 @@ pub fn safe_mode_details(details: &str) -> String {
 }
 
 /// `/dev/sda 512 GB nvme "Samsung 980"`
-pub fn describe_disk(d: &DiskFacts) -> String {
+pub(crate) fn describe_disk(d: &DiskFacts) -> String {
     let mut s = format!("{} {}", d.dev_path, human_size(d.size));
     if !d.transport.is_empty() {
         s.push(' ');
@@ -386,7 +408,7 @@ pub fn describe_disk(d: &DiskFacts) -> String {
 }
 
 /// Decimal units, as Talos prints disk sizes.
-pub fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
     let mut v = bytes as f64;
     let mut i = 0;

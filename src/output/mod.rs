@@ -18,7 +18,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 pub use report::{REPORT_SCHEMA, Report};
-pub use table::{outcome_table, render_report_text};
+pub use table::render_report_text;
 
 use crate::cli::OutputFormat;
 use crate::pipeline::EventSink;
@@ -77,7 +77,7 @@ pub(crate) fn summary_words(o: &crate::pipeline::NodeOutcome) -> String {
 }
 
 /// The output of one command run: an event sink while it runs, a report at the end.
-pub struct Output {
+pub(crate) struct Output {
     config: OutputConfig,
     sink: Arc<dyn OutputSink>,
     /// In a multi-stage run (demo) every report but the last is a stage's.
@@ -86,7 +86,7 @@ pub struct Output {
 }
 
 /// An event sink that can also render the final report.
-pub trait OutputSink: EventSink {
+pub(crate) trait OutputSink: EventSink {
     fn report(&self, report: &Report);
     /// A free-form block for people (e.g. the discover skeleton, the demo's next steps).
     fn text(&self, text: &str);
@@ -103,7 +103,7 @@ pub trait OutputSink: EventSink {
 }
 
 impl Output {
-    pub fn new(config: OutputConfig) -> Self {
+    pub(crate) fn new(config: OutputConfig) -> Self {
         let sink: Arc<dyn OutputSink> = match config.format {
             OutputFormat::Json => Arc::new(json::JsonSink::new()),
             OutputFormat::Human if config.live => Arc::new(human::LiveSink::new(config)),
@@ -119,28 +119,28 @@ impl Output {
 
     /// Reports from now on are stages of one run ([`Output::end_stages`]
     /// prints the run's own).
-    pub fn begin_stages(&self) {
+    pub(crate) fn begin_stages(&self) {
         self.staged.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Back to one report per run; returns the last stage's report.
-    pub fn end_stages(&self) -> Option<Report> {
+    pub(crate) fn end_stages(&self) -> Option<Report> {
         self.staged
             .store(false, std::sync::atomic::Ordering::SeqCst);
         self.last.lock().ok().and_then(|mut l| l.take())
     }
 
-    pub fn config(&self) -> OutputConfig {
+    pub(crate) fn config(&self) -> OutputConfig {
         self.config
     }
 
     /// The sink the pipelines emit to.
-    pub fn events(&self) -> Arc<dyn EventSink> {
+    pub(crate) fn events(&self) -> Arc<dyn EventSink> {
         let s: Arc<dyn OutputSink> = self.sink.clone();
         upcast(s)
     }
 
-    pub fn report(&self, report: &Report) {
+    pub(crate) fn report(&self, report: &Report) {
         self.sink.finish();
         if self.staged.load(std::sync::atomic::Ordering::SeqCst) {
             self.sink.stage_report(report);
@@ -152,22 +152,22 @@ impl Output {
         }
     }
 
-    pub fn text(&self, text: &str) {
+    pub(crate) fn text(&self, text: &str) {
         self.sink.text(text);
     }
 
     /// Keep stdout for data: progress, tables and text go to stderr.
-    pub fn people_to_stderr(&self) {
+    pub(crate) fn people_to_stderr(&self) {
         self.sink.people_to_stderr();
     }
 
     /// Data for stdout as it is (YAML a user redirects to a file).
-    pub fn data(&self, text: &str) {
+    pub(crate) fn data(&self, text: &str) {
         self.sink.finish();
         stdout::write(text.as_bytes());
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.sink.finish();
     }
 }

@@ -24,7 +24,7 @@ fn status_cell(status: NodeStatus, color: bool) -> Cell {
 
 /// One line per node: what it reached. Below 100 columns the IP and TRIES
 /// columns go and roles are abbreviated, so RESULT keeps room to read.
-pub fn outcome_table(nodes: &[NodeOutcome], cfg: &OutputConfig) -> Table {
+pub(crate) fn outcome_table(nodes: &[NodeOutcome], cfg: &OutputConfig) -> Table {
     let narrow = cfg.width < 100;
     let mut table = Table::new();
     table

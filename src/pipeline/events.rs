@@ -10,7 +10,7 @@ use super::outcome::{NodeOutcome, NodeRef, StepStatus};
 /// Something worth telling the operator while a run is in progress.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
+pub(crate) enum Event {
     /// A command started working on `nodes` nodes.
     RunStarted {
         command: String,
@@ -63,7 +63,7 @@ pub enum Event {
 }
 
 /// Receives events; implemented by the output formats.
-pub trait EventSink: Send + Sync {
+pub(crate) trait EventSink: Send + Sync {
     fn emit(&self, event: Event);
 }
 

@@ -3,12 +3,12 @@
 //! another's. The runner knows nothing about gRPC: steps return
 //! [`StepError`]s that carry their retry class.
 
-pub mod events;
-pub mod outcome;
-pub mod retry;
-pub mod runner;
+pub(crate) mod events;
+pub(crate) mod outcome;
+pub(crate) mod retry;
+pub(crate) mod runner;
 
-pub use events::{Event, EventSink};
+pub(crate) use events::{Event, EventSink};
 pub use outcome::{ErrorKind, NodeOutcome, NodeRef, NodeStatus, StepError, StepRecord, StepStatus};
-pub use retry::RetryPolicy;
-pub use runner::{Done, LAST_SEEN, NodeCtx, RunContext, run_nodes};
+pub(crate) use retry::RetryPolicy;
+pub(crate) use runner::{Done, LAST_SEEN, NodeCtx, RunContext, run_nodes};

@@ -11,7 +11,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 
 /// How often and how patiently a step is retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Total attempts, the first included (1 = no retry).
     pub attempts: u32,
     /// First delay.
@@ -32,7 +32,7 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// A policy that never retries.
-    pub fn once() -> Self {
+    pub(crate) fn once() -> Self {
         RetryPolicy {
             attempts: 1,
             ..Self::default()
@@ -40,7 +40,7 @@ impl RetryPolicy {
     }
 
     /// The delays between attempts: `attempts - 1` values.
-    pub fn delays(&self) -> impl Iterator<Item = Duration> + use<> {
+    pub(crate) fn delays(&self) -> impl Iterator<Item = Duration> + use<> {
         let retries = self.attempts.saturating_sub(1) as usize;
         ExponentialBuilder::default()
             .with_min_delay(self.base)
@@ -51,8 +51,9 @@ impl RetryPolicy {
             .build()
     }
 
-    /// The un-jittered delay before attempt `n + 1` (for bounds and docs).
-    pub fn nominal_delay(&self, n: u32) -> Duration {
+    /// The un-jittered delay before attempt `n + 1` (the tests' bounds).
+    #[cfg(test)]
+    pub(crate) fn nominal_delay(&self, n: u32) -> Duration {
         let factor = 2f64.powi(n.min(62) as i32);
         let d = self.base.as_secs_f64() * factor;
         Duration::from_secs_f64(d.min(self.max.max(self.base).as_secs_f64()))

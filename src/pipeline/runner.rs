@@ -25,7 +25,7 @@ use super::retry::RetryPolicy;
 
 /// Run-wide settings shared by every node's pipeline.
 #[derive(Clone)]
-pub struct RunContext {
+pub(crate) struct RunContext {
     pub parallel: usize,
     /// The command's deadline (`--timeout`).
     pub deadline: Option<Instant>,
@@ -36,7 +36,8 @@ pub struct RunContext {
 }
 
 impl RunContext {
-    pub fn new(sink: Arc<dyn EventSink>) -> Self {
+    #[cfg(test)]
+    pub(crate) fn new(sink: Arc<dyn EventSink>) -> Self {
         RunContext {
             parallel: 16,
             deadline: None,
@@ -47,7 +48,7 @@ impl RunContext {
     }
 
     /// Time left before the deadline (None = no deadline).
-    pub fn remaining(&self) -> Option<Duration> {
+    pub(crate) fn remaining(&self) -> Option<Duration> {
         self.deadline
             .map(|d| d.saturating_duration_since(Instant::now()))
     }
@@ -56,21 +57,21 @@ impl RunContext {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
-    pub fn emit(&self, event: Event) {
+    pub(crate) fn emit(&self, event: Event) {
         self.sink.emit(event);
     }
 }
 
 /// How a node's pipeline ended when it did not fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Done {
+pub(crate) enum Done {
     Ok(String),
     Skipped(String),
     Warning(String),
 }
 
 /// Handle a node's pipeline uses to run steps and record facts.
-pub struct NodeCtx {
+pub(crate) struct NodeCtx {
     pub node: NodeRef,
     run: RunContext,
     started: Instant,
@@ -82,7 +83,6 @@ struct Recorded {
     steps: Vec<StepRecord>,
     warnings: Vec<String>,
     facts: serde_json::Map<String, serde_json::Value>,
-    hint: Option<String>,
     /// The latest progress message: what an interrupted or timed-out node
     /// was last seen doing.
     last_seen: Option<String>,
@@ -108,24 +108,24 @@ impl NodeCtx {
     }
 
     /// The run this node belongs to.
-    pub fn run(&self) -> &RunContext {
+    pub(crate) fn run(&self) -> &RunContext {
         &self.run
     }
 
     /// True once Ctrl-C was pressed.
-    pub fn cancelled(&self) -> bool {
+    pub(crate) fn cancelled(&self) -> bool {
         self.run.cancel.is_cancelled()
     }
 
     /// Record a fact for the report (`mode`, `stage`, `version`, ...).
-    pub fn fact(&self, key: &str, value: impl serde::Serialize) {
+    pub(crate) fn fact(&self, key: &str, value: impl serde::Serialize) {
         if let (Ok(v), Ok(mut r)) = (serde_json::to_value(value), self.record.lock()) {
             r.facts.insert(key.to_string(), v);
         }
     }
 
     /// A warning about this node (shown at once and in the report).
-    pub fn warn(&self, message: impl Into<String>) {
+    pub(crate) fn warn(&self, message: impl Into<String>) {
         let message = message.into();
         self.run.emit(Event::Warning {
             node: Some(self.node.node.clone()),
@@ -136,15 +136,8 @@ impl NodeCtx {
         }
     }
 
-    /// A hint for the operator, reported with the outcome.
-    pub fn hint(&self, hint: impl Into<String>) {
-        if let Ok(mut r) = self.record.lock() {
-            r.hint = Some(hint.into());
-        }
-    }
-
     /// Progress message within a step (stage changes while waiting, ...).
-    pub fn progress(&self, step: &str, message: impl Into<String>) {
+    pub(crate) fn progress(&self, step: &str, message: impl Into<String>) {
         let message = message.into();
         if let Ok(mut r) = self.record.lock() {
             r.last_seen = Some(message.clone());
@@ -157,13 +150,13 @@ impl NodeCtx {
     }
 
     /// Record a step that needed no work, without running anything.
-    pub fn skip_step(&self, name: &str, detail: impl Into<String>) {
+    pub(crate) fn skip_step(&self, name: &str, detail: impl Into<String>) {
         let detail = detail.into();
         self.finish_step(name, StepStatus::Skipped, 0, Duration::ZERO, Some(detail));
     }
 
     /// Run an observing step with the run's retry policy.
-    pub async fn step<T, F, Fut>(&self, name: &str, op: F) -> Result<T, StepError>
+    pub(crate) async fn step<T, F, Fut>(&self, name: &str, op: F) -> Result<T, StepError>
     where
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T, StepError>>,
@@ -173,7 +166,7 @@ impl NodeCtx {
     }
 
     /// Run an observing step with its own retry policy.
-    pub async fn step_with<T, F, Fut>(
+    pub(crate) async fn step_with<T, F, Fut>(
         &self,
         name: &str,
         policy: &RetryPolicy,
@@ -188,7 +181,7 @@ impl NodeCtx {
 
     /// Run a step that changes the node: an attempt already sent is allowed
     /// to finish after Ctrl-C (bounded by the RPC timeout inside `op`).
-    pub async fn mutating_step<T, F, Fut>(
+    pub(crate) async fn mutating_step<T, F, Fut>(
         &self,
         name: &str,
         policy: &RetryPolicy,
@@ -361,7 +354,7 @@ impl NodeCtx {
 
     /// Manual steps, for pipelines with their own retry rules (bootstrap):
     /// announce the start ...
-    pub fn emit_step_start(&self, name: &str) {
+    pub(crate) fn emit_step_start(&self, name: &str) {
         self.run.emit(Event::StepStarted {
             node: self.node.clone(),
             step: name.to_string(),
@@ -369,7 +362,7 @@ impl NodeCtx {
     }
 
     /// ... say a retry is coming ...
-    pub fn retry_notice(&self, name: &str, attempt: u32, delay: Duration, error: &str) {
+    pub(crate) fn retry_notice(&self, name: &str, attempt: u32, delay: Duration, error: &str) {
         self.run.emit(Event::StepRetry {
             node: self.node.clone(),
             step: name.to_string(),
@@ -380,12 +373,18 @@ impl NodeCtx {
     }
 
     /// ... and end it, successfully ...
-    pub fn end_step_ok(&self, name: &str, attempts: u32, started: Instant, detail: Option<String>) {
+    pub(crate) fn end_step_ok(
+        &self,
+        name: &str,
+        attempts: u32,
+        started: Instant,
+        detail: Option<String>,
+    ) {
         self.finish_step(name, StepStatus::Ok, attempts, started.elapsed(), detail);
     }
 
     /// ... or with an error (returned for `?`).
-    pub fn end_step(
+    pub(crate) fn end_step(
         &self,
         name: &str,
         attempts: u32,
@@ -397,7 +396,7 @@ impl NodeCtx {
 
     /// Mark the last recorded step with a different status/detail (e.g. a
     /// step that succeeded at the RPC level but is a warning for the operator).
-    pub fn amend_last_step(&self, status: StepStatus, detail: impl Into<String>) {
+    pub(crate) fn amend_last_step(&self, status: StepStatus, detail: impl Into<String>) {
         if let Ok(mut r) = self.record.lock()
             && let Some(last) = r.steps.last_mut()
         {
@@ -434,7 +433,7 @@ impl NodeCtx {
         }
         // The hint is reported once, on the outcome (not again inside the error).
         let mut error = error;
-        let hint = error.as_mut().and_then(|e| e.hint.take()).or(rec.hint);
+        let hint = error.as_mut().and_then(|e| e.hint.take());
         NodeOutcome {
             node: self.node,
             status,
@@ -452,7 +451,7 @@ impl NodeCtx {
 
 /// The fact naming the last state an interrupted or timed-out node was
 /// seen in ("installing"): shown with its summary, kept in the report.
-pub const LAST_SEEN: &str = "last_seen";
+pub(crate) const LAST_SEEN: &str = "last_seen";
 
 /// One line for a node that did not reach its goal: the step it was in.
 fn stop_summary(status: NodeStatus, step: Option<&str>) -> String {
@@ -471,7 +470,7 @@ fn stop_summary(status: NodeStatus, step: Option<&str>) -> String {
 /// Outcomes come back in the order of `nodes`. Nodes that had not started
 /// when Ctrl-C or the deadline hit are reported as interrupted / timed out
 /// with no steps.
-pub async fn run_nodes<T, F, Fut>(
+pub(crate) async fn run_nodes<T, F, Fut>(
     run: &RunContext,
     nodes: Vec<(NodeRef, T)>,
     pipeline: F,
@@ -527,7 +526,6 @@ where
                                 steps: r.steps.clone(),
                                 warnings: r.warnings.clone(),
                                 facts: r.facts.clone(),
-                                hint: r.hint.clone(),
                                 last_seen: r.last_seen.clone(),
                             })
                             .unwrap_or_default(),

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use serde_json::Value;
-use talstrap::duration::format_duration;
+use talstrap::testing::format_duration;
 
 use crate::support::*;
 

@@ -14,14 +14,15 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 use serde_json::Value;
-use talstrap::cli::{Cli, OutputFormat};
+use talstrap::Cli;
 use talstrap::disksel::DiskSelector;
-use talstrap::inventory::{Environment, LoadOptions, Role, load_talconfig_in};
-use talstrap::output::{OutputConfig, REPORT_SCHEMA, Report, render_report_text};
-use talstrap::pipeline::{
+use talstrap::sim::{FleetSpec, Scenario};
+use talstrap::testing::OutputFormat;
+use talstrap::testing::{Environment, LoadOptions, Role, load_talconfig_in};
+use talstrap::testing::{
     ErrorKind, NodeOutcome, NodeRef, NodeStatus, StepError, StepRecord, StepStatus,
 };
-use talstrap::sim::{FleetSpec, Scenario};
+use talstrap::testing::{OutputConfig, REPORT_SCHEMA, Report, render_report_text};
 
 use crate::support::run_bin;
 
@@ -82,7 +83,7 @@ async fn generated_docs() -> BTreeMap<PathBuf, Vec<u8>> {
         let name = sub.get_name();
         let run = run_bin(&["man", name], &[], None).await;
         assert_eq!(run.code, 0, "talstrap man {name}:\n{}", run.dump());
-        let page = talstrap::usage::man_page(Some(name)).expect("render man page");
+        let page = talstrap::testing::man_page(Some(name)).expect("render man page");
         assert_eq!(
             run.stdout.as_bytes(),
             page.as_slice(),
@@ -155,7 +156,7 @@ fn subcommand_man_pages_carry_the_examples() {
         "preflight apply verify bootstrap discover sim demo completions man"
     );
     for sub in visible {
-        let page = talstrap::usage::man_page(Some(sub.get_name())).unwrap();
+        let page = talstrap::testing::man_page(Some(sub.get_name())).unwrap();
         let page = String::from_utf8(page).unwrap();
         assert!(
             page.contains(".SH ENVIRONMENT") && page.contains(".SH \"EXIT STATUS\""),

@@ -9,8 +9,8 @@ use crate::support::{Cluster, bin, cluster};
 
 /// The fleet's files rewritten as a topf repository (what `sim --layout
 /// topf` writes).
-fn topf_layout(c: &Cluster) -> talstrap::commands::sim::TopfFiles {
-    talstrap::commands::sim::write_topf_layout(c.fleet.paths()).expect("topf layout")
+fn topf_layout(c: &Cluster) -> talstrap::testing::TopfFiles {
+    talstrap::testing::write_topf_layout(c.fleet.paths()).expect("topf layout")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,7 +21,7 @@ use crate::ops::cluster::etcd_view;
 
 /// How the election runs.
 #[derive(Debug, Clone)]
-pub struct ElectionSettings {
+pub(crate) struct ElectionSettings {
     pub quorum: usize,
     /// Scan these ranges for candidates (empty: use talconfig's control planes).
     pub cidrs: Vec<String>,
@@ -32,7 +32,7 @@ pub struct ElectionSettings {
 
 /// How an election ended.
 #[derive(Debug, Clone)]
-pub enum Election {
+pub(crate) enum Election {
     /// `leader` gets the Bootstrap call. `peers`: every other address the
     /// last round saw that may run this cluster's etcd (a control plane, or
     /// a node that could not be asked what it is); the bootstrap guard must
@@ -190,7 +190,7 @@ fn round_text(round: &Round, seen: &dyn Fn(std::net::IpAddr) -> Option<String>) 
 /// Run election rounds until a settled leader, a refusal because etcd
 /// already exists, the deadline or Ctrl-C. `details["election"]` always
 /// holds the last round's candidates.
-pub async fn elect_leader(
+pub(crate) async fn elect_leader(
     session: &Session,
     access: &Access,
     cps: &[Endpoint],

@@ -22,14 +22,14 @@ use crate::talos::{MachineStatus, Stage};
 
 /// Which state the nodes should reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     PreBootstrap,
     PostBootstrap,
 }
 
 /// What identifies one boot of a configured node.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BootIdentity {
+pub(crate) struct BootIdentity {
     /// `SystemStat.boot_time` (Unix seconds, node clock): moves with clock steps.
     pub boot_time: u64,
     /// The kernel's boot id, when the node lets us read it (admin only).
@@ -51,7 +51,7 @@ impl BootIdentity {
 
 /// The maintenance certificate a node presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MaintenanceCert {
+pub(crate) struct MaintenanceCert {
     pub fingerprint: String,
     /// Key id of the per-boot CA that issued it (None if the leaf names none).
     pub ca_key_id: Option<String>,
@@ -61,13 +61,13 @@ pub struct MaintenanceCert {
 /// asked for one (REBOOT mode, or the node answered an AUTO apply with a
 /// reboot). `since` is the boot the config was sent to, when it was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExpectReboot {
+pub(crate) struct ExpectReboot {
     pub since: Option<BootIdentity>,
 }
 
 /// How one node is watched.
 #[derive(Debug, Clone)]
-pub struct NodeWatch {
+pub(crate) struct NodeWatch {
     pub phase: Phase,
     pub control_plane: bool,
     pub stuck_after: Duration,
@@ -86,7 +86,7 @@ pub struct NodeWatch {
 
 /// One thing the driver saw.
 #[derive(Debug, Clone)]
-pub enum Observation {
+pub(crate) enum Observation {
     /// The maintenance service answered.
     Maintenance(MaintenanceCert),
     /// Nothing answers: refused (the host is up, the port closed) or silent.
@@ -111,7 +111,7 @@ pub enum Observation {
 
 /// The node reached the goal.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reached {
+pub(crate) struct Reached {
     pub summary: String,
     pub stage: Stage,
     pub ready: bool,
@@ -121,7 +121,7 @@ pub struct Reached {
 
 /// Why the node will not get there.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// Back in maintenance after the config was applied.
     InstallFailed,
     /// Still in maintenance a while after the apply.
@@ -156,7 +156,7 @@ pub enum Failure {
 
 /// What the driver does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Keep watching; look again after `pause` (zero: at once).
     Wait {
         pause: Duration,
@@ -167,7 +167,7 @@ pub enum Verdict {
 
 /// A verdict and the progress lines it comes with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Next {
+pub(crate) struct Next {
     pub verdict: Verdict,
     pub notes: Vec<String>,
 }
@@ -180,7 +180,7 @@ const REBOOT_LOOP: u32 = 3;
 
 /// The watch of one node.
 #[derive(Debug)]
-pub struct Watch {
+pub(crate) struct Watch {
     s: NodeWatch,
     started: Instant,
     /// Stage and unmet conditions last seen, and since when.
@@ -202,7 +202,7 @@ pub struct Watch {
 }
 
 impl Watch {
-    pub fn new(s: NodeWatch, now: Instant) -> Self {
+    pub(crate) fn new(s: NodeWatch, now: Instant) -> Self {
         let boot = s.expect_reboot.as_ref().and_then(|e| e.since.clone());
         Self {
             last_cert: s.sent_to.clone(),
@@ -226,14 +226,14 @@ impl Watch {
 
     /// Whether the driver should tell this watch when the control planes
     /// are up: a worker that waits for them, after bootstrap.
-    pub fn wants_control_planes(&self) -> bool {
+    pub(crate) fn wants_control_planes(&self) -> bool {
         self.s.trustd_wait.is_some()
             && self.s.phase == Phase::PostBootstrap
             && self.control_planes_up_at.is_none()
     }
 
     /// The last status read (for facts on a failure).
-    pub fn status(&self) -> Option<&MachineStatus> {
+    pub(crate) fn status(&self) -> Option<&MachineStatus> {
         self.status.as_ref()
     }
 
@@ -248,7 +248,7 @@ impl Watch {
     }
 
     /// Takes in one observation made at `now`.
-    pub fn observe(&mut self, obs: Observation, now: Instant) -> Next {
+    pub(crate) fn observe(&mut self, obs: Observation, now: Instant) -> Next {
         let mut notes = Vec::new();
         if !matches!(obs, Observation::NotTalos) {
             self.not_talos_since = None;
@@ -624,7 +624,7 @@ fn boot_timeout_warning(verdict: &mut Verdict, age: Option<Duration>) {
 
 impl Failure {
     /// Message and hint for the report (NotTalos is worded by the driver).
-    pub fn message_and_hint(&self) -> (String, String) {
+    pub(crate) fn message_and_hint(&self) -> (String, String) {
         match self {
             Failure::InstallFailed => (
                 "back in maintenance mode after the config was applied: the install failed".into(),
@@ -678,7 +678,7 @@ impl Failure {
 }
 
 /// The summary of a node as far as it gets without a CNI.
-pub const NOT_READY_WITHOUT_CNI: &str =
+pub(crate) const NOT_READY_WITHOUT_CNI: &str =
     "running; Kubernetes node NotReady until a CNI is installed";
 
 /// After bootstrap, a node whose only unmet condition is its Kubernetes
@@ -729,7 +729,7 @@ fn goal_reached(status: &MachineStatus, control_plane: bool, phase: Phase) -> Op
     }
 }
 
-pub fn describe(status: &MachineStatus) -> String {
+pub(crate) fn describe(status: &MachineStatus) -> String {
     if status.unmet.is_empty() {
         format!(
             "{}{}",
