@@ -35,7 +35,7 @@ pub use client::{ChannelKind, NodeClient};
 pub use connect::Timeouts;
 pub use error::{Cause, ErrorClass, TalosError, TrustKind};
 pub use kubeconfig::{KubeconfigError, extract_kubeconfig};
-pub use probe::{MAINTENANCE_CN, ProbeResult, probe};
+pub use probe::{HeldConnection, MAINTENANCE_CN, ProbeResult, probe, probe_holding};
 pub use release::{Release, version_minor};
 pub use talosconfig::{Credentials, Talosconfig, TalosconfigError, load, locate, locate_with};
 pub use tls::{maintenance_config, secure_config, spki_fingerprint};

@@ -1402,23 +1402,27 @@ impl NodeState {
         }
         match role {
             Role::ControlPlane => self.progress_control_plane(id, now, view, registry, &ca_id),
-            Role::Worker => {
-                if self.boot.worker_ready {
-                    return false;
-                }
-                match self.boot.worker_ready_due {
-                    None if view.apiserver_up.contains(&ca_id) => {
-                        self.boot.worker_ready_due = Some(now + t.worker_join);
-                        true
-                    }
-                    Some(due) if now >= due => {
-                        self.boot.worker_ready = true;
-                        self.boot.worker_ready_due = None;
-                        true
-                    }
-                    _ => false,
-                }
+            Role::Worker => self.progress_worker(now, view, &ca_id, &t),
+        }
+    }
+
+    /// A booted worker becomes ready a join time after an API server of its
+    /// cluster is up.
+    fn progress_worker(&mut self, now: Instant, view: &FleetView, ca_id: &str, t: &Timing) -> bool {
+        if self.boot.worker_ready {
+            return false;
+        }
+        match self.boot.worker_ready_due {
+            None if view.apiserver_up.contains(ca_id) => {
+                self.boot.worker_ready_due = Some(now + t.worker_join);
+                true
             }
+            Some(due) if now >= due => {
+                self.boot.worker_ready = true;
+                self.boot.worker_ready_due = None;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -1538,6 +1542,28 @@ impl NodeState {
                     && self.etcd.join_due.is_none()
             }
         }
+    }
+
+    /// A fingerprint of what this node adds to the fleet view (see
+    /// `FleetShared::view`): the other nodes need waking only when it
+    /// changes. 0 for a node that adds nothing.
+    pub fn view_key(&self, id: &NodeIdent) -> u64 {
+        use std::hash::{Hash as _, Hasher as _};
+        if self.lifecycle != Lifecycle::Configured
+            || self.role(id) != Role::ControlPlane
+            || !self.install_done()
+        {
+            return 0;
+        }
+        let Some(cfg) = &self.config else { return 0 };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        // A new config (CA, VIPs) is a new allocation.
+        (Arc::as_ptr(cfg) as usize).hash(&mut h);
+        self.boot.apid_up.hash(&mut h);
+        self.boot.apiserver_up.hash(&mut h);
+        (self.etcd.service == EtcdService::Running).hash(&mut h);
+        self.etcd.healthy.hash(&mut h);
+        h.finish() | 1
     }
 
     /// Consumes one injected failure for `method` if a `flaky` fault covers it.
