@@ -29,11 +29,19 @@ FLEET=sim
 source "$(dirname "${BASH_SOURCE[0]}")/fleet.sh"
 
 WHICH="${1:-}"
-case "$WHICH" in
-    6) CPS=3 WORKERS=3 MODES=(parallel serial) ;;
-    500) CPS=3 WORKERS=497 MODES=(parallel default) ;;
-    *) die "usage: apply.sh 6|500" ;;
-esac
+[[ "$WHICH" =~ ^[0-9]+$ ]] && [ "$WHICH" -ge 4 ] && [ "$WHICH" -le 16000 ] \
+    || die "usage: apply.sh NODES (4..16000: 3 control planes, the rest workers; e.g. 6, 500, 1000, 5000)"
+CPS=3 WORKERS=$(( WHICH - 3 ))
+if [ -n "${MODES:-}" ]; then
+    read -r -a MODES <<<"$MODES"
+elif [ "$WHICH" -le 6 ]; then
+    MODES=(parallel serial)
+else
+    MODES=(parallel default)
+fi
+for m in "${MODES[@]}"; do
+    case "$m" in parallel|serial|default) ;; *) die "MODES: '$m' is none of parallel, serial, default" ;; esac
+done
 NODES=$(( CPS + WORKERS ))
 RUNS="${RUNS:-3}"
 PORT="${PORT:-50000}"
@@ -59,11 +67,17 @@ OUT="$RESULTS_DIR/apply$WHICH${TAG:+-$TAG}"
 NS="tsb-apply$WHICH-$$"
 WORK=$(mktemp -d /tmp/tsb-apply.XXXXXX)
 
-# 500 nodes do not fit a /24: the scale fleet gets a random 127.x.y.0/22.
-if [ "$NODES" -le 240 ]; then
+# The simulator puts nodes from .11 on and the cluster endpoint on the last
+# address before broadcast: a fleet that does not fit a /24 gets the smallest
+# random, aligned 127.x.y.0/P (P down to /18) that holds it, never 127.0.0.0/16.
+PREFIX=24
+while [ $(( (1 << (32 - PREFIX)) - 13 )) -lt "$NODES" ]; do PREFIX=$(( PREFIX - 1 )); done
+[ "$PREFIX" -ge 18 ] || die "$NODES nodes need more than a /18"
+if [ "$PREFIX" -eq 24 ]; then
     SUBNET=$(random_subnet24)
 else
-    SUBNET="127.$(( RANDOM % 254 + 1 )).$(( (RANDOM % 62) * 4 + 4 )).0/22"
+    BLOCK=$(( 1 << (24 - PREFIX) ))
+    SUBNET="127.$(( RANDOM % 254 + 1 )).$(( (RANDOM % (256 / BLOCK)) * BLOCK )).0/$PREFIX"
 fi
 
 cleanup() {
@@ -147,16 +161,28 @@ one_run() {
         done; echo \$peak >'$WORK/peak'" &
     SAMPLER_PID=$!
     local sim_before; sim_before=$(sim_cpu_ticks "$FLEET_PID")
+    # Profiling: the simulator too, apart (it shares the cores).
+    local sim_perf=""
+    if [ -n "$perf_data" ]; then
+        perf record -q -F 999 -p "$FLEET_PID" -o "$perf_data.sim" >/dev/null 2>&1 &
+        sim_perf=$!
+    fi
 
     # shellcheck disable=SC2086
     in_ns bash -c "/usr/bin/time -v -o '$WORK/time.txt' $wrap $cmd >'$WORK/out.jsonl' 2>'$WORK/err.txt'; echo \$? >'$WORK/rc'"
 
     local sim_after sim_hwm conn
+    if [ -n "$sim_perf" ]; then kill -INT "$sim_perf" 2>/dev/null || true; wait "$sim_perf" 2>/dev/null || true; fi
     sim_after=$(sim_cpu_ticks "$FLEET_PID")
     sim_hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$FLEET_PID/status")
     conn=$(counters)
     touch "$WORK/stop"; wait "$SAMPLER_PID" || true; SAMPLER_PID=""
     fleet_stop
+    # "... completed H TLS handshakes (at most M on one node)"; null from a
+    # simulator that does not say.
+    local hs hs_max
+    hs=$(sed -nE 's/.*completed ([0-9]+) TLS handshakes.*/\1/p' <<<"$FLEET_STOP_LINE")
+    hs_max=$(sed -nE 's/.*at most ([0-9]+) on one node.*/\1/p' <<<"$FLEET_STOP_LINE")
 
     local report ok once
     report=$(grep '"schema"' "$WORK/out.jsonl" | tail -1 || true)
@@ -187,10 +213,11 @@ one_run() {
         --argjson conn "$conn" --argjson peak "$(cat "$WORK/peak" 2>/dev/null || echo null)" \
         --argjson sim_cpu "$(awk -v a="$sim_before" -v b="$sim_after" -v t="$CLK_TCK" 'BEGIN { printf "%.2f", (b - a) / t }')" \
         --argjson sim_rss_kb "${sim_hwm:-null}" \
+        --argjson hs "${hs:-null}" --argjson hs_max "${hs_max:-null}" \
         '{mode: $mode, once: $once, report_ms: .duration_ms,
           slowest_node_ms: ([.nodes[].duration_ms] | max), timeline: $timeline,
           connections: ($conn + {peak_open: $peak}),
-          sim: {cpu_s: $sim_cpu, peak_rss_kb: $sim_rss_kb}}' >>"$WORK/runs.jsonl"
+          sim: {cpu_s: $sim_cpu, peak_rss_kb: $sim_rss_kb, handshakes: $hs, handshakes_max_per_node: $hs_max}}' >>"$WORK/runs.jsonl"
 }
 
 REASON=""
@@ -211,6 +238,10 @@ if [ "${PERF:-0}" = 1 ]; then
         if one_run "${MODES[0]}" "$WORK/perf.data"; then
             perf report -i "$WORK/perf.data" --stdio --no-children --sort dso,sym 2>/dev/null \
                 | python3 "$BENCH_DIR/perf_summary.py" >"$OUT.perf.md"
+            if [ -s "$WORK/perf.data.sim" ]; then
+                perf report -i "$WORK/perf.data.sim" --stdio --no-children --sort dso,sym 2>/dev/null \
+                    | python3 "$BENCH_DIR/perf_summary.py" >"$OUT.sim-perf.md"
+            fi
             PERF_NOTE="$OUT.perf.md"
         else
             log "perf run failed: $REASON"
@@ -242,12 +273,13 @@ f0() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
     echo "Time scale $TIME_SCALE: a node needs at least $FLOOR_MS ms after its config is accepted before it can be ready" \
         "(install, reboot, boot). $RUNS run(s) per mode, a fresh fleet for each run.${EXTRA_ARGS:+ Extra arguments: \`$EXTRA_ARGS\`.}"
     echo
-    echo "| mode | wall mean (s) | min–max (s) | slowest node's own time (s) | wall − slowest (ms) | last node ready at the earliest (s) | verify lag median / max (ms) |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "| mode | wall mean (s) | min–max (s) | wall / node floor | slowest node's own time (s) | wall − slowest (ms) | last node ready at the earliest (s) | verify lag median / max (ms) |"
+    echo "|---|---|---|---|---|---|---|---|"
     for m in "${MODES[@]}"; do
         wall=$(mean_of "$m" .once.wall_s)
         slow=$(mean_of "$m" '.slowest_node_ms / 1000')
-        echo "| $m | $(f2 "$wall") | $(f2 "$(min_of "$m" .once.wall_s)")–$(f2 "$(max_of "$m" .once.wall_s)") | $(f2 "$slow") |" \
+        echo "| $m | $(f2 "$wall") | $(f2 "$(min_of "$m" .once.wall_s)")–$(f2 "$(max_of "$m" .once.wall_s)") |" \
+            "$(awk -v a="$wall" -v f="$FLOOR_MS" 'BEGIN { printf "%.2fx", a * 1000 / f }') | $(f2 "$slow") |" \
             "$(f0 "$(awk -v a="$wall" -v b="$slow" 'BEGIN { print (a - b) * 1000 }')") |" \
             "$(f2 "$(mean_of "$m" '.timeline.ready_floor_ms / 1000')") |" \
             "$(f0 "$(mean_of "$m" .timeline.lag_ms.median)") / $(f0 "$(max_of "$m" .timeline.lag_ms.max)") |"
@@ -257,13 +289,16 @@ f0() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
         echo "serial / parallel wall time: $(awk -v a="$(mean_of serial .once.wall_s)" -v b="$(mean_of parallel .once.wall_s)" 'BEGIN { printf "%.2fx", a / b }')"
     fi
     echo
-    echo "| mode | talstrap peak RSS (MiB) | talstrap CPU user+sys (s) | simulator CPU during the run (s) | simulator peak RSS (MiB) | peak open connections | connections accepted per node | refused connects (RST) | apply phase (ms) |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| mode | talstrap peak RSS (MiB) | talstrap CPU user+sys (s) | talstrap CPU per node (ms) | simulator CPU during the run (s) | simulator peak RSS (MiB) | peak open connections | connections accepted per node | TLS handshakes per node (mean / max) | refused connects (RST) | apply phase (ms) |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
     for m in "${MODES[@]}"; do
+        hs_mean=$(jq -r --arg mode "$m" "[.runs[] | select(.mode == \$mode) | .sim.handshakes] | if any(. == null) then \"n/a\" else (add / length / $NODES * 100 | round / 100 | tostring) end" "$OUT.json")
+        hs_max=$(jq -r --arg mode "$m" '[.runs[] | select(.mode == $mode) | .sim.handshakes_max_per_node] | if any(. == null) then "n/a" else (max | tostring) end' "$OUT.json")
         echo "| $m | $(f2 "$(max_of "$m" '.once.max_rss_kb / 1024')") | $(f2 "$(mean_of "$m" '.once.user_s + .once.sys_s')") |" \
+            "$(f2 "$(mean_of "$m" "(.once.user_s + .once.sys_s) * 1000 / $NODES")") |" \
             "$(f2 "$(mean_of "$m" .sim.cpu_s)") | $(f2 "$(max_of "$m" '.sim.peak_rss_kb / 1024')") |" \
             "$(f0 "$(max_of "$m" .connections.peak_open)") | $(f2 "$(mean_of "$m" ".connections.synack_from_nodes / $NODES")") |" \
-            "$(f0 "$(mean_of "$m" .connections.rst_from_nodes)") | $(f0 "$(mean_of "$m" .timeline.apply_phase_ms)") |"
+            "$hs_mean / $hs_max | $(f0 "$(mean_of "$m" .connections.rst_from_nodes)") | $(f0 "$(mean_of "$m" .timeline.apply_phase_ms)") |"
     done
     echo
     echo "Commands (inside the namespace, against \`talstrap sim --control-planes $CPS --workers $WORKERS --dir D --subnet $SUBNET --port $PORT --time-scale $TIME_SCALE\`${SIM_BIN:+, simulator binary \`$SIM_BIN\`}):"
@@ -274,6 +309,12 @@ f0() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
         echo "Where talstrap's CPU time goes (one extra \`${MODES[0]}\` run under \`perf record -F 2999\`, flat profile):"
         echo
         cat "$PERF_NOTE"
+        if [ -f "$OUT.sim-perf.md" ]; then
+            echo
+            echo "Where the simulator's CPU time goes in that run (\`perf record -F 999 -p\` on \`talstrap sim\`, flat profile):"
+            echo
+            cat "$OUT.sim-perf.md"
+        fi
     fi
 } >"$OUT.md"
 cat "$OUT.md"

@@ -125,6 +125,9 @@ fleet_stop() {
         kill -KILL "$FLEET_PID" 2>/dev/null || true
     fi
     FLEET_PID=""
+    # The simulator's last words count the TLS handshakes its nodes completed.
+    FLEET_STOP_LINE=""
+    [ -z "${FLEET_DIR:-}" ] || FLEET_STOP_LINE=$(grep 'talstrap sim: stopped' "$FLEET_DIR.log" 2>/dev/null | tail -1 || true)
     [ -n "${FLEET_DIR:-}" ] && rm -rf "$FLEET_DIR" "$FLEET_DIR.log"
     FLEET_DIR=""
 }

@@ -43,7 +43,7 @@ def main() -> None:
         else:
             cat = next((name for name, rx in CATEGORIES if rx.search(sym)), "other")
         totals[cat] = totals.get(cat, 0.0) + pct
-    print("| where | share of talstrap's samples |")
+    print("| where | share of the samples |")
     print("|---|---|")
     for cat, pct in sorted(totals.items(), key=lambda kv: -kv[1]):
         print(f"| {cat} | {pct:.1f}% |")

@@ -7,10 +7,16 @@
 # Each benchmark runs in its own testbed namespace on loopback only. Installs what
 # it needs (nftables, nmap, hyperfine, time, jq) on a fresh Debian machine. Needs root.
 #
+# Then the scale curve at time scale 1 (the simulator's real stage durations):
+# 6, 500, 1,000 and 5,000 nodes through `apply --wait` with the default flags,
+# into apply<N>-scale1.{json,md}, with a perf profile of talstrap and of the
+# simulator at 5,000, and bench/results/curve.md (bench/curve.py).
+#
 # Knobs: RUNS (passed to each script), SKIP (space-separated names to leave out:
-# testbed startup discover24 discover16 apply6 apply6-poll250 apply500 apply500-poll250),
-# FLEET, TALSTRAP_BIN, SIM_BIN (binary that runs `talstrap sim`; default TALSTRAP_BIN),
-# TIME_SCALE (apply runs; 0.2).
+# testbed startup discover24 discover16 apply6 apply6-poll250 apply500 apply500-poll250
+# curve6 curve500 curve1000 curve5000), CURVE_RUNS (runs per curve size; 3, and 1 at
+# 5,000), FLEET, TALSTRAP_BIN, SIM_BIN (binary that runs `talstrap sim`; default
+# TALSTRAP_BIN), TIME_SCALE (the apply benches before the curve; 0.2).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root "run-all.sh"
@@ -42,6 +48,15 @@ step apply6 bash "$BENCH_DIR/apply.sh" 6
 step apply6-poll250 env TAG=poll250 EXTRA_ARGS="--poll-interval 250ms" bash "$BENCH_DIR/apply.sh" 6
 step apply500 env PERF=1 bash "$BENCH_DIR/apply.sh" 500
 step apply500-poll250 env TAG=poll250 EXTRA_ARGS="--poll-interval 250ms" bash "$BENCH_DIR/apply.sh" 500
+CURVE_SIZES=(6 500 1000 5000)
+for n in "${CURVE_SIZES[@]}"; do
+    runs="${CURVE_RUNS:-3}"; perf=0
+    if [ "$n" -ge 5000 ]; then runs="${CURVE_RUNS:-1}"; perf=1; fi
+    step "curve$n" env TIME_SCALE=1 TAG=scale1 MODES=default RUNS="$runs" PERF="$perf" \
+        bash "$BENCH_DIR/apply.sh" "$n"
+done
+python3 "$BENCH_DIR/curve.py" "$RESULTS_DIR" scale1 "${CURVE_SIZES[@]}" >"$RESULTS_DIR/curve.md" \
+    || FAILED+=(curve)
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 {
@@ -56,6 +71,16 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
     for n in startup discover24 discover16 apply6 apply6-poll250 apply500 apply500-poll250; do
         if [ -f "$RESULTS_DIR/$n.md" ] && ! skipped "$n"; then
             cat "$RESULTS_DIR/$n.md"
+            echo
+        fi
+    done
+    echo "### The curve: apply --wait at time scale 1, default flags"
+    echo
+    cat "$RESULTS_DIR/curve.md" 2>/dev/null || echo "(no curve)"
+    echo
+    for n in "${CURVE_SIZES[@]}"; do
+        if [ -f "$RESULTS_DIR/apply$n-scale1.md" ] && ! skipped "curve$n"; then
+            cat "$RESULTS_DIR/apply$n-scale1.md"
             echo
         fi
     done

@@ -23,16 +23,18 @@ use crate::pipeline::{
     Done, ErrorKind, Event, NodeCtx, NodeOutcome, NodeStatus, RetryPolicy, StepError, run_nodes,
 };
 use crate::settings::ApplySettings;
-use crate::talos::probe::{ProbeResult, probe};
+use crate::talos::probe::{HeldConnection, ProbeResult, probe};
 use crate::talos::{ApplyMode, ApplyResult, NodeClient};
 
 use super::plan::{Access, Plan, PlannedNode};
 use super::verify::{
-    BootIdentity, ExpectReboot, MaintenanceCert, Phase, WaitSettings, decide_phase, verify_nodes,
+    BootIdentity, ExpectReboot, Handover, MaintenanceCert, Phase, WaitSettings, decide_phase,
+    verify_nodes,
 };
 use super::{CommandError, Session};
 use crate::ops::node::{
-    client_step, connect_maintenance, connect_secure, probe_step, talos_err, unusable_mode,
+    client_step, connect_maintenance_over, connect_secure, probe_step_holding, talos_err,
+    unusable_mode,
 };
 
 mod diff;
@@ -104,10 +106,15 @@ pub(crate) async fn run(session: &Session, args: ApplySettings) -> Result<Exit, 
         .map(|n| (n.node.clone(), n.clone()))
         .collect();
     let stage = settings.clone();
+    // With --wait, the maintenance clients are handed to verify, which
+    // watches each until its node closes it: no probe while it installs.
+    let handover = Arc::new(Handover::default());
+    let keep = args.wait.then(|| handover.clone());
     let outcomes = run_nodes(&run, items, move |ctx, node| {
         let access = access.clone();
         let settings = stage.clone();
-        async move { apply_node(&ctx, &access, &node, &settings).await }
+        let keep = keep.clone();
+        async move { apply_node(&ctx, &access, &node, &settings, keep.as_deref()).await }
     })
     .await;
     if args.dry_run {
@@ -127,7 +134,10 @@ pub(crate) async fn run(session: &Session, args: ApplySettings) -> Result<Exit, 
         return Ok(report.exit());
     }
 
-    let report = wait_for_nodes(session, &plan, &args, &settings, outcomes, rollout).await;
+    let report = wait_for_nodes(
+        session, &plan, &args, &settings, outcomes, rollout, handover,
+    )
+    .await;
     session.output.report(&report);
     Ok(report.exit())
 }
@@ -142,6 +152,7 @@ async fn wait_for_nodes(
     settings: &ApplyPolicy,
     outcomes: Vec<NodeOutcome>,
     rollout: Option<wave::RolloutReport>,
+    handover: Arc<Handover>,
 ) -> Report {
     let to_verify: Vec<PlannedNode> = plan
         .nodes
@@ -155,7 +166,21 @@ async fn wait_for_nodes(
         })
         .cloned()
         .collect();
-    let phase = decide_phase(session, plan).await;
+    let cps: Vec<&str> = plan
+        .control_planes
+        .iter()
+        .map(|n| n.node.node.as_str())
+        .collect();
+    let phase = if every_control_plane_was_in_maintenance(&cps, &outcomes) {
+        // No need to ask them (a connect and a probe each): a node in
+        // maintenance mode runs no etcd, so none can be bootstrapped.
+        session.output.events().emit(Event::Info {
+            message: "cluster is not bootstrapped yet (every control plane was in maintenance mode): waiting for nodes to be ready for bootstrap".into(),
+        });
+        Phase::PreBootstrap
+    } else {
+        decide_phase(session, plan).await
+    };
     let wait = WaitSettings {
         phase,
         stuck_after: args.stuck_after,
@@ -163,6 +188,7 @@ async fn wait_for_nodes(
         applied_now: true,
         sent_in_maintenance: sent_in_maintenance(&outcomes),
         expect_reboot: expected_reboots(&outcomes),
+        handover,
     };
     let verified = if to_verify.is_empty() {
         Report::new("apply --wait", Vec::new(), session.elapsed(), None)
@@ -194,8 +220,9 @@ async fn apply_node(
     access: &Access,
     node: &PlannedNode,
     s: &ApplyPolicy,
+    handover: Option<&Handover>,
 ) -> Result<Done, StepError> {
-    let mode = probe_step(ctx, access, node.addr).await?;
+    let (mode, held) = probe_step_holding(ctx, access, node.addr).await?;
     if let Some(err) = unusable_mode(&mode, access) {
         ctx.amend_last_step(crate::pipeline::StepStatus::Failed, err.message.clone());
         return Err(err);
@@ -212,7 +239,7 @@ async fn apply_node(
             if let Some(ca) = &ca_key_id {
                 ctx.fact(MAINTENANCE_CA, ca);
             }
-            apply_maintenance(ctx, access, node, s, &data).await
+            apply_maintenance(ctx, access, node, s, &data, held, handover).await
         }
         ProbeResult::Configured { .. } => {
             match prepare_configured(ctx, access, node, s, &data).await? {
@@ -239,13 +266,17 @@ async fn apply_node(
     }
 }
 
-/// One insecure apply to a node in maintenance mode (then it installs).
+/// One insecure apply to a node in maintenance mode (then it installs),
+/// over the probe's connection when it is `held`. The client goes to
+/// `handover` (verify) once the config is sent.
 async fn apply_maintenance(
     ctx: &Arc<NodeCtx>,
     access: &Access,
     node: &PlannedNode,
     s: &ApplyPolicy,
     data: &Arc<Vec<u8>>,
+    held: Option<HeldConnection>,
+    handover: Option<&Handover>,
 ) -> Result<Done, StepError> {
     let decision = mode::decide(ModeQuery {
         maintenance: true,
@@ -260,8 +291,11 @@ async fn apply_maintenance(
     {
         ctx.warn(w.clone());
     }
+    let mut held = held;
     let client = ctx
-        .step("connect", |_| connect_maintenance(access, node))
+        .step("connect", |_| {
+            connect_maintenance_over(access, node, held.take())
+        })
         .await?;
     if s.dry_run {
         let r = dry_run(ctx, &client, data, ApplyMode::Auto).await?;
@@ -280,6 +314,9 @@ async fn apply_maintenance(
     ctx.fact("applied_mode", "auto");
     ctx.fact("insecure", true);
     ctx.fact(NEW_CONFIG, true);
+    if let Some(h) = handover {
+        h.put(&node.node.node, client);
+    }
     for w in &sent.warnings {
         ctx.warn(format!("node: {w}"));
     }
@@ -693,6 +730,18 @@ fn sent_in_maintenance(outcomes: &[NodeOutcome]) -> HashMap<String, MaintenanceC
         .collect()
 }
 
+/// Whether this run's probes found every control plane of the inventory
+/// (`cps`, by name) in maintenance mode, whatever came of the apply.
+fn every_control_plane_was_in_maintenance(cps: &[&str], outcomes: &[NodeOutcome]) -> bool {
+    !cps.is_empty()
+        && cps.iter().all(|cp| {
+            outcomes.iter().any(|o| {
+                o.node.node == *cp
+                    && o.facts.get("mode").and_then(Value::as_str) == Some("maintenance")
+            })
+        })
+}
+
 /// Node name → the reboot its apply asked for, with the boot it was sent to.
 fn expected_reboots(outcomes: &[NodeOutcome]) -> HashMap<String, ExpectReboot> {
     outcomes
@@ -852,6 +901,47 @@ mod tests {
             warnings: vec![],
             facts: facts.as_object().cloned().unwrap_or_default(),
         }
+    }
+
+    #[test]
+    fn the_phase_is_known_only_when_every_control_plane_was_in_maintenance() {
+        let m = |name, status| outcome(name, status, serde_json::json!({"mode": "maintenance"}));
+        let configured = outcome(
+            "cp2",
+            NodeStatus::Ok,
+            serde_json::json!({"mode": "configured"}),
+        );
+        let cps = ["cp1", "cp2"];
+        assert!(every_control_plane_was_in_maintenance(
+            &cps,
+            &[
+                m("cp1", NodeStatus::Ok),
+                m("cp2", NodeStatus::Failed),
+                m("w1", NodeStatus::Ok)
+            ]
+        ));
+        // One was configured already: it may run etcd.
+        assert!(!every_control_plane_was_in_maintenance(
+            &cps,
+            &[m("cp1", NodeStatus::Ok), configured]
+        ));
+        // One was left out of the run (-n, --role), or never probed.
+        assert!(!every_control_plane_was_in_maintenance(
+            &cps,
+            &[m("cp1", NodeStatus::Ok)]
+        ));
+        assert!(!every_control_plane_was_in_maintenance(
+            &cps,
+            &[
+                m("cp1", NodeStatus::Ok),
+                outcome("cp2", NodeStatus::Failed, serde_json::json!({}))
+            ]
+        ));
+        // No control plane in the inventory: nothing to conclude from.
+        assert!(!every_control_plane_was_in_maintenance(
+            &[],
+            &[m("w1", NodeStatus::Ok)]
+        ));
     }
 
     #[test]

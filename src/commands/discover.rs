@@ -199,6 +199,7 @@ fn discover_access(args: &DiscoverSettings) -> Result<Access, CommandError> {
         talosconfig: tc,
         secure,
         maintenance: tls::maintenance_config(&[]),
+        pins: Vec::new(),
         timeouts,
         first_round: None,
     })

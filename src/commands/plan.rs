@@ -51,6 +51,8 @@ pub(crate) struct Access {
     pub secure: Option<Arc<rustls::ClientConfig>>,
     /// No-client-cert config for maintenance mode (optionally fingerprint-pinned).
     pub maintenance: Arc<rustls::ClientConfig>,
+    /// The `--cert-fingerprint` pins `maintenance` was built with.
+    pub pins: Vec<String>,
     pub timeouts: Timeouts,
     /// Tells a wrong `--port` after one round (see [`crate::ops::node::FirstRound`]).
     pub first_round: Option<Arc<crate::ops::node::FirstRound>>,
@@ -332,6 +334,7 @@ pub(crate) fn build_access(
         talosconfig,
         secure,
         maintenance: tls::maintenance_config(pins),
+        pins: pins.to_vec(),
         timeouts: pacing.timeouts(),
         first_round: None,
     })

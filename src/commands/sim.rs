@@ -94,8 +94,12 @@ pub(crate) async fn run(session: &Session, settings: SimSettings) -> Result<Exit
     };
     crate::output::stdout::write(guide.as_bytes());
     session.cancel.cancelled().await;
+    let (handshakes, most) = fleet.handshakes();
+    let (nodes, connections) = (fleet.nodes().len(), fleet.total_connections());
     fleet.shutdown().await;
-    crate::output::stdout::line("talstrap sim: stopped");
+    crate::output::stdout::line(&format!(
+        "talstrap sim: stopped; {nodes} nodes accepted {connections} TCP connections and completed {handshakes} TLS handshakes (at most {most} on one node)"
+    ));
     Ok(Exit::Success)
 }
 

@@ -56,6 +56,37 @@ pub(crate) struct WaitSettings {
     /// Node name → a reboot the apply asked for, which must be seen before
     /// the node counts as ready.
     pub expect_reboot: HashMap<String, ExpectReboot>,
+    /// The maintenance clients the apply sent configs over.
+    pub handover: Arc<Handover>,
+}
+
+/// Maintenance clients an apply opened over its probes' connections, by
+/// node name. verify takes a node's client and watches it instead of
+/// probing: while the connection is open the node is still in maintenance
+/// mode; Talos stops the maintenance server (closing every connection)
+/// once it has taken the config (Talos v1.12.11
+/// internal/app/machined/pkg/controllers/runtime/maintenance_service.go,
+/// `shutdownServer`). That spares a probe, and its handshake, per node.
+#[derive(Debug, Default)]
+pub(crate) struct Handover(std::sync::Mutex<HashMap<String, NodeClient>>);
+
+impl Handover {
+    /// Keeps `client` for `node` if it was opened over a probe's connection.
+    pub(crate) fn put(&self, node: &str, client: NodeClient) {
+        if client.held_connection_closed().is_some() {
+            self.lock().insert(node.to_string(), client);
+        }
+    }
+
+    fn take(&self, node: &str) -> Option<NodeClient> {
+        self.lock().remove(node)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, NodeClient>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 pub(crate) async fn run(session: &Session, args: VerifySettings) -> Result<Exit, CommandError> {
@@ -77,6 +108,7 @@ pub(crate) async fn run(session: &Session, args: VerifySettings) -> Result<Exit,
         applied_now: false,
         sent_in_maintenance: HashMap::new(),
         expect_reboot: HashMap::new(),
+        handover: Arc::default(),
     };
     let mut report = verify_nodes(session, &plan, &plan.nodes, settings, "verify").await;
     if phase == Phase::PostBootstrap && !plan.control_planes.is_empty() {
@@ -310,10 +342,11 @@ async fn watch_node(
     cps: &ControlPlanes,
 ) -> Result<Done, StepError> {
     let poll = settings.poll_interval;
+    let handed_over = settings.handover.take(&node.node.node);
     let reached = ctx
         .step_with("verify", &RetryPolicy::once(), |_| async {
             let mut watch = Watch::new(node_watch(node, settings, cps), Instant::now());
-            let mut link = Link::default();
+            let mut link = Link::new(access, settings, node, handed_over.clone());
             loop {
                 let obs = link.observe(access, node, poll).await?;
                 if matches!(obs, Observation::Down { refused: true, .. })
@@ -364,33 +397,110 @@ struct Link {
     /// The boot id read for this boot time on this connection.
     boot_id: Option<(u64, Option<String>)>,
     last_mode: Option<ProbeResult>,
+    /// The maintenance client the config was just sent over: watched
+    /// until the node closes it.
+    held: Option<NodeClient>,
+    /// Open the mTLS connection before probing: the node is expected to be
+    /// configured (or down), and a probe would cost a second handshake.
+    /// Anything but a failed TCP connect is then told apart by a probe.
+    secure_first: bool,
 }
 
-impl Default for Link {
-    fn default() -> Self {
+impl Link {
+    fn new(
+        access: &Access,
+        settings: &WaitSettings,
+        node: &PlannedNode,
+        handed_over: Option<NodeClient>,
+    ) -> Self {
+        let sent_to = settings.sent_in_maintenance.get(&node.node.node).cloned();
         Link {
             client: None,
             stream: None,
             watch_supported: true,
             boot_id: None,
             last_mode: None,
+            held: handed_over.filter(|_| sent_to.is_some()),
+            secure_first: access.secure.is_some() && sent_to.is_none(),
         }
     }
-}
 
-impl Link {
-    /// The next observation: a probe while there is no connection, else a
-    /// reading over it.
+    /// The next observation: the maintenance connection's end, a probe
+    /// while there is no connection, else a reading over it.
     async fn observe(
         &mut self,
         access: &Access,
         node: &PlannedNode,
         poll: Duration,
     ) -> Result<Observation, StepError> {
+        if let Some(client) = self.held.take() {
+            return self.await_maintenance_end(client, access, node, poll).await;
+        }
         match self.client.clone() {
+            None if self.secure_first => self.connect_first(access, node).await,
             None => self.probe(access, node).await,
             Some(client) => self.sample(&client, poll).await,
         }
+    }
+
+    /// The node leaves maintenance mode once it has taken the config, and
+    /// closes the connection the config went over: that is waited for, for
+    /// up to `poll`, instead of a probe (and its handshake). From then on,
+    /// mTLS first. A node still there after that is probed as usual (what
+    /// its certificate says now tells a stuck node from a new boot).
+    async fn await_maintenance_end(
+        &mut self,
+        client: NodeClient,
+        access: &Access,
+        node: &PlannedNode,
+        poll: Duration,
+    ) -> Result<Observation, StepError> {
+        let Some(closed) = client.held_connection_closed() else {
+            return self.probe(access, node).await;
+        };
+        if tokio::time::timeout(poll, closed).await.is_ok() {
+            self.secure_first = access.secure.is_some();
+            Ok(Observation::Lost)
+        } else {
+            drop(client);
+            self.probe(access, node).await
+        }
+    }
+
+    /// mTLS straight away; a failed TCP connect is the node being down,
+    /// any other failure is left to a probe to explain.
+    async fn connect_first(
+        &mut self,
+        access: &Access,
+        node: &PlannedNode,
+    ) -> Result<Observation, StepError> {
+        let Some(tls) = access.secure.clone() else {
+            return self.probe(access, node).await;
+        };
+        match NodeClient::connect_secure(node.addr, tls, &access.timeouts).await {
+            Ok(c) => Ok(self.connected(c).await),
+            Err(e) => match e.connect_failed() {
+                Some(refused) => Ok(Observation::Down {
+                    refused,
+                    reason: e.message(),
+                }),
+                None => self.probe(access, node).await,
+            },
+        }
+    }
+
+    /// An mTLS connection is open: the status watch on it, if the node has one.
+    async fn connected(&mut self, c: NodeClient) -> Observation {
+        if self.watch_supported {
+            match c.watch_machine_status().await {
+                Ok(s) => self.stream = Some(s),
+                Err(e) if e.unimplemented() => self.watch_supported = false,
+                Err(_) => {}
+            }
+        }
+        self.client = Some(c);
+        self.boot_id = None;
+        Observation::Connected
     }
 
     async fn probe(
@@ -400,23 +510,18 @@ impl Link {
     ) -> Result<Observation, StepError> {
         let creds = access.talosconfig.as_ref().map(|t| &*t.credentials);
         let mode = probe(node.addr, creds, &access.timeouts).await;
+        // A node seen in maintenance is probed, one seen gone is dialled.
+        self.secure_first = access.secure.is_some()
+            && matches!(
+                mode,
+                ProbeResult::Unreachable { .. } | ProbeResult::Configured { .. }
+            );
         let obs = match &mode {
             ProbeResult::Configured {
                 ours: Some(true) | None,
                 ..
             } => match connect_secure(access, node).await {
-                Ok(c) => {
-                    if self.watch_supported {
-                        match c.watch_machine_status().await {
-                            Ok(s) => self.stream = Some(s),
-                            Err(e) if e.unimplemented() => self.watch_supported = false,
-                            Err(_) => {}
-                        }
-                    }
-                    self.client = Some(c);
-                    self.boot_id = None;
-                    Observation::Connected
-                }
+                Ok(c) => self.connected(c).await,
                 Err(e) if e.kind == ErrorKind::Trust || e.kind == ErrorKind::Input => {
                     return Err(e);
                 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use crate::disksel::DiskFacts;
 use crate::pipeline::{ErrorKind, NodeCtx, StepError};
-use crate::talos::probe::{ProbeResult, probe};
+use crate::talos::probe::{HeldConnection, ProbeResult, probe_holding};
 use crate::talos::{ErrorClass, NodeClient, TalosError, TrustKind};
 
 use crate::commands::plan::{Access, PlannedNode};
@@ -82,6 +82,16 @@ pub(crate) async fn probe_step(
     access: &Access,
     addr: SocketAddr,
 ) -> Result<ProbeResult, StepError> {
+    Ok(probe_step_holding(ctx, access, addr).await?.0)
+}
+
+/// [`probe_step`], keeping the probe's connection to a node in maintenance
+/// mode for the maintenance client ([`connect_maintenance_over`]).
+pub(crate) async fn probe_step_holding(
+    ctx: &NodeCtx,
+    access: &Access,
+    addr: SocketAddr,
+) -> Result<(ProbeResult, Option<HeldConnection>), StepError> {
     let creds = access.talosconfig.as_ref().map(|t| t.credentials.clone());
     let timeouts = access.timeouts.clone();
     let first_round = access.first_round.clone();
@@ -91,7 +101,7 @@ pub(crate) async fn probe_step(
             let timeouts = timeouts.clone();
             let first_round = first_round.clone();
             async move {
-                let mode = probe(addr, creds.as_deref(), &timeouts).await;
+                let (mode, held) = probe_holding(addr, creds.as_deref(), &timeouts).await;
                 let all_refused = match &first_round {
                     Some(round) if attempt <= 1 => round.every_node_refused(ctx, mode.refused()).await,
                     Some(round) => round.verdict() == Some(true) && mode.refused(),
@@ -111,12 +121,12 @@ pub(crate) async fn probe_step(
                         "{addr} unreachable: {reason}"
                     ))
                     .with_hint("check that the node is powered on and that this machine can reach its IP on the Talos API port")),
-                    other => Ok(other),
+                    other => Ok((other, held)),
                 }
             }
         })
         .await?;
-    ctx.fact("mode", mode_word(&mode));
+    ctx.fact("mode", mode_word(&mode.0));
     Ok(mode)
 }
 
@@ -288,6 +298,26 @@ pub(crate) async fn connect_secure(
     NodeClient::connect_secure(node.addr, tls, &access.timeouts)
         .await
         .map_err(talos_err)
+}
+
+/// Open the maintenance-mode client over the probe's connection when there
+/// is one (no second handshake), else dial as [`connect_maintenance`].
+pub(crate) async fn connect_maintenance_over(
+    access: &Access,
+    node: &PlannedNode,
+    held: Option<HeldConnection>,
+) -> Result<NodeClient, StepError> {
+    match held {
+        Some(held) => NodeClient::maintenance_over(
+            held,
+            access.maintenance.clone(),
+            &access.pins,
+            &access.timeouts,
+        )
+        .await
+        .map_err(talos_err),
+        None => connect_maintenance(access, node).await,
+    }
 }
 
 /// Open an insecure maintenance-mode client (optionally fingerprint-pinned).

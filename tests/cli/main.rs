@@ -9,6 +9,7 @@ mod bootstrap;
 mod bootstrap_files;
 mod bootstrap_races;
 mod client;
+mod connections;
 mod discover;
 mod docs;
 mod dropins;

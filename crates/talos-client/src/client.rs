@@ -21,11 +21,13 @@ use futures_util::stream::BoxStream;
 use rustls::ClientConfig;
 use tonic::transport::Channel;
 
-use super::connect::{Timeouts, open_channel};
-use super::error::TalosError;
+use super::connect::{Timeouts, await_server_verdict, open_channel};
+use super::error::{TalosError, TrustFailure};
 use super::kubeconfig::extract_kubeconfig;
+use super::probe::HeldConnection;
 use super::reply::{node_error, single};
 use super::resources::{self, kinds};
+use super::tls::check_pins;
 use super::types::{
     ApplyMode, ApplyResult, EtcdMember, EtcdMemberStatus, MachineRole, MachineStatus,
     ServiceEventInfo, ServiceStatus, SystemStatInfo, VersionInfo,
@@ -58,6 +60,9 @@ pub struct NodeClient {
     kind: ChannelKind,
     rpc_timeout: Duration,
     node: Option<String>,
+    /// For a client opened over a probe's connection: closes when that
+    /// connection is gone.
+    held: Option<tokio::sync::watch::Receiver<()>>,
 }
 
 impl std::fmt::Debug for NodeClient {
@@ -96,14 +101,59 @@ impl NodeClient {
         t: &Timeouts,
         kind: ChannelKind,
     ) -> Result<Self, TalosError> {
-        let channel = open_channel(addr, tls, t).await?;
+        let channel = open_channel(addr, tls, t, None).await?;
         Ok(NodeClient {
             addr,
             channel,
             kind,
             rpc_timeout: t.rpc,
             node: None,
+            held: None,
         })
+    }
+
+    /// A maintenance client over the connection a probe left open
+    /// ([`crate::probe::probe_holding`]): the same checks as
+    /// [`NodeClient::connect_maintenance`] with `tls` (built with `pins`),
+    /// without a second handshake. Should that connection break, the
+    /// channel dials a new one with `tls` as usual.
+    pub async fn maintenance_over(
+        held: HeldConnection,
+        tls: Arc<ClientConfig>,
+        pins: &[String],
+        t: &Timeouts,
+    ) -> Result<Self, TalosError> {
+        let HeldConnection { addr, leaf, stream } = held;
+        if let Err(failure) = check_pins(pins, &leaf, &addr.ip().to_string()) {
+            let failure = failure.unwrap_or_else(|| TrustFailure::Other {
+                ip: addr.ip().to_string(),
+                detail: "its certificate does not parse".into(),
+            });
+            return Err(TalosError::from_trust(addr, &failure));
+        }
+        let (alive, gone) = tokio::sync::watch::channel(());
+        let first = await_server_verdict(addr, stream, t.tls)
+            .await?
+            .tracked(alive);
+        let channel = open_channel(addr, tls, t, Some(first)).await?;
+        Ok(NodeClient {
+            addr,
+            channel,
+            kind: ChannelKind::Maintenance,
+            rpc_timeout: t.rpc,
+            node: None,
+            held: Some(gone),
+        })
+    }
+
+    /// For a client opened with [`NodeClient::maintenance_over`]: a future
+    /// that ends when the probe's connection has closed (a node leaving
+    /// maintenance mode closes it). None for clients that dialled.
+    pub fn held_connection_closed(
+        &self,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let mut gone = self.held.clone()?;
+        Some(async move { while gone.changed().await.is_ok() {} })
     }
 
     /// Targets `node` through this endpoint with the single-valued `node`

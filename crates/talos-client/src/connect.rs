@@ -193,7 +193,7 @@ pub(crate) async fn dial(
 /// SETTINGS right after accepting the connection, so reading first is
 /// deterministic: an alert means refused, data means accepted. The data is
 /// handed to HTTP/2 untouched. A server that stays silent is left to HTTP/2.
-async fn await_server_verdict(
+pub(crate) async fn await_server_verdict(
     addr: SocketAddr,
     mut stream: TlsStream<TcpStream>,
     limit: Duration,
@@ -228,25 +228,45 @@ async fn await_server_verdict(
     }
 }
 
+/// A connection already open (a probe's), for [`open_channel`] to use
+/// before it dials.
+pub(crate) type OpenStream = Primed<TlsStream<TcpStream>>;
+
 /// Opens a channel to `addr`; the first connection is made now, so trust
 /// and reachability errors surface here, a refused client certificate
-/// included.
+/// included, and before any HTTP/2 machinery is built (a node that is down
+/// costs one failed connect and nothing else). With `first`, that
+/// connection is used instead (later reconnects dial as usual).
 pub(crate) async fn open_channel(
     addr: SocketAddr,
     tls: Arc<ClientConfig>,
     t: &Timeouts,
+    first: Option<OpenStream>,
 ) -> Result<Channel, TalosError> {
+    let first = match first {
+        Some(stream) => stream,
+        None => dial(addr, tls.clone(), t).await?,
+    };
+    let first = Some(first);
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| TalosError::Input(format!("invalid node address {addr}: {e}")))?;
     let timeouts = t.clone();
+    let first = Arc::new(std::sync::Mutex::new(first));
     let connector = tower::service_fn(move |_uri: Uri| {
         let tls = tls.clone();
         let timeouts = timeouts.clone();
+        let ready = first
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         async move {
-            dial(addr, tls, &timeouts)
-                .await
-                .map(TokioIo::new)
-                .map_err(DialError)
+            match ready {
+                Some(stream) => Ok(TokioIo::new(stream)),
+                None => dial(addr, tls, &timeouts)
+                    .await
+                    .map(TokioIo::new)
+                    .map_err(DialError),
+            }
         }
     });
     endpoint
@@ -423,6 +443,7 @@ mod tests {
             addr,
             crate::tls::maintenance_config(&[]),
             &Timeouts::default(),
+            None,
         )
         .await
         .unwrap_err();

@@ -284,6 +284,19 @@ impl TalosError {
         )
     }
 
+    /// The TCP connect itself failed (nothing answered, or the port is
+    /// closed): no TLS handshake happened. `Some(refused)`: whether it was
+    /// actively refused (the host is up, nothing listens), as
+    /// [`crate::ProbeResult::refused`] tells it for a probe.
+    pub fn connect_failed(&self) -> Option<bool> {
+        match self {
+            TalosError::Unreachable { reason, .. } => {
+                Some(reason.to_ascii_lowercase().contains("refused"))
+            }
+            _ => None,
+        }
+    }
+
     /// No answer at all: [`node_down`](Self::node_down), or our own
     /// deadline ran out on a silent node (a hung or powered-off machine
     /// whose connection is still open answers nothing, not even an error).
@@ -386,6 +399,15 @@ impl TalosError {
     }
 
     /// Our deadline for `rpc` expired.
+    /// The trust error one of our verifiers' refusals becomes.
+    pub(crate) fn from_trust(addr: SocketAddr, failure: &TrustFailure) -> Self {
+        TalosError::Trust {
+            addr,
+            detail: failure.to_string(),
+            kind: failure.kind(),
+        }
+    }
+
     pub(crate) fn timeout(addr: SocketAddr, rpc: &'static str, after: Duration) -> Self {
         TalosError::Timeout { addr, rpc, after }
     }
@@ -466,11 +488,7 @@ pub(crate) fn from_chain(
             return Some(dial.0.clone());
         }
         if let Some(trust) = e.downcast_ref::<TrustFailure>() {
-            return Some(TalosError::Trust {
-                addr,
-                detail: trust.to_string(),
-                kind: trust.kind(),
-            });
+            return Some(TalosError::from_trust(addr, trust));
         }
         if e.is::<tonic::TimeoutExpired>() {
             // The client layer turns this into TalosError::Timeout with

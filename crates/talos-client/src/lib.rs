@@ -37,7 +37,7 @@ pub use bootstrap_answer::{BootstrapAnswer, bootstrap_answer};
 pub use client::NodeClient;
 pub use connect::Timeouts;
 pub use error::{ErrorClass, TalosError, TrustKind};
-pub use probe::{ProbeResult, probe};
+pub use probe::{HeldConnection, ProbeResult, probe, probe_holding};
 // `Release` (what each Talos minor changes) is not used by talstrap today;
 // kept public for the per-version work on the commands.
 pub use release::{Release, version_minor};

@@ -16,6 +16,9 @@ pub(crate) struct Primed<S> {
     head: Vec<u8>,
     pos: usize,
     inner: S,
+    /// Dropped with the stream: its receivers learn that the connection
+    /// is gone (HTTP/2 drops the stream when the peer closes it).
+    alive: Option<tokio::sync::watch::Sender<()>>,
 }
 
 impl<S> Primed<S> {
@@ -24,7 +27,14 @@ impl<S> Primed<S> {
             head,
             pos: 0,
             inner,
+            alive: None,
         }
+    }
+
+    /// This stream, telling `alive`'s receivers when it is dropped.
+    pub(crate) fn tracked(mut self, alive: tokio::sync::watch::Sender<()>) -> Self {
+        self.alive = Some(alive);
+        self
     }
 }
 
@@ -108,6 +118,16 @@ mod tests {
         assert_eq!(primed.read(&mut two).await.unwrap(), 1);
         assert_eq!(two[0], b'c');
         assert_eq!(primed.read(&mut two).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_tracked_stream_says_when_it_is_dropped() {
+        let (client, _server) = tokio::io::duplex(64);
+        let (tx, mut rx) = tokio::sync::watch::channel(());
+        let primed = Primed::new(Vec::new(), client).tracked(tx);
+        assert!(rx.has_changed().is_ok(), "open while the stream lives");
+        drop(primed);
+        assert!(rx.changed().await.is_err(), "closed once it is dropped");
     }
 
     #[tokio::test]

@@ -23,6 +23,9 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
 use super::connect::{Timeouts, tcp_connect};
 use super::error::chain_text;
 use super::talosconfig::Credentials;
@@ -77,12 +80,52 @@ const TLS_HUNG: &str = "TLS handshake did not finish within";
 
 /// Probes one address. Never panics, never retries.
 pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) -> ProbeResult {
+    probe_holding(addr, trust, t).await.0
+}
+
+/// A probe's TLS connection to a node in maintenance mode, left open so
+/// that the maintenance client can be opened over it
+/// ([`crate::NodeClient::maintenance_over`]) instead of a second TCP
+/// connect and TLS handshake. Talos's servers never resume sessions
+/// (siderolabs/crypto v0.6.4 `tls/tls.go` `defaultConfig` sets
+/// `SessionTicketsDisabled`, used by Talos v1.12.11
+/// `internal/app/maintenance/provider.go` and
+/// `internal/app/apid/pkg/provider/provider.go`), so every new connection
+/// costs a full handshake on both sides. Nothing has been written on it
+/// yet: HTTP/2 starts on it from scratch.
+pub struct HeldConnection {
+    pub(crate) addr: SocketAddr,
+    /// The leaf the node presented (what pins are checked against).
+    pub(crate) leaf: CertificateDer<'static>,
+    pub(crate) stream: TlsStream<TcpStream>,
+}
+
+impl std::fmt::Debug for HeldConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldConnection")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`probe`], keeping the connection when the node is in maintenance mode
+/// (the handshake completed, ALPN h2, no certificate request): the caller
+/// may then open its maintenance client over it. For every other answer
+/// the connection is closed, as [`probe`] does.
+pub async fn probe_holding(
+    addr: SocketAddr,
+    trust: Option<&Credentials>,
+    t: &Timeouts,
+) -> (ProbeResult, Option<HeldConnection>) {
     let tcp = match tcp_connect(addr, t.connect).await {
         Ok(tcp) => tcp,
         Err(e) => {
-            return ProbeResult::Unreachable {
-                reason: e.message(),
-            };
+            return (
+                ProbeResult::Unreachable {
+                    reason: e.message(),
+                },
+                None,
+            );
         }
     };
 
@@ -99,16 +142,39 @@ pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) 
 
     let asked_for_cert = recorder.cert_requested.load(Ordering::SeqCst);
     let chain = recorder.chain();
-    let handshake = match outcome {
+    let (handshake, stream) = match outcome {
         Err(_) => {
-            return ProbeResult::NotTalos {
-                reason: format!("{TLS_HUNG} {:?}", t.tls),
-            };
+            return (
+                ProbeResult::NotTalos {
+                    reason: format!("{TLS_HUNG} {:?}", t.tls),
+                },
+                None,
+            );
         }
-        Ok(Err(e)) => Err(chain_text(&e)),
-        Ok(Ok(stream)) => Ok(stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec)),
+        Ok(Err(e)) => (Err(chain_text(&e)), None),
+        Ok(Ok(stream)) => (
+            Ok(stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec)),
+            Some(stream),
+        ),
     };
+    let mode = classify(addr, trust, asked_for_cert, &chain, handshake);
+    let held = match (&mode, stream, chain.into_iter().next()) {
+        (ProbeResult::Maintenance { .. }, Some(stream), Some(leaf)) => {
+            Some(HeldConnection { addr, leaf, stream })
+        }
+        _ => None,
+    };
+    (mode, held)
+}
 
+/// What the handshake's evidence says the address is.
+fn classify(
+    addr: SocketAddr,
+    trust: Option<&Credentials>,
+    asked_for_cert: bool,
+    chain: &[CertificateDer<'static>],
+    handshake: Result<Option<Vec<u8>>, String>,
+) -> ProbeResult {
     let Some(leaf) = chain.first() else {
         return ProbeResult::NotTalos {
             reason: match handshake {
@@ -137,7 +203,7 @@ pub async fn probe(addr: SocketAddr, trust: Option<&Credentials>, t: &Timeouts) 
     let subject = cert.subject().to_string();
 
     if asked_for_cert {
-        let ours = trust.map(|creds| chains_to(creds, &chain, addr));
+        let ours = trust.map(|creds| chains_to(creds, chain, addr));
         return ProbeResult::Configured {
             ours,
             issuer,

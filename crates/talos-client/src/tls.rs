@@ -222,6 +222,28 @@ fn explain(
     ))))
 }
 
+/// Whether a maintenance leaf passes `pins` (always, without pins): a
+/// mismatch says which fingerprint it has; `Err(None)`: the leaf does not
+/// parse.
+pub(crate) fn check_pins(
+    pins: &[String],
+    leaf: &[u8],
+    ip: &str,
+) -> Result<(), Option<TrustFailure>> {
+    if pins.is_empty() {
+        return Ok(());
+    }
+    let actual = spki_fingerprint(leaf).map_err(|_| None)?;
+    if pins.iter().any(|p| p.trim() == actual) {
+        Ok(())
+    } else {
+        Err(Some(TrustFailure::PinMismatch {
+            ip: ip.to_string(),
+            actual,
+        }))
+    }
+}
+
 /// Accepts any server certificate (optionally pinned) but still checks the
 /// handshake signatures, Ed25519 included.
 #[derive(Debug)]
@@ -239,21 +261,14 @@ impl ServerCertVerifier for AcceptAnyVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if self.pins.is_empty() {
-            return Ok(ServerCertVerified::assertion());
-        }
-        let actual = spki_fingerprint(end_entity)
-            .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
-        if self.pins.contains(&actual) {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            let failure = TrustFailure::PinMismatch {
-                ip: server_name.to_str().into_owned(),
-                actual,
-            };
-            Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+        match check_pins(&self.pins, end_entity, &server_name.to_str()) {
+            Ok(()) => Ok(ServerCertVerified::assertion()),
+            Err(None) => Err(rustls::Error::InvalidCertificate(
+                CertificateError::BadEncoding,
+            )),
+            Err(Some(failure)) => Err(rustls::Error::InvalidCertificate(CertificateError::Other(
                 rustls::OtherError(Arc::new(failure)),
-            )))
+            ))),
         }
     }
 

@@ -205,7 +205,10 @@ pub struct FleetShared {
     pub nodes: Vec<Arc<SimNode>>,
     pub port: u16,
     etcd: Mutex<EtcdRegistry>,
+    /// Bumped when what a node adds to the fleet view changed.
     tick: watch::Sender<u64>,
+    /// The view as of a tick: built once per tick, not once per node.
+    view_cache: Mutex<(u64, Arc<FleetView>)>,
 }
 
 impl FleetShared {
@@ -234,6 +237,22 @@ impl FleetShared {
                     || n.lock().hostname(&n.id) == target
             })
             .cloned()
+    }
+
+    /// [`FleetShared::view`], built at most once per tick (the view only
+    /// changes with what the nodes' `NodeState::view_key` covers, and a
+    /// change of that bumps the tick).
+    pub fn current_view(&self) -> Arc<FleetView> {
+        let generation = *self.tick.borrow();
+        {
+            let cache = lock_cache(&self.view_cache);
+            if cache.0 == generation {
+                return cache.1.clone();
+            }
+        }
+        let view = Arc::new(self.view());
+        *lock_cache(&self.view_cache) = (generation, view.clone());
+        view
     }
 
     /// What nodes need to know about each other (locks one node at a time).
@@ -273,6 +292,10 @@ impl FleetShared {
     fn node(&self, ip: IpAddr) -> Option<&Arc<SimNode>> {
         self.nodes.iter().find(|n| n.id.ip == ip)
     }
+}
+
+fn lock_cache<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A running simulated fleet.
@@ -408,6 +431,8 @@ impl Fleet {
             port,
             etcd: Mutex::new(EtcdRegistry::default()),
             tick: watch::channel(0).0,
+            // Tick 0 has not been seen: the first reader builds the view.
+            view_cache: Mutex::new((u64::MAX, Arc::default())),
         });
 
         // Initial states from the scenario.
@@ -573,6 +598,15 @@ impl Fleet {
             .node(ip)
             .map(|n| n.lock().stats.clone())
             .unwrap_or_default()
+    }
+
+    /// TLS handshakes completed by all nodes together, and by the node
+    /// with the most.
+    pub fn handshakes(&self) -> (u64, u64) {
+        self.shared.nodes.iter().fold((0, 0), |(sum, max), n| {
+            let h = n.lock().stats.handshakes;
+            (sum + h, max.max(h))
+        })
     }
 
     /// TCP connections accepted by all nodes together.

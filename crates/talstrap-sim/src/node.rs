@@ -26,6 +26,8 @@ pub struct SimNode {
     pub versions: ResourceVersions,
     /// Listener generation currently bound (see `NodeState::listener`).
     bound: AtomicU64,
+    /// `NodeState::view_key` at the last step.
+    view_key: AtomicU64,
 }
 
 impl SimNode {
@@ -38,6 +40,7 @@ impl SimNode {
             changes: watch::channel(0).0,
             versions: ResourceVersions::default(),
             bound: AtomicU64::new(0),
+            view_key: AtomicU64::new(0),
         }
     }
 
@@ -57,12 +60,10 @@ impl SimNode {
         SocketAddr::new(self.id.ip, port)
     }
 
-    /// Something changed: wake watchers and every node's driver.
+    /// Something changed: wake watchers and this node's driver (whose step
+    /// wakes the others if the change matters to them).
     pub fn touch(&self) {
         self.changes.send_modify(|g| *g += 1);
-        if let Some(f) = self.fleet() {
-            f.bump();
-        }
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {
@@ -86,32 +87,51 @@ impl SimNode {
             .or_default() += 1;
     }
 
-    /// Advances the state machine to now; returns the next deadline and
-    /// the listener the node wants.
-    fn step(&self, fleet: &FleetShared) -> (Option<Instant>, super::state::ListenerWant) {
+    /// Advances the state machine to now; returns the next deadline, the
+    /// listener the node wants, and whether it waits on the other nodes
+    /// (then a change of theirs must wake it).
+    fn step(&self, fleet: &FleetShared) -> Stepped {
         let needs_view = self.lock().needs_view(&self.id);
         let view = if needs_view {
-            fleet.view()
+            fleet.current_view()
         } else {
-            Default::default()
+            Arc::default()
         };
-        let (changed, deadline, want) = {
+        let (changed, stepped, key) = {
             let mut st = self.lock();
             let mut registry = fleet.etcd();
             let changed = st.step(&self.id, Instant::now(), &view, &mut registry);
-            (changed, st.next_deadline(), st.listener.clone())
+            let stepped = Stepped {
+                deadline: st.next_deadline(),
+                want: st.listener.clone(),
+                waits_on_fleet: st.needs_view(&self.id),
+            };
+            (changed, stepped, st.view_key(&self.id))
         };
         if changed {
             self.touch();
         }
-        (deadline, want)
+        // What this node adds to the view changed (here or in a handler
+        // since the last step): wake the nodes that read it.
+        if self.view_key.swap(key, Ordering::SeqCst) != key {
+            fleet.bump();
+        }
+        stepped
     }
+}
+
+/// What one step of the driver found.
+struct Stepped {
+    deadline: Option<Instant>,
+    want: super::state::ListenerWant,
+    waits_on_fleet: bool,
 }
 
 /// Runs a node until `stop` turns true.
 pub async fn drive(node: Arc<SimNode>, mut stop: watch::Receiver<bool>) {
     let Some(fleet) = node.fleet() else { return };
     let mut tick = fleet.subscribe();
+    let mut mine = node.subscribe();
     let port = fleet.port;
     drop(fleet);
     let mut current: Option<Listener> = None;
@@ -121,8 +141,13 @@ pub async fn drive(node: Arc<SimNode>, mut stop: watch::Receiver<bool>) {
     let mut frozen: Vec<Arc<super::server::KillSwitch>> = Vec::new();
     loop {
         tick.borrow_and_update();
+        mine.borrow_and_update();
         let Some(fleet) = node.fleet() else { break };
-        let (deadline, want) = node.step(&fleet);
+        let Stepped {
+            deadline,
+            want,
+            waits_on_fleet,
+        } = node.step(&fleet);
         drop(fleet);
         let mut retry = None;
         if want.generation != current_gen {
@@ -158,7 +183,14 @@ pub async fn drive(node: Arc<SimNode>, mut stop: watch::Receiver<bool>) {
         }
         let wake = [deadline, retry].into_iter().flatten().min();
         tokio::select! {
-            _ = tick.changed() => {}
+            _ = mine.changed() => {}
+            _ = async {
+                if waits_on_fleet {
+                    let _ = tick.changed().await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {}
             _ = async {
                 match wake {
                     Some(at) => tokio::time::sleep_until(at).await,

@@ -1533,6 +1533,28 @@ impl NodeState {
         }
     }
 
+    /// A fingerprint of what this node adds to the fleet view (see
+    /// `FleetShared::view`): the other nodes need waking only when it
+    /// changes. 0 for a node that adds nothing.
+    pub fn view_key(&self, id: &NodeIdent) -> u64 {
+        use std::hash::{Hash as _, Hasher as _};
+        if self.lifecycle != Lifecycle::Configured
+            || self.role(id) != Role::ControlPlane
+            || !self.install_done()
+        {
+            return 0;
+        }
+        let Some(cfg) = &self.config else { return 0 };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        // A new config (CA, VIPs) is a new allocation.
+        (Arc::as_ptr(cfg) as usize).hash(&mut h);
+        self.boot.apid_up.hash(&mut h);
+        self.boot.apiserver_up.hash(&mut h);
+        (self.etcd.service == EtcdService::Running).hash(&mut h);
+        self.etcd.healthy.hash(&mut h);
+        h.finish() | 1
+    }
+
     /// Consumes one injected failure for `method` if a `flaky` fault covers it.
     pub fn take_flaky(&mut self, id: &NodeIdent, method: &str) -> bool {
         for (i, f) in id.faults.flaky.iter().enumerate() {

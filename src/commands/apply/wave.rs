@@ -363,6 +363,7 @@ async fn roll_node(
         applied_now: false,
         sent_in_maintenance: HashMap::new(),
         expect_reboot: HashMap::from([(node.node.node.clone(), ExpectReboot { since: boot })]),
+        handover: Default::default(),
     };
     let (ready, warned) = match wait_node(ctx, access, node, &wait).await? {
         Done::Warning(w) => (w, true),
