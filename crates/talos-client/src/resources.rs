@@ -14,17 +14,18 @@ use crate::proto::talos::resource::definitions as defs;
 
 /// Canonical resource types and namespaces (Talos resolves no aliases
 /// server-side, and the namespace must always be sent).
-pub mod kinds {
-    pub const MACHINE_STATUS: (&str, &str, &str) =
+pub(crate) mod kinds {
+    pub(crate) const MACHINE_STATUS: (&str, &str, &str) =
         ("runtime", "MachineStatuses.runtime.talos.dev", "machine");
-    pub const VERSION: (&str, &str, &str) = ("runtime", "Versions.runtime.talos.dev", "version");
-    pub const MACHINE_TYPE: (&str, &str, &str) =
+    pub(crate) const VERSION: (&str, &str, &str) =
+        ("runtime", "Versions.runtime.talos.dev", "version");
+    pub(crate) const MACHINE_TYPE: (&str, &str, &str) =
         ("config", "MachineTypes.config.talos.dev", "machine-type");
-    pub const ETCD_LOCAL_MEMBER: (&str, &str, &str) =
+    pub(crate) const ETCD_LOCAL_MEMBER: (&str, &str, &str) =
         ("etcd", "EtcdMembers.etcd.talos.dev", "local");
-    pub const MACHINE_CONFIG: (&str, &str, &str) =
+    pub(crate) const MACHINE_CONFIG: (&str, &str, &str) =
         ("config", "MachineConfigs.config.talos.dev", "v1alpha1");
-    pub const DISKS: (&str, &str) = ("runtime", "Disks.block.talos.dev");
+    pub(crate) const DISKS: (&str, &str) = ("runtime", "Disks.block.talos.dev");
 }
 
 /// Which encoding of a spec to read.
@@ -219,24 +220,7 @@ pub(crate) fn disk(resource: &Resource) -> Result<DiskFacts, String> {
                 symlinks: d.symlinks,
             }
         }
-        SpecSource::Proto(bytes) => {
-            let d: defs::DiskSpec = proto(bytes)?;
-            DiskFacts {
-                dev_path: d.dev_path,
-                size: d.size,
-                model: d.model,
-                serial: d.serial,
-                modalias: d.modalias,
-                uuid: d.uuid,
-                wwid: d.wwid,
-                bus_path: d.bus_path,
-                transport: d.transport,
-                rotational: d.rotational,
-                readonly: d.readonly,
-                cdrom: d.cdrom,
-                symlinks: d.symlinks,
-            }
-        }
+        SpecSource::Proto(bytes) => DiskFacts::from(proto::<defs::DiskSpec>(bytes)?),
     };
     if facts.dev_path.is_empty() {
         // The resource id is the device name (e.g. `sda`).
@@ -252,8 +236,9 @@ pub(crate) fn disk(resource: &Resource) -> Result<DiskFacts, String> {
     Ok(facts)
 }
 
-/// Builds a resource with the given specs (tests and the simulator).
-pub fn make_resource(
+/// Builds a resource with the given specs (the tests' fake node).
+#[cfg(test)]
+pub(crate) fn make_resource(
     ns: &str,
     ty: &str,
     id: &str,

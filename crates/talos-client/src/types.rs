@@ -233,7 +233,7 @@ impl EtcdMember {
 /// The part of a hostname before the first dot: what Talos names the etcd
 /// member (`ParseFQDN` in Talos's `resources/network/hostname_spec.go`).
 /// An IP address is returned whole.
-pub fn short_hostname(name: &str) -> &str {
+pub(crate) fn short_hostname(name: &str) -> &str {
     if name.parse::<std::net::IpAddr>().is_ok() {
         return name;
     }

@@ -1395,23 +1395,27 @@ impl NodeState {
         }
         match role {
             Role::ControlPlane => self.progress_control_plane(id, now, view, registry, &ca_id),
-            Role::Worker => {
-                if self.boot.worker_ready {
-                    return false;
-                }
-                match self.boot.worker_ready_due {
-                    None if view.apiserver_up.contains(&ca_id) => {
-                        self.boot.worker_ready_due = Some(now + t.worker_join);
-                        true
-                    }
-                    Some(due) if now >= due => {
-                        self.boot.worker_ready = true;
-                        self.boot.worker_ready_due = None;
-                        true
-                    }
-                    _ => false,
-                }
+            Role::Worker => self.progress_worker(now, view, &ca_id, &t),
+        }
+    }
+
+    /// A booted worker becomes ready a join time after an API server of its
+    /// cluster is up.
+    fn progress_worker(&mut self, now: Instant, view: &FleetView, ca_id: &str, t: &Timing) -> bool {
+        if self.boot.worker_ready {
+            return false;
+        }
+        match self.boot.worker_ready_due {
+            None if view.apiserver_up.contains(ca_id) => {
+                self.boot.worker_ready_due = Some(now + t.worker_join);
+                true
             }
+            Some(due) if now >= due => {
+                self.boot.worker_ready = true;
+                self.boot.worker_ready_due = None;
+                true
+            }
+            _ => false,
         }
     }
 
