@@ -264,24 +264,7 @@ pub(crate) fn disk(resource: &Resource) -> Result<DiskFacts, String> {
                 symlinks: d.symlinks,
             }
         }
-        SpecSource::Proto(bytes) => {
-            let d: defs::DiskSpec = proto(bytes)?;
-            DiskFacts {
-                dev_path: d.dev_path,
-                size: d.size,
-                model: d.model,
-                serial: d.serial,
-                modalias: d.modalias,
-                uuid: d.uuid,
-                wwid: d.wwid,
-                bus_path: d.bus_path,
-                transport: d.transport,
-                rotational: d.rotational,
-                readonly: d.readonly,
-                cdrom: d.cdrom,
-                symlinks: d.symlinks,
-            }
-        }
+        SpecSource::Proto(bytes) => DiskFacts::from(proto::<defs::DiskSpec>(bytes)?),
     };
     if facts.dev_path.is_empty() {
         // The resource id is the device name (e.g. `sda`).
