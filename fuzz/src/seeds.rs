@@ -117,8 +117,12 @@ pub fn machine_config(
             b64("-----BEGIN ED25519 PRIVATE KEY-----\nbm90IGEgcmVhbCBrZXk=\n-----END ED25519 PRIVATE KEY-----\n")
         ));
     }
-    out.push_str("  certSANs:\n    - 127.0.0.10\n  network:\n");
-    out.push_str(&format!("    hostname: {hostname}\n"));
+    out.push_str("  certSANs:\n    - 127.0.0.10\n");
+    // With a HostnameConfig document the hostname lives there alone (Talos
+    // refuses both: "static hostname is already set in v1alpha1 config").
+    if !extra_docs {
+        out.push_str(&format!("  network:\n    hostname: {hostname}\n"));
+    }
     match install {
         Install::Disk => out.push_str("  install:\n    disk: /dev/sda\n    wipe: false\n"),
         Install::Selector => out.push_str(

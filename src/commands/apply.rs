@@ -254,16 +254,45 @@ async fn apply_node(
                     client,
                     wire,
                     reboot,
+                    next_reboot,
                     ..
                 } => {
                     let (summary, _) =
                         send_configured(ctx, &client, &data, s, wire, reboot).await?;
-                    Ok(Done::Ok(summary))
+                    // Only when this run's config went to the node.
+                    let sent = summary.starts_with("applied") || summary.starts_with("sent");
+                    if next_reboot.is_empty() || !sent {
+                        return Ok(Done::Ok(summary));
+                    }
+                    note_next_reboot(ctx, access, node, &next_reboot);
+                    Ok(Done::Warning(format!(
+                        "{summary}; {} takes effect at the next reboot",
+                        next_reboot.join(", ")
+                    )))
                 }
             }
         }
         other => Err(StepError::permanent(format!("unexpected mode {other:?}"))),
     }
+}
+
+/// Talos v1.14 took a change live that it reads only at boot: say so, how
+/// to reboot, and put both in the `next_reboot` fact.
+fn note_next_reboot(ctx: &Arc<NodeCtx>, access: &Access, node: &PlannedNode, settings: &[String]) {
+    let talosconfig = access
+        .talosconfig
+        .as_ref()
+        .map(|t| format!("--talosconfig {} ", t.path.display()))
+        .unwrap_or_default();
+    let reboot_with = format!("talosctl {talosconfig}-n {} reboot", node.addr.ip());
+    ctx.fact(
+        "next_reboot",
+        serde_json::json!({ "settings": settings, "reboot_with": reboot_with }),
+    );
+    ctx.warn(format!(
+        "{} takes effect at the next reboot: Talos v1.14 applies it without rebooting (AUTO never reboots there). Reboot the node when it suits you: `{reboot_with}`; or next time apply with --mode reboot, which reboots one node at a time and waits for each",
+        settings.join(", ")
+    ));
 }
 
 /// One insecure apply to a node in maintenance mode (then it installs),
@@ -341,6 +370,8 @@ enum Prepared {
         reboot: Reboot,
         /// The boot the config goes to (None if it could not be read).
         boot: Option<BootIdentity>,
+        /// Settings the node takes live but reads only at boot (v1.14).
+        next_reboot: Vec<String>,
     },
 }
 
@@ -391,7 +422,13 @@ async fn prepare_configured(
         // Unknown (unreadable config): assume the worst.
         reboot_settings: diff.as_ref().is_none_or(diff::ConfigDiff::needs_reboot),
     });
-    let ModeDecision::Send { wire, reboot, .. } = decision else {
+    let ModeDecision::Send {
+        wire,
+        reboot,
+        next_reboot,
+        ..
+    } = decision
+    else {
         ctx.fact("changed", false);
         ctx.fact(NEW_CONFIG, true);
         return Ok(Prepared::Done(Done::Skipped(
@@ -425,11 +462,22 @@ async fn prepare_configured(
             "would apply ({wire}{reboots}): {what}"
         ))));
     }
+    let next_reboot = if next_reboot {
+        diff.iter()
+            .flat_map(|d| &d.documents)
+            .flat_map(|d| &d.lines)
+            .filter(|l| l.reboot)
+            .map(|l| l.path.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Prepared::Send {
         client,
         wire,
         reboot,
         boot,
+        next_reboot,
     })
 }
 

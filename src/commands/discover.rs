@@ -13,11 +13,13 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 
 use crate::cli::OutputFormat;
-use crate::discovery::{ScanOptions, rlimit, scan, skeleton};
+use crate::discovery::{ScanOptions, ScanResult, TargetSet, rlimit, scan, skeleton};
 use crate::disksel::DiskFacts;
 use crate::exit::Exit;
 use crate::output::Report;
-use crate::pipeline::{Done, Event, NodeCtx, NodeRef, RetryPolicy, StepError, run_nodes};
+use crate::pipeline::{
+    Done, Event, NodeCtx, NodeOutcome, NodeRef, RetryPolicy, StepError, run_nodes,
+};
 use crate::settings::DiscoverSettings;
 use crate::talos::probe::{ProbeResult, probe};
 use crate::talos::{NodeClient, Timeouts, talosconfig, tls};
@@ -28,7 +30,6 @@ use crate::ops::cluster::etcd_view;
 use crate::ops::node::{describe_disk, mode_word, talos_err};
 
 pub(crate) async fn run(session: &Session, args: DiscoverSettings) -> Result<Exit, CommandError> {
-    let targets = &args.targets;
     let access = discover_access(&args)?;
     let (soft, hard) = rlimit::raise_nofile_soft_limit();
     let window = args
@@ -41,14 +42,6 @@ pub(crate) async fn run(session: &Session, args: DiscoverSettings) -> Result<Exi
         // `discover --skeleton > nodes.yaml`: stdout carries only YAML.
         session.output.people_to_stderr();
     }
-    let sink = session.output.events();
-    sink.emit(Event::Info {
-        message: format!(
-            "discover: scanning {} addresses on port {port}, {window} connects in flight (open-file limit {soft}/{hard}), {} connect timeout",
-            targets.len(),
-            crate::duration::format_duration(args.connect_timeout)
-        ),
-    });
     let opts = ScanOptions {
         port,
         connect_timeout: args.connect_timeout,
@@ -56,7 +49,53 @@ pub(crate) async fn run(session: &Session, args: DiscoverSettings) -> Result<Exi
         deadline: session.deadline(),
         cancel: session.cancel.clone(),
     };
-    let scanned = scan(targets, &opts, None).await;
+    let scanned = sweep_phase(session, &args.targets, &opts, (soft, hard)).await;
+    let (outcomes, mut disk_facts) = identify_phase(session, access, &scanned).await;
+    let mut details = scan_details(&scanned, args.targets.len(), &opts);
+    let maintenance: Vec<skeleton::MaintenanceHost> = outcomes
+        .iter()
+        .filter(|o| o.facts.get("mode").and_then(|m| m.as_str()) == Some("maintenance"))
+        .map(|o| skeleton::MaintenanceHost {
+            ip: o.node.ip,
+            hostname: None,
+            disks: disk_facts.remove(&o.node.ip).unwrap_or_default(),
+        })
+        .collect();
+    let skeleton_text = args
+        .skeleton
+        .then(|| skeleton::render_nodes_skeleton(&maintenance));
+    if json && let Some(t) = &skeleton_text {
+        // JSON: the skeleton is part of the one report.
+        details["skeleton"] = serde_json::Value::String(t.clone());
+    }
+    let report = Report::new("discover", outcomes, session.elapsed(), scan_exit(&scanned))
+        .with_details(details);
+    session.output.report(&report);
+    if !json && let Some(t) = &skeleton_text {
+        // People: the table went to stderr, the YAML alone to stdout.
+        session.output.data(t);
+    }
+    Ok(report.exit())
+}
+
+/// Phase 1: the connect sweep, said before and after.
+async fn sweep_phase(
+    session: &Session,
+    targets: &TargetSet,
+    opts: &ScanOptions,
+    (soft, hard): (u64, u64),
+) -> ScanResult {
+    let sink = session.output.events();
+    sink.emit(Event::Info {
+        message: format!(
+            "discover: scanning {} addresses on port {}, {} connects in flight (open-file limit {soft}/{hard}), {} connect timeout",
+            targets.len(),
+            opts.port,
+            opts.window,
+            crate::duration::format_duration(opts.connect_timeout)
+        ),
+    });
+    let scanned = scan(targets, opts, None).await;
     let stopped = scan_stopped(&scanned);
     sink.emit(Event::Info {
         message: format!(
@@ -76,7 +115,17 @@ pub(crate) async fn run(session: &Session, args: DiscoverSettings) -> Result<Exi
             }
         ),
     });
+    scanned
+}
 
+/// Phase 2: identify every open host; also hands back the full disk facts
+/// of maintenance hosts, for the skeleton only (the events and the report
+/// carry the one-line descriptions).
+async fn identify_phase(
+    session: &Session,
+    access: Access,
+    scanned: &ScanResult,
+) -> (Vec<NodeOutcome>, BTreeMap<IpAddr, Vec<DiskFacts>>) {
     let run = session.run_context(RetryPolicy::once());
     let access = Arc::new(access);
     let items = scanned
@@ -87,8 +136,6 @@ pub(crate) async fn run(session: &Session, args: DiscoverSettings) -> Result<Exi
             (node.clone(), Endpoint { node, addr: *addr })
         })
         .collect();
-    // Full disk facts of maintenance hosts, for the skeleton only: the
-    // events and the report carry the one-line descriptions.
     let disk_facts: DiskFactsByIp = Arc::new(Mutex::new(BTreeMap::new()));
     let outcomes = {
         let disk_facts = disk_facts.clone();
@@ -99,65 +146,47 @@ pub(crate) async fn run(session: &Session, args: DiscoverSettings) -> Result<Exi
         })
         .await
     };
-    let mut disk_facts = disk_facts
+    let disk_facts = disk_facts
         .lock()
         .map(|mut m| std::mem::take(&mut *m))
         .unwrap_or_default();
+    (outcomes, disk_facts)
+}
 
-    let details = json!({
+/// The report's `scan` details.
+fn scan_details(scanned: &ScanResult, targets: u128, opts: &ScanOptions) -> serde_json::Value {
+    json!({
         "scan": {
-            "targets": targets.len().to_string(),
+            "targets": targets.to_string(),
             "scanned": scanned.scanned,
             "open": scanned.open.len(),
             "refused": scanned.refused,
             "timed_out": scanned.timed_out,
             "errors": scanned.errors,
             "elapsed_ms": scanned.elapsed.as_millis() as u64,
-            "window": window,
-            "connect_timeout_ms": args.connect_timeout.as_millis() as u64,
-            "port": port,
+            "window": opts.window,
+            "connect_timeout_ms": opts.connect_timeout.as_millis() as u64,
+            "port": opts.port,
             "deadline_reached": scanned.deadline_reached,
             "interrupted": scanned.interrupted,
         }
-    });
-    let maintenance: Vec<skeleton::MaintenanceHost> = outcomes
-        .iter()
-        .filter(|o| o.facts.get("mode").and_then(|m| m.as_str()) == Some("maintenance"))
-        .map(|o| skeleton::MaintenanceHost {
-            ip: o.node.ip,
-            hostname: None,
-            disks: disk_facts.remove(&o.node.ip).unwrap_or_default(),
-        })
-        .collect();
-    // A scan cut short is not a success, even when every host it reached
-    // was identified: the rest of the range was never looked at.
-    let overall = if scanned.interrupted {
+    })
+}
+
+/// A scan cut short is not a success, even when every host it reached was
+/// identified: the rest of the range was never looked at.
+fn scan_exit(scanned: &ScanResult) -> Option<Exit> {
+    if scanned.interrupted {
         Some(Exit::Interrupted)
     } else if scanned.deadline_reached {
         Some(Exit::Deadline)
     } else {
         None
-    };
-    let skeleton_text = args
-        .skeleton
-        .then(|| skeleton::render_nodes_skeleton(&maintenance));
-    let mut details = details;
-    if json && let Some(t) = &skeleton_text {
-        // JSON: the skeleton is part of the one report.
-        details["skeleton"] = serde_json::Value::String(t.clone());
     }
-    let report =
-        Report::new("discover", outcomes, session.elapsed(), overall).with_details(details);
-    session.output.report(&report);
-    if !json && let Some(t) = &skeleton_text {
-        // People: the table went to stderr, the YAML alone to stdout.
-        session.output.data(t);
-    }
-    Ok(report.exit())
 }
 
 /// Why the scan stopped before the end, in words (None: it did not).
-fn scan_stopped(scanned: &crate::discovery::ScanResult) -> Option<&'static str> {
+fn scan_stopped(scanned: &ScanResult) -> Option<&'static str> {
     if scanned.interrupted {
         Some("interrupted (Ctrl-C)")
     } else if scanned.deadline_reached {
@@ -228,29 +257,7 @@ async fn identify(
         ProbeResult::NotTalos { reason } => Ok(Done::Skipped(format!("not Talos: {reason}"))),
         ProbeResult::Maintenance { fingerprint, .. } => {
             ctx.fact("fingerprint", &fingerprint);
-            let c =
-                NodeClient::connect_maintenance(addr, access.maintenance.clone(), &access.timeouts)
-                    .await
-                    .map_err(talos_err)?;
-            let stage = c
-                .machine_status()
-                .await
-                .map(|s| s.stage.to_string())
-                .unwrap_or_else(|_| "unknown".into());
-            let version = c.talos_version().await.ok().flatten();
-            let disks = c.disks().await.unwrap_or_default();
-            ctx.fact("stage", &stage);
-            ctx.fact("version", version.as_deref().unwrap_or("≤ v1.9"));
-            ctx.fact("disks", disks.iter().map(describe_disk).collect::<Vec<_>>());
-            if let Ok(mut m) = disk_facts.lock() {
-                m.insert(addr.ip(), disks.clone());
-            }
-            Ok(Done::Ok(format!(
-                "maintenance, {}, {} disk{}",
-                version.as_deref().unwrap_or("Talos ≤ v1.9"),
-                disks.len(),
-                if disks.len() == 1 { "" } else { "s" }
-            )))
+            identify_maintenance(ctx, access, addr, disk_facts).await
         }
         ProbeResult::Configured {
             ours: Some(false),
@@ -272,64 +279,103 @@ async fn identify(
         }
         ProbeResult::Configured {
             ours: Some(true), ..
-        } => {
-            let Some(tls) = access.secure.clone() else {
-                return Ok(Done::Ok("configured by our CA".into()));
-            };
-            let c = NodeClient::connect_secure(addr, tls, &access.timeouts)
-                .await
-                .map_err(talos_err)?;
-            let version = c
-                .version()
-                .await
-                .map(|v| v.tag)
-                .unwrap_or_else(|_| "unknown".into());
-            let role = c
-                .machine_type()
-                .await
-                .map(|r| r.to_string())
-                .unwrap_or_else(|_| "unknown".into());
-            let hostname = c.hostname().await.ok();
-            let boot = c.system_stat().await.ok().map(|s| s.boot_time);
-            let stage = c
-                .machine_status()
-                .await
-                .map(|s| s.stage.to_string())
-                .unwrap_or_else(|_| "unknown".into());
-            let ep = Endpoint {
-                node: ctx.node.clone(),
-                addr,
-            };
-            let etcd = if role == "controlplane" || role == "init" {
-                let v = etcd_view(access, &ep).await;
-                Some(if v.has_etcd() {
-                    "member"
-                } else {
-                    v.etcd_state
-                        .as_deref()
-                        .map(|_| "not bootstrapped")
-                        .unwrap_or("unknown")
-                })
-            } else {
-                None
-            };
-            ctx.fact("version", &version);
-            ctx.fact("role", &role);
-            ctx.fact("stage", &stage);
-            if let Some(h) = &hostname {
-                ctx.fact("hostname", h);
-            }
-            if let Some(b) = boot {
-                ctx.fact("boot_time", b);
-            }
-            if let Some(e) = etcd {
-                ctx.fact("etcd", e);
-            }
-            Ok(Done::Ok(format!(
-                "{} {role}, {version}, {stage}{}",
-                hostname.as_deref().unwrap_or("configured"),
-                etcd.map(|e| format!(", etcd {e}")).unwrap_or_default()
-            )))
-        }
+        } => identify_ours(ctx, access, addr).await,
     }
+}
+
+/// A maintenance host: stage, version and disks, each best effort.
+async fn identify_maintenance(
+    ctx: &Arc<NodeCtx>,
+    access: &Access,
+    addr: SocketAddr,
+    disk_facts: &DiskFactsByIp,
+) -> Result<Done, StepError> {
+    let c = NodeClient::connect_maintenance(addr, access.maintenance.clone(), &access.timeouts)
+        .await
+        .map_err(talos_err)?;
+    let stage = c
+        .machine_status()
+        .await
+        .map(|s| s.stage.to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let version = c.talos_version().await.ok().flatten();
+    let disks = c.disks().await.unwrap_or_default();
+    ctx.fact("stage", &stage);
+    ctx.fact("version", version.as_deref().unwrap_or("≤ v1.9"));
+    ctx.fact("disks", disks.iter().map(describe_disk).collect::<Vec<_>>());
+    if let Ok(mut m) = disk_facts.lock() {
+        m.insert(addr.ip(), disks.clone());
+    }
+    Ok(Done::Ok(format!(
+        "maintenance, {}, {} disk{}",
+        version.as_deref().unwrap_or("Talos ≤ v1.9"),
+        disks.len(),
+        if disks.len() == 1 { "" } else { "s" }
+    )))
+}
+
+/// A node configured by our CA, read over mTLS (each reading best effort):
+/// version, role, hostname, boot time, stage and, on a control plane, etcd.
+async fn identify_ours(
+    ctx: &Arc<NodeCtx>,
+    access: &Access,
+    addr: SocketAddr,
+) -> Result<Done, StepError> {
+    let Some(tls) = access.secure.clone() else {
+        return Ok(Done::Ok("configured by our CA".into()));
+    };
+    let c = NodeClient::connect_secure(addr, tls, &access.timeouts)
+        .await
+        .map_err(talos_err)?;
+    let version = c
+        .version()
+        .await
+        .map(|v| v.tag)
+        .unwrap_or_else(|_| "unknown".into());
+    let role = c
+        .machine_type()
+        .await
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let hostname = c.hostname().await.ok();
+    let boot = c.system_stat().await.ok().map(|s| s.boot_time);
+    let stage = c
+        .machine_status()
+        .await
+        .map(|s| s.stage.to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let ep = Endpoint {
+        node: ctx.node.clone(),
+        addr,
+    };
+    let etcd = if role == "controlplane" || role == "init" {
+        let v = etcd_view(access, &ep).await;
+        Some(if v.has_etcd() {
+            "member"
+        } else {
+            v.etcd_state
+                .as_deref()
+                .map(|_| "not bootstrapped")
+                .unwrap_or("unknown")
+        })
+    } else {
+        None
+    };
+    ctx.fact("version", &version);
+    ctx.fact("role", &role);
+    ctx.fact("stage", &stage);
+    if let Some(h) = &hostname {
+        ctx.fact("hostname", h);
+    }
+    if let Some(b) = boot {
+        ctx.fact("boot_time", b);
+    }
+    if let Some(e) = etcd {
+        ctx.fact("etcd", e);
+    }
+    Ok(Done::Ok(format!(
+        "{} {role}, {version}, {stage}{}",
+        hostname.as_deref().unwrap_or("configured"),
+        etcd.map(|e| format!(", etcd {e}")).unwrap_or_default()
+    )))
 }

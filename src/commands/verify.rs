@@ -321,6 +321,7 @@ fn node_watch(node: &PlannedNode, settings: &WaitSettings, cps: &ControlPlanes) 
         cni_none: config_has_no_cni(node.entry.config.raw())
             || runs_without_cni(&node.entry.config),
         trustd_wait: cps.trustd_wait(node),
+        install_selector: node.entry.config.unattended_match.clone(),
     }
 }
 
@@ -359,7 +360,21 @@ async fn watch_node(
                     watch.observe(Observation::ControlPlanesUp, Instant::now());
                 }
                 let sampled = matches!(obs, Observation::Sample { .. });
-                let next = watch.observe(obs, Instant::now());
+                let mut next = watch.observe(obs, Instant::now());
+                // Still waiting: a v1.14 unattended install may say why.
+                if sampled
+                    && matches!(next.verdict, Verdict::Wait { .. })
+                    && watch.wants_install_status()
+                    && let Some(client) = link.client.clone()
+                    // A failed read is left to the next sample.
+                    && let Ok(Some(status)) = client.unattended_install_status().await
+                {
+                    let more = watch.observe(Observation::Install(status), Instant::now());
+                    next.notes.extend(more.notes);
+                    if matches!(more.verdict, Verdict::Failed(_)) {
+                        next.verdict = more.verdict;
+                    }
+                }
                 for line in next.notes {
                     ctx.progress("verify", line);
                 }

@@ -63,7 +63,8 @@ pub struct MachineConfig {
     raw: std::sync::Arc<[u8]>,
     path: PathBuf,
     pub machine_type: MachineType,
-    /// `machine.network.hostname`, else the `HostnameConfig` document's `hostname`.
+    /// The `HostnameConfig` document's `hostname`, else `machine.network.hostname`
+    /// (Talos refuses both together).
     pub hostname: Option<String>,
     /// `machine.install.disk`.
     pub install_disk: Option<String>,
@@ -150,16 +151,9 @@ impl MachineConfig {
         let machine_type = machine_type(path, v1, &mut warnings)?;
 
         let mut hostname = opt_string(path, v1, &["machine", "network", "hostname"])?;
-        let doc_hostname = match layout.hostname_doc {
-            Some(doc) => opt_string(path, doc, &["hostname"])?,
-            None => None,
-        };
-        match (&hostname, &doc_hostname) {
-            (Some(a), Some(b)) if a != b => warnings.push(format!(
-                "machine.network.hostname ({a}) and the HostnameConfig document ({b}) disagree"
-            )),
-            (None, Some(_)) => hostname = doc_hostname,
-            _ => {}
+        if let Some(doc) = layout.hostname_doc {
+            hostname_conflict(path, v1, hostname.as_deref())?;
+            hostname = opt_string(path, doc, &["hostname"])?;
         }
         if let Some(h) = &hostname
             && let Err(reason) = check_hostname(h)
@@ -226,6 +220,34 @@ impl MachineConfig {
     pub fn role(&self) -> Role {
         self.machine_type.role()
     }
+}
+
+/// A `HostnameConfig` document next to the v1alpha1 settings it replaces:
+/// Talos refuses the config (Talos v1.12.11 and v1.13.9
+/// pkg/machinery/config/types/network/hostname.go `V1Alpha1ConflictValidate`:
+/// "static hostname is already set in v1alpha1 config", "stable hostname
+/// is already set in v1alpha1 config").
+fn hostname_conflict(path: &Path, v1: &Value, v1_hostname: Option<&str>) -> Result<(), InputError> {
+    let conflict = |field: &str, talos: &str| InputError::InvalidField {
+        path: path.to_path_buf(),
+        field: field.into(),
+        reason: format!(
+            "cannot be combined with a HostnameConfig document (Talos refuses the config: {talos}); keep the hostname in one place, the HostnameConfig document on Talos v1.12+"
+        ),
+    };
+    if v1_hostname.is_some_and(|h| !h.is_empty()) {
+        return Err(conflict(
+            "machine.network.hostname",
+            "static hostname is already set in v1alpha1 config",
+        ));
+    }
+    if get(v1, &["machine", "features", "stableHostname"]).and_then(Value::as_bool) == Some(true) {
+        return Err(conflict(
+            "machine.features.stableHostname",
+            "stable hostname is already set in v1alpha1 config",
+        ));
+    }
+    Ok(())
 }
 
 /// The CA keys a config may hold for its role: a control plane needs the
@@ -743,6 +765,8 @@ pub(crate) mod tests {
             (format!("machine:\n  type: [worker]\n{ep}"), &["home-cp1.yaml", "machine.type"]),
             ("- just\n- a list\n".into(), &["home-cp1.yaml", "document 1", "mapping"]),
             ("a: &x [1]\nb: *y\n".into(), &["home-cp1.yaml", "malformed YAML"]),
+            (format!("machine:\n  type: worker\n  network: {{hostname: w1}}\n{ep}---\napiVersion: v1alpha1\nkind: HostnameConfig\nauto: off\nhostname: w1\n"), &["home-cp1.yaml", "machine.network.hostname", "HostnameConfig", "static hostname is already set in v1alpha1 config"]),
+            (format!("machine:\n  type: worker\n  features: {{stableHostname: true}}\n{ep}---\napiVersion: v1alpha1\nkind: HostnameConfig\nauto: stable\n"), &["home-cp1.yaml", "machine.features.stableHostname", "stable hostname is already set in v1alpha1 config"]),
         ];
         for (text, needles) in cases {
             let err = parse(&text).expect_err(&text);

@@ -278,3 +278,215 @@ async fn admin_only_calls_in_v1_13_maintenance_are_not_trust_failures() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1alpha1_hostname_next_to_a_hostname_document_is_an_input_error() {
+    for version in ["v1.12.11", "v1.13.9", "v1.14.0-rc.1"] {
+        let c = versioned(1, 0, version, "", |_| {}).await;
+        let path = c.fleet.paths().node_config("cp1").unwrap().to_path_buf();
+        let cfg = std::fs::read_to_string(&path).unwrap();
+        let both = cfg.replacen("  network: {}\n", "  network:\n    hostname: cp1\n", 1);
+        assert_ne!(both, cfg, "{version}");
+        std::fs::write(&path, both).unwrap();
+        let pre = c.json("preflight", &[]).await;
+        assert_eq!(pre.code, 2, "{version}: {}", pre.dump());
+        let all = format!("{}{}", pre.stdout, pre.stderr);
+        assert!(
+            all.contains(&path.display().to_string())
+                && all.contains("machine.network.hostname")
+                && all.contains("static hostname is already set in v1alpha1 config"),
+            "{version}: {all}"
+        );
+        let ip: IpAddr = c.ip("cp1").parse().unwrap();
+        assert_eq!(c.fleet.stats(ip).connections, 0, "nothing contacted");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_says_when_the_unattended_install_waits_forever_or_failed() {
+    // cp1's selector matches none of its disks (apply does not check it:
+    // Talos takes the config and waits); cp2's installer fails. (Control
+    // planes: a worker's apid would wait for a control plane's trustd,
+    // which waits for its install.)
+    let expr = "disk.size > 100u * TB";
+    let c = versioned(
+        2,
+        0,
+        "v1.14.0-rc.1",
+        "nodes: { cp2: { install_fails: true } }",
+        |spec| {
+            spec.install
+                .insert("cp1".into(), InstallTarget::Cel(expr.to_string()));
+        },
+    )
+    .await;
+    let apply = c.json("apply", &["--wait", "--stuck-after", "60s"]).await;
+    assert_eq!(apply.code, 1, "{}", apply.dump());
+    let cp = all_text(&apply.node("cp1"));
+    assert!(
+        cp.contains("no disk matched the selector") && cp.contains(expr) && cp.contains("forever"),
+        "{cp}"
+    );
+    assert!(
+        cp.contains("preflight"),
+        "the hint names the way to see the disks: {cp}"
+    );
+    let w = all_text(&apply.node("cp2"));
+    assert!(
+        w.contains("unattended install failed")
+            && w.contains("task \"upgrade\" failed: exit code 1"),
+        "{w}"
+    );
+    assert_eq!(
+        apply.node("cp1")["error"]["kind"],
+        "stuck",
+        "{}",
+        apply.dump()
+    );
+    // verify alone says the same, long before --stuck-after.
+    let verify = c.json("verify", &["--stuck-after", "60s"]).await;
+    assert_eq!(verify.code, 1, "{}", verify.dump());
+    let cp = all_text(&verify.node("cp1"));
+    assert!(cp.contains(expr) && cp.contains("no disk matched"), "{cp}");
+    assert!(
+        all_text(&verify.node("cp2")).contains("exit code 1"),
+        "{}",
+        verify.dump()
+    );
+}
+
+/// Adds `machine.env` (read only at boot) to a node's config file.
+fn add_env(c: &Cluster, host: &str, value: &str) {
+    let path = c.fleet.paths().node_config(host).unwrap().to_path_buf();
+    let cfg = std::fs::read_to_string(&path).unwrap();
+    let changed = cfg.replacen(
+        "machine:\n",
+        &format!("machine:\n  env:\n    TALSTRAP_TEST: \"{value}\"\n"),
+        1,
+    );
+    assert_ne!(changed, cfg);
+    std::fs::write(&path, changed).unwrap();
+}
+
+async fn running_cluster(version: &str) -> Cluster {
+    let c = versioned(
+        1,
+        1,
+        version,
+        "nodes: { cp1: { already_bootstrapped: true }, w1: { configured: true } }",
+        |_| {},
+    )
+    .await;
+    for h in ["cp1", "w1"] {
+        let ip: IpAddr = c.ip(h).parse().unwrap();
+        c.fleet
+            .wait_for(ip, std::time::Duration::from_secs(30), |s| {
+                s.stage == talstrap::sim::Stage::Running && s.ready
+            })
+            .await
+            .unwrap_or_else(|| panic!("{version}: {h} never became ready"));
+    }
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_mode_reboot_on_a_configured_node_per_version() {
+    for version in ["v1.12.11", "v1.13.9", "v1.14.0-rc.1"] {
+        let v114 = version.starts_with("v1.14");
+        let c = running_cluster(version).await;
+        let before: Vec<String> = ["cp1", "w1"]
+            .iter()
+            .map(|h| c.fleet.snapshot(c.ip(h).parse().unwrap()).boot_id)
+            .collect();
+        for h in ["cp1", "w1"] {
+            add_env(&c, h, "1");
+        }
+        let apply = c.json("apply", &["--mode", "reboot", "--wait"]).await;
+        assert_eq!(apply.code, 0, "{version}: {}", apply.dump());
+        for (h, boot_before) in ["cp1", "w1"].iter().zip(&before) {
+            let ip: IpAddr = c.ip(h).parse().unwrap();
+            let stats = c.fleet.stats(ip);
+            let node = apply.node(h);
+            // The node really rebooted: a new boot id, one reboot.
+            let snap = c.fleet.snapshot(ip);
+            assert_ne!(&snap.boot_id, boot_before, "{version} {h}: same boot");
+            assert_eq!(node["facts"]["boot_id_before"], boot_before.as_str());
+            assert_eq!(stats.reboots, 1, "{version} {h}");
+            let summary = text(&node["summary"]);
+            if v114 {
+                // Never REBOOT (nor an unset mode, which is REBOOT) on the wire.
+                assert_eq!(
+                    stats.applies_with_mode("REBOOT"),
+                    0,
+                    "{version} {h}: {stats:?}"
+                );
+                assert_eq!(
+                    stats.apply_modes.keys().collect::<Vec<_>>(),
+                    ["NO_REBOOT"],
+                    "{version} {h}"
+                );
+                assert_eq!(stats.calls("Reboot"), 1, "{version} {h}");
+                assert_eq!(node["facts"]["reboot_via"], "reboot_call", "{node:#}");
+                assert!(summary.contains("Reboot call"), "{version} {h}: {summary}");
+            } else {
+                assert_eq!(
+                    stats.applies_with_mode("REBOOT"),
+                    1,
+                    "{version} {h}: {stats:?}"
+                );
+                assert_eq!(stats.calls("Reboot"), 0, "{version} {h}");
+                assert_eq!(node["facts"]["reboot_via"], "apply", "{node:#}");
+            }
+            assert!(summary.contains("rebooted"), "{version} {h}: {summary}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_on_v1_14_never_reboots_and_says_what_waits_for_the_next_reboot() {
+    let c = running_cluster("v1.14.0-rc.1").await;
+    let ip: IpAddr = c.ip("w1").parse().unwrap();
+    let before = c.fleet.snapshot(ip).boot_id;
+    // machine.env is read only at boot (v1.13.9's CanApplyImmediate list).
+    add_env(&c, "w1", "1");
+    let apply = c.json("apply", &["-n", "w1", "--wait"]).await;
+    assert_eq!(apply.code, 0, "{}", apply.dump());
+    let stats = c.fleet.stats(ip);
+    assert_eq!(stats.reboots, 0, "AUTO on v1.14 never reboots");
+    assert_eq!(stats.calls("Reboot"), 0);
+    assert_eq!(stats.applies_with_mode("AUTO"), 1, "{stats:?}");
+    assert_eq!(c.fleet.snapshot(ip).boot_id, before, "same boot");
+    let node = apply.node("w1");
+    assert_eq!(node["status"], "warning", "{node:#}");
+    assert_eq!(node["facts"]["applied_mode"], "no-reboot", "{node:#}");
+    let note = &node["facts"]["next_reboot"];
+    assert_eq!(
+        note["settings"],
+        serde_json::json!(["machine.env.TALSTRAP_TEST"]),
+        "{node:#}"
+    );
+    let how = text(&note["reboot_with"]);
+    assert!(how.contains("reboot") && how.contains(&c.ip("w1")), "{how}");
+    let all = all_text(&node);
+    assert!(
+        all.contains("machine.env.TALSTRAP_TEST takes effect at the next reboot")
+            && all.contains(&how),
+        "{all}"
+    );
+    // A change Talos applies live carries no such note.
+    let path = c.fleet.paths().node_config("w1").unwrap().to_path_buf();
+    let cfg = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        cfg.replacen(
+            "machine:\n",
+            "machine:\n  nodeLabels:\n    talstrap: \"1\"\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let live = c.json("apply", &["-n", "w1"]).await;
+    assert_eq!(live.code, 0, "{}", live.dump());
+    assert_eq!(live.node("w1")["status"], "ok", "{}", live.dump());
+    assert!(live.node("w1")["facts"].get("next_reboot").is_none());
+}

@@ -390,3 +390,52 @@ async fn mixed_fleet_versions_come_from_the_scenario() {
             .contains("1.12, 1.13, 1.14")
     );
 }
+
+#[tokio::test]
+async fn a_v1alpha1_hostname_next_to_a_hostname_document_is_invalid_argument() {
+    // Talos v1.12.11 / v1.13.9 pkg/machinery/config/types/network/hostname.go
+    // `V1Alpha1ConflictValidate`, appended by the container's Validate.
+    for (version, prefix) in [
+        ("v1.12.11", "configuration validation failed: "),
+        ("v1.13.9", ""),
+        ("v1.14.0-rc.1", ""),
+    ] {
+        let env = start_with(1, 0, "", on(version)).await;
+        let text = String::from_utf8(env.config("cp1")).unwrap();
+        assert!(text.contains("kind: HostnameConfig"), "{version}: {text}");
+        assert!(!text.contains("\n    hostname: cp1\n"), "{version}: {text}");
+        let both = text.replacen("  network: {}\n", "  network:\n    hostname: cp1\n", 1);
+        assert_ne!(both, text, "{version}");
+        let e = within(
+            "apply",
+            env.insecure_machine("cp1").apply_configuration(apply_req(
+                both.into_bytes(),
+                AUTO,
+                false,
+            )),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{version}: {e:?}");
+        assert_eq!(
+            e.message(),
+            format!(
+                "{prefix}1 error occurred:\n\t* static hostname is already set in v1alpha1 config\n\n"
+            ),
+            "{version}"
+        );
+        // Nothing was taken: the node is still in maintenance.
+        assert_eq!(env.fleet.snapshot(env.ip("cp1")).stage, Stage::Maintenance);
+        // The generated file itself is accepted.
+        within(
+            "apply",
+            env.insecure_machine("cp1").apply_configuration(apply_req(
+                env.config("cp1"),
+                AUTO,
+                false,
+            )),
+        )
+        .await
+        .unwrap();
+    }
+}

@@ -53,6 +53,27 @@ pub struct DiskFacts {
     pub symlinks: Vec<String>,
 }
 
+/// A `Disks.block.talos.dev` spec as it arrives in protobuf form.
+impl From<crate::talos::resource::definitions::DiskSpec> for DiskFacts {
+    fn from(d: crate::talos::resource::definitions::DiskSpec) -> Self {
+        DiskFacts {
+            dev_path: d.dev_path,
+            size: d.size,
+            model: d.model,
+            serial: d.serial,
+            modalias: d.modalias,
+            uuid: d.uuid,
+            wwid: d.wwid,
+            bus_path: d.bus_path,
+            transport: d.transport,
+            rotational: d.rotational,
+            readonly: d.readonly,
+            cdrom: d.cdrom,
+            symlinks: d.symlinks,
+        }
+    }
+}
+
 use thiserror::Error;
 
 /// Why a selector could not be evaluated. Each variant names the field at

@@ -29,8 +29,8 @@ use super::reply::{node_error, single};
 use super::resources::{self, kinds};
 use super::tls::check_pins;
 use super::types::{
-    ApplyMode, ApplyResult, EtcdMember, EtcdMemberStatus, MachineRole, MachineStatus,
-    ServiceEventInfo, ServiceStatus, SystemStatInfo, VersionInfo,
+    ApplyMode, ApplyResult, EtcdMember, EtcdMemberStatus, InstallStatus, MachineRole,
+    MachineStatus, ServiceEventInfo, ServiceStatus, SystemStatInfo, VersionInfo,
 };
 use crate::disksel::DiskFacts;
 use crate::proto::cosi::resource::state_client::StateClient;
@@ -665,6 +665,25 @@ impl NodeClient {
         match self.get_resource(ns, ty, id).await {
             Ok(None) => Ok(None),
             Ok(Some(resource)) => resources::version(&resource)
+                .map(Some)
+                .map_err(|e| self.bad_spec("cosi Get", ty, e)),
+            Err(TalosError::Status {
+                code: tonic::Code::PermissionDenied,
+                message,
+                ..
+            }) if message.contains("is not supported") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// v1.14's `UnattendedInstallStatuses.runtime.talos.dev`
+    /// `runtime/unattended-install`: `None` when the node has none (no
+    /// UnattendedInstallConfig, or a release without the type).
+    pub async fn unattended_install_status(&self) -> Result<Option<InstallStatus>, TalosError> {
+        let (ns, ty, id) = kinds::UNATTENDED_INSTALL_STATUS;
+        match self.get_resource(ns, ty, id).await {
+            Ok(None) => Ok(None),
+            Ok(Some(resource)) => resources::install_status(&resource)
                 .map(Some)
                 .map_err(|e| self.bad_spec("cosi Get", ty, e)),
             Err(TalosError::Status {

@@ -17,6 +17,9 @@ use super::testkit::{
     refused_addr, server_cert, server_config, silent_server,
 };
 use super::*;
+use crate::client::ChannelKind;
+use crate::probe::MAINTENANCE_CN;
+use crate::tls::{maintenance_config, secure_config};
 
 /// Hang guard only: nothing here is timed.
 async fn guard<T>(fut: impl Future<Output = T>) -> T {

@@ -32,7 +32,7 @@ use super::talosconfig::Credentials;
 use super::tls::{TalosCaVerifier, builder, finish, provider, spki_fingerprint};
 
 /// The CN of the certificate Talos's maintenance service presents.
-pub const MAINTENANCE_CN: &str = "maintenance-service.talos.dev";
+pub(crate) const MAINTENANCE_CN: &str = "maintenance-service.talos.dev";
 
 /// What an address turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -365,7 +365,9 @@ impl ResolvesClientCert for Recorder {
 }
 
 /// Short hex of a certificate's authority key identifier (the issuing CA's key).
-pub fn authority_key_id(cert: &x509_parser::certificate::X509Certificate<'_>) -> Option<String> {
+pub(crate) fn authority_key_id(
+    cert: &x509_parser::certificate::X509Certificate<'_>,
+) -> Option<String> {
     cert.extensions()
         .iter()
         .find_map(|ext| match ext.parsed_extension() {

@@ -7,24 +7,34 @@
 
 use serde::Deserialize;
 
-use super::types::{MachineRole, MachineStatus, Stage, UnmetCondition};
+use super::types::{
+    InstallPhase, InstallStatus, MachineRole, MachineStatus, Stage, UnmetCondition,
+};
 use crate::disksel::DiskFacts;
 use crate::proto::cosi::resource::Resource;
 use crate::proto::talos::resource::definitions as defs;
 
 /// Canonical resource types and namespaces (Talos resolves no aliases
 /// server-side, and the namespace must always be sent).
-pub mod kinds {
-    pub const MACHINE_STATUS: (&str, &str, &str) =
+pub(crate) mod kinds {
+    pub(crate) const MACHINE_STATUS: (&str, &str, &str) =
         ("runtime", "MachineStatuses.runtime.talos.dev", "machine");
-    pub const VERSION: (&str, &str, &str) = ("runtime", "Versions.runtime.talos.dev", "version");
-    pub const MACHINE_TYPE: (&str, &str, &str) =
+    pub(crate) const VERSION: (&str, &str, &str) =
+        ("runtime", "Versions.runtime.talos.dev", "version");
+    pub(crate) const MACHINE_TYPE: (&str, &str, &str) =
         ("config", "MachineTypes.config.talos.dev", "machine-type");
-    pub const ETCD_LOCAL_MEMBER: (&str, &str, &str) =
+    pub(crate) const ETCD_LOCAL_MEMBER: (&str, &str, &str) =
         ("etcd", "EtcdMembers.etcd.talos.dev", "local");
-    pub const MACHINE_CONFIG: (&str, &str, &str) =
+    pub(crate) const MACHINE_CONFIG: (&str, &str, &str) =
         ("config", "MachineConfigs.config.talos.dev", "v1alpha1");
-    pub const DISKS: (&str, &str) = ("runtime", "Disks.block.talos.dev");
+    pub(crate) const DISKS: (&str, &str) = ("runtime", "Disks.block.talos.dev");
+    /// v1.14 only (Talos v1.14.0-rc.1
+    /// pkg/machinery/resources/runtime/unattended_install_status.go).
+    pub(crate) const UNATTENDED_INSTALL_STATUS: (&str, &str, &str) = (
+        "runtime",
+        "UnattendedInstallStatuses.runtime.talos.dev",
+        "unattended-install",
+    );
 }
 
 /// Which encoding of a spec to read.
@@ -167,6 +177,41 @@ pub(crate) fn machine_config(resource: &Resource) -> Result<Vec<u8>, String> {
     }
 }
 
+#[derive(Deserialize)]
+struct YamlInstallStatus {
+    #[serde(default)]
+    image: String,
+    #[serde(default)]
+    phase: String,
+    #[serde(default)]
+    error: String,
+}
+
+/// `UnattendedInstallStatuses.runtime.talos.dev/unattended-install`. The
+/// phase is `omitempty`: absent means pending.
+pub(crate) fn install_status(resource: &Resource) -> Result<InstallStatus, String> {
+    match spec_source(resource) {
+        SpecSource::Yaml(text) => {
+            let s: YamlInstallStatus = yaml(text)?;
+            Ok(InstallStatus {
+                phase: InstallPhase::from_yaml_text(&s.phase)
+                    .ok_or_else(|| format!("unknown install phase \"{}\"", s.phase))?,
+                error: s.error,
+                image: s.image,
+            })
+        }
+        SpecSource::Proto(bytes) => {
+            let s: defs::UnattendedInstallStatusSpec = proto(bytes)?;
+            Ok(InstallStatus {
+                phase: InstallPhase::from_i32(s.phase)
+                    .ok_or_else(|| format!("unknown install phase {}", s.phase))?,
+                error: s.error,
+                image: s.image,
+            })
+        }
+    }
+}
+
 /// Disk spec YAML keys are snake_case.
 #[derive(Deserialize)]
 struct YamlDisk {
@@ -219,24 +264,7 @@ pub(crate) fn disk(resource: &Resource) -> Result<DiskFacts, String> {
                 symlinks: d.symlinks,
             }
         }
-        SpecSource::Proto(bytes) => {
-            let d: defs::DiskSpec = proto(bytes)?;
-            DiskFacts {
-                dev_path: d.dev_path,
-                size: d.size,
-                model: d.model,
-                serial: d.serial,
-                modalias: d.modalias,
-                uuid: d.uuid,
-                wwid: d.wwid,
-                bus_path: d.bus_path,
-                transport: d.transport,
-                rotational: d.rotational,
-                readonly: d.readonly,
-                cdrom: d.cdrom,
-                symlinks: d.symlinks,
-            }
-        }
+        SpecSource::Proto(bytes) => DiskFacts::from(proto::<defs::DiskSpec>(bytes)?),
     };
     if facts.dev_path.is_empty() {
         // The resource id is the device name (e.g. `sda`).
@@ -252,8 +280,9 @@ pub(crate) fn disk(resource: &Resource) -> Result<DiskFacts, String> {
     Ok(facts)
 }
 
-/// Builds a resource with the given specs (tests and the simulator).
-pub fn make_resource(
+/// Builds a resource with the given specs (the tests' fake node).
+#[cfg(test)]
+pub(crate) fn make_resource(
     ns: &str,
     ty: &str,
     id: &str,
@@ -405,6 +434,36 @@ mod tests {
         assert!(d.rotational);
         // dev_path missing: derived from the resource id.
         assert_eq!(d.dev_path, "/dev/sda");
+    }
+
+    #[test]
+    fn unattended_install_status_from_yaml_and_proto() {
+        // `phase` is omitempty: absent means pending.
+        let s = install_status(&res("error: no disk matched the selector\n", vec![])).unwrap();
+        assert_eq!(s.phase, InstallPhase::Pending);
+        assert_eq!(s.error, "no disk matched the selector");
+        let s = install_status(&res("image: f/i:v1\nphase: waiting-for-reboot\n", vec![])).unwrap();
+        assert_eq!(
+            (s.phase, s.image.as_str()),
+            (InstallPhase::WaitingForReboot, "f/i:v1")
+        );
+        assert!(install_status(&res("phase: sideways\n", vec![])).is_err());
+        let bytes = defs::UnattendedInstallStatusSpec {
+            image: String::new(),
+            phase: 4,
+            error: "exit status 1".into(),
+        }
+        .encode_to_vec();
+        let s = install_status(&res("", bytes)).unwrap();
+        assert_eq!(
+            (s.phase, s.error.as_str()),
+            (InstallPhase::Failed, "exit status 1")
+        );
+        // An all-default message encodes to nothing: pending.
+        assert_eq!(
+            install_status(&res("", vec![])).unwrap().phase,
+            InstallPhase::Pending
+        );
     }
 
     #[test]

@@ -489,7 +489,7 @@ pub fn locate_optional() -> Result<Option<PathBuf>, TalosconfigError> {
 }
 
 /// [`locate`] with an injectable environment lookup.
-pub fn locate_with(
+pub(crate) fn locate_with(
     explicit: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<PathBuf, TalosconfigError> {
@@ -557,7 +557,7 @@ fn describe_io(e: &std::io::Error) -> String {
 
 /// Largest talosconfig read (a file with dozens of contexts is a few
 /// dozen KiB).
-pub const MAX_TALOSCONFIG_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_TALOSCONFIG_BYTES: u64 = 1024 * 1024;
 
 /// Reads a talosconfig defensively: a regular file (not a FIFO, which would
 /// block, nor a device such as `/dev/zero`, which never ends) of at most

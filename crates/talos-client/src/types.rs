@@ -17,6 +17,70 @@ pub struct UnmetCondition {
     pub reason: String,
 }
 
+/// The phase of a v1.14 unattended install (`UnattendedInstallStatuses`;
+/// Talos v1.14.0-rc.1 pkg/machinery/resources/runtime/unattended_install_status.go).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InstallPhase {
+    Pending,
+    Installing,
+    Installed,
+    WaitingForReboot,
+    Failed,
+}
+
+impl InstallPhase {
+    const ALL: [InstallPhase; 5] = [
+        InstallPhase::Pending,
+        InstallPhase::Installing,
+        InstallPhase::Installed,
+        InstallPhase::WaitingForReboot,
+        InstallPhase::Failed,
+    ];
+
+    /// The YAML/`talosctl get` spelling (`waiting-for-reboot`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstallPhase::Pending => "pending",
+            InstallPhase::Installing => "installing",
+            InstallPhase::Installed => "installed",
+            InstallPhase::WaitingForReboot => "waiting-for-reboot",
+            InstallPhase::Failed => "failed",
+        }
+    }
+
+    /// From the YAML text; an absent phase (`omitempty`) is pending.
+    pub fn from_yaml_text(text: &str) -> Option<InstallPhase> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Some(InstallPhase::Pending);
+        }
+        Self::ALL.into_iter().find(|p| p.as_str() == t)
+    }
+
+    /// From the protobuf enum number.
+    pub fn from_i32(value: i32) -> Option<InstallPhase> {
+        usize::try_from(value)
+            .ok()
+            .and_then(|i| Self::ALL.get(i).copied())
+    }
+}
+
+impl fmt::Display for InstallPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `UnattendedInstallStatuses.runtime.talos.dev/unattended-install`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallStatus {
+    pub phase: InstallPhase,
+    /// Why the install failed or waits (e.g. "no disk matched the selector").
+    pub error: String,
+    /// `installer.image` as configured (empty: from the boot's schematic).
+    pub image: String,
+}
+
 /// `MachineStatuses.runtime.talos.dev/machine`.
 ///
 /// `ready` means something only in `booting` and `running`: in every other
@@ -233,7 +297,7 @@ impl EtcdMember {
 /// The part of a hostname before the first dot: what Talos names the etcd
 /// member (`ParseFQDN` in Talos's `resources/network/hostname_spec.go`).
 /// An IP address is returned whole.
-pub fn short_hostname(name: &str) -> &str {
+pub(crate) fn short_hostname(name: &str) -> &str {
     if name.parse::<std::net::IpAddr>().is_ok() {
         return name;
     }

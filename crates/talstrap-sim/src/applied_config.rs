@@ -511,6 +511,7 @@ pub fn validate(
             );
         }
     }
+    errors.extend(hostname_conflicts(cfg));
     // v1.14: `.machine.install` is no longer required in metal mode.
     let requires_install = requires_install && !v14;
     let warnings = Vec::new();
@@ -585,6 +586,33 @@ pub fn validate(
     } else {
         Err(errors)
     }
+}
+
+/// A `HostnameConfig` document next to the v1alpha1 hostname settings it
+/// replaces: Talos's container validation appends these cross-document
+/// errors without a document prefix (Talos v1.12.11 and v1.13.9
+/// pkg/machinery/config/types/network/hostname.go `V1Alpha1ConflictValidate`,
+/// pkg/machinery/config/container/container.go `Validate`; the same at
+/// v1.14.0-rc.1).
+fn hostname_conflicts(cfg: &AppliedConfig) -> Vec<String> {
+    let has_doc = cfg
+        .other_docs
+        .iter()
+        .any(|d| d.get("kind").and_then(Value::as_str) == Some("HostnameConfig"));
+    if !has_doc {
+        return Vec::new();
+    }
+    let machine = &cfg.v1alpha1["machine"];
+    if machine["network"]["hostname"]
+        .as_str()
+        .is_some_and(|h| !h.is_empty())
+    {
+        return vec!["static hostname is already set in v1alpha1 config".to_string()];
+    }
+    if machine["features"]["stableHostname"].as_bool() == Some(true) {
+        return vec!["stable hostname is already set in v1alpha1 config".to_string()];
+    }
+    Vec::new()
 }
 
 /// Talos's `RuntimeValidate` for a node that still has to install: a legacy
@@ -835,6 +863,43 @@ mod tests {
         assert_eq!(validate(&w, true, "v1.12.11"), Ok(vec![]));
         assert_eq!(cp.ca_id(), w.ca_id());
         assert!(!format!("{cp:?}").contains("PRIVATE"));
+    }
+
+    #[test]
+    fn a_v1alpha1_hostname_next_to_a_hostname_document_is_refused() {
+        let (_t, cp, _) = generated();
+        let text = String::from_utf8(cp).unwrap();
+        assert!(!text.contains("    hostname: cp1\n"), "{text}");
+        let both = text.replacen("  network: {}\n", "  network:\n    hostname: cp1\n", 1);
+        assert_ne!(both, text);
+        let stable = text.replacen(
+            "  features:\n",
+            "  features:\n    stableHostname: true\n",
+            1,
+        );
+        assert_ne!(stable, text);
+        for v in ["v1.12.11", "v1.13.9", "v1.14.0-rc.1"] {
+            let cfg = parse(both.as_bytes(), v).unwrap();
+            assert_eq!(
+                validate(&cfg, false, v),
+                Err(vec![
+                    "static hostname is already set in v1alpha1 config".to_string()
+                ]),
+                "{v}"
+            );
+            let cfg = parse(stable.as_bytes(), v).unwrap();
+            assert_eq!(
+                validate(&cfg, false, v),
+                Err(vec![
+                    "stable hostname is already set in v1alpha1 config".to_string()
+                ]),
+                "{v}"
+            );
+            // The v1alpha1 hostname alone is fine.
+            let alone = both.split("\n---\n").next().unwrap();
+            let cfg = parse(alone.as_bytes(), v).unwrap();
+            assert_eq!(validate(&cfg, false, v), Ok(vec![]), "{v}");
+        }
     }
 
     #[test]

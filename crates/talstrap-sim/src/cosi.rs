@@ -403,21 +403,7 @@ pub fn contents(node: &SimNode, t: &TypeDef) -> Vec<Content> {
     let configured = st.lifecycle == Lifecycle::Configured;
     match t.name {
         MACHINE_STATUS => vec![machine_status(&st, node)],
-        MACHINE_TYPE => {
-            let (text, num) = if configured || st.config.is_some() {
-                match st.role(&node.id) {
-                    Role::ControlPlane => ("controlplane", 2),
-                    Role::Worker => ("worker", 3),
-                }
-            } else {
-                ("unknown", 0)
-            };
-            vec![Content {
-                id: "machine-type".to_string(),
-                yaml: format!("{text}\n"),
-                proto: defs::MachineTypeSpec { machine_type: num }.encode_to_vec(),
-            }]
-        }
+        MACHINE_TYPE => vec![machine_type_content(&st, node, configured)],
         VERSIONS => vec![Content {
             id: "version".to_string(),
             yaml: format!("version: {}\n", scalar(&node.id.talos_version)),
@@ -428,100 +414,128 @@ pub fn contents(node: &SimNode, t: &TypeDef) -> Vec<Content> {
         }],
         DISKS => node.id.disks.iter().map(disk_content).collect(),
         UNATTENDED_INSTALL => unattended_content(&st).into_iter().collect(),
-        SYSTEM_DISKS => match (&st.installed_disk, configured) {
-            (Some(dev), true) => {
-                let id = dev.trim_start_matches("/dev/").to_string();
-                vec![Content {
-                    id: "system-disk".to_string(),
-                    yaml: format!("diskID: {}\ndevPath: {}\n", scalar(&id), scalar(dev)),
-                    proto: SystemDiskSpec {
-                        disk_id: id,
-                        dev_path: dev.clone(),
-                    }
-                    .encode_to_vec(),
-                }]
-            }
-            _ => Vec::new(),
-        },
-        ETCD_MEMBERS => {
-            let e = &st.etcd;
-            if configured && e.service == super::state::EtcdService::Running && e.healthy {
-                let id = format!("{:016x}", e.member_id);
-                vec![Content {
-                    id: "local".to_string(),
-                    yaml: format!("memberID: {}\n", scalar(&id)),
-                    proto: defs::EtcdMemberSpec { member_id: id }.encode_to_vec(),
-                }]
-            } else {
-                Vec::new()
-            }
-        }
-        MACHINE_CONFIGS => match (&st.config, configured) {
-            (Some(cfg), true) => {
-                let text = String::from_utf8_lossy(&cfg.raw).to_string();
-                vec![Content {
-                    id: "v1alpha1".to_string(),
-                    // The whole config as one YAML string scalar.
-                    yaml: yaml_serde::to_string(&text).unwrap_or_default(),
-                    proto: defs::MachineConfigSpec {
-                        yaml_marshalled: cfg.raw.clone(),
-                    }
-                    .encode_to_vec(),
-                }]
-            }
-            _ => Vec::new(),
-        },
-        SERVICES if configured => st
-            .services(&node.id)
-            .into_iter()
-            .map(|s| {
-                let healthy = s.health == Health::Healthy;
-                let unknown = s.health == Health::Unknown;
-                Content {
-                    id: s.id.to_string(),
-                    yaml: format!(
-                        "running: {}\nhealthy: {healthy}\nunknown: {unknown}\n",
-                        s.running
-                    ),
-                    proto: defs::ServiceSpec {
-                        running: s.running,
-                        healthy,
-                        unknown,
-                    }
-                    .encode_to_vec(),
-                }
-            })
-            .collect(),
-        NODE_ADDRESSES => {
-            let prefix = match node.id.ip {
-                std::net::IpAddr::V4(_) => 24,
-                std::net::IpAddr::V6(_) => 64,
-            };
-            let ip_bytes = match node.id.ip {
-                std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
-                std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
-            };
-            ["accumulative", "current", "default", "routed"]
-                .iter()
-                .map(|id| Content {
-                    id: (*id).to_string(),
-                    yaml: format!(
-                        "addresses:\n    - {}/{prefix}\nsortAlgorithm: v1\n",
-                        node.id.ip
-                    ),
-                    proto: defs::NodeAddressSpec {
-                        addresses: vec![NetIpPrefix {
-                            ip: ip_bytes.clone(),
-                            prefix_length: prefix,
-                        }],
-                        sort_algorithm: 0,
-                    }
-                    .encode_to_vec(),
-                })
-                .collect()
-        }
+        SYSTEM_DISKS if configured => system_disk_content(&st).into_iter().collect(),
+        ETCD_MEMBERS if configured => etcd_member_content(&st).into_iter().collect(),
+        MACHINE_CONFIGS if configured => machine_config_content(&st).into_iter().collect(),
+        SERVICES if configured => service_contents(&st, node),
+        NODE_ADDRESSES => node_address_contents(node),
         _ => Vec::new(),
     }
+}
+
+/// `MachineTypes`: the role once the node has a config, else `unknown`.
+fn machine_type_content(st: &NodeState, node: &SimNode, configured: bool) -> Content {
+    let (text, num) = if configured || st.config.is_some() {
+        match st.role(&node.id) {
+            Role::ControlPlane => ("controlplane", 2),
+            Role::Worker => ("worker", 3),
+        }
+    } else {
+        ("unknown", 0)
+    };
+    Content {
+        id: "machine-type".to_string(),
+        yaml: format!("{text}\n"),
+        proto: defs::MachineTypeSpec { machine_type: num }.encode_to_vec(),
+    }
+}
+
+/// `SystemDisks` of a configured node: the disk it installed to.
+fn system_disk_content(st: &NodeState) -> Option<Content> {
+    let dev = st.installed_disk.as_ref()?;
+    let id = dev.trim_start_matches("/dev/").to_string();
+    Some(Content {
+        id: "system-disk".to_string(),
+        yaml: format!("diskID: {}\ndevPath: {}\n", scalar(&id), scalar(dev)),
+        proto: SystemDiskSpec {
+            disk_id: id,
+            dev_path: dev.clone(),
+        }
+        .encode_to_vec(),
+    })
+}
+
+/// `EtcdMembers` of a configured node: the local member, once etcd runs healthy.
+fn etcd_member_content(st: &NodeState) -> Option<Content> {
+    let e = &st.etcd;
+    if e.service != super::state::EtcdService::Running || !e.healthy {
+        return None;
+    }
+    let id = format!("{:016x}", e.member_id);
+    Some(Content {
+        id: "local".to_string(),
+        yaml: format!("memberID: {}\n", scalar(&id)),
+        proto: defs::EtcdMemberSpec { member_id: id }.encode_to_vec(),
+    })
+}
+
+/// `MachineConfigs` of a configured node: the active config.
+fn machine_config_content(st: &NodeState) -> Option<Content> {
+    let cfg = st.config.as_ref()?;
+    let text = String::from_utf8_lossy(&cfg.raw).to_string();
+    Some(Content {
+        id: "v1alpha1".to_string(),
+        // The whole config as one YAML string scalar.
+        yaml: yaml_serde::to_string(&text).unwrap_or_default(),
+        proto: defs::MachineConfigSpec {
+            yaml_marshalled: cfg.raw.clone(),
+        }
+        .encode_to_vec(),
+    })
+}
+
+/// `Services` of a configured node.
+fn service_contents(st: &NodeState, node: &SimNode) -> Vec<Content> {
+    st.services(&node.id)
+        .into_iter()
+        .map(|s| {
+            let healthy = s.health == Health::Healthy;
+            let unknown = s.health == Health::Unknown;
+            Content {
+                id: s.id.to_string(),
+                yaml: format!(
+                    "running: {}\nhealthy: {healthy}\nunknown: {unknown}\n",
+                    s.running
+                ),
+                proto: defs::ServiceSpec {
+                    running: s.running,
+                    healthy,
+                    unknown,
+                }
+                .encode_to_vec(),
+            }
+        })
+        .collect()
+}
+
+/// `NodeAddresses`: the node's one address in each of Talos's four lists.
+fn node_address_contents(node: &SimNode) -> Vec<Content> {
+    let prefix = match node.id.ip {
+        std::net::IpAddr::V4(_) => 24,
+        std::net::IpAddr::V6(_) => 64,
+    };
+    let ip_bytes = match node.id.ip {
+        std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+        std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+    };
+    ["accumulative", "current", "default", "routed"]
+        .iter()
+        .map(|id| Content {
+            id: (*id).to_string(),
+            yaml: format!(
+                "addresses:\n    - {}/{prefix}\nsortAlgorithm: v1\n",
+                node.id.ip
+            ),
+            proto: defs::NodeAddressSpec {
+                addresses: vec![NetIpPrefix {
+                    ip: ip_bytes.clone(),
+                    prefix_length: prefix,
+                }],
+                sort_algorithm: 0,
+            }
+            .encode_to_vec(),
+        })
+        .collect()
 }
 
 /// The current resource `id` of type `t`, versioned.

@@ -322,6 +322,149 @@ fn pick_port(ips: &[IpAddr]) -> anyhow::Result<u16> {
     anyhow::bail!("no port is free on every node address")
 }
 
+/// The nodes to generate: control planes first, each on its own address
+/// in the subnet; the default install target is an NVMe disk (a path on
+/// control planes, a selector on workers).
+fn node_specs(spec: &FleetSpec, hostnames: &[String], base: u32) -> Vec<NodeSpec> {
+    hostnames
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let control_plane = i < spec.control_planes;
+            let install = spec.install.get(h).cloned().unwrap_or_else(|| {
+                if control_plane {
+                    InstallTarget::Disk("/dev/nvme0n1".into())
+                } else {
+                    InstallTarget::Selector(DiskSelector {
+                        disk_type: Some("nvme".into()),
+                        ..DiskSelector::default()
+                    })
+                }
+            });
+            NodeSpec {
+                hostname: h.clone(),
+                ip: IpAddr::V4(Ipv4Addr::from(base + 11 + i as u32)),
+                control_plane,
+                install,
+            }
+        })
+        .collect()
+}
+
+/// Each node's identity: its faults, Talos version and disks from the
+/// scenario, and a foreign CA for `wrong_ca`.
+fn node_idents(
+    spec: &FleetSpec,
+    nodes: &[NodeSpec],
+    timing: Timing,
+) -> anyhow::Result<Vec<NodeIdent>> {
+    let mut idents = Vec::new();
+    for n in nodes {
+        let faults = spec.scenario.faults(&n.hostname);
+        let talos_version = spec
+            .scenario
+            .talos_version(&n.hostname, &spec.talos_version)
+            .map_err(anyhow::Error::from)?;
+        let disks = spec
+            .scenario
+            .disks
+            .get(&n.hostname)
+            .map(|d| d.iter().cloned().map(DiskFacts::from).collect())
+            .unwrap_or_else(|| spec.disks.clone());
+        let foreign_ca = if faults.wrong_ca {
+            Some(pki::new_talos_ca()?)
+        } else {
+            None
+        };
+        idents.push(NodeIdent {
+            hostname: n.hostname.clone(),
+            ip: n.ip,
+            role: if n.control_plane {
+                Role::ControlPlane
+            } else {
+                Role::Worker
+            },
+            disks,
+            faults,
+            timing,
+            time_scale: spec.time_scale,
+            talos_version,
+            foreign_ca,
+        });
+    }
+    Ok(idents)
+}
+
+/// A node's state at start from its faults: configured already, powered
+/// on, and with etcd bootstrapped (or its data kept for a node that boots
+/// later).
+fn initial_state(
+    shared: &FleetShared,
+    n: &SimNode,
+    config_path: &std::path::Path,
+    now: Instant,
+) -> anyhow::Result<()> {
+    let f = &n.id.faults;
+    if f.configured || f.already_bootstrapped {
+        let raw = std::fs::read(config_path)
+            .with_context(|| format!("cannot read {}", config_path.display()))?;
+        let cfg = applied_config::parse(&raw, &n.id.talos_version).map_err(|e| {
+            anyhow::anyhow!("generated config of {} is invalid: {e:?}", n.id.hostname)
+        })?;
+        n.lock().preconfigure(Arc::new(cfg), &n.id.disks);
+    }
+    let mut st = n.lock();
+    if !f.powered_off && f.power_on_after.is_none() {
+        st.power_on(&n.id, now);
+    }
+    if f.already_bootstrapped {
+        let mut registry = shared.etcd();
+        if f.powered_off || f.power_on_after.is_some() {
+            // etcd data survives; it starts with the node.
+            let ca = st
+                .config
+                .as_ref()
+                .and_then(|c| c.ca_id())
+                .unwrap_or_default()
+                .to_string();
+            let member = super::state::EtcdMemberRec {
+                hostname: st.member_name(&n.id),
+                ip: n.id.ip,
+                member_id: st.etcd.member_id,
+            };
+            st.etcd.cluster = Some(registry.create(&ca, member));
+            st.etcd.has_data = true;
+        } else {
+            st.prebootstrap(&n.id, now, &mut registry);
+        }
+    }
+    Ok(())
+}
+
+/// A task that runs `event` on the node after `after` (scaled), unless the
+/// fleet stops first.
+fn power_event(
+    n: &Arc<SimNode>,
+    after: Duration,
+    time_scale: f64,
+    stop: &watch::Receiver<bool>,
+    event: fn(&SimNode),
+) -> JoinHandle<()> {
+    let after = super::scenario::scale_duration(after, time_scale);
+    let weak = Arc::downgrade(n);
+    let mut stop = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::time::sleep(after) => {}
+            _ = stop.changed() => return,
+        }
+        if let Some(n) = weak.upgrade() {
+            event(&n);
+            n.touch();
+        }
+    })
+}
+
 impl Fleet {
     /// Writes the cluster, starts every node and returns once every powered
     /// node listens as its state says (maintenance or apid).
@@ -332,29 +475,7 @@ impl Fleet {
         let endpoint = u32::from(subnet.broadcast()) - 1;
         let hostnames = spec.hostnames();
 
-        let nodes: Vec<NodeSpec> = hostnames
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let control_plane = i < spec.control_planes;
-                let install = spec.install.get(h).cloned().unwrap_or_else(|| {
-                    if control_plane {
-                        InstallTarget::Disk("/dev/nvme0n1".into())
-                    } else {
-                        InstallTarget::Selector(DiskSelector {
-                            disk_type: Some("nvme".into()),
-                            ..DiskSelector::default()
-                        })
-                    }
-                });
-                NodeSpec {
-                    hostname: h.clone(),
-                    ip: IpAddr::V4(Ipv4Addr::from(base + 11 + i as u32)),
-                    control_plane,
-                    install,
-                }
-            })
-            .collect();
+        let nodes = node_specs(&spec, &hostnames, base);
         let cluster = generate_cluster(
             &ClusterSpec {
                 cluster_name: spec.cluster_name.clone(),
@@ -382,40 +503,7 @@ impl Fleet {
             .apply(Timing::default())
             .scaled(spec.time_scale);
 
-        let mut idents = Vec::new();
-        for n in &nodes {
-            let faults = spec.scenario.faults(&n.hostname);
-            let talos_version = spec
-                .scenario
-                .talos_version(&n.hostname, &spec.talos_version)
-                .map_err(anyhow::Error::from)?;
-            let disks = spec
-                .scenario
-                .disks
-                .get(&n.hostname)
-                .map(|d| d.iter().cloned().map(DiskFacts::from).collect())
-                .unwrap_or_else(|| spec.disks.clone());
-            let foreign_ca = if faults.wrong_ca {
-                Some(pki::new_talos_ca()?)
-            } else {
-                None
-            };
-            idents.push(NodeIdent {
-                hostname: n.hostname.clone(),
-                ip: n.ip,
-                role: if n.control_plane {
-                    Role::ControlPlane
-                } else {
-                    Role::Worker
-                },
-                disks,
-                faults,
-                timing,
-                time_scale: spec.time_scale,
-                talos_version,
-                foreign_ca,
-            });
-        }
+        let idents = node_idents(&spec, &nodes, timing)?;
         let shared = Arc::new_cyclic(|weak| FleetShared {
             nodes: idents
                 .into_iter()
@@ -438,40 +526,7 @@ impl Fleet {
         // Initial states from the scenario.
         let now = Instant::now();
         for (n, gen_node) in shared.nodes.iter().zip(&cluster.nodes) {
-            let f = &n.id.faults;
-            if f.configured || f.already_bootstrapped {
-                let raw = std::fs::read(&gen_node.config_path)
-                    .with_context(|| format!("cannot read {}", gen_node.config_path.display()))?;
-                let cfg = applied_config::parse(&raw, &n.id.talos_version).map_err(|e| {
-                    anyhow::anyhow!("generated config of {} is invalid: {e:?}", n.id.hostname)
-                })?;
-                n.lock().preconfigure(Arc::new(cfg), &n.id.disks);
-            }
-            let mut st = n.lock();
-            if !f.powered_off && f.power_on_after.is_none() {
-                st.power_on(&n.id, now);
-            }
-            if f.already_bootstrapped {
-                let mut registry = shared.etcd();
-                if f.powered_off || f.power_on_after.is_some() {
-                    // etcd data survives; it starts with the node.
-                    let ca = st
-                        .config
-                        .as_ref()
-                        .and_then(|c| c.ca_id())
-                        .unwrap_or_default()
-                        .to_string();
-                    let member = super::state::EtcdMemberRec {
-                        hostname: st.member_name(&n.id),
-                        ip: n.id.ip,
-                        member_id: st.etcd.member_id,
-                    };
-                    st.etcd.cluster = Some(registry.create(&ca, member));
-                    st.etcd.has_data = true;
-                } else {
-                    st.prebootstrap(&n.id, now, &mut registry);
-                }
-            }
+            initial_state(&shared, n, &gen_node.config_path, now)?;
         }
 
         let (stop, stop_rx) = watch::channel(false);
@@ -481,36 +536,15 @@ impl Fleet {
             .map(|n| tokio::spawn(node::drive(n.clone(), stop_rx.clone())))
             .collect();
         for n in &shared.nodes {
-            if let Some(after) = n.id.faults.power_on_after {
-                let after = super::scenario::scale_duration(after, spec.time_scale);
-                let weak = Arc::downgrade(n);
-                let mut stop = stop_rx.clone();
-                tasks.push(tokio::spawn(async move {
-                    tokio::select! {
-                        _ = tokio::time::sleep(after) => {}
-                        _ = stop.changed() => return,
-                    }
-                    if let Some(n) = weak.upgrade() {
-                        n.lock().power_on(&n.id, Instant::now());
-                        n.touch();
-                    }
+            let f = &n.id.faults;
+            if let Some(after) = f.power_on_after {
+                tasks.push(power_event(n, after, spec.time_scale, &stop_rx, |n| {
+                    n.lock().power_on(&n.id, Instant::now())
                 }));
             }
-        }
-        for n in &shared.nodes {
-            if let Some(after) = n.id.faults.power_off_after {
-                let after = super::scenario::scale_duration(after, spec.time_scale);
-                let weak = Arc::downgrade(n);
-                let mut stop = stop_rx.clone();
-                tasks.push(tokio::spawn(async move {
-                    tokio::select! {
-                        _ = tokio::time::sleep(after) => {}
-                        _ = stop.changed() => return,
-                    }
-                    if let Some(n) = weak.upgrade() {
-                        n.lock().power_off(Instant::now());
-                        n.touch();
-                    }
+            if let Some(after) = f.power_off_after {
+                tasks.push(power_event(n, after, spec.time_scale, &stop_rx, |n| {
+                    n.lock().power_off(Instant::now())
                 }));
             }
         }

@@ -234,9 +234,23 @@ fn selector_value(sel: &DiskSelector) -> anyhow::Result<Value> {
     Ok(yaml_serde::to_value(sel)?)
 }
 
-/// `machine.network`: the hostname, and on control planes the endpoint's VIP.
+/// Whether the node's hostname goes in a `HostnameConfig` document: talhelper
+/// (pkg/talos/nodeconfig.go, `MultidocNetworkConfigSupported`) and `talosctl
+/// gen config` (Talos v1.12.11 pkg/machinery/config/generate/network.go) do
+/// so for Talos 1.12+, and then leave `machine.network.hostname` unset:
+/// Talos refuses the two together (v1.12.11 and v1.13.9
+/// pkg/machinery/config/types/network/hostname.go `V1Alpha1ConflictValidate`).
+fn hostname_document(spec: &ClusterSpec) -> bool {
+    super::version::at_least(&spec.talos_version, 1, 12)
+}
+
+/// `machine.network`: the hostname (before 1.12 only; later it lives in
+/// `HostnameConfig`), and on control planes the endpoint's VIP.
 fn network_value(spec: &ClusterSpec, node: &NodeSpec) -> Value {
-    let mut entries = vec![("hostname", s(node.hostname.clone()))];
+    let mut entries = Vec::new();
+    if !hostname_document(spec) {
+        entries.push(("hostname", s(node.hostname.clone())));
+    }
     if node.control_plane && spec.network.vip_endpoint {
         entries.push((
             "interfaces",
@@ -393,10 +407,7 @@ fn v1_14_documents(
                 ),
             ],
         ),
-        doc(
-            "HostnameConfig",
-            vec![("auto", s("off")), ("hostname", s(node.hostname.clone()))],
-        ),
+        hostname_config(node),
         doc(
             "KubeClusterConfig",
             vec![
@@ -434,16 +445,22 @@ fn machine_config(
     let main = yaml_serde::to_string(&v1alpha1_doc(spec, node, sec, endpoint)?)?;
     // talhelper emits a HostnameConfig document only for Talos 1.12+, which
     // is the first release that knows the kind (older ones reject it).
-    if !super::version::at_least(&spec.talos_version, 1, 12) {
+    if !hostname_document(spec) {
         return Ok(main);
     }
-    let hostname = yaml_serde::to_string(&map(vec![
+    let hostname = yaml_serde::to_string(&hostname_config(node))?;
+    Ok(format!("{main}---\n{hostname}"))
+}
+
+/// talhelper's `HostnameConfig` for a node with a hostname: the name with
+/// `auto: off` (talhelper pkg/talos/networkconfig.go).
+fn hostname_config(node: &NodeSpec) -> Value {
+    map(vec![
         ("apiVersion", s("v1alpha1")),
         ("kind", s("HostnameConfig")),
         ("auto", s("off")),
         ("hostname", s(node.hostname.clone())),
-    ]))?;
-    Ok(format!("{main}---\n{hostname}"))
+    ])
 }
 
 /// One talosconfig context.
@@ -784,6 +801,8 @@ mod tests {
         assert_eq!(cp[1]["kind"], s("HostnameConfig"));
         assert_eq!(cp[1]["auto"], s("off"));
         assert_eq!(cp[1]["hostname"], s("cp1"));
+        // Talos refuses machine.network.hostname next to a HostnameConfig.
+        assert!(cp[0]["machine"]["network"].get("hostname").is_none());
         let w = docs(&g.nodes[1].config_path);
         assert_eq!(w[0]["machine"]["type"], s("worker"));
         assert!(w[0]["machine"]["ca"].get("key").is_none());
@@ -795,6 +814,38 @@ mod tests {
 
         let ignore = fs::read_to_string(g.config_dir.join(".gitignore")).unwrap();
         assert_eq!(ignore, "sim-cp1.yaml\nsim-w1.yaml\ntalosconfig\n");
+    }
+
+    #[test]
+    fn every_release_gets_its_hostname_from_the_hostname_document_alone() {
+        for version in ["v1.12.11", "v1.13.9", "v1.14.0-rc.1"] {
+            let tmp = tempfile::tempdir().unwrap();
+            let mut sp = spec();
+            sp.talos_version = version.into();
+            if version.starts_with("v1.14") {
+                sp.nodes[1].install = InstallTarget::Disk("/dev/sda".into());
+            }
+            let g = generate_cluster(&sp, tmp.path()).unwrap();
+            for n in &g.nodes {
+                let d = docs(&n.config_path);
+                assert!(
+                    d[0]["machine"]["network"].get("hostname").is_none(),
+                    "{version} {}",
+                    n.hostname
+                );
+                let hc: Vec<&Value> = d
+                    .iter()
+                    .filter(|x| x["kind"] == s("HostnameConfig"))
+                    .collect();
+                assert_eq!(hc.len(), 1, "{version}");
+                assert_eq!(hc[0]["hostname"], s(n.hostname.clone()), "{version}");
+                let raw = fs::read(&n.config_path).unwrap();
+                let cfg = super::super::applied_config::parse(&raw, version).unwrap();
+                assert_eq!(cfg.hostname.as_deref(), Some(n.hostname.as_str()));
+                super::super::applied_config::validate(&cfg, true, version)
+                    .unwrap_or_else(|e| panic!("{version}: {e:?}"));
+            }
+        }
     }
 
     #[test]

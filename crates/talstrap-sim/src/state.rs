@@ -82,6 +82,8 @@ pub struct NodeSnapshot {
     pub powered: bool,
     /// Unix seconds of the current (simulated) boot.
     pub boot_time: u64,
+    /// The boot id of the current boot (new on every boot).
+    pub boot_id: String,
     pub etcd: EtcdSnapshot,
     pub config_applied: bool,
     pub installed_disk: Option<String>,
@@ -625,7 +627,11 @@ impl NodeState {
             _ => {
                 self.stats.installs_failed += 1;
                 u.phase = InstallPhase::Failed;
-                u.error = "failed to run installer: exit status 1".to_string();
+                // The installer's own error goes into the status (Talos
+                // v1.14.0-rc.1 internal/pkg/install/install.go: a non-zero
+                // exit of the installer task), with no retry modelled: the
+                // pessimistic case of the controller's backoff retries.
+                u.error = "task \"upgrade\" failed: exit code 1".to_string();
             }
         }
     }
@@ -838,6 +844,7 @@ impl NodeState {
             mode: self.mode(),
             powered: self.powered,
             boot_time: self.boot_time,
+            boot_id: self.boot_id.clone(),
             etcd: EtcdSnapshot {
                 service: self.etcd.service,
                 healthy: self.etcd.healthy,
@@ -1395,23 +1402,27 @@ impl NodeState {
         }
         match role {
             Role::ControlPlane => self.progress_control_plane(id, now, view, registry, &ca_id),
-            Role::Worker => {
-                if self.boot.worker_ready {
-                    return false;
-                }
-                match self.boot.worker_ready_due {
-                    None if view.apiserver_up.contains(&ca_id) => {
-                        self.boot.worker_ready_due = Some(now + t.worker_join);
-                        true
-                    }
-                    Some(due) if now >= due => {
-                        self.boot.worker_ready = true;
-                        self.boot.worker_ready_due = None;
-                        true
-                    }
-                    _ => false,
-                }
+            Role::Worker => self.progress_worker(now, view, &ca_id, &t),
+        }
+    }
+
+    /// A booted worker becomes ready a join time after an API server of its
+    /// cluster is up.
+    fn progress_worker(&mut self, now: Instant, view: &FleetView, ca_id: &str, t: &Timing) -> bool {
+        if self.boot.worker_ready {
+            return false;
+        }
+        match self.boot.worker_ready_due {
+            None if view.apiserver_up.contains(ca_id) => {
+                self.boot.worker_ready_due = Some(now + t.worker_join);
+                true
             }
+            Some(due) if now >= due => {
+                self.boot.worker_ready = true;
+                self.boot.worker_ready_due = None;
+                true
+            }
+            _ => false,
         }
     }
 

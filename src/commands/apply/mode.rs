@@ -43,6 +43,9 @@ pub(crate) enum ModeDecision {
         /// Expected before the node answers (the reply may still say REBOOT).
         reboot: Reboot,
         warning: Option<String>,
+        /// Talos v1.14 takes the change live, but some of it is read only
+        /// at boot: it waits for the next reboot.
+        next_reboot: bool,
     },
 }
 
@@ -66,6 +69,7 @@ pub(crate) fn decide(q: ModeQuery) -> ModeDecision {
             wire: ApplyMode::Auto,
             reboot: Reboot::No,
             warning,
+            next_reboot: false,
         };
     }
     if !q.differs {
@@ -83,10 +87,18 @@ pub(crate) fn decide(q: ModeQuery) -> ModeDecision {
         ApplyMode::Auto if q.reboot_settings => (ApplyMode::Auto, Reboot::ByNode),
         other => (other, Reboot::No),
     };
+    // v1.14 applies AUTO and NO_REBOOT whatever they change (the live-apply
+    // check, `CanApplyImmediate`, was deleted in Talos commit 995bc30d5):
+    // what v1.13.9 could not apply live now waits for the next reboot.
+    let next_reboot = v114
+        && q.reboot_settings
+        && reboot == Reboot::No
+        && matches!(wire, ApplyMode::Auto | ApplyMode::NoReboot);
     ModeDecision::Send {
         wire,
         reboot,
         warning: None,
+        next_reboot,
     }
 }
 
@@ -126,6 +138,7 @@ mod tests {
             wire,
             reboot,
             warning: None,
+            next_reboot: false,
         }
     }
 
@@ -205,10 +218,31 @@ mod tests {
             decide(v(ApplyMode::Reboot)),
             send(ApplyMode::NoReboot, Reboot::ByRequest)
         );
-        assert_eq!(
-            decide(v(ApplyMode::Auto)),
-            send(ApplyMode::Auto, Reboot::No)
-        );
+        // AUTO and NO_REBOOT take a boot-time change live: it waits for
+        // the next reboot.
+        for m in [ApplyMode::Auto, ApplyMode::NoReboot] {
+            assert_eq!(
+                decide(v(m)),
+                ModeDecision::Send {
+                    wire: m,
+                    reboot: Reboot::No,
+                    warning: None,
+                    next_reboot: true,
+                },
+                "{m}"
+            );
+            let live = ModeQuery {
+                reboot_settings: false,
+                ..v(m)
+            };
+            assert_eq!(decide(live), send(m, Reboot::No), "{m}");
+        }
+        // Before v1.14 the node reboots (AUTO) or refuses (NO_REBOOT) instead.
+        let old = ModeQuery {
+            reboot_settings: true,
+            ..q(ApplyMode::NoReboot)
+        };
+        assert_eq!(decide(old), send(ApplyMode::NoReboot, Reboot::No));
     }
 
     #[test]

@@ -28,6 +28,10 @@ use crate::ops::node::talos_err;
 
 /// Fact: the rollout saw this node reboot and come back (verify need not wait again).
 pub(super) const ROLLED: &str = "rolled";
+/// Fact: what rebooted the node for its change: `apply` (the node itself,
+/// REBOOT or AUTO on v1.12/v1.13) or `reboot_call` (talstrap's Reboot call
+/// after a NO_REBOOT apply, v1.14).
+const REBOOT_VIA: &str = "reboot_via";
 
 /// Drops the first-stage end of deferred nodes: their outcome comes from the rollout.
 pub(super) struct HideDeferred(pub Arc<dyn EventSink>);
@@ -338,16 +342,23 @@ async fn roll_node(
             wire,
             reboot,
             boot,
+            ..
         } => (client, wire, reboot, boot),
     };
-    let (summary, reboot) = send_configured(ctx, &client, &data, s, wire, reboot).await?;
-    if reboot == Reboot::ByRequest {
-        // Talos v1.14: the apply never reboots; ask for it.
-        ctx.mutating_step("reboot", &s.retry, |_| {
-            let c = client.clone();
-            async move { c.reboot().await.map_err(talos_err) }
-        })
-        .await?;
+    let (mut summary, reboot) = send_configured(ctx, &client, &data, s, wire, reboot).await?;
+    match reboot {
+        Reboot::ByRequest => {
+            // Talos v1.14: the apply never reboots; ask for it.
+            ctx.mutating_step("reboot", &s.retry, |_| {
+                let c = client.clone();
+                async move { c.reboot().await.map_err(talos_err) }
+            })
+            .await?;
+            ctx.fact(REBOOT_VIA, "reboot_call");
+            summary.push_str(", then the Reboot call (Talos v1.14 has no REBOOT apply mode)");
+        }
+        Reboot::ByNode => ctx.fact(REBOOT_VIA, "apply"),
+        Reboot::No => {}
     }
     if !bootstrapped {
         return Ok(Done::Ok(summary));

@@ -49,6 +49,9 @@ pub(crate) enum Election {
     Unsettled { exit: Exit, reason: String },
 }
 
+/// How the note of a node issued by another CA starts.
+const FOREIGN_CA: &str = "configured by another CA";
+
 /// What was seen at one candidate address.
 struct Inspected {
     cand: Candidate,
@@ -95,7 +98,7 @@ async fn look(access: &Access, ep: &Endpoint) -> (Candidate, String, bool) {
             ..
         } => {
             cand.reachable = true;
-            (format!("configured by another CA ({issuer})"), false)
+            (format!("{FOREIGN_CA} ({issuer})"), false)
         }
         ProbeResult::Configured { .. } => {
             cand.reachable = true;
@@ -213,43 +216,10 @@ pub(crate) async fn elect_leader(
         let inspected = join_all(eps.iter().map(|ep| inspect(access, ep))).await;
         let cands: Vec<Candidate> = inspected.iter().map(|i| i.cand.clone()).collect();
         let round = elect(&cands, es.quorum);
-        // A talosconfig of another cluster makes every configured candidate
-        // "foreign": no round can ever settle, so say so now.
-        let foreign: Vec<String> = inspected
-            .iter()
-            .filter(|i| i.note.starts_with("configured by another CA"))
-            .map(|i| format!("{} {}", i.cand.ip, i.note))
-            .collect();
-        let usable = inspected
-            .iter()
-            .filter(|i| {
-                i.cand.reachable
-                    && !i.note.starts_with("configured by another CA")
-                    && !i.note.starts_with("in maintenance")
-            })
-            .count();
-        if !foreign.is_empty() && usable == 0 {
-            let ca = access
-                .talosconfig
-                .as_ref()
-                .map(|t| {
-                    crate::commands::plan::describe_cert(
-                        t.credentials.ca_certs().first().map(|c| c.as_ref()),
-                    )
-                })
-                .unwrap_or_else(|| "none".into());
-            return Err(CommandError::input(format!(
-                "every configured node found is issued by another CA than the talosconfig's ({ca}): {}; this talosconfig belongs to another cluster, nothing was bootstrapped",
-                foreign.join("; ")
-            )));
+        if let Some(foreign) = only_foreign(&inspected) {
+            return Err(foreign_ca_error(access, &foreign));
         }
-        let seen = |ip: std::net::IpAddr| {
-            inspected
-                .iter()
-                .find(|i| i.cand.ip == ip && !(i.cand.role_ok && i.cand.boot_time.is_some()))
-                .map(|i| i.note.clone())
-        };
-        let text = round_text(&round, &seen);
+        let text = round_text(&round, &|ip| seen_note(&inspected, ip));
         if text != last_text {
             sink.emit(Event::Info {
                 message: text.clone(),
@@ -258,24 +228,7 @@ pub(crate) async fn elect_leader(
         }
         details.insert(
             "election".into(),
-            json!({
-                "quorum": es.quorum,
-                "rounds": rounds,
-                "candidates": round.candidates.iter().map(|c| {
-                    let mut entry = json!({
-                        "ip": c.ip, "hostname": c.hostname, "outcome": c.outcome,
-                    });
-                    // What was seen at the address, for the excluded ones: "not a
-                    // control plane" alone would hide a node still in maintenance.
-                    if let Some(i) = inspected
-                        .iter()
-                        .find(|i| i.cand.ip == c.ip && !(i.cand.role_ok && i.cand.boot_time.is_some()))
-                    {
-                        entry["seen"] = json!(i.note);
-                    }
-                    entry
-                }).collect::<Vec<_>>(),
-            }),
+            round_details(es.quorum, rounds, &round, &inspected),
         );
         match &round.verdict {
             Verdict::Refused { reason, .. } => {
@@ -284,38 +237,16 @@ pub(crate) async fn elect_leader(
             }
             Verdict::Leader { .. } | Verdict::Waiting { .. } => {
                 if let Some(ip) = settle.observe(&round) {
-                    let ep = eps
-                        .iter()
-                        .find(|e| e.node.ip == ip)
-                        .cloned()
-                        .ok_or_else(|| {
-                            CommandError::Runtime(anyhow::anyhow!("elected {ip} vanished"))
-                        })?;
-                    let name = inspected
-                        .iter()
-                        .find(|i| i.cand.ip == ip)
-                        .and_then(|i| i.cand.hostname.clone());
-                    let ep = Endpoint {
-                        node: NodeRef::new(
-                            name.unwrap_or(ep.node.node.clone()),
-                            ip,
-                            Some("controlplane".into()),
-                        ),
-                        addr: ep.addr,
-                    };
-                    sink.emit(Event::Info {
-                        message: format!(
-                            "election settled: {} ({ip}) leads two rounds in a row",
-                            ep.node.node
-                        ),
-                    });
-                    let peers = eps
-                        .iter()
-                        .zip(&inspected)
-                        .filter(|(e, i)| e.node.ip != ip && i.may_run_etcd)
-                        .map(|(e, i)| peer(e, i))
-                        .collect();
-                    return Ok(Election::Leader { leader: ep, peers });
+                    let elected = leader(&eps, &inspected, ip)?;
+                    if let Election::Leader { leader, .. } = &elected {
+                        sink.emit(Event::Info {
+                            message: format!(
+                                "election settled: {} ({ip}) leads two rounds in a row",
+                                leader.node.node
+                            ),
+                        });
+                    }
+                    return Ok(elected);
                 }
             }
         }
@@ -333,6 +264,104 @@ pub(crate) async fn elect_leader(
             _ = session.cancel.cancelled() => {}
         }
     }
+}
+
+/// A talosconfig of another cluster makes every configured candidate
+/// "foreign": no round can ever settle. `Some(what was seen at each
+/// foreign address)` when there are foreign candidates and no usable one.
+fn only_foreign(inspected: &[Inspected]) -> Option<Vec<String>> {
+    let foreign: Vec<String> = inspected
+        .iter()
+        .filter(|i| i.note.starts_with(FOREIGN_CA))
+        .map(|i| format!("{} {}", i.cand.ip, i.note))
+        .collect();
+    let usable = inspected.iter().any(|i| {
+        i.cand.reachable && !i.note.starts_with(FOREIGN_CA) && !i.note.starts_with("in maintenance")
+    });
+    (!foreign.is_empty() && !usable).then_some(foreign)
+}
+
+/// The input error for a talosconfig that belongs to another cluster.
+fn foreign_ca_error(access: &Access, foreign: &[String]) -> CommandError {
+    let ca = access
+        .talosconfig
+        .as_ref()
+        .map(|t| {
+            crate::commands::plan::describe_cert(
+                t.credentials.ca_certs().first().map(|c| c.as_ref()),
+            )
+        })
+        .unwrap_or_else(|| "none".into());
+    CommandError::input(format!(
+        "every configured node found is issued by another CA than the talosconfig's ({ca}): {}; this talosconfig belongs to another cluster, nothing was bootstrapped",
+        foreign.join("; ")
+    ))
+}
+
+/// What was seen at an address the election excluded (not a usable control
+/// plane): "not a control plane" alone would hide a node still in
+/// maintenance.
+fn seen_note(inspected: &[Inspected], ip: std::net::IpAddr) -> Option<String> {
+    inspected
+        .iter()
+        .find(|i| i.cand.ip == ip && !(i.cand.role_ok && i.cand.boot_time.is_some()))
+        .map(|i| i.note.clone())
+}
+
+/// `details["election"]`: the last round's candidates.
+fn round_details(
+    quorum: usize,
+    rounds: u32,
+    round: &Round,
+    inspected: &[Inspected],
+) -> serde_json::Value {
+    let candidates: Vec<serde_json::Value> = round
+        .candidates
+        .iter()
+        .map(|c| {
+            let mut entry = json!({
+                "ip": c.ip, "hostname": c.hostname, "outcome": c.outcome,
+            });
+            if let Some(note) = seen_note(inspected, c.ip) {
+                entry["seen"] = json!(note);
+            }
+            entry
+        })
+        .collect();
+    json!({ "quorum": quorum, "rounds": rounds, "candidates": candidates })
+}
+
+/// The settled leader `ip`, named by the hostname it reported, and its
+/// peers: every other address that may run this cluster's etcd.
+fn leader(
+    eps: &[Endpoint],
+    inspected: &[Inspected],
+    ip: std::net::IpAddr,
+) -> Result<Election, CommandError> {
+    let ep = eps
+        .iter()
+        .find(|e| e.node.ip == ip)
+        .cloned()
+        .ok_or_else(|| CommandError::Runtime(anyhow::anyhow!("elected {ip} vanished")))?;
+    let name = inspected
+        .iter()
+        .find(|i| i.cand.ip == ip)
+        .and_then(|i| i.cand.hostname.clone());
+    let leader = Endpoint {
+        node: NodeRef::new(
+            name.unwrap_or(ep.node.node.clone()),
+            ip,
+            Some("controlplane".into()),
+        ),
+        addr: ep.addr,
+    };
+    let peers = eps
+        .iter()
+        .zip(inspected)
+        .filter(|(e, i)| e.node.ip != ip && i.may_run_etcd)
+        .map(|(e, i)| peer(e, i))
+        .collect();
+    Ok(Election::Leader { leader, peers })
 }
 
 /// A peer endpoint named by the hostname it reported, if any.
@@ -380,5 +409,103 @@ mod tests {
                 .any(|l| l.contains("127.0.0.4") && l.ends_with("(worker)")),
             "{text}"
         );
+    }
+
+    fn seen(ip: &str, cp: bool, note: &str, may_run_etcd: bool) -> Inspected {
+        Inspected {
+            cand: Candidate {
+                ip: ip.parse().unwrap(),
+                hostname: cp.then(|| format!("cp-{}", &ip[ip.len() - 1..])),
+                boot_time: cp.then_some(1_700_000_000),
+                has_etcd: false,
+                reachable: !note.starts_with("unreachable"),
+                role_ok: cp,
+            },
+            note: note.into(),
+            may_run_etcd,
+        }
+    }
+
+    fn ep(ip: &str) -> Endpoint {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        Endpoint {
+            node: NodeRef::new(ip.to_string(), ip, Some("controlplane".into())),
+            addr: SocketAddr::new(ip, 50000),
+        }
+    }
+
+    #[test]
+    fn another_clusters_talosconfig_is_refused_only_when_nothing_else_is_usable() {
+        let foreign = seen("127.0.0.1", false, "configured by another CA (x)", false);
+        let maintenance = seen(
+            "127.0.0.2",
+            false,
+            "in maintenance mode (no config yet)",
+            false,
+        );
+        let down = seen("127.0.0.3", false, "unreachable (refused)", true);
+        assert_eq!(
+            only_foreign(&[foreign, maintenance, down]),
+            Some(vec!["127.0.0.1 configured by another CA (x)".to_string()])
+        );
+        let foreign = seen("127.0.0.1", false, "configured by another CA (x)", false);
+        let ours = seen("127.0.0.4", true, "configured control plane", true);
+        assert_eq!(only_foreign(&[foreign, ours]), None);
+        let ours = seen("127.0.0.4", true, "configured control plane", true);
+        assert_eq!(only_foreign(&[ours]), None);
+    }
+
+    #[test]
+    fn details_say_what_was_seen_at_excluded_addresses_only() {
+        let inspected = [
+            seen("127.0.0.1", true, "configured control plane", true),
+            seen(
+                "127.0.0.2",
+                false,
+                "in maintenance mode (no config yet)",
+                false,
+            ),
+        ];
+        let cands: Vec<Candidate> = inspected.iter().map(|i| i.cand.clone()).collect();
+        let round = elect(&cands, 1);
+        let d = round_details(1, 3, &round, &inspected);
+        assert_eq!(d["quorum"], 1);
+        assert_eq!(d["rounds"], 3);
+        let entries = d["candidates"].as_array().unwrap();
+        assert_eq!(entries.len(), 2);
+        for e in entries {
+            match e["ip"].as_str().unwrap() {
+                "127.0.0.1" => assert!(e.get("seen").is_none(), "{e}"),
+                "127.0.0.2" => assert_eq!(e["seen"], "in maintenance mode (no config yet)"),
+                other => panic!("unexpected {other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_leader_is_named_by_its_hostname_and_peers_are_who_may_run_etcd() {
+        let eps = [
+            ep("127.0.0.1"),
+            ep("127.0.0.2"),
+            ep("127.0.0.3"),
+            ep("127.0.0.4"),
+        ];
+        let inspected = [
+            seen("127.0.0.1", true, "configured control plane", true),
+            seen("127.0.0.2", true, "configured control plane", true),
+            seen("127.0.0.3", false, "worker, not a control plane", false),
+            seen("127.0.0.4", false, "mTLS failed: hung", true),
+        ];
+        let Ok(Election::Leader { leader: l, peers }) =
+            leader(&eps, &inspected, "127.0.0.1".parse().unwrap())
+        else {
+            panic!("no leader");
+        };
+        assert_eq!(l.node.node, "cp-1");
+        assert_eq!(l.addr, eps[0].addr);
+        let peer_ips: Vec<String> = peers.iter().map(|p| p.node.ip.to_string()).collect();
+        assert_eq!(peer_ips, ["127.0.0.2", "127.0.0.4"]);
+        assert_eq!(peers[0].node.node, "cp-2");
+        assert!(leader(&eps, &inspected, "127.0.0.9".parse().unwrap()).is_err());
     }
 }

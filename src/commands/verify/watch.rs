@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::duration::format_duration;
-use crate::talos::{MachineStatus, Stage};
+use crate::talos::{InstallPhase, InstallStatus, MachineStatus, Stage};
 
 /// Which state the nodes should reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +82,10 @@ pub(crate) struct NodeWatch {
     /// A worker whose apid stays closed until bootstrap, and why
     /// (see `trustd.rs`).
     pub trustd_wait: Option<String>,
+    /// The v1.14 `UnattendedInstallConfig` selector of the node's config:
+    /// the node installs while it boots, and its `UnattendedInstallStatus`
+    /// is read while it is waited for.
+    pub install_selector: Option<String>,
 }
 
 /// One thing the driver saw.
@@ -99,6 +103,8 @@ pub(crate) enum Observation {
     Lost,
     /// A control plane of the cluster has healthy etcd (its VIP can be up).
     ControlPlanesUp,
+    /// The node's v1.14 `UnattendedInstallStatus`, read after a sample.
+    Install(InstallStatus),
     /// A reading over the open connection: the newest status (None when it
     /// did not change) and the boot.
     Sample {
@@ -124,6 +130,16 @@ pub(crate) struct Reached {
 pub(crate) enum Failure {
     /// Back in maintenance after the config was applied.
     InstallFailed,
+    /// v1.14: the unattended install says `failed`.
+    UnattendedInstallFailed {
+        error: String,
+    },
+    /// v1.14: the unattended install stays pending because the selector
+    /// matches no disk; Talos waits for one forever.
+    NoInstallDisk {
+        selector: String,
+        error: String,
+    },
     /// Still in maintenance a while after the apply.
     NotTaken,
     /// In maintenance and nothing was applied in this run.
@@ -199,6 +215,8 @@ pub(crate) struct Watch {
     maintenance_since: Option<Instant>,
     not_talos_since: Option<Instant>,
     control_planes_up_at: Option<Instant>,
+    /// The unattended install phase last read, and since when.
+    install: Option<(InstallPhase, Instant)>,
 }
 
 impl Watch {
@@ -221,7 +239,18 @@ impl Watch {
             maintenance_since: None,
             not_talos_since: None,
             control_planes_up_at: None,
+            install: None,
         }
+    }
+
+    /// Whether the driver should read the unattended install status: the
+    /// config has an UnattendedInstallConfig and the install was not seen
+    /// done yet.
+    pub(crate) fn wants_install_status(&self) -> bool {
+        self.s.install_selector.is_some()
+            && !self
+                .install
+                .is_some_and(|(p, _)| p == InstallPhase::Installed)
     }
 
     /// Whether the driver should tell this watch when the control planes
@@ -290,6 +319,7 @@ impl Watch {
             Observation::Sample { status, boot, wall } => {
                 self.sample(status, boot, wall, now, &mut notes)
             }
+            Observation::Install(status) => self.install_status(status, now, &mut notes),
         };
         Next { verdict, notes }
     }
@@ -482,6 +512,64 @@ impl Watch {
         verdict
     }
 
+    /// The unattended install's status (Talos v1.14.0-rc.1
+    /// internal/app/machined/pkg/controllers/runtime/unattended_install.go):
+    /// `failed` ends the wait with the status's error; `pending` with an
+    /// error is a selector that matches no disk, which Talos waits out
+    /// forever (disks still being discovered get the grace); the other
+    /// phases only say what the node does.
+    fn install_status(
+        &mut self,
+        status: InstallStatus,
+        now: Instant,
+        notes: &mut Vec<String>,
+    ) -> Verdict {
+        let since = match self.install {
+            Some((p, at)) if p == status.phase => at,
+            _ => now,
+        };
+        self.install = Some((status.phase, since));
+        let wait = Verdict::Wait {
+            pause: self.s.poll_interval,
+        };
+        let selector = self.s.install_selector.clone().unwrap_or_default();
+        match status.phase {
+            InstallPhase::Failed => Verdict::Failed(Failure::UnattendedInstallFailed {
+                error: status.error,
+            }),
+            InstallPhase::Pending if !status.error.is_empty() => {
+                if now - since >= self.grace() {
+                    return Verdict::Failed(Failure::NoInstallDisk {
+                        selector,
+                        error: status.error,
+                    });
+                }
+                self.note(
+                    notes,
+                    format!("install pending: {} ({selector:?})", status.error),
+                );
+                wait
+            }
+            InstallPhase::Installing => {
+                self.note(
+                    notes,
+                    format!(
+                        "installing Talos to the disk {selector:?} picks (UnattendedInstallConfig)"
+                    ),
+                );
+                wait
+            }
+            InstallPhase::WaitingForReboot => {
+                self.note(
+                    notes,
+                    "installed; rebooting into the installed system".into(),
+                );
+                wait
+            }
+            InstallPhase::Pending | InstallPhase::Installed => wait,
+        }
+    }
+
     /// Compares `boot` with the boot last read; counts confirmed reboots.
     fn boot_changed(&mut self, boot: BootIdentity, notes: &mut Vec<String>) -> Option<Failure> {
         let gone = std::mem::replace(&mut self.gone_since_boot, false);
@@ -629,6 +717,16 @@ impl Failure {
             Failure::InstallFailed => (
                 "back in maintenance mode after the config was applied: the install failed".into(),
                 "Talos could not install: most often machine.install.disk / diskSelector matches no disk. Run `talstrap preflight` for this node to see its disks".into(),
+            ),
+            Failure::UnattendedInstallFailed { error } => (
+                format!("the unattended install failed: {error} (UnattendedInstallStatus phase failed)"),
+                "Talos could not install to the disk the UnattendedInstallConfig selector picked: check installer.image (or the Image Factory schematic the node booted from) and the disk, then fix the config and apply it again; `talosctl get unattendedinstallstatus` shows the status".into(),
+            ),
+            Failure::NoInstallDisk { selector, error } => (
+                format!(
+                    "the install waits forever: {error}: the UnattendedInstallConfig selector {selector:?} matches none of the node's disks"
+                ),
+                "Talos keeps the node booting (no CRI, Bootstrap \"not available yet\") until a disk matches: run `talstrap preflight` for this node to see its disks, fix provisioning.diskSelector.match and apply again".into(),
             ),
             Failure::NotTaken => (
                 "still in maintenance mode after the apply: the node did not take its config".into(),
@@ -821,6 +919,7 @@ mod tests {
             expect_reboot: None,
             cni_none: false,
             trustd_wait: None,
+            install_selector: None,
         }
     }
 
@@ -930,6 +1029,94 @@ mod tests {
         assert!(stuck_hint(&s, true, Phase::PreBootstrap).contains("NTP"));
         let s = st(Stage::Booting, false, &[("services", "etcd not running")]);
         assert!(stuck_hint(&s, true, Phase::PostBootstrap).contains("etcd"));
+    }
+
+    fn install(phase: InstallPhase, error: &str) -> Observation {
+        Observation::Install(InstallStatus {
+            phase,
+            error: error.into(),
+            image: String::new(),
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_unattended_install_ends_the_wait_with_its_error() {
+        let mut s = settings();
+        s.install_selector = Some("disk.transport == \"nvme\"".into());
+        let t0 = Instant::now();
+        let mut w = Watch::new(s, t0);
+        assert!(w.wants_install_status());
+        let n = w.observe(install(InstallPhase::Installing, ""), t0);
+        assert!(is_wait(&n), "{n:?}");
+        assert!(n.notes.iter().any(|l| l.contains("installing")), "{n:?}");
+        let n = w.observe(
+            install(InstallPhase::Failed, "task \"upgrade\" failed: exit code 1"),
+            t0 + Duration::from_secs(4),
+        );
+        let Verdict::Failed(f) = n.verdict else {
+            panic!("{n:?}")
+        };
+        let (msg, hint) = f.message_and_hint();
+        assert!(
+            msg.contains("unattended install failed") && msg.contains("exit code 1"),
+            "{msg}"
+        );
+        assert!(hint.contains("installer.image"), "{hint}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_selector_matching_no_disk_is_said_after_the_grace_not_at_stuck_after() {
+        let mut s = settings();
+        let expr = "disk.size > 100u * TB";
+        s.install_selector = Some(expr.into());
+        let t0 = Instant::now();
+        let mut w = Watch::new(s.clone(), t0);
+        let n = w.observe(
+            install(InstallPhase::Pending, "no disk matched the selector"),
+            t0,
+        );
+        assert!(is_wait(&n), "disks may still be discovered: {n:?}");
+        assert!(n.notes.iter().any(|l| l.contains(expr)), "{n:?}");
+        // Grace: five polls (10 s here), far below --stuck-after (300 s).
+        let n = w.observe(
+            install(InstallPhase::Pending, "no disk matched the selector"),
+            t0 + Duration::from_secs(10),
+        );
+        let Verdict::Failed(f) = n.verdict else {
+            panic!("{n:?}")
+        };
+        let (msg, hint) = f.message_and_hint();
+        assert!(
+            msg.contains("no disk matched the selector")
+                && msg.contains(expr)
+                && msg.contains("forever"),
+            "{msg}"
+        );
+        assert!(hint.contains("preflight"), "{hint}");
+        // A disk that shows up in time starts the install: no failure.
+        let mut w = Watch::new(s, t0);
+        w.observe(
+            install(InstallPhase::Pending, "no disk matched the selector"),
+            t0,
+        );
+        let n = w.observe(
+            install(InstallPhase::Installing, ""),
+            t0 + Duration::from_secs(6),
+        );
+        assert!(is_wait(&n));
+        let n = w.observe(
+            install(InstallPhase::Installed, ""),
+            t0 + Duration::from_secs(20),
+        );
+        assert!(is_wait(&n));
+        assert!(!w.wants_install_status(), "done: no more reads");
+        // Pending without an error (phase not reported yet) never fails.
+        let mut w = Watch::new(settings(), t0);
+        let n = w.observe(
+            install(InstallPhase::Pending, ""),
+            t0 + Duration::from_secs(100),
+        );
+        assert!(is_wait(&n));
     }
 
     #[tokio::test(start_paused = true)]
