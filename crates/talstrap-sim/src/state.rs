@@ -1511,7 +1511,10 @@ impl NodeState {
                     d.push(self.boot.time_synced_at);
                 }
                 if !self.boot.frozen {
-                    if !self.boot.cri_up {
+                    // CRI also waits for the unattended install, whose
+                    // own deadline wakes the node: a past `cri_at` alone
+                    // would have the driver step in a loop until then.
+                    if !self.boot.cri_up && self.install_done() {
                         d.push(self.boot.cri_at);
                     }
                     d.extend(self.etcd.join_due);
@@ -1660,13 +1663,64 @@ mod tests {
     ) -> Instant {
         st.step(id, now, view, reg);
         while let Some(next) = st.next_deadline() {
+            // A step at `now` settles everything due by then; a deadline
+            // not after it would wake the node's driver in a busy loop.
+            assert!(
+                next > now,
+                "{}: deadline {next:?} not after {now:?}",
+                id.hostname
+            );
             if next > until {
                 break;
             }
-            now = next.max(now);
+            now = next;
             st.step(id, now, view, reg);
         }
         now
+    }
+
+    #[tokio::test]
+    async fn an_unattended_install_leaves_no_past_deadline_while_it_runs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spec = ClusterSpec {
+            cluster_name: "st".into(),
+            talos_version: "v1.14.0".into(),
+            kubernetes_version: "v1.34.1".into(),
+            endpoint_ip: "127.6.6.254".parse().unwrap(),
+            network: Default::default(),
+            nodes: vec![NodeSpec {
+                hostname: "cp1".into(),
+                ip: "127.6.6.11".parse().unwrap(),
+                control_plane: true,
+                install: InstallTarget::Disk("/dev/nvme0n1".into()),
+            }],
+        };
+        let g = generate_cluster(&spec, tmp.path()).unwrap();
+        let cfg = Arc::new(
+            applied_config::parse(&std::fs::read(&g.nodes[0].config_path).unwrap(), "v1.14.0")
+                .unwrap(),
+        );
+        let mut id = ident("cp1", Role::ControlPlane, NodeFaults::default());
+        id.talos_version = "v1.14.0".into();
+        // CRI's own delay ends long before the install does.
+        id.timing.boot = Duration::from_millis(10);
+        id.timing.install = Duration::from_secs(5);
+        let t0 = Instant::now();
+        let mut st = NodeState::new(&id, t0, 7);
+        let mut reg = EtcdRegistry::default();
+        st.power_on(&id, t0);
+        st.accept_maintenance_config(&id, t0, cfg);
+        assert!(st.installs_during_boot(&id) || st.unattended.is_some());
+        run(
+            &mut st,
+            &id,
+            t0,
+            t0 + Duration::from_secs(60),
+            &FleetView::default(),
+            &mut reg,
+        );
+        assert!(st.install_done(), "the install finished");
+        assert!(st.boot.cri_up, "CRI came up after the install");
     }
 
     #[tokio::test]
