@@ -246,7 +246,7 @@ mod tests {
         let parse = |text: &str| {
             MachineConfig::parse(std::path::Path::new("n.yaml"), text.as_bytes().to_vec()).unwrap()
         };
-        let base = "version: v1alpha1\nmachine: {type: worker}\ncluster: {}\n---\napiVersion: v1alpha1\nkind: KubeClusterConfig\nclusterName: c\nendpoint: https://10.0.0.1:6443\n";
+        let base = "version: v1alpha1\nmachine: {type: worker}\ncluster: {}\n---\napiVersion: v1alpha1\nkind: KubeClusterConfig\nclusterName: c\nendpoint: https://127.0.0.1:6443\n";
         let without = parse(base);
         assert!(!without.flannel_configured);
         assert!(crate::commands::verify::runs_without_cni(&without));
@@ -257,7 +257,7 @@ mod tests {
         assert!(!crate::commands::verify::runs_without_cni(&with));
         // A v1.12-shaped config without cluster.network gets Flannel by default.
         let legacy = parse(
-            "version: v1alpha1\nmachine: {type: worker}\ncluster: {controlPlane: {endpoint: https://10.0.0.1:6443}}\n",
+            "version: v1alpha1\nmachine: {type: worker}\ncluster: {controlPlane: {endpoint: https://127.0.0.1:6443}}\n",
         );
         assert!(!crate::commands::verify::runs_without_cni(&legacy));
     }

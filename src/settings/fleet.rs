@@ -221,6 +221,8 @@ mod tests {
     fn sim_subnets_stay_on_loopback() {
         assert_eq!(loopback_subnet(None), Ok(None));
         assert!(loopback_subnet(Some("127.0.42.0/24")).unwrap().is_some());
+        // A non-loopback subnet is the input under test: it is refused before
+        // the simulator binds or anything dials it.
         let err = loopback_subnet(Some("10.0.0.0/24")).unwrap_err();
         assert!(err.contains("only runs on loopback"), "{err}");
         assert!(loopback_subnet(Some("127.0.0.0/8")).is_err());

@@ -166,7 +166,7 @@ mod tests {
 
     fn kubeconfig(ca: &str) -> String {
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n  - name: home\n    cluster:\n      server: https://10.0.0.10:6443\n      certificate-authority-data: {}\nusers: []\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n  - name: home\n    cluster:\n      server: https://127.0.0.10:6443\n      certificate-authority-data: {}\nusers: []\n",
             B64.encode(ca)
         )
     }
