@@ -1597,10 +1597,15 @@ mod tests {
     }
 
     fn fixture() -> Fixture {
+        fixture_at("v1.12.11")
+    }
+
+    /// A control plane's and a worker's config as `talstrap sim` writes them for `version`.
+    fn fixture_at(version: &str) -> Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let spec = ClusterSpec {
             cluster_name: "st".into(),
-            talos_version: "v1.12.11".into(),
+            talos_version: version.into(),
             kubernetes_version: "v1.34.1".into(),
             endpoint_ip: "127.6.6.254".parse().unwrap(),
             network: Default::default(),
@@ -1622,7 +1627,7 @@ mod tests {
         let g = generate_cluster(&spec, tmp.path()).unwrap();
         let load = |i: usize| {
             Arc::new(
-                applied_config::parse(&std::fs::read(&g.nodes[i].config_path).unwrap(), "v1.12.11")
+                applied_config::parse(&std::fs::read(&g.nodes[i].config_path).unwrap(), version)
                     .unwrap(),
             )
         };
@@ -1681,25 +1686,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_unattended_install_leaves_no_past_deadline_while_it_runs() {
-        let tmp = tempfile::tempdir().unwrap();
-        let spec = ClusterSpec {
-            cluster_name: "st".into(),
-            talos_version: "v1.14.0".into(),
-            kubernetes_version: "v1.34.1".into(),
-            endpoint_ip: "127.6.6.254".parse().unwrap(),
-            network: Default::default(),
-            nodes: vec![NodeSpec {
-                hostname: "cp1".into(),
-                ip: "127.6.6.11".parse().unwrap(),
-                control_plane: true,
-                install: InstallTarget::Disk("/dev/nvme0n1".into()),
-            }],
-        };
-        let g = generate_cluster(&spec, tmp.path()).unwrap();
-        let cfg = Arc::new(
-            applied_config::parse(&std::fs::read(&g.nodes[0].config_path).unwrap(), "v1.14.0")
-                .unwrap(),
-        );
+        let f = fixture_at("v1.14.0");
+        let cfg = f.cp.clone();
         let mut id = ident("cp1", Role::ControlPlane, NodeFaults::default());
         id.talos_version = "v1.14.0".into();
         // CRI's own delay ends long before the install does.
