@@ -505,6 +505,8 @@ type UnattendedTarget = Result<Option<String>, String>;
 pub struct MaintenanceTls {
     /// Created once per boot.
     pub ca: CertAndKey,
+    /// Signs this boot's leaves with `ca`'s key.
+    pub signer: pki::CaSigner,
     /// What the listener presents; replaced in place on a re-issue.
     pub cert: Arc<tls::MaintenanceCert>,
     /// Scenario `cert_refresh_every`: the next re-issue.
@@ -953,16 +955,17 @@ impl NodeState {
             .faults
             .cert_refresh_every
             .map(|d| now + scale_duration(d, id.time_scale));
-        let built = pki::maintenance_ca().and_then(|ca| {
-            let leaf = pki::maintenance_leaf(&ca, id.ip)?;
+        let built = pki::maintenance_ca_with_signer().and_then(|(ca, signer)| {
+            let leaf = pki::maintenance_leaf_from(&signer, id.ip)?;
             let cert = tls::MaintenanceCert::new(&leaf, &ca.cert_pem)?;
             let cfg = tls::maintenance_config(cert.clone())?;
-            Ok((ca, cert, cfg))
+            Ok((ca, signer, cert, cfg))
         });
         match built {
-            Ok((ca, cert, cfg)) => {
+            Ok((ca, signer, cert, cfg)) => {
                 self.maintenance = Some(MaintenanceTls {
                     ca,
+                    signer,
                     cert,
                     refresh_at,
                 });
@@ -988,7 +991,7 @@ impl NodeState {
     /// and every 12 h (v1.12.11 controllers/secrets/maintenance.go).
     fn reissue_maintenance_cert(&mut self, id: &NodeIdent) {
         let Some(m) = &self.maintenance else { return };
-        let result = pki::maintenance_leaf(&m.ca, id.ip)
+        let result = pki::maintenance_leaf_from(&m.signer, id.ip)
             .and_then(|leaf| m.cert.replace(&leaf, &m.ca.cert_pem));
         if let Err(e) = result {
             tracing::error!(node = %id.hostname, error = %e, "cannot re-issue the maintenance certificate");
