@@ -73,8 +73,23 @@ fn validity_window(params: &mut CertificateParams, validity: Duration) {
     params.not_after = epoch + now + validity;
 }
 
+/// A new random Ed25519 key: 32 bytes from the system's random source, as
+/// ring's own key generation takes them, read as PKCS#8 v1 (the seed
+/// alone). rcgen's `generate_for` writes PKCS#8 v2 and reads it back,
+/// deriving the public key twice; this derives it once.
 fn ed25519_key() -> Result<KeyPair, PkiError> {
-    Ok(KeyPair::generate_for(&rcgen::PKCS_ED25519)?)
+    use ring::rand::SecureRandom as _;
+    let mut seed = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut seed)
+        .map_err(|_| PkiError::Generate(rcgen::Error::RingUnspecified))?;
+    let mut der = ED25519_PKCS8_V1_PREFIX.to_vec();
+    der.extend_from_slice(&seed);
+    let pkcs8 = rustls::pki_types::PrivatePkcs8KeyDer::from(der);
+    Ok(KeyPair::from_pkcs8_der_and_sign_algo(
+        &pkcs8,
+        &rcgen::PKCS_ED25519,
+    )?)
 }
 
 /// PKCS#8 v1 (RFC 5208) of an Ed25519 key, up to the 32-byte seed:
@@ -101,10 +116,14 @@ pub fn talos_key_pem(key: &KeyPair) -> String {
         && der[0] == 0x30
         && der[2..5] == [0x02, 0x01, 0x01]
         && der[5..16] == ED25519_PKCS8_V1_PREFIX[5..16];
+    // Already v1 (the seed alone, as `ed25519_key` makes them).
+    let is_ed25519_v1 = der.len() == 48 && der[..16] == ED25519_PKCS8_V1_PREFIX;
     let body = if is_ed25519_v2 {
         let mut v1 = ED25519_PKCS8_V1_PREFIX.to_vec();
         v1.extend_from_slice(&der[16..48]);
         v1
+    } else if is_ed25519_v1 {
+        der.to_vec()
     } else {
         return key.serialize_pem();
     };
@@ -323,6 +342,23 @@ pub fn issue_server_cert(
     ips: &[IpAddr],
     extra_sans: &[String],
 ) -> Result<CertAndKey, PkiError> {
+    Ok(issue_server_leaf(ca, hostname, ips, extra_sans)?.pem)
+}
+
+/// An issued certificate and its key in hand, so that a listener can serve
+/// it without reading the key back from the PEM.
+pub struct IssuedLeaf {
+    pub pem: CertAndKey,
+    pub key: KeyPair,
+}
+
+/// [`issue_server_cert`], keeping the key.
+pub fn issue_server_leaf(
+    ca: &CertAndKey,
+    hostname: &str,
+    ips: &[IpAddr],
+    extra_sans: &[String],
+) -> Result<IssuedLeaf, PkiError> {
     let signer = signer_for(ca)?;
     let key = ed25519_key()?;
     let mut dn = DistinguishedName::new();
@@ -333,9 +369,12 @@ pub fn issue_server_cert(
     params.use_authority_key_identifier_extension = true;
     params.subject_alt_names = sans(hostname, ips, extra_sans);
     let cert = params.signed_by(&key, &signer.issuer)?;
-    Ok(CertAndKey {
-        cert_pem: cert.pem(),
-        key_pem: talos_key_pem(&key),
+    Ok(IssuedLeaf {
+        pem: CertAndKey {
+            cert_pem: cert.pem(),
+            key_pem: talos_key_pem(&key),
+        },
+        key,
     })
 }
 
@@ -393,13 +432,13 @@ pub fn maintenance_ca_with_signer() -> Result<(CertAndKey, CaSigner), PkiError> 
 /// by authority key identifier, so the CA (the boot) can be told apart from
 /// the leaf (any re-issue).
 pub fn maintenance_leaf(ca: &CertAndKey, node_ip: IpAddr) -> Result<CertAndKey, PkiError> {
-    maintenance_leaf_from(&CaSigner::new(ca)?, node_ip)
+    Ok(maintenance_leaf_from(&CaSigner::new(ca)?, node_ip)?.pem)
 }
 
 /// [`maintenance_leaf`] from the boot CA's signer. A boot's CA is never
 /// seen again after the boot, so its signer lives with the boot, not in
 /// the process-wide cache.
-pub fn maintenance_leaf_from(signer: &CaSigner, node_ip: IpAddr) -> Result<CertAndKey, PkiError> {
+pub fn maintenance_leaf_from(signer: &CaSigner, node_ip: IpAddr) -> Result<IssuedLeaf, PkiError> {
     let key = ed25519_key()?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "maintenance-service.talos.dev");
@@ -416,9 +455,12 @@ pub fn maintenance_leaf_from(signer: &CaSigner, node_ip: IpAddr) -> Result<CertA
     }
     params.subject_alt_names = ips.into_iter().map(SanType::IpAddress).collect();
     let leaf = params.signed_by(&key, &signer.issuer)?;
-    Ok(CertAndKey {
-        cert_pem: leaf.pem(),
-        key_pem: key.serialize_pem(),
+    Ok(IssuedLeaf {
+        pem: CertAndKey {
+            cert_pem: leaf.pem(),
+            key_pem: key.serialize_pem(),
+        },
+        key,
     })
 }
 
@@ -723,7 +765,7 @@ mod tests {
     fn the_boot_signer_names_the_maintenance_ca_as_its_pem_does() {
         let (ca, signer) = maintenance_ca_with_signer().unwrap();
         let ip = "127.9.9.9".parse().unwrap();
-        let from_signer = maintenance_leaf_from(&signer, ip).unwrap();
+        let from_signer = maintenance_leaf_from(&signer, ip).unwrap().pem;
         let from_pem = maintenance_leaf(&ca, ip).unwrap();
         assert_eq!(
             issuer_and_aki(&from_signer.cert_pem),
@@ -732,6 +774,32 @@ mod tests {
         assert_eq!(
             issuer_and_aki(&from_signer.cert_pem),
             subject_and_ski(&ca.cert_pem)
+        );
+    }
+
+    #[test]
+    fn fresh_ed25519_keys_are_whole_keys_and_rustls_reads_them() {
+        use rustls::pki_types::PrivateKeyDer;
+        use rustls::pki_types::pem::PemObject;
+        let a = ed25519_key().unwrap();
+        let b = ed25519_key().unwrap();
+        assert_ne!(a.public_key_raw(), b.public_key_raw(), "random seeds");
+        // Its public half is the one its seed gives, as read back from PEM.
+        let again = load_key(&talos_key_pem(&a)).unwrap();
+        assert_eq!(again.public_key_raw(), a.public_key_raw());
+        // Both PEM forms (Talos's label, rcgen's own) load in rustls, as the
+        // listeners load them.
+        for pem in [talos_key_pem(&a), a.serialize_pem()] {
+            let der = PrivateKeyDer::from_pem_slice(normalize_key_pem(&pem).as_bytes()).unwrap();
+            rustls::crypto::ring::sign::any_supported_type(&der).unwrap();
+        }
+        // A v2 key (rcgen's own generation) still becomes v1, same seed.
+        let v2 = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let pem = talos_key_pem(&v2);
+        assert!(pem.starts_with("-----BEGIN ED25519 PRIVATE KEY-----\n"));
+        assert_eq!(
+            load_key(&pem).unwrap().public_key_raw(),
+            v2.public_key_raw()
         );
     }
 

@@ -957,7 +957,7 @@ impl NodeState {
             .map(|d| now + scale_duration(d, id.time_scale));
         let built = pki::maintenance_ca_with_signer().and_then(|(ca, signer)| {
             let leaf = pki::maintenance_leaf_from(&signer, id.ip)?;
-            let cert = tls::MaintenanceCert::new(&leaf, &ca.cert_pem)?;
+            let cert = tls::MaintenanceCert::new(leaf, &ca.cert_pem)?;
             let cfg = tls::maintenance_config(cert.clone())?;
             Ok((ca, signer, cert, cfg))
         });
@@ -992,7 +992,7 @@ impl NodeState {
     fn reissue_maintenance_cert(&mut self, id: &NodeIdent) {
         let Some(m) = &self.maintenance else { return };
         let result = pki::maintenance_leaf_from(&m.signer, id.ip)
-            .and_then(|leaf| m.cert.replace(&leaf, &m.ca.cert_pem));
+            .and_then(|leaf| m.cert.replace(leaf, &m.ca.cert_pem));
         if let Err(e) = result {
             tracing::error!(node = %id.hostname, error = %e, "cannot re-issue the maintenance certificate");
         }
@@ -1126,8 +1126,8 @@ impl NodeState {
                     });
                 }
             };
-            let leaf = pki::issue_server_cert(&signer, &hostname, &[id.ip], &cfg.cert_sans)?;
-            tls::apid_config(&leaf, &signer.cert_pem, &cfg.client_cas())
+            let leaf = pki::issue_server_leaf(&signer, &hostname, &[id.ip], &cfg.cert_sans)?;
+            tls::apid_config(leaf, &signer.cert_pem, &cfg.client_cas())
         })();
         match result {
             Ok(tls_cfg) => {

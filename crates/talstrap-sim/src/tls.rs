@@ -21,7 +21,7 @@ use rustls::{
     DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
 };
 
-use super::pki::{self, CertAndKey, PkiError};
+use super::pki::{self, IssuedLeaf, PkiError};
 
 static PROVIDER: LazyLock<Arc<CryptoProvider>> =
     LazyLock::new(|| Arc::new(rustls::crypto::ring::default_provider()));
@@ -75,7 +75,7 @@ pub struct MaintenanceCert {
 
 impl MaintenanceCert {
     /// Serves `leaf` (chain: leaf, then `ca_pem`).
-    pub fn new(leaf: &CertAndKey, ca_pem: &str) -> Result<Arc<Self>, PkiError> {
+    pub fn new(leaf: IssuedLeaf, ca_pem: &str) -> Result<Arc<Self>, PkiError> {
         Ok(Arc::new(Self {
             current: std::sync::RwLock::new(certified(leaf, ca_pem)?),
         }))
@@ -93,7 +93,7 @@ impl MaintenanceCert {
     }
 
     /// Handshakes from now on present `leaf`; open connections keep theirs.
-    pub fn replace(&self, leaf: &CertAndKey, ca_pem: &str) -> Result<(), PkiError> {
+    pub fn replace(&self, leaf: IssuedLeaf, ca_pem: &str) -> Result<(), PkiError> {
         let next = certified(leaf, ca_pem)?;
         *self
             .current
@@ -117,14 +117,68 @@ impl rustls::server::ResolvesServerCert for MaintenanceCert {
     }
 }
 
-fn certified(leaf: &CertAndKey, ca_pem: &str) -> Result<Arc<rustls::sign::CertifiedKey>, PkiError> {
-    let mut chain = certs(&leaf.cert_pem, "maintenance certificate")?;
+fn certified(leaf: IssuedLeaf, ca_pem: &str) -> Result<Arc<rustls::sign::CertifiedKey>, PkiError> {
+    let mut chain = certs(&leaf.pem.cert_pem, "maintenance certificate")?;
     chain.extend(certs(ca_pem, "maintenance CA")?);
-    let signing = provider()
-        .key_provider
-        .load_private_key(key(&leaf.key_pem)?)
-        .map_err(tls_error)?;
+    let signing = signing_key(leaf)?;
     Ok(Arc::new(rustls::sign::CertifiedKey::new(chain, signing)))
+}
+
+/// The key rustls signs handshakes with. An Ed25519 key made here is used
+/// as it is, not read back from its PEM: Ed25519 signatures are
+/// deterministic, so they are the bytes rustls's own ring key would give.
+/// Any other key is read from the PEM by the provider.
+fn signing_key(leaf: IssuedLeaf) -> Result<Arc<dyn rustls::sign::SigningKey>, PkiError> {
+    if leaf.key.algorithm() == &rcgen::PKCS_ED25519 {
+        return Ok(Arc::new(Ed25519Key(Arc::new(leaf.key))));
+    }
+    provider()
+        .key_provider
+        .load_private_key(key(&leaf.pem.key_pem)?)
+        .map_err(tls_error)
+}
+
+/// An Ed25519 key as rustls's ring provider would present it: the
+/// ED25519 scheme only, the same SubjectPublicKeyInfo.
+struct Ed25519Key(Arc<rcgen::KeyPair>);
+
+impl std::fmt::Debug for Ed25519Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ed25519Key(<redacted>)")
+    }
+}
+
+impl rustls::sign::SigningKey for Ed25519Key {
+    fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<Box<dyn rustls::sign::Signer>> {
+        if offered.contains(&SignatureScheme::ED25519) {
+            Some(Box::new(Ed25519Key(self.0.clone())))
+        } else {
+            None
+        }
+    }
+
+    fn public_key(&self) -> Option<rustls::pki_types::SubjectPublicKeyInfoDer<'_>> {
+        use rcgen::PublicKeyData as _;
+        Some(rustls::sign::public_key_to_spki(
+            &rustls::pki_types::alg_id::ED25519,
+            self.0.der_bytes(),
+        ))
+    }
+
+    fn algorithm(&self) -> rustls::SignatureAlgorithm {
+        rustls::SignatureAlgorithm::ED25519
+    }
+}
+
+impl rustls::sign::Signer for Ed25519Key {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rustls::Error> {
+        rcgen::SigningKey::sign(&*self.0, message)
+            .map_err(|e| rustls::Error::General(format!("Ed25519 signing failed: {e}")))
+    }
+
+    fn scheme(&self) -> SignatureScheme {
+        SignatureScheme::ED25519
+    }
 }
 
 /// Server-only TLS presenting whatever `cert` holds at each handshake.
@@ -140,19 +194,25 @@ pub fn maintenance_config(cert: Arc<MaintenanceCert>) -> Result<Arc<ServerConfig
 /// apid's mutual TLS: serve `server` (chain: leaf, then `issuing_ca_pem`),
 /// accept clients chaining to any of `client_cas`.
 pub fn apid_config(
-    server: &CertAndKey,
+    server: IssuedLeaf,
     issuing_ca_pem: &str,
     client_cas: &[String],
 ) -> Result<Arc<ServerConfig>, PkiError> {
     let verifier = client_verifier(client_cas)?;
-    let mut chain = certs(&server.cert_pem, "apid certificate")?;
+    let mut chain = certs(&server.pem.cert_pem, "apid certificate")?;
     chain.extend(certs(issuing_ca_pem, "issuing CA")?);
+    // What `with_single_cert` does with a PEM key: the certificate must be
+    // the key's, one certificate for every handshake.
+    let served = rustls::sign::CertifiedKey::new(chain, signing_key(server)?);
+    match served.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+        Err(e) => return Err(tls_error(e)),
+    }
     let cfg = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(tls_error)?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key(&server.key_pem)?)
-        .map_err(tls_error)?;
+        .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(served)));
     Ok(finish(cfg))
 }
 
@@ -299,6 +359,43 @@ mod tests {
             rustls::Error::InvalidCertificate(e) => e.into(),
             other => panic!("not a certificate error: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_leaf_key_in_hand_signs_as_rustls_reading_its_pem_does() {
+        let ca = pki::new_talos_ca().unwrap();
+        let leaf =
+            pki::issue_server_leaf(&ca, "cp1", &["127.1.2.3".parse().unwrap()], &[]).unwrap();
+        let from_pem = provider()
+            .key_provider
+            .load_private_key(key(&leaf.pem.key_pem).unwrap())
+            .unwrap();
+        let chain = certs(&leaf.pem.cert_pem, "leaf").unwrap();
+        let in_hand = signing_key(leaf).unwrap();
+        assert_eq!(in_hand.algorithm(), from_pem.algorithm());
+        assert_eq!(in_hand.public_key(), from_pem.public_key());
+        rustls::sign::CertifiedKey::new(chain, in_hand.clone())
+            .keys_match()
+            .unwrap();
+        let offered = [
+            SignatureScheme::ECDSA_NISTP256_SHA256,
+            SignatureScheme::ED25519,
+        ];
+        let (a, b) = (
+            in_hand.choose_scheme(&offered).unwrap(),
+            from_pem.choose_scheme(&offered).unwrap(),
+        );
+        assert_eq!(a.scheme(), b.scheme());
+        let message = b"TLS 1.3, server CertificateVerify";
+        assert_eq!(a.sign(message).unwrap(), b.sign(message).unwrap());
+        // A client that offers no Ed25519 gets no signer from either.
+        let no_ed = [SignatureScheme::RSA_PSS_SHA256];
+        assert!(in_hand.choose_scheme(&no_ed).is_none());
+        assert!(from_pem.choose_scheme(&no_ed).is_none());
+        // And the apid listener is built from such a key.
+        let leaf =
+            pki::issue_server_leaf(&ca, "cp1", &["127.1.2.3".parse().unwrap()], &[]).unwrap();
+        apid_config(leaf, &ca.cert_pem, std::slice::from_ref(&ca.cert_pem)).unwrap();
     }
 
     #[test]
