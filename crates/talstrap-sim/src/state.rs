@@ -461,6 +461,23 @@ fn never(now: Instant) -> Instant {
     now + Duration::from_secs(10 * 365 * 24 * 3600)
 }
 
+/// The earliest of the instants pushed into it (none pushed: `None`).
+struct Earliest(Option<Instant>);
+
+impl Earliest {
+    fn push(&mut self, at: Instant) {
+        self.0 = Some(self.0.map_or(at, |e| e.min(at)));
+    }
+}
+
+impl Extend<Instant> for Earliest {
+    fn extend<I: IntoIterator<Item = Instant>>(&mut self, iter: I) {
+        for at in iter {
+            self.push(at);
+        }
+    }
+}
+
 /// The mutable state of one node.
 pub struct NodeState {
     pub powered: bool,
@@ -1518,7 +1535,8 @@ impl NodeState {
 
     /// The next instant at which [`NodeState::step`] has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let mut d: Vec<Instant> = Vec::new();
+        // The earliest of the candidates, without collecting them.
+        let mut d = Earliest(None);
         if self.lifecycle != Lifecycle::Off {
             d.extend(self.clock_step_at);
         }
@@ -1553,7 +1571,7 @@ impl NodeState {
                 }
             }
         }
-        d.into_iter().min()
+        d.0
     }
 
     /// Whether the next step may read the fleet view (a worker waiting for
@@ -2251,6 +2269,19 @@ mod tests {
         assert_eq!(st.listener.generation, generation, "the listener stays up");
         assert_ne!(st.maintenance.as_ref().unwrap().cert.leaf_der(), leaf);
         assert_eq!(st.stage(&id), Stage::Maintenance);
+    }
+
+    #[test]
+    fn earliest_is_the_minimum_of_what_was_pushed() {
+        let t0 = Instant::now();
+        let mut e = Earliest(None);
+        assert_eq!(e.0, None);
+        e.extend(None);
+        assert_eq!(e.0, None);
+        e.push(t0 + Duration::from_secs(3));
+        e.extend([t0 + Duration::from_secs(5), t0 + Duration::from_secs(1)]);
+        e.push(t0 + Duration::from_secs(2));
+        assert_eq!(e.0, Some(t0 + Duration::from_secs(1)));
     }
 
     #[test]
