@@ -625,7 +625,7 @@ pub fn runtime_validate(cfg: &AppliedConfig, disks: &[DiskFacts]) -> Result<(), 
     };
     let invalid = |e: String| vec![format!("install disk selector is invalid: {e}")];
     let expr = installdisk::legacy_expression(sel).map_err(invalid)?;
-    let found = DiskMatcher::compile(&expr)
+    let found = DiskMatcher::cached(&expr)
         .and_then(|m| m.matching(disks).map(|f| f.len()))
         .map_err(invalid)?;
     if found == 0 {
@@ -638,7 +638,7 @@ pub fn runtime_validate(cfg: &AppliedConfig, disks: &[DiskFacts]) -> Result<(), 
 pub fn install_target<'a>(cfg: &AppliedConfig, disks: &'a [DiskFacts]) -> Option<&'a DiskFacts> {
     if let Some(sel) = &cfg.disk_selector {
         let expr = installdisk::legacy_expression(sel).ok()?;
-        return DiskMatcher::compile(&expr)
+        return DiskMatcher::cached(&expr)
             .ok()?
             .matching(disks)
             .ok()?
@@ -658,7 +658,7 @@ pub fn unattended_target<'a>(
     let Some(u) = &cfg.unattended else {
         return Ok(None);
     };
-    let m = DiskMatcher::compile(&u.disk_match)?;
+    let m = DiskMatcher::cached(&u.disk_match)?;
     Ok(m.matching(disks)?.into_iter().next())
 }
 

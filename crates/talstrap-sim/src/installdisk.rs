@@ -21,7 +21,8 @@
 //! (Talos v1.12.11 internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_sequencer_tasks.go
 //! `Install`).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use serde::Serialize;
 use yaml_serde::Value;
@@ -203,6 +204,20 @@ pub fn legacy_expression(selector: &Value) -> Result<String, String> {
     Ok(parts.join(" && "))
 }
 
+/// The CEL standard environment every evaluation runs in. Building it
+/// registers the whole standard library, so it is built once per process;
+/// it holds no variables (each evaluation has its own context).
+static STDLIB: LazyLock<Arc<cel::Env>> = LazyLock::new(|| Arc::new(cel::Env::stdlib()));
+
+/// Most distinct expressions [`DiskMatcher::cached`] keeps; beyond it the
+/// cache starts over (a fleet has a handful: one per selector written).
+const CACHE_LIMIT: usize = 256;
+
+type Compiled = Result<Arc<DiskMatcher>, String>;
+
+/// Compiled expressions by their text, for the whole process.
+static COMPILED: LazyLock<Mutex<HashMap<String, Compiled>>> = LazyLock::new(Mutex::default);
+
 /// A compiled install-disk expression.
 pub struct DiskMatcher {
     program: cel::Program,
@@ -219,6 +234,24 @@ impl DiskMatcher {
         })
     }
 
+    /// [`DiskMatcher::compile`], parsed once per distinct text: every node of
+    /// a fleet shares its selectors, and the answer (the program or the
+    /// syntax error) depends on the text alone.
+    pub fn cached(expr: &str) -> Compiled {
+        let mut map = COMPILED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(hit) = map.get(expr) {
+            return hit.clone();
+        }
+        if map.len() >= CACHE_LIMIT {
+            map.clear();
+        }
+        let compiled = Self::compile(expr).map(Arc::new);
+        map.insert(expr.to_string(), compiled.clone());
+        compiled
+    }
+
     /// The expression as written.
     pub fn text(&self) -> &str {
         &self.text
@@ -227,7 +260,7 @@ impl DiskMatcher {
     /// Whether `disk` matches; a non-boolean result or an evaluation error
     /// (no such field, mixed int/uint arithmetic, ...) is an error.
     pub fn matches(&self, disk: &DiskFacts) -> Result<bool, String> {
-        let mut ctx = cel::Context::default();
+        let mut ctx = cel::Context::with_env(STDLIB.clone());
         for (name, value) in UNITS {
             ctx.add_variable_from_value(*name, cel::Value::UInt(*value));
         }
@@ -408,6 +441,44 @@ mod tests {
         assert!(m.matches(&disk("/dev/sda", 20 << 30, "sata")).is_err());
         let m = DiskMatcher::compile("disk.no_such_field == 1").unwrap();
         assert!(m.matches(&disk("/dev/sda", 1, "sata")).is_err());
+    }
+
+    #[test]
+    fn a_cached_program_answers_as_a_fresh_compile_does() {
+        let disks = vec![
+            disk("/dev/vda", 20 << 30, "virtio"),
+            disk("/dev/nvme0n1", 512_000_000_000, "nvme"),
+        ];
+        let answer = |m: &DiskMatcher| -> Result<Vec<String>, String> {
+            m.matching(&disks)
+                .map(|f| f.iter().map(|d| d.dev_path.clone()).collect())
+        };
+        for expr in [
+            r#"disk.transport == "nvme""#,
+            r#"glob("/dev/v*", disk.dev_path)"#,
+            "disk.size > 10u * TB",
+            "disk.size >= 12 * GiB",
+            "disk.no_such_field == 1",
+        ] {
+            let fresh = answer(&DiskMatcher::compile(expr).unwrap());
+            for _ in 0..2 {
+                assert_eq!(answer(&DiskMatcher::cached(expr).unwrap()), fresh, "{expr}");
+            }
+        }
+        assert_eq!(
+            answer(&DiskMatcher::cached(r#"disk.transport == "nvme""#).unwrap()).unwrap(),
+            ["/dev/nvme0n1"]
+        );
+        // A syntax error is the same error, from the cache too.
+        let bad = "disk.size >=";
+        let fresh = DiskMatcher::compile(bad).err().unwrap();
+        assert_eq!(DiskMatcher::cached(bad).err().unwrap(), fresh);
+        assert_eq!(DiskMatcher::cached(bad).err().unwrap(), fresh);
+        // Compiled once: the second lookup is the same program.
+        let a = DiskMatcher::cached("disk.cdrom").unwrap();
+        let b = DiskMatcher::cached("disk.cdrom").unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(b.text(), "disk.cdrom");
     }
 
     #[test]

@@ -79,12 +79,14 @@ impl SimNode {
     }
 
     pub fn count_request(&self, path: &str) {
-        *self
-            .lock()
-            .stats
-            .requests
-            .entry(path.to_string())
-            .or_default() += 1;
+        // The key is allocated on a path's first request only.
+        let mut st = self.lock();
+        match st.stats.requests.get_mut(path) {
+            Some(n) => *n += 1,
+            None => {
+                st.stats.requests.insert(path.to_string(), 1);
+            }
+        }
     }
 
     /// Advances the state machine to now; returns the next deadline, the

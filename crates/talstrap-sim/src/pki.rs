@@ -7,8 +7,10 @@
 //! PKCS#8 under the label `ED25519 PRIVATE KEY`, which we reproduce (and
 //! accept) so generated files look like real talosctl output.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rcgen::{
@@ -40,7 +42,7 @@ pub enum PkiError {
 }
 
 /// A PEM certificate and its PEM private key. `Debug` never shows the key.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct CertAndKey {
     pub cert_pem: String,
     pub key_pem: String,
@@ -238,6 +240,51 @@ fn issuer_from(ca: &CertAndKey) -> Result<Issuer<'static, KeyPair>, PkiError> {
     Ok(Issuer::new(params, load_key(&ca.key_pem)?))
 }
 
+/// A CA ready to sign: its subject, key identifier and private key, read
+/// from the PEM once for every certificate it issues.
+pub struct CaSigner {
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl CaSigner {
+    /// Reads `ca` (see `issuer_from`).
+    pub fn new(ca: &CertAndKey) -> Result<Self, PkiError> {
+        Ok(Self {
+            issuer: issuer_from(ca)?,
+        })
+    }
+}
+
+/// Most CAs [`signer_for`] keeps; beyond it the cache starts over (a fleet
+/// has a few long-lived CAs: each cluster's OS and Kubernetes CAs).
+const SIGNER_CACHE_LIMIT: usize = 64;
+
+static SIGNERS: LazyLock<Mutex<HashMap<CertAndKey, Arc<CaSigner>>>> = LazyLock::new(Mutex::default);
+
+/// The signer of a long-lived CA, read once per process: every node of a
+/// cluster has its apid certificate issued by the same OS CA, and parsing
+/// the key is most of the cost of an issue. Errors are not kept (a bad CA
+/// is read, and refused, at each use).
+fn signer_for(ca: &CertAndKey) -> Result<Arc<CaSigner>, PkiError> {
+    let cached = SIGNERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(ca)
+        .cloned();
+    if let Some(hit) = cached {
+        return Ok(hit);
+    }
+    let signer = Arc::new(CaSigner::new(ca)?);
+    let mut map = SIGNERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if map.len() >= SIGNER_CACHE_LIMIT {
+        map.clear();
+    }
+    map.insert(ca.clone(), signer.clone());
+    Ok(signer)
+}
+
 /// An Ed25519 client certificate for the Talos API: Subject O = `roles`
 /// (no CN), KeyUsage DigitalSignature, EKU exactly ClientAuth.
 pub fn issue_client_cert(ca: &CertAndKey, roles: &[&str]) -> Result<CertAndKey, PkiError> {
@@ -251,7 +298,7 @@ pub fn issue_client_cert_with(
     roles: &[&str],
     eku: &[ExtendedKeyUsagePurpose],
 ) -> Result<CertAndKey, PkiError> {
-    let issuer = issuer_from(ca)?;
+    let signer = signer_for(ca)?;
     let key = ed25519_key()?;
     let mut dn = DistinguishedName::new();
     for role in roles {
@@ -261,7 +308,7 @@ pub fn issue_client_cert_with(
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = eku.to_vec();
     params.use_authority_key_identifier_extension = true;
-    let cert = params.signed_by(&key, &issuer)?;
+    let cert = params.signed_by(&key, &signer.issuer)?;
     Ok(CertAndKey {
         cert_pem: cert.pem(),
         key_pem: talos_key_pem(&key),
@@ -276,7 +323,7 @@ pub fn issue_server_cert(
     ips: &[IpAddr],
     extra_sans: &[String],
 ) -> Result<CertAndKey, PkiError> {
-    let issuer = issuer_from(ca)?;
+    let signer = signer_for(ca)?;
     let key = ed25519_key()?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, hostname);
@@ -285,7 +332,7 @@ pub fn issue_server_cert(
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
     params.subject_alt_names = sans(hostname, ips, extra_sans);
-    let cert = params.signed_by(&key, &issuer)?;
+    let cert = params.signed_by(&key, &signer.issuer)?;
     Ok(CertAndKey {
         cert_pem: cert.pem(),
         key_pem: talos_key_pem(&key),
@@ -314,6 +361,14 @@ fn sans(hostname: &str, ips: &[IpAddr], extra: &[String]) -> Vec<SanType> {
 /// creates it once per boot and never changes it (v1.12.11
 /// internal/app/machined/pkg/controllers/secrets/maintenance_root.go).
 pub fn maintenance_ca() -> Result<CertAndKey, PkiError> {
+    Ok(maintenance_ca_with_signer()?.0)
+}
+
+/// [`maintenance_ca`] and its signer, made from the key in hand (the boot
+/// issues its leaves with it, and never reads the key back from PEM). The
+/// signer names the CA's subject and, as the CA's own subject key
+/// identifier does, the SHA-256-derived identifier of its key.
+pub fn maintenance_ca_with_signer() -> Result<(CertAndKey, CaSigner), PkiError> {
     let ca_key = ed25519_key()?;
     let mut ca_params = base_params(DistinguishedName::new(), SERVER_VALIDITY);
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -322,10 +377,14 @@ pub fn maintenance_ca() -> Result<CertAndKey, PkiError> {
         KeyUsagePurpose::DigitalSignature,
     ];
     let ca_cert = ca_params.self_signed(&ca_key)?;
-    Ok(CertAndKey {
+    let pair = CertAndKey {
         cert_pem: ca_cert.pem(),
         key_pem: ca_key.serialize_pem(),
-    })
+    };
+    let signer = CaSigner {
+        issuer: Issuer::new(ca_params, ca_key),
+    };
+    Ok((pair, signer))
 }
 
 /// A maintenance server certificate from the boot's CA, with a new key each
@@ -334,7 +393,13 @@ pub fn maintenance_ca() -> Result<CertAndKey, PkiError> {
 /// by authority key identifier, so the CA (the boot) can be told apart from
 /// the leaf (any re-issue).
 pub fn maintenance_leaf(ca: &CertAndKey, node_ip: IpAddr) -> Result<CertAndKey, PkiError> {
-    let issuer = issuer_from(ca)?;
+    maintenance_leaf_from(&CaSigner::new(ca)?, node_ip)
+}
+
+/// [`maintenance_leaf`] from the boot CA's signer. A boot's CA is never
+/// seen again after the boot, so its signer lives with the boot, not in
+/// the process-wide cache.
+pub fn maintenance_leaf_from(signer: &CaSigner, node_ip: IpAddr) -> Result<CertAndKey, PkiError> {
     let key = ed25519_key()?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "maintenance-service.talos.dev");
@@ -350,7 +415,7 @@ pub fn maintenance_leaf(ca: &CertAndKey, node_ip: IpAddr) -> Result<CertAndKey, 
         ips.push(node_ip);
     }
     params.subject_alt_names = ips.into_iter().map(SanType::IpAddress).collect();
-    let leaf = params.signed_by(&key, &issuer)?;
+    let leaf = params.signed_by(&key, &signer.issuer)?;
     Ok(CertAndKey {
         cert_pem: leaf.pem(),
         key_pem: key.serialize_pem(),
@@ -360,7 +425,7 @@ pub fn maintenance_leaf(ca: &CertAndKey, node_ip: IpAddr) -> Result<CertAndKey, 
 /// The Kubernetes admin client certificate Talos puts in the kubeconfig:
 /// ECDSA P-256, O=system:masters, CN=admin, EKU ClientAuth, one year.
 pub fn issue_k8s_admin(k8s_ca: &CertAndKey) -> Result<CertAndKey, PkiError> {
-    let issuer = issuer_from(k8s_ca)?;
+    let signer = signer_for(k8s_ca)?;
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, "system:masters");
@@ -369,7 +434,7 @@ pub fn issue_k8s_admin(k8s_ca: &CertAndKey) -> Result<CertAndKey, PkiError> {
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     params.use_authority_key_identifier_extension = true;
-    let cert = params.signed_by(&key, &issuer)?;
+    let cert = params.signed_by(&key, &signer.issuer)?;
     Ok(CertAndKey {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
@@ -577,6 +642,97 @@ mod tests {
             .map(|a| a.as_str().unwrap().to_string())
             .collect();
         assert_eq!(cn, ["maintenance-service.talos.dev"]);
+    }
+
+    fn issuer_and_aki(pem: &str) -> (Vec<u8>, Vec<u8>) {
+        let der = parse(pem);
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        let aki = cert
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::AuthorityKeyIdentifier(a) => {
+                    a.key_identifier.as_ref().map(|k| k.0.to_vec())
+                }
+                _ => None,
+            })
+            .unwrap();
+        (cert.issuer().as_raw().to_vec(), aki)
+    }
+
+    fn subject_and_ski(pem: &str) -> (Vec<u8>, Vec<u8>) {
+        let der = parse(pem);
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        let ski = cert
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+                _ => None,
+            })
+            .unwrap();
+        (cert.subject().as_raw().to_vec(), ski)
+    }
+
+    #[test]
+    fn a_cached_signer_names_its_ca_as_a_freshly_read_one_does() {
+        let ca = new_talos_ca().unwrap();
+        let ip = ["127.1.2.3".parse().unwrap()];
+        let first = issue_server_cert(&ca, "cp1", &ip, &[]).unwrap();
+        let second = issue_server_cert(&ca, "cp1", &ip, &[]).unwrap();
+        assert_ne!(first.key_pem, second.key_pem, "every issue has a new key");
+        // Read from PEM afresh, outside the cache.
+        let fresh = maintenance_leaf(&ca, ip[0]).unwrap();
+        assert_eq!(
+            issuer_and_aki(&first.cert_pem),
+            issuer_and_aki(&fresh.cert_pem)
+        );
+        assert_eq!(
+            issuer_and_aki(&second.cert_pem),
+            subject_and_ski(&ca.cert_pem)
+        );
+        assert!(Arc::ptr_eq(
+            &signer_for(&ca).unwrap(),
+            &signer_for(&ca).unwrap()
+        ));
+        // Another CA is another signer.
+        let other = new_talos_ca().unwrap();
+        let theirs = issue_server_cert(&other, "cp1", &ip, &[]).unwrap();
+        assert_eq!(
+            issuer_and_aki(&theirs.cert_pem),
+            subject_and_ski(&other.cert_pem)
+        );
+        assert_ne!(
+            issuer_and_aki(&theirs.cert_pem),
+            issuer_and_aki(&first.cert_pem)
+        );
+        // A CA whose key does not parse fails every time, cached or not.
+        let broken = CertAndKey {
+            cert_pem: ca.cert_pem.clone(),
+            key_pem: "not a key".into(),
+        };
+        for _ in 0..2 {
+            assert!(matches!(
+                issue_server_cert(&broken, "cp1", &ip, &[]),
+                Err(PkiError::BadPem { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn the_boot_signer_names_the_maintenance_ca_as_its_pem_does() {
+        let (ca, signer) = maintenance_ca_with_signer().unwrap();
+        let ip = "127.9.9.9".parse().unwrap();
+        let from_signer = maintenance_leaf_from(&signer, ip).unwrap();
+        let from_pem = maintenance_leaf(&ca, ip).unwrap();
+        assert_eq!(
+            issuer_and_aki(&from_signer.cert_pem),
+            issuer_and_aki(&from_pem.cert_pem)
+        );
+        assert_eq!(
+            issuer_and_aki(&from_signer.cert_pem),
+            subject_and_ski(&ca.cert_pem)
+        );
     }
 
     #[test]

@@ -492,12 +492,21 @@ pub struct NodeState {
     /// The next clock step (`clock_step`) and how many are left after it.
     pub clock_step_at: Option<Instant>,
     pub clock_steps_left: u32,
+    /// The unattended install target last evaluated and the config it was
+    /// evaluated for (the disks are the node's own and never change).
+    unattended_target: Option<(Arc<AppliedConfig>, UnattendedTarget)>,
 }
+
+/// What `applied_config::unattended_target` answered: the target's device
+/// path, none matched, or the evaluation error.
+type UnattendedTarget = Result<Option<String>, String>;
 
 /// The maintenance service's TLS identity within one boot.
 pub struct MaintenanceTls {
     /// Created once per boot.
     pub ca: CertAndKey,
+    /// Signs this boot's leaves with `ca`'s key.
+    pub signer: pki::CaSigner,
     /// What the listener presents; replaced in place on a re-issue.
     pub cert: Arc<tls::MaintenanceCert>,
     /// Scenario `cert_refresh_every`: the next re-issue.
@@ -533,7 +542,27 @@ impl NodeState {
             clock_step_at: None,
             clock_steps_left: 0,
             unattended: None,
+            unattended_target: None,
         }
+    }
+
+    /// [`applied_config::unattended_target`] for `cfg` on this node's disks,
+    /// evaluated once per config: a boot asks when it starts and again when
+    /// the install finishes, and the answer depends on the config alone.
+    fn unattended_target_of(
+        &mut self,
+        id: &NodeIdent,
+        cfg: &Arc<AppliedConfig>,
+    ) -> UnattendedTarget {
+        if let Some((seen, target)) = &self.unattended_target
+            && Arc::ptr_eq(seen, cfg)
+        {
+            return target.clone();
+        }
+        let target = applied_config::unattended_target(cfg, &id.disks)
+            .map(|d| d.map(|d| d.dev_path.clone()));
+        self.unattended_target = Some((cfg.clone(), target.clone()));
+        target
     }
 
     /// Services that wait for the install (CRI, trustd, etcd on v1.14) may
@@ -572,7 +601,7 @@ impl NodeState {
             });
             return;
         }
-        let (phase, error, due) = match applied_config::unattended_target(&cfg, &id.disks) {
+        let (phase, error, due) = match self.unattended_target_of(id, &cfg) {
             Ok(Some(_)) => {
                 let due = if id.faults.stuck_in == Some(Stage::Installing) {
                     never(now)
@@ -605,10 +634,7 @@ impl NodeState {
         let Some(cfg) = self.config.clone() else {
             return;
         };
-        let target = applied_config::unattended_target(&cfg, &id.disks)
-            .ok()
-            .flatten()
-            .map(|d| d.dev_path.clone());
+        let target = self.unattended_target_of(id, &cfg).ok().flatten();
         let Some(u) = self.unattended.as_mut() else {
             return;
         };
@@ -929,16 +955,17 @@ impl NodeState {
             .faults
             .cert_refresh_every
             .map(|d| now + scale_duration(d, id.time_scale));
-        let built = pki::maintenance_ca().and_then(|ca| {
-            let leaf = pki::maintenance_leaf(&ca, id.ip)?;
+        let built = pki::maintenance_ca_with_signer().and_then(|(ca, signer)| {
+            let leaf = pki::maintenance_leaf_from(&signer, id.ip)?;
             let cert = tls::MaintenanceCert::new(&leaf, &ca.cert_pem)?;
             let cfg = tls::maintenance_config(cert.clone())?;
-            Ok((ca, cert, cfg))
+            Ok((ca, signer, cert, cfg))
         });
         match built {
-            Ok((ca, cert, cfg)) => {
+            Ok((ca, signer, cert, cfg)) => {
                 self.maintenance = Some(MaintenanceTls {
                     ca,
+                    signer,
                     cert,
                     refresh_at,
                 });
@@ -964,7 +991,7 @@ impl NodeState {
     /// and every 12 h (v1.12.11 controllers/secrets/maintenance.go).
     fn reissue_maintenance_cert(&mut self, id: &NodeIdent) {
         let Some(m) = &self.maintenance else { return };
-        let result = pki::maintenance_leaf(&m.ca, id.ip)
+        let result = pki::maintenance_leaf_from(&m.signer, id.ip)
             .and_then(|leaf| m.cert.replace(&leaf, &m.ca.cert_pem));
         if let Err(e) = result {
             tracing::error!(node = %id.hostname, error = %e, "cannot re-issue the maintenance certificate");
@@ -1709,6 +1736,53 @@ mod tests {
         );
         assert!(st.install_done(), "the install finished");
         assert!(st.boot.cri_up, "CRI came up after the install");
+    }
+
+    #[tokio::test]
+    async fn the_unattended_target_is_remembered_per_config_and_is_the_uncached_answer() {
+        let f = fixture_at("v1.14.0");
+        let mut id = ident("cp1", Role::ControlPlane, NodeFaults::default());
+        id.disks.push(DiskFacts {
+            dev_path: "/dev/vda".into(),
+            size: 20 << 30,
+            transport: "virtio".into(),
+            ..DiskFacts::default()
+        });
+        let with = |expr: &str| {
+            let mut c = (*f.cp).clone();
+            c.unattended = Some(applied_config::UnattendedInstall {
+                disk_match: expr.into(),
+                image: String::new(),
+                reboot: None,
+            });
+            Arc::new(c)
+        };
+        let nvme = with(r#"disk.transport == "nvme""#);
+        let vda = with(r#"disk.dev_path == "/dev/vda""#);
+        let nothing = with("disk.size > 10u * TB");
+        let broken = with("disk.size >= 12 * GiB");
+        let mut st = NodeState::new(&id, Instant::now(), 7);
+        // Each config in turn (a new config is a new answer), then the
+        // first one again: always what the uncached evaluation says.
+        for cfg in [&nvme, &vda, &nothing, &broken, &nvme] {
+            let uncached = applied_config::unattended_target(cfg, &id.disks)
+                .map(|d| d.map(|d| d.dev_path.clone()));
+            assert_eq!(st.unattended_target_of(&id, cfg), uncached);
+            assert_eq!(st.unattended_target_of(&id, cfg), uncached);
+        }
+        assert_eq!(
+            st.unattended_target_of(&id, &vda),
+            Ok(Some("/dev/vda".to_string()))
+        );
+        assert_eq!(st.unattended_target_of(&id, &nothing), Ok(None));
+        assert!(st.unattended_target_of(&id, &broken).is_err());
+        // The same selector in another config (a re-apply) is evaluated
+        // again and answers the same.
+        let nvme_again = with(r#"disk.transport == "nvme""#);
+        assert_eq!(
+            st.unattended_target_of(&id, &nvme_again),
+            Ok(Some("/dev/nvme0n1".to_string()))
+        );
     }
 
     #[tokio::test]

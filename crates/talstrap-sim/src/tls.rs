@@ -8,7 +8,8 @@
 //! client sees as an alert on its first read. Both advertise ALPN `h2`
 //! (Go gRPC servers enforce it) and send no session tickets, like Talos.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
@@ -22,9 +23,13 @@ use rustls::{
 
 use super::pki::{self, CertAndKey, PkiError};
 
-/// The ring provider, used explicitly so no process-wide default is needed.
+static PROVIDER: LazyLock<Arc<CryptoProvider>> =
+    LazyLock::new(|| Arc::new(rustls::crypto::ring::default_provider()));
+
+/// The ring provider, used explicitly so no process-wide default is needed
+/// (built once: it is the same list of algorithms for every listener).
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    PROVIDER.clone()
 }
 
 fn certs(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static>>, PkiError> {
@@ -139,28 +144,58 @@ pub fn apid_config(
     issuing_ca_pem: &str,
     client_cas: &[String],
 ) -> Result<Arc<ServerConfig>, PkiError> {
-    let provider = provider();
+    let verifier = client_verifier(client_cas)?;
+    let mut chain = certs(&server.cert_pem, "apid certificate")?;
+    chain.extend(certs(issuing_ca_pem, "issuing CA")?);
+    let cfg = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(tls_error)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key(&server.key_pem)?)
+        .map_err(tls_error)?;
+    Ok(finish(cfg))
+}
+
+/// Most accepted-CA lists [`client_verifier`] keeps; beyond it the cache
+/// starts over (a fleet has one per cluster, or a few during a CA rotation).
+const VERIFIER_CACHE_LIMIT: usize = 64;
+
+static VERIFIERS: LazyLock<Mutex<HashMap<Vec<String>, Arc<ExactClientAuth>>>> =
+    LazyLock::new(Mutex::default);
+
+/// apid's client verifier for `client_cas`, built once per list of CAs:
+/// it holds nothing but the roots, and every node of a cluster accepts the
+/// same ones. Errors are not kept (a bad list fails at each use).
+fn client_verifier(client_cas: &[String]) -> Result<Arc<ExactClientAuth>, PkiError> {
+    let cached = VERIFIERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(client_cas)
+        .cloned();
+    if let Some(hit) = cached {
+        return Ok(hit);
+    }
     let mut roots = RootCertStore::empty();
     for ca in client_cas {
         for c in certs(ca, "accepted CA")? {
             roots.add(c).map_err(tls_error)?;
         }
     }
-    let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+    let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
         .build()
         .map_err(|e| PkiError::BadCert {
             what: "client verifier",
             reason: e.to_string(),
         })?;
-    let mut chain = certs(&server.cert_pem, "apid certificate")?;
-    chain.extend(certs(issuing_ca_pem, "issuing CA")?);
-    let cfg = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(tls_error)?
-        .with_client_cert_verifier(Arc::new(ExactClientAuth { inner }))
-        .with_single_cert(chain, key(&server.key_pem)?)
-        .map_err(tls_error)?;
-    Ok(finish(cfg))
+    let verifier = Arc::new(ExactClientAuth { inner });
+    let mut map = VERIFIERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if map.len() >= VERIFIER_CACHE_LIMIT {
+        map.clear();
+    }
+    map.insert(client_cas.to_vec(), verifier.clone());
+    Ok(verifier)
 }
 
 /// Rewrites a client-certificate rejection so that rustls sends the alert
