@@ -254,7 +254,9 @@ impl ControlPlanes {
                 .collect(),
             addrs: plan.control_planes.iter().map(|n| n.addr.ip()).collect(),
             vips: self::trustd::control_plane_vips(
-                plan.control_planes.iter().map(|n| &n.entry.config.wait_facts),
+                plan.control_planes
+                    .iter()
+                    .map(|n| &n.entry.config.wait_facts),
             ),
             checked: tokio::sync::Mutex::new((None, false)),
         }

@@ -28,7 +28,10 @@ pub(crate) fn load_each<T: Sync, R: Send, E: Send>(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     });
     let mut out = Vec::with_capacity(items.len());
@@ -153,11 +156,18 @@ mod tests {
         assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
         // Errors in several chunks: the earliest item's error wins, as in a loop.
         let err = load_each(&items, |i| {
-            if i % 300 == 299 { Err(format!("item {i}")) } else { Ok(*i) }
+            if i % 300 == 299 {
+                Err(format!("item {i}"))
+            } else {
+                Ok(*i)
+            }
         })
         .unwrap_err();
         assert_eq!(err, "item 299");
-        assert_eq!(load_each(&[] as &[u32], |i| Ok::<_, ()>(*i)).unwrap(), Vec::<u32>::new());
+        assert_eq!(
+            load_each(&[] as &[u32], |i| Ok::<_, ()>(*i)).unwrap(),
+            Vec::<u32>::new()
+        );
     }
 
     #[test]

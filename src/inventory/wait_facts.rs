@@ -88,7 +88,9 @@ mod tests {
 
     #[test]
     fn cni_none_is_read_from_the_first_document_that_names_a_cni() {
-        assert!(facts("version: v1alpha1\ncluster:\n  network:\n    cni:\n      name: none\n").cni_none);
+        assert!(
+            facts("version: v1alpha1\ncluster:\n  network:\n    cni:\n      name: none\n").cni_none
+        );
         assert!(!facts("version: v1alpha1\ncluster: {network: {cni: {name: flannel}}}\n").cni_none);
         assert!(!facts("version: v1alpha1\nmachine: {type: worker}\n").cni_none);
     }

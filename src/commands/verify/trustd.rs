@@ -41,8 +41,13 @@ pub(crate) fn waits_for_bootstrap(
 
 /// The VIPs the control planes' configs hold (gathered once per run, not
 /// once per worker).
-pub(crate) fn control_plane_vips<'a>(configs: impl IntoIterator<Item = &'a WaitFacts>) -> Vec<IpAddr> {
-    configs.into_iter().flat_map(|f| f.vips.iter().copied()).collect()
+pub(crate) fn control_plane_vips<'a>(
+    configs: impl IntoIterator<Item = &'a WaitFacts>,
+) -> Vec<IpAddr> {
+    configs
+        .into_iter()
+        .flat_map(|f| f.vips.iter().copied())
+        .collect()
 }
 
 /// [`waits_for_bootstrap`] with the worker config's facts, and the control
