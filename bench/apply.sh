@@ -23,7 +23,10 @@
 # Knobs: RUNS (3), PORT (50000), TIME_SCALE (0.2), EXTRA_ARGS (added to every apply
 # command, e.g. "--poll-interval 250ms"), TAG (suffix of the result files, for such
 # variants), PERF (1: profile one extra run), TALSTRAP_BIN, SIM_BIN (binary for
-# `talstrap sim`, default TALSTRAP_BIN), TALSTRAP_APPLY ({bin} {talconfig} {port}).
+# `talstrap sim`, default TALSTRAP_BIN), TALSTRAP_APPLY ({bin} {talconfig} {port}),
+# PERF_RECORD_ARGS (added to both `perf record`s, e.g. "--call-graph fp" for a
+# build with frame pointers), PERF_KEEP (a directory to copy both perf.data files to),
+# KEEP_OUT (a file to copy each run's JSON event stream to).
 set -euo pipefail
 FLEET=sim
 source "$(dirname "${BASH_SOURCE[0]}")/fleet.sh"
@@ -151,7 +154,7 @@ one_run() {
     cmd=$(apply_cmd "$mode")
     LAST_CMD="${cmd//$FLEET_DIR/D}"
     LAST_CMD="${LAST_CMD//$BIN/talstrap}"
-    [ -z "$perf_data" ] || wrap="perf record -q -F 2999 -o '$perf_data' --"
+    [ -z "$perf_data" ] || wrap="perf record -q -F 2999 ${PERF_RECORD_ARGS:-} -o '$perf_data' --"
 
     in_ns nft reset counters table inet tsb_count >/dev/null
     rm -f "$WORK/stop" "$WORK/peak"
@@ -164,7 +167,7 @@ one_run() {
     # Profiling: the simulator too, apart (it shares the cores).
     local sim_perf=""
     if [ -n "$perf_data" ]; then
-        perf record -q -F 999 -p "$FLEET_PID" -o "$perf_data.sim" >/dev/null 2>&1 &
+        perf record -q -F 999 ${PERF_RECORD_ARGS:-} -p "$FLEET_PID" -o "$perf_data.sim" >/dev/null 2>&1 &
         sim_perf=$!
     fi
 
@@ -185,6 +188,7 @@ one_run() {
     hs_max=$(sed -nE 's/.*at most ([0-9]+) on one node.*/\1/p' <<<"$FLEET_STOP_LINE")
 
     local report ok once
+    [ -z "${KEEP_OUT:-}" ] || cp "$WORK/out.jsonl" "$KEEP_OUT"
     report=$(grep '"schema"' "$WORK/out.jsonl" | tail -1 || true)
     ok=$(echo "$report" | jq -r '.summary.ok // empty' 2>/dev/null || true)
     if [ -z "$report" ] || [ "$(cat "$WORK/rc")" != 0 ] || [ "$ok" != "$NODES" ]; then
@@ -238,6 +242,7 @@ if [ "${PERF:-0}" = 1 ]; then
         if one_run "${MODES[0]}" "$WORK/perf.data"; then
             perf report -i "$WORK/perf.data" --stdio --no-children --sort dso,sym 2>/dev/null \
                 | python3 "$BENCH_DIR/perf_summary.py" >"$OUT.perf.md"
+            if [ -n "${PERF_KEEP:-}" ]; then cp "$WORK/perf.data" "$WORK/perf.data.sim" "$PERF_KEEP/" 2>/dev/null || true; fi
             if [ -s "$WORK/perf.data.sim" ]; then
                 perf report -i "$WORK/perf.data.sim" --stdio --no-children --sort dso,sym 2>/dev/null \
                     | python3 "$BENCH_DIR/perf_summary.py" >"$OUT.sim-perf.md"

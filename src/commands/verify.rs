@@ -67,26 +67,48 @@ pub(crate) struct WaitSettings {
 /// once it has taken the config (Talos v1.12.11
 /// internal/app/machined/pkg/controllers/runtime/maintenance_service.go,
 /// `shutdownServer`). That spares a probe, and its handshake, per node.
+/// A client is kept only while its connection is open: once the node has
+/// closed it, only that fact is (a fleet's worth of idle clients would
+/// hold tens of kilobytes each until verify reached them).
 #[derive(Debug, Default)]
-pub(crate) struct Handover(std::sync::Mutex<HashMap<String, NodeClient>>);
+pub(crate) struct Handover(Arc<std::sync::Mutex<HashMap<String, HandedOver>>>);
+
+/// What verify gets from the apply for one node.
+#[derive(Debug, Clone)]
+enum HandedOver {
+    /// The maintenance connection the config went over, still open.
+    Open(NodeClient),
+    /// The node closed that connection before verify reached it.
+    Closed,
+}
 
 impl Handover {
-    /// Keeps `client` for `node` if it was opened over a probe's connection.
+    /// Keeps `client` for `node` if it was opened over a probe's connection,
+    /// until the node closes that connection.
     pub(crate) fn put(&self, node: &str, client: NodeClient) {
-        if client.held_connection_closed().is_some() {
-            self.lock().insert(node.to_string(), client);
-        }
+        let Some(closed) = client.held_connection_closed() else {
+            return;
+        };
+        lock(&self.0).insert(node.to_string(), HandedOver::Open(client));
+        let map = Arc::downgrade(&self.0);
+        let node = node.to_string();
+        tokio::spawn(async move {
+            closed.await;
+            if let Some(map) = map.upgrade()
+                && let Some(entry) = lock(&map).get_mut(&node)
+            {
+                *entry = HandedOver::Closed;
+            }
+        });
     }
 
-    fn take(&self, node: &str) -> Option<NodeClient> {
-        self.lock().remove(node)
+    fn take(&self, node: &str) -> Option<HandedOver> {
+        lock(&self.0).remove(node)
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, NodeClient>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub(crate) async fn run(session: &Session, args: VerifySettings) -> Result<Exit, CommandError> {
@@ -196,28 +218,6 @@ pub(crate) async fn verify_nodes(
     Report::new(command, outcomes, session.elapsed(), None)
 }
 
-/// `cluster.network.cni.name: none` in the node's v1alpha1 document.
-pub(crate) fn config_has_no_cni(raw: &[u8]) -> bool {
-    let Ok(text) = std::str::from_utf8(raw) else {
-        return false;
-    };
-    for doc in yaml_serde::Deserializer::from_str(text) {
-        let Ok(v) = <yaml_serde::Value as serde::Deserialize>::deserialize(doc) else {
-            continue;
-        };
-        if let Some(name) = v
-            .get("cluster")
-            .and_then(|c| c.get("network"))
-            .and_then(|n| n.get("cni"))
-            .and_then(|c| c.get("name"))
-            .and_then(|n| n.as_str())
-        {
-            return name == "none";
-        }
-    }
-    false
-}
-
 /// A config only Talos v1.14+ takes (it has a v1.14 document kind) and
 /// that configures no Flannel (no `KubeFlannelCNIConfig`, no legacy
 /// `cluster.network` with flannel or an unset CNI): v1.14 then runs no CNI
@@ -254,11 +254,9 @@ impl ControlPlanes {
                 .collect(),
             addrs: plan.control_planes.iter().map(|n| n.addr.ip()).collect(),
             vips: self::trustd::control_plane_vips(
-                &plan
-                    .control_planes
+                plan.control_planes
                     .iter()
-                    .map(|n| n.entry.config.raw())
-                    .collect::<Vec<_>>(),
+                    .map(|n| &n.entry.config.wait_facts),
             ),
             checked: tokio::sync::Mutex::new((None, false)),
         }
@@ -280,7 +278,7 @@ impl ControlPlanes {
             return None;
         }
         self::trustd::waits_for_bootstrap_at(
-            node.entry.config.raw(),
+            &node.entry.config.wait_facts,
             node.entry.config.endpoint.as_deref(),
             &self.addrs,
             &self.vips,
@@ -318,8 +316,7 @@ fn node_watch(node: &PlannedNode, settings: &WaitSettings, cps: &ControlPlanes) 
         applied_now: settings.applied_now,
         sent_to: settings.sent_in_maintenance.get(&node.node.node).cloned(),
         expect_reboot: settings.expect_reboot.get(&node.node.node).cloned(),
-        cni_none: config_has_no_cni(node.entry.config.raw())
-            || runs_without_cni(&node.entry.config),
+        cni_none: node.entry.config.wait_facts.cni_none || runs_without_cni(&node.entry.config),
         trustd_wait: cps.trustd_wait(node),
         install_selector: node.entry.config.unattended_match.clone(),
     }
@@ -417,7 +414,7 @@ struct Link {
     last_mode: Option<ProbeResult>,
     /// The maintenance client the config was just sent over: watched
     /// until the node closes it.
-    held: Option<NodeClient>,
+    held: Option<HandedOver>,
     /// Open the mTLS connection before probing: the node is expected to be
     /// configured (or down), and a probe would cost a second handshake.
     /// Anything but a failed TCP connect is then told apart by a probe.
@@ -429,7 +426,7 @@ impl Link {
         access: &Access,
         settings: &WaitSettings,
         node: &PlannedNode,
-        handed_over: Option<NodeClient>,
+        handed_over: Option<HandedOver>,
     ) -> Self {
         let sent_to = settings.sent_in_maintenance.get(&node.node.node).cloned();
         Link {
@@ -451,8 +448,8 @@ impl Link {
         node: &PlannedNode,
         poll: Duration,
     ) -> Result<Observation, StepError> {
-        if let Some(client) = self.held.take() {
-            return self.await_maintenance_end(client, access, node, poll).await;
+        if let Some(held) = self.held.take() {
+            return self.await_maintenance_end(held, access, node, poll).await;
         }
         match self.client.clone() {
             None if self.secure_first => self.connect_first(access, node).await,
@@ -468,11 +465,18 @@ impl Link {
     /// its certificate says now tells a stuck node from a new boot).
     async fn await_maintenance_end(
         &mut self,
-        client: NodeClient,
+        held: HandedOver,
         access: &Access,
         node: &PlannedNode,
         poll: Duration,
     ) -> Result<Observation, StepError> {
+        let client = match held {
+            HandedOver::Open(client) => client,
+            HandedOver::Closed => {
+                self.secure_first = access.secure.is_some();
+                return Ok(Observation::Lost);
+            }
+        };
         let Some(closed) = client.held_connection_closed() else {
             return self.probe(access, node).await;
         };
@@ -644,21 +648,5 @@ impl Link {
             _ => ErrorKind::Stuck,
         };
         StepError::new(kind, message).with_hint(hint)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_config_with_cni_none_is_told_apart() {
-        let cfg = b"version: v1alpha1\nmachine: {type: worker}\ncluster:\n  network:\n    cni:\n      name: none\n";
-        assert!(config_has_no_cni(cfg));
-        let cfg = b"version: v1alpha1\ncluster: {network: {cni: {name: flannel}}}\n";
-        assert!(!config_has_no_cni(cfg));
-        assert!(!config_has_no_cni(
-            b"version: v1alpha1\nmachine: {type: worker}\n"
-        ));
     }
 }

@@ -107,7 +107,45 @@ pub(crate) async fn scan(
     opts: &ScanOptions,
     progress: Option<&(dyn Fn(u64, u64) + Sync)>,
 ) -> ScanResult {
-    sweep(targets, opts, progress, connect_and_close).await
+    let timeout = opts.connect_timeout;
+    sweep(targets, opts, progress, move |addr| {
+        // Each connect runs as its own task, so a window's worth of
+        // socket and connect calls is spread over every runtime thread
+        // instead of queueing behind one. The task ends by itself at the
+        // timeout (closing its socket), and is aborted if the sweep stops
+        // first. Spawned when first polled: after a retry's backoff.
+        async move {
+            let task = AbortOnDrop(tokio::spawn(async move {
+                tokio::time::timeout(timeout, connect_and_close(addr))
+                    .await
+                    .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+            }));
+            task.await
+        }
+    })
+    .await
+}
+
+/// A connect task that is aborted when its handle is dropped (the sweep
+/// stopped, or gave up on it).
+struct AbortOnDrop(tokio::task::JoinHandle<io::Result<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Future for AbortOnDrop {
+    type Output = io::Result<()>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|joined| joined.unwrap_or_else(|e| Err(io::Error::other(e))))
+    }
 }
 
 /// One real connect; the stream is dropped (closed) at once because phase 2
@@ -279,8 +317,11 @@ fn tally(
 /// Sorts a connect error into refused, resource exhaustion (retry later) or
 /// another failure.
 fn classify(err: io::Error) -> Probe {
-    if err.kind() == io::ErrorKind::ConnectionRefused {
-        return Probe::Refused;
+    match err.kind() {
+        io::ErrorKind::ConnectionRefused => return Probe::Refused,
+        // The connect's own timeout (or the kernel's): a silent host.
+        io::ErrorKind::TimedOut => return Probe::TimedOut,
+        _ => {}
     }
     match err.raw_os_error() {
         // Out of descriptors (per process or system-wide), of buffer memory,
@@ -413,6 +454,11 @@ mod tests {
         assert!(matches!(
             classify(io::Error::from_raw_os_error(libc::ENETUNREACH)),
             Probe::Failed(_)
+        ));
+        // A connect task's own timeout, or the kernel giving up: silent.
+        assert!(matches!(
+            classify(io::Error::from_raw_os_error(libc::ETIMEDOUT)),
+            Probe::TimedOut
         ));
     }
 

@@ -88,6 +88,8 @@ pub struct MachineConfig {
     pub has_ca_key: bool,
     /// Every document other than v1alpha1: (kind, name).
     pub extra_documents: Vec<(String, Option<String>)>,
+    /// What verify's wait reads from the documents (CNI, discovery, VIPs).
+    pub wait_facts: super::wait_facts::WaitFacts,
     /// Things worth telling the operator that do not stop talstrap, about
     /// this file (callers add the path or node).
     pub warnings: Vec<String>,
@@ -114,6 +116,7 @@ impl fmt::Debug for MachineConfig {
             )
             .field("has_ca_key", &self.has_ca_key)
             .field("extra_documents", &self.extra_documents)
+            .field("wait_facts", &self.wait_facts)
             .field("warnings", &self.warnings)
             .finish()
     }
@@ -188,6 +191,7 @@ impl MachineConfig {
             );
         }
 
+        let wait_facts = super::wait_facts::WaitFacts::of(docs.iter().map(|(_, d)| d));
         Ok(MachineConfig {
             raw: bytes.into(),
             path: path.to_path_buf(),
@@ -202,6 +206,7 @@ impl MachineConfig {
             os_ca_crt_pem,
             has_ca_key,
             extra_documents: layout.extra,
+            wait_facts,
             warnings,
         })
     }

@@ -20,6 +20,7 @@ mod talconfig;
 mod template;
 pub(crate) mod topf;
 mod validate;
+pub(crate) mod wait_facts;
 mod yaml;
 
 use std::net::IpAddr;

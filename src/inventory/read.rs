@@ -5,6 +5,42 @@
 use std::io::Read;
 use std::path::Path;
 
+/// `f` over `items` on up to the machine's cores (at least 64 items per
+/// thread), in order: the result is what a plain loop stopping at the first
+/// error would give, the same error included. For reading and parsing the
+/// nodes' configs, the only part of a run's start that grows with the fleet.
+pub(crate) fn load_each<T: Sync, R: Send, E: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<R, E> + Sync,
+) -> Result<Vec<R>, E> {
+    const PER_THREAD: usize = 64;
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let threads = cores.min(items.len() / PER_THREAD).max(1);
+    if threads == 1 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    let parts: Vec<Result<Vec<R>, E>> = std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(f).collect::<Result<Vec<R>, E>>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
 /// Largest input file talstrap reads (machine configs are a few KiB).
 pub(crate) const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -112,6 +148,27 @@ fn read_pipe(mut file: std::fs::File, wait: std::time::Duration) -> std::io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn load_each_keeps_the_order_and_the_first_error_in_order() {
+        let items: Vec<u32> = (0..1000).collect();
+        let doubled = load_each(&items, |i| Ok::<_, String>(i * 2)).unwrap();
+        assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+        // Errors in several chunks: the earliest item's error wins, as in a loop.
+        let err = load_each(&items, |i| {
+            if i % 300 == 299 {
+                Err(format!("item {i}"))
+            } else {
+                Ok(*i)
+            }
+        })
+        .unwrap_err();
+        assert_eq!(err, "item 299");
+        assert_eq!(
+            load_each(&[] as &[u32], |i| Ok::<_, ()>(*i)).unwrap(),
+            Vec::<u32>::new()
+        );
+    }
 
     #[test]
     fn refuses_devices_and_directories() {

@@ -87,10 +87,9 @@ pub fn load_talconfig_in(opts: &LoadOptions, env: &Environment) -> Result<Invent
     let talconfig = read_talconfig(path, &substituted)?;
 
     let config_dir = opts.resolved_config_dir();
-    let mut nodes = Vec::with_capacity(talconfig.nodes.len());
-    for node in &talconfig.nodes {
-        nodes.push(load_node(path, &config_dir, &talconfig, node)?);
-    }
+    let nodes = super::read::load_each(&talconfig.nodes, |node| {
+        load_node(path, &config_dir, &talconfig, node)
+    })?;
     Ok(Inventory {
         cluster_name: Some(talconfig.cluster_name),
         endpoint: Some(talconfig.endpoint),

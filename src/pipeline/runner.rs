@@ -496,7 +496,10 @@ where
                             if let Some(err) = ctx.stop_reason() {
                                 Err(err)
                             } else {
-                                pipeline(ctx.clone(), item).await
+                                // Boxed: the pipeline's state (kilobytes)
+                                // exists only while it runs, not in every
+                                // queued node's task.
+                                Box::pin(pipeline(ctx.clone(), item)).await
                             }
                         }
                         Err(_) => Err(StepError::permanent("internal: concurrency limiter closed")),

@@ -27,9 +27,13 @@ use rustls::{
 use super::error::{TalosError, TrustFailure, describe_cert_error};
 use super::talosconfig::Credentials;
 
-/// The one crypto provider talstrap uses.
+/// The one crypto provider talstrap uses (built once: every probe makes
+/// a client config with it).
 pub(crate) fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    static PROVIDER: std::sync::OnceLock<Arc<CryptoProvider>> = std::sync::OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
 }
 
 /// A client config builder with our provider and protocol versions.
@@ -39,9 +43,12 @@ pub(crate) fn builder() -> rustls::ConfigBuilder<ClientConfig, rustls::WantsVeri
         .expect("the ring provider supports TLS 1.2 and 1.3")
 }
 
-/// ALPN `h2` is mandatory for Talos's grpc-go servers.
+/// ALPN `h2` is mandatory for Talos's grpc-go servers. No resumption:
+/// Talos's servers disable session tickets (see `probe.rs`), so a session
+/// cache would only cost memory per config and a store per handshake.
 pub(crate) fn finish(mut config: ClientConfig) -> Arc<ClientConfig> {
     config.alpn_protocols = vec![b"h2".to_vec()];
+    config.resumption = rustls::client::Resumption::disabled();
     Arc::new(config)
 }
 

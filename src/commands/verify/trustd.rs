@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 
-use yaml_serde::Value;
+use crate::inventory::wait_facts::WaitFacts;
 
 /// Why `worker_config`'s apid may stay closed until bootstrap, or None when
 /// it finds trustd on a control plane before (discovery on, or the endpoint
@@ -22,30 +22,43 @@ pub(crate) fn waits_for_bootstrap(
     endpoint: Option<&str>,
     control_planes: &[(IpAddr, &[u8])],
 ) -> Option<String> {
+    let facts = |raw: &[u8]| {
+        let docs: Vec<yaml_serde::Value> =
+            yaml_serde::Deserializer::from_str(std::str::from_utf8(raw).unwrap_or_default())
+                .filter_map(|doc| <yaml_serde::Value as serde::Deserialize>::deserialize(doc).ok())
+                .collect();
+        WaitFacts::of(docs.iter())
+    };
     let addrs: Vec<IpAddr> = control_planes.iter().map(|(a, _)| *a).collect();
-    let raws: Vec<&[u8]> = control_planes.iter().map(|(_, raw)| *raw).collect();
-    waits_for_bootstrap_at(worker_config, endpoint, &addrs, &control_plane_vips(&raws))
+    let cps: Vec<WaitFacts> = control_planes.iter().map(|(_, raw)| facts(raw)).collect();
+    waits_for_bootstrap_at(
+        &facts(worker_config),
+        endpoint,
+        &addrs,
+        &control_plane_vips(cps.iter()),
+    )
 }
 
-/// The VIPs the control planes' configs hold (read once per run, not once
-/// per worker).
-pub(crate) fn control_plane_vips(configs: &[&[u8]]) -> Vec<IpAddr> {
+/// The VIPs the control planes' configs hold (gathered once per run, not
+/// once per worker).
+pub(crate) fn control_plane_vips<'a>(
+    configs: impl IntoIterator<Item = &'a WaitFacts>,
+) -> Vec<IpAddr> {
     configs
-        .iter()
-        .flat_map(|raw| vips(&documents(raw)))
+        .into_iter()
+        .flat_map(|f| f.vips.iter().copied())
         .collect()
 }
 
-/// [`waits_for_bootstrap`] with the control planes' addresses and their
-/// VIPs ([`control_plane_vips`]) already known.
+/// [`waits_for_bootstrap`] with the worker config's facts, and the control
+/// planes' addresses and VIPs ([`control_plane_vips`]) already known.
 pub(crate) fn waits_for_bootstrap_at(
-    worker_config: &[u8],
+    worker: &WaitFacts,
     endpoint: Option<&str>,
     control_planes: &[IpAddr],
     control_plane_vips: &[IpAddr],
 ) -> Option<String> {
-    let docs = documents(worker_config);
-    if discovery_enabled(&docs) {
+    if worker.discovery_enabled {
         return None;
     }
     let host = endpoint.and_then(endpoint_host)?;
@@ -63,56 +76,6 @@ pub(crate) fn waits_for_bootstrap_at(
             "its apid opens once trustd is reachable, and the cluster endpoint {host} is no control plane's own address (discovery is off)"
         )
     })
-}
-
-fn documents(raw: &[u8]) -> Vec<Value> {
-    let Ok(text) = std::str::from_utf8(raw) else {
-        return Vec::new();
-    };
-    yaml_serde::Deserializer::from_str(text)
-        .filter_map(|doc| <Value as serde::Deserialize>::deserialize(doc).ok())
-        .collect()
-}
-
-/// `cluster.discovery.enabled` (off when unset, as in Talos), or a
-/// `DiscoveryServiceConfig` document.
-fn discovery_enabled(docs: &[Value]) -> bool {
-    docs.iter().any(|d| {
-        d.get("cluster")
-            .and_then(|c| c.get("discovery"))
-            .and_then(|c| c.get("enabled"))
-            .and_then(Value::as_bool)
-            == Some(true)
-            || d.get("kind").and_then(Value::as_str) == Some("DiscoveryServiceConfig")
-    })
-}
-
-/// `machine.network.interfaces[].vip.ip` and `Layer2VIPConfig` names.
-fn vips(docs: &[Value]) -> Vec<IpAddr> {
-    let mut out = Vec::new();
-    for d in docs {
-        if let Some(ifaces) = d
-            .get("machine")
-            .and_then(|m| m.get("network"))
-            .and_then(|n| n.get("interfaces"))
-            .and_then(Value::as_sequence)
-        {
-            out.extend(
-                ifaces
-                    .iter()
-                    .filter_map(|i| i.get("vip")?.get("ip")?.as_str()?.parse::<IpAddr>().ok()),
-            );
-        }
-        if d.get("kind").and_then(Value::as_str) == Some("Layer2VIPConfig")
-            && let Some(ip) = d
-                .get("name")
-                .and_then(Value::as_str)
-                .and_then(|n| n.parse::<IpAddr>().ok())
-        {
-            out.push(ip);
-        }
-    }
-    out
 }
 
 /// The host of `https://<host>:6443`.
