@@ -498,9 +498,10 @@ pub fn subject_organizations(der: &[u8]) -> Vec<String> {
 /// Whether a DER certificate's EKU is exactly `[ClientAuth]`, the check
 /// apid applies to every non-CA certificate of a client chain.
 pub fn eku_is_exactly_client_auth(der: &[u8]) -> bool {
-    let Ok((_, cert)) = X509Certificate::from_der(der) else {
-        return false;
-    };
+    X509Certificate::from_der(der).is_ok_and(|(_, cert)| exactly_client_auth(&cert))
+}
+
+fn exactly_client_auth(cert: &X509Certificate<'_>) -> bool {
     match cert.extended_key_usage() {
         Ok(Some(ext)) => {
             let e = ext.value;
@@ -519,10 +520,21 @@ pub fn eku_is_exactly_client_auth(der: &[u8]) -> bool {
 
 /// Whether a DER certificate is a CA (basicConstraints cA = true).
 pub fn is_ca_cert(der: &[u8]) -> bool {
-    X509Certificate::from_der(der)
+    X509Certificate::from_der(der).is_ok_and(|(_, cert)| is_ca(&cert))
+}
+
+fn is_ca(cert: &X509Certificate<'_>) -> bool {
+    cert.basic_constraints()
         .ok()
-        .and_then(|(_, c)| c.basic_constraints().ok().flatten().map(|b| b.value.ca))
-        .unwrap_or(false)
+        .flatten()
+        .is_some_and(|b| b.value.ca)
+}
+
+/// apid's rule for each certificate of a client chain: a CA, or EKU
+/// exactly `[ClientAuth]` (`is_ca_cert || eku_is_exactly_client_auth`,
+/// reading the certificate once).
+pub fn ca_or_exactly_client_auth(der: &[u8]) -> bool {
+    X509Certificate::from_der(der).is_ok_and(|(_, cert)| is_ca(&cert) || exactly_client_auth(&cert))
 }
 
 #[cfg(test)]
@@ -801,6 +813,36 @@ mod tests {
             load_key(&pem).unwrap().public_key_raw(),
             v2.public_key_raw()
         );
+    }
+
+    #[test]
+    fn the_chain_rule_reads_a_certificate_once_and_answers_as_both_checks() {
+        let ca = new_talos_ca().unwrap();
+        let admin = issue_client_cert(&ca, &["os:admin"]).unwrap();
+        let both = issue_client_cert_with(
+            &ca,
+            &["os:admin"],
+            &[
+                ExtendedKeyUsagePurpose::ClientAuth,
+                ExtendedKeyUsagePurpose::ServerAuth,
+            ],
+        )
+        .unwrap();
+        let server = issue_server_cert(&ca, "cp1", &["127.1.2.3".parse().unwrap()], &[]).unwrap();
+        let cases = [
+            (parse(&ca.cert_pem), true),
+            (parse(&admin.cert_pem), true),
+            (parse(&both.cert_pem), false),
+            (parse(&server.cert_pem), false),
+            (b"not a certificate".to_vec(), false),
+        ];
+        for (der, want) in cases {
+            assert_eq!(ca_or_exactly_client_auth(&der), want);
+            assert_eq!(
+                ca_or_exactly_client_auth(&der),
+                is_ca_cert(&der) || eku_is_exactly_client_auth(&der)
+            );
+        }
     }
 
     #[test]

@@ -315,7 +315,7 @@ impl ClientCertVerifier for ExactClientAuth {
             .map_err(go_alert)?;
         let leaf_and_intermediates = std::iter::once(end_entity).chain(intermediates.iter());
         for cert in leaf_and_intermediates {
-            if !pki::is_ca_cert(cert) && !pki::eku_is_exactly_client_auth(cert) {
+            if !pki::ca_or_exactly_client_auth(cert) {
                 // apid's extra check fails in Go's VerifyPeerCertificate
                 // hook, which answers bad_certificate.
                 return Err(rustls::Error::InvalidCertificate(
