@@ -10,11 +10,12 @@
 # Then the scale curve at time scale 1 (the simulator's real stage durations):
 # 6, 500, 1,000 and 5,000 nodes through `apply --wait` with the default flags,
 # into apply<N>-scale1.{json,md}, with a perf profile of talstrap and of the
-# simulator at 5,000, and bench/results/curve.md (bench/curve.py).
+# simulator at 5,000, and bench/results/curve.md (bench/curve.py); then 5,000 nodes
+# again with `--parallel 256`, the flag the README gives for fleets of thousands.
 #
 # Knobs: RUNS (passed to each script), SKIP (space-separated names to leave out:
 # testbed startup discover24 discover16 apply6 apply6-poll250 apply500 apply500-poll250
-# curve6 curve500 curve1000 curve5000), CURVE_RUNS (runs per curve size; 3, and 1 at
+# curve6 curve500 curve1000 curve5000 curve5000-p256), CURVE_RUNS (runs per curve size; 3, and 1 at
 # 5,000), FLEET, TALSTRAP_BIN, SIM_BIN (binary that runs `talstrap sim`; default
 # TALSTRAP_BIN), TIME_SCALE (the apply benches before the curve; 0.2).
 set -euo pipefail
@@ -55,6 +56,9 @@ for n in "${CURVE_SIZES[@]}"; do
     step "curve$n" env TIME_SCALE=1 TAG=scale1 MODES=default RUNS="$runs" PERF="$perf" \
         bash "$BENCH_DIR/apply.sh" "$n"
 done
+# The one documented flag for fleets of thousands: --parallel 256 (README, --help).
+step curve5000-p256 env TIME_SCALE=1 TAG=scale1-p256 MODES=default RUNS="${CURVE_RUNS:-1}" PERF=1 \
+    EXTRA_ARGS="--parallel 256" bash "$BENCH_DIR/apply.sh" 5000
 python3 "$BENCH_DIR/curve.py" "$RESULTS_DIR" scale1 "${CURVE_SIZES[@]}" >"$RESULTS_DIR/curve.md" \
     || FAILED+=(curve)
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -84,6 +88,12 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
             echo
         fi
     done
+    if [ -f "$RESULTS_DIR/apply5000-scale1-p256.md" ] && ! skipped curve5000-p256; then
+        echo "### 5,000 nodes with the large-fleet flag \`--parallel 256\`"
+        echo
+        cat "$RESULTS_DIR/apply5000-scale1-p256.md"
+        echo
+    fi
     [ "${#FAILED[@]}" -eq 0 ] || echo "Failed steps: ${FAILED[*]}"
 } >"$RESULTS_DIR/summary.md"
 log "wrote $RESULTS_DIR/summary.md"
