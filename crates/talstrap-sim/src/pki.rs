@@ -285,23 +285,43 @@ static SIGNERS: LazyLock<Mutex<HashMap<CertAndKey, Arc<CaSigner>>>> = LazyLock::
 /// the key is most of the cost of an issue. Errors are not kept (a bad CA
 /// is read, and refused, at each use).
 fn signer_for(ca: &CertAndKey) -> Result<Arc<CaSigner>, PkiError> {
-    let cached = SIGNERS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(ca)
-        .cloned();
-    if let Some(hit) = cached {
+    if let Some(hit) = recall(&SIGNERS, ca) {
         return Ok(hit);
     }
     let signer = Arc::new(CaSigner::new(ca)?);
-    let mut map = SIGNERS
+    remember(&SIGNERS, SIGNER_CACHE_LIMIT, ca.clone(), signer.clone());
+    Ok(signer)
+}
+
+/// What a process-wide cache holds for `key`.
+pub(crate) fn recall<K, Q, V>(cache: &Mutex<HashMap<K, V>>, key: &Q) -> Option<V>
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: std::hash::Hash + Eq + ?Sized,
+    V: Clone,
+{
+    cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(key)
+        .cloned()
+}
+
+/// Puts `value` in a process-wide cache of at most `limit` entries (it
+/// starts over when full: the fleets a process runs use a handful).
+pub(crate) fn remember<K: std::hash::Hash + Eq, V>(
+    cache: &Mutex<HashMap<K, V>>,
+    limit: usize,
+    key: K,
+    value: V,
+) {
+    let mut map = cache
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if map.len() >= SIGNER_CACHE_LIMIT {
+    if map.len() >= limit {
         map.clear();
     }
-    map.insert(ca.clone(), signer.clone());
-    Ok(signer)
+    map.insert(key, value);
 }
 
 /// An Ed25519 client certificate for the Talos API: Subject O = `roles`
@@ -616,15 +636,7 @@ mod tests {
         assert!(admin.key_pem.contains("ED25519 PRIVATE KEY"));
         // The key loads once relabelled.
         load_key(&admin.key_pem).unwrap();
-        let both = issue_client_cert_with(
-            &ca,
-            &["os:admin"],
-            &[
-                ExtendedKeyUsagePurpose::ClientAuth,
-                ExtendedKeyUsagePurpose::ServerAuth,
-            ],
-        )
-        .unwrap();
+        let both = client_and_server_auth(&ca);
         assert!(!eku_is_exactly_client_auth(&parse(&both.cert_pem)));
     }
 
@@ -637,25 +649,7 @@ mod tests {
         let ca_der = parse(&ca.cert_pem);
         let (_, ca_cert) = X509Certificate::from_der(&ca_der).unwrap();
         assert_eq!(leaf.issuer(), ca_cert.subject());
-        let ski = ca_cert
-            .extensions()
-            .iter()
-            .find_map(|e| match e.parsed_extension() {
-                ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
-                _ => None,
-            })
-            .unwrap();
-        let aki = leaf
-            .extensions()
-            .iter()
-            .find_map(|e| match e.parsed_extension() {
-                ParsedExtension::AuthorityKeyIdentifier(a) => {
-                    a.key_identifier.as_ref().map(|k| k.0.to_vec())
-                }
-                _ => None,
-            })
-            .unwrap();
-        assert_eq!(aki, ski);
+        assert_eq!(key_id_of_issuer(&leaf), own_key_id(&ca_cert));
         let sans = leaf.subject_alternative_name().unwrap().unwrap().value;
         let text = format!("{:?}", sans.general_names);
         assert!(text.contains("cp1"), "{text}");
@@ -667,19 +661,7 @@ mod tests {
         let leaf = maintenance_leaf(&ca, "127.9.9.9".parse().unwrap()).unwrap();
         let again = maintenance_leaf(&ca, "127.9.9.9".parse().unwrap()).unwrap();
         assert_ne!(leaf.cert_pem, again.cert_pem, "a re-issue has a new key");
-        let aki = |pem: &str| {
-            let der = parse(pem);
-            let (_, cert) = X509Certificate::from_der(&der).unwrap();
-            cert.extensions()
-                .iter()
-                .find_map(|e| match e.parsed_extension() {
-                    x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(a) => {
-                        a.key_identifier.as_ref().map(|k| k.0.to_vec())
-                    }
-                    _ => None,
-                })
-                .unwrap()
-        };
+        let aki = |pem: &str| issuer_and_aki(pem).1;
         assert_eq!(
             aki(&leaf.cert_pem),
             aki(&again.cert_pem),
@@ -698,11 +680,33 @@ mod tests {
         assert_eq!(cn, ["maintenance-service.talos.dev"]);
     }
 
-    fn issuer_and_aki(pem: &str) -> (Vec<u8>, Vec<u8>) {
-        let der = parse(pem);
-        let (_, cert) = X509Certificate::from_der(&der).unwrap();
-        let aki = cert
-            .extensions()
+    /// An admin client certificate that may also serve (two EKUs).
+    fn client_and_server_auth(ca: &CertAndKey) -> CertAndKey {
+        issue_client_cert_with(
+            ca,
+            &["os:admin"],
+            &[
+                ExtendedKeyUsagePurpose::ClientAuth,
+                ExtendedKeyUsagePurpose::ServerAuth,
+            ],
+        )
+        .unwrap()
+    }
+
+    /// A certificate's subject key identifier.
+    fn own_key_id(cert: &X509Certificate<'_>) -> Vec<u8> {
+        cert.extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    /// The authority key identifier a certificate names.
+    fn key_id_of_issuer(cert: &X509Certificate<'_>) -> Vec<u8> {
+        cert.extensions()
             .iter()
             .find_map(|e| match e.parsed_extension() {
                 ParsedExtension::AuthorityKeyIdentifier(a) => {
@@ -710,22 +714,19 @@ mod tests {
                 }
                 _ => None,
             })
-            .unwrap();
-        (cert.issuer().as_raw().to_vec(), aki)
+            .unwrap()
+    }
+
+    fn issuer_and_aki(pem: &str) -> (Vec<u8>, Vec<u8>) {
+        let der = parse(pem);
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        (cert.issuer().as_raw().to_vec(), key_id_of_issuer(&cert))
     }
 
     fn subject_and_ski(pem: &str) -> (Vec<u8>, Vec<u8>) {
         let der = parse(pem);
         let (_, cert) = X509Certificate::from_der(&der).unwrap();
-        let ski = cert
-            .extensions()
-            .iter()
-            .find_map(|e| match e.parsed_extension() {
-                ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
-                _ => None,
-            })
-            .unwrap();
-        (cert.subject().as_raw().to_vec(), ski)
+        (cert.subject().as_raw().to_vec(), own_key_id(&cert))
     }
 
     #[test]
@@ -819,15 +820,7 @@ mod tests {
     fn the_chain_rule_reads_a_certificate_once_and_answers_as_both_checks() {
         let ca = new_talos_ca().unwrap();
         let admin = issue_client_cert(&ca, &["os:admin"]).unwrap();
-        let both = issue_client_cert_with(
-            &ca,
-            &["os:admin"],
-            &[
-                ExtendedKeyUsagePurpose::ClientAuth,
-                ExtendedKeyUsagePurpose::ServerAuth,
-            ],
-        )
-        .unwrap();
+        let both = client_and_server_auth(&ca);
         let server = issue_server_cert(&ca, "cp1", &["127.1.2.3".parse().unwrap()], &[]).unwrap();
         let cases = [
             (parse(&ca.cert_pem), true),

@@ -227,12 +227,7 @@ static VERIFIERS: LazyLock<Mutex<HashMap<Vec<String>, Arc<ExactClientAuth>>>> =
 /// it holds nothing but the roots, and every node of a cluster accepts the
 /// same ones. Errors are not kept (a bad list fails at each use).
 fn client_verifier(client_cas: &[String]) -> Result<Arc<ExactClientAuth>, PkiError> {
-    let cached = VERIFIERS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(client_cas)
-        .cloned();
-    if let Some(hit) = cached {
+    if let Some(hit) = crate::pki::recall(&VERIFIERS, client_cas) {
         return Ok(hit);
     }
     let mut roots = RootCertStore::empty();
@@ -248,13 +243,12 @@ fn client_verifier(client_cas: &[String]) -> Result<Arc<ExactClientAuth>, PkiErr
             reason: e.to_string(),
         })?;
     let verifier = Arc::new(ExactClientAuth { inner });
-    let mut map = VERIFIERS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if map.len() >= VERIFIER_CACHE_LIMIT {
-        map.clear();
-    }
-    map.insert(client_cas.to_vec(), verifier.clone());
+    crate::pki::remember(
+        &VERIFIERS,
+        VERIFIER_CACHE_LIMIT,
+        client_cas.to_vec(),
+        verifier.clone(),
+    );
     Ok(verifier)
 }
 
