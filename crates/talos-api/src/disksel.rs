@@ -32,8 +32,10 @@ pub struct DiskSelector {
 }
 
 /// One disk as Talos reports it in `Disks.block.talos.dev` (the fields the
-/// selector rules read).
+/// selector rules read). Deserializes from the resource's YAML spec, whose
+/// keys are these snake_case names; a key Talos leaves out is its zero value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DiskFacts {
     /// Device path, e.g. `/dev/sda`.
     pub dev_path: String,

@@ -212,58 +212,10 @@ pub(crate) fn install_status(resource: &Resource) -> Result<InstallStatus, Strin
     }
 }
 
-/// Disk spec YAML keys are snake_case.
-#[derive(Deserialize)]
-struct YamlDisk {
-    #[serde(default)]
-    dev_path: String,
-    #[serde(default)]
-    size: u64,
-    #[serde(default)]
-    model: String,
-    #[serde(default)]
-    serial: String,
-    #[serde(default)]
-    modalias: String,
-    #[serde(default)]
-    uuid: String,
-    #[serde(default)]
-    wwid: String,
-    #[serde(default)]
-    bus_path: String,
-    #[serde(default)]
-    transport: String,
-    #[serde(default)]
-    rotational: bool,
-    #[serde(default)]
-    readonly: bool,
-    #[serde(default)]
-    cdrom: bool,
-    #[serde(default)]
-    symlinks: Vec<String>,
-}
-
 /// `Disks.block.talos.dev` (namespace `runtime`).
 pub(crate) fn disk(resource: &Resource) -> Result<DiskFacts, String> {
     let mut facts = match spec_source(resource) {
-        SpecSource::Yaml(text) => {
-            let d: YamlDisk = yaml(text)?;
-            DiskFacts {
-                dev_path: d.dev_path,
-                size: d.size,
-                model: d.model,
-                serial: d.serial,
-                modalias: d.modalias,
-                uuid: d.uuid,
-                wwid: d.wwid,
-                bus_path: d.bus_path,
-                transport: d.transport,
-                rotational: d.rotational,
-                readonly: d.readonly,
-                cdrom: d.cdrom,
-                symlinks: d.symlinks,
-            }
-        }
+        SpecSource::Yaml(text) => yaml::<DiskFacts>(text)?,
         SpecSource::Proto(bytes) => DiskFacts::from(proto::<defs::DiskSpec>(bytes)?),
     };
     if facts.dev_path.is_empty() {
