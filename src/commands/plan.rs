@@ -58,6 +58,16 @@ pub(crate) struct Access {
     pub first_round: Option<Arc<crate::ops::node::FirstRound>>,
 }
 
+impl Access {
+    /// The talosconfig's CA as messages name it ("none" without one).
+    pub(crate) fn talosconfig_ca(&self) -> String {
+        self.talosconfig.as_ref().map_or_else(
+            || "none".into(),
+            |t| describe_cert(t.credentials.ca_certs().first().map(|c| c.as_ref())),
+        )
+    }
+}
+
 /// Everything a node pipeline needs, validated.
 pub(crate) struct Plan {
     /// The selected nodes (after -n/--role), in inventory order.

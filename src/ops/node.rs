@@ -258,15 +258,7 @@ pub(crate) fn unusable_mode(mode: &ProbeResult, access: &Access) -> Option<StepE
             issuer,
             ..
         } => {
-            let ca = access
-                .talosconfig
-                .as_ref()
-                .map(|t| {
-                    crate::commands::plan::describe_cert(
-                        t.credentials.ca_certs().first().map(|c| c.as_ref()),
-                    )
-                })
-                .unwrap_or_else(|| "none".into());
+            let ca = access.talosconfig_ca();
             Some(
                 StepError::new(
                     ErrorKind::Trust,

@@ -283,15 +283,7 @@ fn only_foreign(inspected: &[Inspected]) -> Option<Vec<String>> {
 
 /// The input error for a talosconfig that belongs to another cluster.
 fn foreign_ca_error(access: &Access, foreign: &[String]) -> CommandError {
-    let ca = access
-        .talosconfig
-        .as_ref()
-        .map(|t| {
-            crate::commands::plan::describe_cert(
-                t.credentials.ca_certs().first().map(|c| c.as_ref()),
-            )
-        })
-        .unwrap_or_else(|| "none".into());
+    let ca = access.talosconfig_ca();
     CommandError::input(format!(
         "every configured node found is issued by another CA than the talosconfig's ({ca}): {}; this talosconfig belongs to another cluster, nothing was bootstrapped",
         foreign.join("; ")
