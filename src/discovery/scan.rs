@@ -115,37 +115,15 @@ pub(crate) async fn scan(
         // timeout (closing its socket), and is aborted if the sweep stops
         // first. Spawned when first polled: after a retry's backoff.
         async move {
-            let task = AbortOnDrop(tokio::spawn(async move {
+            let task = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
                 tokio::time::timeout(timeout, connect_and_close(addr))
                     .await
                     .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
             }));
-            task.await
+            task.await.unwrap_or_else(|e| Err(io::Error::other(e)))
         }
     })
     .await
-}
-
-/// A connect task that is aborted when its handle is dropped (the sweep
-/// stopped, or gave up on it).
-struct AbortOnDrop(tokio::task::JoinHandle<io::Result<()>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl Future for AbortOnDrop {
-    type Output = io::Result<()>;
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0)
-            .poll(cx)
-            .map(|joined| joined.unwrap_or_else(|e| Err(io::Error::other(e))))
-    }
 }
 
 /// One real connect; the stream is dropped (closed) at once because phase 2
